@@ -1,0 +1,1 @@
+"""Runtimes: where services' ClickHouse servers really run."""

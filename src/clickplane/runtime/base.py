@@ -1,0 +1,81 @@
+"""The one small interface between the control plane and wherever ClickHouse really runs.
+
+The reconciler is the only caller. A runtime is told what a service should look like (a
+`ServiceSpec`) and reports what it sees (an `Observation`); it never touches the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """Everything a runtime needs to run one service, already validated by the domain layer."""
+
+    service_id: str
+    # SHA-256 of the `default` user's password, as lowercase hex: the plain password is never kept.
+    password_sha256_hex: str
+    # Optional double SHA-1 (hex) for MySQL-protocol clients; written when set.
+    password_double_sha1_hex: str | None = None
+    # Networks allowed to connect as `default`: IP addresses or CIDRs, IPv4 or IPv6.
+    ip_access_list: tuple[str, ...] = ()
+    # Upper bound of memory for queries on one replica, in bytes; None means the engine's default.
+    max_memory_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One address a client can reach the service on."""
+
+    protocol: str  # "https", "nativesecure", "http", "native", "mysql"
+    host: str
+    port: int
+    secure: bool = False
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a runtime sees of a service right now."""
+
+    running: bool
+    endpoints: tuple[Endpoint, ...] = ()
+    clickhouse_version: str | None = None
+    # Why the service is not running, when it should be (start failure, crash, missing binary...).
+    reason: str | None = None
+    pid: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class RuntimeFailure(Exception):
+    """A runtime could not do what it was asked; the message is shown to users as the reason."""
+
+
+class Runtime(Protocol):
+    """How services really run: local processes now, Kubernetes later."""
+
+    async def ensure_running(self, spec: ServiceSpec) -> Observation:
+        """Start the service if it is not running (adopting one already running), apply `spec`,
+        wait until it answers, and report it. Raises RuntimeFailure with a reason on failure."""
+        ...
+
+    async def apply(self, spec: ServiceSpec) -> None:
+        """Apply changed password, networks or limits to a running service without a restart."""
+        ...
+
+    async def observe(self, service_id: str) -> Observation:
+        """Report the service as it is, without changing anything."""
+        ...
+
+    async def stop(self, service_id: str) -> None:
+        """Stop the service's processes, keeping its data. Stopping a stopped service is a no-op."""
+        ...
+
+    async def delete(self, service_id: str) -> None:
+        """Stop the service and remove its data and everything allocated for it. Idempotent."""
+        ...
+
+    async def list_service_ids(self) -> list[str]:
+        """Ids of every service this runtime holds anything for (processes or data)."""
+        ...
