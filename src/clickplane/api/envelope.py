@@ -1,0 +1,21 @@
+"""Rendering of the Cloud API's envelopes: `{status, requestId, result}` and `{status, requestId, error}`."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from blacksheep import Content, Response
+from pydantic_core import to_json
+
+JSON = b"application/json"
+
+
+def ok(result: Any, status: int = 200) -> Response:
+    body = to_json({"status": status, "requestId": str(uuid.uuid4()), "result": result}, exclude_none=True)
+    return Response(status, None, Content(JSON, body))
+
+
+def failure(status: int, text: str, headers: list[tuple[bytes, bytes]] | None = None) -> Response:
+    body = to_json({"status": status, "requestId": str(uuid.uuid4()), "error": text})
+    return Response(status, headers, Content(JSON, body))

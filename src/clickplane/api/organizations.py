@@ -1,0 +1,58 @@
+"""Organizations: list, get, update."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from blacksheep import Response, Router
+
+from clickplane.api.binders import JsonBody
+from clickplane.api.context import AppContext
+from clickplane.api.docs import CloudApiDocs
+from clickplane.api.envelope import ok
+from clickplane.api.schemas.organization import Organization, OrganizationPatchRequest
+from clickplane.domain import organizations as rules
+from clickplane.domain.activity import record
+from clickplane.domain.auth import Caller
+from clickplane.store import models
+from clickplane.store.repositories import Activities, Organizations
+
+TAG = "Organization"
+
+
+def to_wire(organization: models.Organization) -> Organization:
+    return Organization(id=organization.id, createdAt=organization.created_at, name=organization.name,
+                        privateEndpoints=organization.private_endpoints, byocConfig=[],
+                        enableCoreDumps=organization.enable_core_dumps)
+
+
+def add_routes(router: Router, context: AppContext, docs: CloudApiDocs) -> None:
+
+    @docs.operation("organizationGetList", "Get list of available organizations", TAG,
+                    "The organization the API key belongs to, as a one-element list.", list[Organization])
+    @router.get("/v1/organizations")
+    async def list_organizations(caller: Caller) -> Response:
+        with context.database.transaction() as session:
+            organization = rules.visible(Organizations(session), caller, caller.organization_id)
+            return ok([to_wire(organization)])
+
+    @docs.operation("organizationGet", "Get organization details", TAG,
+                    "One organization; only the API key's own organization is visible.", Organization)
+    @router.get("/v1/organizations/{organizationId}")
+    async def get_organization(caller: Caller, organizationId: UUID) -> Response:
+        with context.database.transaction() as session:
+            return ok(to_wire(rules.visible(Organizations(session), caller, organizationId)))
+
+    @docs.operation("organizationUpdate", "Update organization details", TAG,
+                    "Rename the organization or change its core-dump policy.", Organization,
+                    errors=(400, 401, 403, 404, 500))
+    @router.patch("/v1/organizations/{organizationId}")
+    async def update_organization(caller: Caller, organizationId: UUID,
+                                  body: JsonBody[OrganizationPatchRequest]) -> Response:
+        with context.database.transaction() as session:
+            organization = rules.visible(Organizations(session), caller, organizationId)
+            rules.update(organization, body.value)
+            record(Activities(session), caller, "organization_update",
+                   details=body.value.model_dump(exclude_none=True, mode="json"))
+            return ok(to_wire(organization))
+

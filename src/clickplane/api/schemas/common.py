@@ -1,0 +1,64 @@
+"""Building blocks shared by every resource's wire models."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Generic, TypeVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+T = TypeVar("T")
+
+
+def rfc3339(moment: datetime) -> str:
+    """Seconds precision with a `Z`, the form every Cloud API client parses."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+Timestamp = Annotated[datetime, PlainSerializer(rfc3339, return_type=str)]
+
+
+class RequestModel(BaseModel):
+    """A request body: unknown fields are refused so that a typo is reported, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+
+class ResponseModel(BaseModel):
+    """A response payload; fields left as None are omitted from the JSON."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class Envelope(BaseModel, Generic[T]):
+    """Every successful answer: the HTTP status repeated, the request's id and the payload."""
+
+    status: int = Field(description="The HTTP status code of this response.", examples=[200])
+    requestId: UUID = Field(description="Identifier of this request, for support and logs (UUIDv4).")
+    result: T
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: the HTTP status, the request's id and `CODE: explanation`."""
+
+    status: int = Field(description="The HTTP status code of this response.", examples=[400])
+    requestId: UUID = Field(description="Identifier of this request, for support and logs (UUIDv4).")
+    error: str = Field(description="What went wrong and what to do, prefixed by a code such as NOT_FOUND.")
+
+
+class IpAccessListEntry(BaseModel):
+    source: str = Field(description="An IPv4 or IPv6 address, or a CIDR range.", max_length=64)
+    description: str | None = Field(default=None, description="A note on who this entry is for.",
+                                    max_length=255)
+
+
+class ResourceTag(BaseModel):
+    model_config = ConfigDict(title="ResourceTagsV1")
+
+    key: str = Field(min_length=1, max_length=128, pattern=r"^[a-zA-Z0-9._-]+$",
+                     description="Tag key: letters, digits, dots, dashes and underscores.")
+    value: str | None = Field(default=None, max_length=256, pattern=r"^[a-zA-Z0-9._-]*$",
+                              description="Tag value: letters, digits, dots, dashes and underscores.")

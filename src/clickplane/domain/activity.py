@@ -1,0 +1,19 @@
+"""The activity log: every change is recorded in the transaction that makes it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from clickplane.domain.auth import Caller
+from clickplane.store.models import Activity
+from clickplane.store.repositories import Activities
+
+
+def record(activities: Activities, caller: Caller, activity_type: str, *, service_id: uuid.UUID | None = None,
+           details: dict[str, Any] | None = None) -> None:
+    activities.add(Activity(
+        organization_id=caller.organization_id, type=activity_type, actor_type="api",
+        actor_id=str(caller.key_uuid), actor_ip_address=caller.ip_address, user_agent=caller.user_agent,
+        service_id=service_id, details=details or {},
+    ))

@@ -1,0 +1,66 @@
+"""Organizations and the first admin key that bootstraps an installation."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from clickplane.api.schemas.organization import OrganizationPatchRequest
+from clickplane.domain.auth import Caller
+from clickplane.domain.errors import BadRequest, NotFound
+from clickplane.domain.secrets import SecretHasher, new_key_id, new_key_secret
+from clickplane.store.models import ApiKey, Organization
+from clickplane.store.repositories import ApiKeys, Organizations
+
+DEFAULT_ORGANIZATION_NAME = "clickplane"
+ADMIN_ROLES = ("admin",)
+
+
+class AlreadyInitialized(Exception):
+    """The store already holds an organization; bootstrapping again would hand out a second admin key."""
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    organization_id: uuid.UUID
+    key_id: str
+    key_secret: str  # shown once
+
+
+def create_organization_with_admin_key(organizations: Organizations, keys: ApiKeys, hasher: SecretHasher,
+                                       name: str) -> Bootstrap:
+    organization = organizations.add(Organization(id=uuid.uuid4(), name=name, enable_core_dumps=True))
+    key_id, secret = new_key_id(), new_key_secret()
+    keys.add(ApiKey(id=uuid.uuid4(), organization_id=organization.id, name=f"{name} admin", key_id=key_id,
+                    secret_hash=hasher.hash(secret), key_suffix=key_id[-4:], state="enabled",
+                    roles=list(ADMIN_ROLES)))
+    return Bootstrap(organization_id=organization.id, key_id=key_id, key_secret=secret)
+
+
+def bootstrap(organizations: Organizations, keys: ApiKeys, hasher: SecretHasher, name: str) -> Bootstrap:
+    """First organization and admin key of an empty store."""
+    if organizations.count() > 0:
+        raise AlreadyInitialized("the store is already initialized")
+    return create_organization_with_admin_key(organizations, keys, hasher, name)
+
+
+def visible(organizations: Organizations, caller: Caller, organization_id: uuid.UUID) -> Organization:
+    """The organization if the caller belongs to it; any other id is reported as not found."""
+    organization = organizations.get(organization_id) if organization_id == caller.organization_id else None
+    if organization is None:
+        raise NotFound(f"organization {organization_id} does not exist or is not visible to this API key")
+    return organization
+
+
+def update(organization: Organization, patch: OrganizationPatchRequest) -> None:
+    if patch.name is not None:
+        if patch.name != patch.name.strip() or not patch.name.isprintable():
+            raise BadRequest("name must not start or end with spaces nor contain control characters")
+        organization.name = patch.name
+    if patch.enableCoreDumps is not None:
+        organization.enable_core_dumps = patch.enableCoreDumps
+    if patch.privateEndpoints is not None:
+        if patch.privateEndpoints.add:
+            raise BadRequest("privateEndpoints.add is deprecated; attach private endpoints to a service instead")
+        removed = {endpoint.id for endpoint in patch.privateEndpoints.remove or []}
+        organization.private_endpoints = [e for e in organization.private_endpoints if e.get("id") not in removed]

@@ -1,0 +1,77 @@
+"""Making and checking secrets: API key credentials, service passwords, and the installation key.
+
+Key secrets are long random strings, so a keyed fast hash (HMAC-SHA256 under the installation's
+secret key) is as strong as a slow KDF for them; comparisons are constant-time.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import string
+from pathlib import Path
+
+_ALPHANUMERIC = string.ascii_letters + string.digits
+
+
+def random_token(length: int) -> str:
+    return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(length))
+
+
+def new_key_id() -> str:
+    return random_token(20)
+
+
+def new_key_secret() -> str:
+    return random_token(42)
+
+
+def new_service_password() -> str:
+    # Letters and digits only: safe in URLs, shells and connection strings without quoting.
+    return random_token(24)
+
+
+class SecretHasher:
+    """Keyed hashes under the installation's secret key."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 32:
+            raise ValueError("the secret key must be at least 32 bytes")
+        self._key = key
+
+    def hash(self, secret: str) -> str:
+        return hmac.new(self._key, secret.encode(), hashlib.sha256).hexdigest()
+
+    def matches(self, secret: str, expected_hash: str) -> bool:
+        return hmac.compare_digest(self.hash(secret), expected_hash)
+
+    def derive(self, purpose: str) -> str:
+        """A stable secret for an internal purpose (e.g. the control plane's own ClickHouse user)."""
+        return base64.b32encode(hmac.new(self._key, purpose.encode(), hashlib.sha256).digest()).decode()[:40]
+
+
+def load_or_create_secret_key(path: Path) -> bytes:
+    """The installation key from `path`, created (readable by the owner only) on first use."""
+    if path.exists():
+        return bytes.fromhex(path.read_text().strip())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    # O_EXCL: two processes starting at once must not each write a different key.
+    try:
+        fd = path.open("x", encoding="ascii")
+    except FileExistsError:
+        return bytes.fromhex(path.read_text().strip())
+    with fd:
+        path.chmod(0o600)
+        fd.write(key.hex())
+    return key
+
+
+def password_sha256_hex(password: str) -> str:
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
+def password_double_sha1_hex(password: str) -> str:
+    return hashlib.sha1(hashlib.sha1(password.encode()).digest()).hexdigest()  # noqa: S324 - MySQL's scheme

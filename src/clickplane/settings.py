@@ -1,0 +1,50 @@
+"""One settings object for the whole program: flags override environment (CLICKPLANE_*) over defaults."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """Per-user data location, as the XDG base-directory convention puts it."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "clickplane"
+
+
+def discover_clickhouse_binary() -> str | None:
+    """A modern single `clickhouse` binary if there is one, else Debian's `clickhouse-server`."""
+    for name in ("clickhouse", "clickhouse-server"):
+        found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin")
+        if found:
+            return found
+    return None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLICKPLANE_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="Where the store and services live.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite in data_dir if unset.")
+    clickhouse_binary: str | None = Field(default=None, description="ClickHouse server binary to run.")
+    host: str = Field(default="127.0.0.1", description="Address the API listens on.")
+    port: int = Field(default=8000, ge=0, le=65535, description="Port the API listens on.")
+    service_listen_host: str = Field(default="127.0.0.1", description="Address services' ClickHouse binds.")
+    service_advertised_host: str | None = Field(default=None, description="Host name put in endpoints.")
+    openapi_title: str = Field(default="OpenAPI spec for ClickHouse Cloud", description="info.title of /v1.")
+    secret_key: str | None = Field(default=None, description="Key for hashing secrets; a file in data_dir if unset.")
+    reconcile_interval_seconds: float = Field(default=2.0, gt=0, description="Pause between reconciler passes.")
+    service_start_timeout_seconds: float = Field(default=60.0, gt=0, description="How long a start may take.")
+    max_body_bytes: int = Field(default=1 << 20, gt=0, description="Largest request body accepted.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'clickplane.db'}"
+
+    @property
+    def resolved_clickhouse_binary(self) -> str | None:
+        return self.clickhouse_binary or discover_clickhouse_binary()

@@ -1,0 +1,126 @@
+"""Tables of the metadata store. Column types are portable between SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, TypeDecorator, Uuid
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone; this puts it back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: UtcDateTime}
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(50))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    enable_core_dumps: Mapped[bool] = mapped_column(Boolean, default=True)
+    private_endpoints: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"),
+                                                       index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    # The Basic-auth user name; public, unique across the installation.
+    key_id: Mapped[str] = mapped_column(String(64), unique=True)
+    # HMAC-SHA256 of the secret under the installation's secret key, hex; the secret itself is never kept.
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    key_suffix: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(16), default="enabled")
+    roles: Mapped[list[Any]] = mapped_column(default=list)
+    ip_access_list: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expire_at: Mapped[datetime | None] = mapped_column(default=None)
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Service(Base):
+    __tablename__ = "services"
+    __table_args__ = (Index("ix_services_org_created", "organization_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(50))
+    provider: Mapped[str] = mapped_column(String(16))
+    region: Mapped[str] = mapped_column(String(32))
+    # Observed state, written by the reconciler (and by the API only when it records an intent).
+    state: Mapped[str] = mapped_column(String(24), default="provisioning")
+    state_reason: Mapped[str | None] = mapped_column(String(2000), default=None)
+    # What was asked for: running, stopped or deleted. The reconciler drives `state` toward it.
+    desired_state: Mapped[str] = mapped_column(String(16), default="running")
+    # Bumped by every change the runtime must apply; the reconciler records what it applied.
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    observed_generation: Mapped[int] = mapped_column(Integer, default=0)
+    password_sha256_hex: Mapped[str] = mapped_column(String(64))
+    password_double_sha1_hex: Mapped[str | None] = mapped_column(String(40), default=None)
+    ip_access_list: Mapped[list[Any]] = mapped_column(default=list)
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    autoscaling_mode: Mapped[str] = mapped_column(String(16), default="vertical")
+    min_replica_memory_gb: Mapped[float] = mapped_column(Float)
+    max_replica_memory_gb: Mapped[float] = mapped_column(Float)
+    num_replicas: Mapped[int] = mapped_column(Integer, default=1)
+    min_replicas: Mapped[int | None] = mapped_column(Integer, default=None)
+    max_replicas: Mapped[int | None] = mapped_column(Integer, default=None)
+    idle_scaling: Mapped[bool] = mapped_column(Boolean, default=True)
+    idle_timeout_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    data_warehouse_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_readonly: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Descriptive settings the engine does not act on (release channel, profile, compliance, ...).
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    endpoints: Mapped[list[Any]] = mapped_column(default=list)
+    clickhouse_version: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Activity(Base):
+    __tablename__ = "activities"
+    __table_args__ = (Index("ix_activities_org_created", "organization_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(64))
+    actor_type: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    actor_ip_address: Mapped[str | None] = mapped_column(String(64), default=None)
+    user_agent: Mapped[str | None] = mapped_column(String(512), default=None)
+    service_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    target_key_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    key_update_type: Mapped[str | None] = mapped_column(String(32), default=None)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,86 @@
+"""Queries, one small class per aggregate. Every method works inside the caller's transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import and_, func, not_, or_, select
+from sqlalchemy.orm import Session
+
+from clickplane.store.models import Activity, ApiKey, Organization, Service
+
+
+class Organizations:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, organization_id: uuid.UUID) -> Organization | None:
+        return self.session.get(Organization, organization_id)
+
+    def count(self) -> int:
+        return self.session.scalar(select(func.count()).select_from(Organization)) or 0
+
+    def add(self, organization: Organization) -> Organization:
+        self.session.add(organization)
+        self.session.flush()
+        return organization
+
+
+class ApiKeys:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def by_key_id(self, key_id: str) -> ApiKey | None:
+        return self.session.scalar(select(ApiKey).where(ApiKey.key_id == key_id))
+
+    def add(self, key: ApiKey) -> ApiKey:
+        self.session.add(key)
+        self.session.flush()
+        return key
+
+
+class Services:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, organization_id: uuid.UUID, service_id: uuid.UUID) -> Service | None:
+        service = self.session.get(Service, service_id)
+        if service is None or service.organization_id != organization_id:
+            return None
+        return service
+
+    def list(self, organization_id: uuid.UUID) -> Sequence[Service]:
+        query = (select(Service).where(Service.organization_id == organization_id)
+                 .order_by(Service.created_at, Service.id))
+        return self.session.scalars(query).all()
+
+    def warehouse_exists(self, organization_id: uuid.UUID, warehouse_id: uuid.UUID) -> bool:
+        query = select(Service.id).where(Service.organization_id == organization_id,
+                                         Service.data_warehouse_id == warehouse_id).limit(1)
+        return self.session.scalar(query) is not None
+
+    def needing_work(self) -> Sequence[Service]:
+        """Services whose observed state or applied spec lags what was asked for. A failed service
+        waits for a new request (a new generation) instead of being retried forever."""
+        lagging = or_(Service.desired_state != Service.state, Service.observed_generation != Service.generation)
+        given_up = and_(Service.state == "failed", Service.observed_generation == Service.generation)
+        query = select(Service).where(lagging, not_(given_up)).order_by(Service.created_at)
+        return self.session.scalars(query).all()
+
+    def all(self) -> Sequence[Service]:
+        return self.session.scalars(select(Service).order_by(Service.created_at)).all()
+
+    def add(self, service: Service) -> Service:
+        self.session.add(service)
+        self.session.flush()
+        return service
+
+
+class Activities:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, activity: Activity) -> Activity:
+        self.session.add(activity)
+        return activity
