@@ -1,0 +1,194 @@
+"""Rendering of one service's ClickHouse `config.xml` and `users.xml`.
+
+Both documents are built with ElementTree, never with string formatting: ElementTree escapes every
+text value, so no path, hash or network can change the structure of the document.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Literal
+
+from clickplane.runtime.base import ServiceSpec
+
+ConfigRoot = Literal["yandex", "clickhouse"]
+
+# The runtime's own user: reads the version now, metrics and backups later.
+INTERNAL_USER = "clickplane"
+# Loopback: the control plane runs on the same machine as the servers it starts.
+INTERNAL_USER_NETWORKS = ("127.0.0.1", "::1")
+
+_MARK_CACHE_BYTES = 5 * 1024**3
+_LOG_SIZE = "100M"
+_LOG_COUNT = "5"
+
+
+def config_root_for(binary: str) -> ConfigRoot:
+    """The config root element that suits a binary, judged by its name.
+
+    Only the modern multi-tool is called plain `clickhouse`, and it takes `<clickhouse>`. Anything else
+    (Debian 18.16's `clickhouse-server`, or a modern install's `clickhouse-server` symlink) gets
+    `<yandex>`: old servers know nothing else and modern ones still accept it.
+    """
+    return "clickhouse" if PurePath(binary).name == "clickhouse" else "yandex"
+
+
+def server_command(binary: str, config_file: Path) -> list[str]:
+    """The argv that starts a server: the multi-tool needs its `server` subcommand first."""
+    subcommand = ["server"] if PurePath(binary).name == "clickhouse" else []
+    return [binary, *subcommand, f"--config-file={config_file}"]
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    certificate: Path
+    private_key: Path
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """What config.xml says: where the server listens and where it keeps its files."""
+
+    root: ConfigRoot
+    listen_host: str
+    http_port: int
+    tcp_port: int
+    data_path: Path
+    tmp_path: Path
+    user_files_path: Path
+    users_config: Path
+    log_file: Path
+    error_log_file: Path
+    https_port: int | None = None
+    tcp_port_secure: int | None = None
+    tls: TlsFiles | None = None
+
+
+def render_server_config(config: ServerConfig) -> bytes:
+    root: ET.Element[str] = ET.Element(config.root)
+    _add(root, "listen_host", config.listen_host)
+    _add(root, "http_port", config.http_port)
+    _add(root, "tcp_port", config.tcp_port)
+    if config.https_port is not None:
+        _add(root, "https_port", config.https_port)
+    if config.tcp_port_secure is not None:
+        _add(root, "tcp_port_secure", config.tcp_port_secure)
+    # ClickHouse joins file names onto these directories, so they must end with a slash.
+    _add(root, "path", _as_dir(config.data_path))
+    _add(root, "tmp_path", _as_dir(config.tmp_path))
+    _add(root, "user_files_path", _as_dir(config.user_files_path))
+    _add(root, "users_config", config.users_config)
+    _add(root, "default_profile", "default")
+    _add(root, "default_database", "default")
+    _add(root, "mark_cache_size", _MARK_CACHE_BYTES)
+    logger = ET.SubElement(root, "logger")
+    _add(logger, "level", "information")
+    _add(logger, "log", config.log_file)
+    _add(logger, "errorlog", config.error_log_file)
+    _add(logger, "size", _LOG_SIZE)
+    _add(logger, "count", _LOG_COUNT)
+    if config.tls is not None:
+        _add_openssl_server(root, config.tls)
+    return _serialize(root)
+
+
+def _add_openssl_server(root: ET.Element, tls: TlsFiles) -> None:
+    server = ET.SubElement(ET.SubElement(root, "openSSL"), "server")
+    _add(server, "certificateFile", tls.certificate)
+    _add(server, "privateKeyFile", tls.private_key)
+    # Clients are not asked for certificates: they authenticate with passwords, as on ClickHouse Cloud.
+    _add(server, "verificationMode", "none")
+    _add(server, "loadDefaultCAFile", "false")
+    _add(server, "cacheSessions", "true")
+    _add(server, "disableProtocols", "sslv2,sslv3,tlsv1,tlsv1_1")
+    _add(server, "preferServerCiphers", "true")
+
+
+def render_users_config(
+    spec: ServiceSpec,
+    internal_password: str,
+    root: ConfigRoot,
+    internal_networks: tuple[str, ...] = INTERNAL_USER_NETWORKS,
+) -> bytes:
+    """users.xml: the customer's `default` user and the runtime's own internal user, who may connect
+    only from `internal_networks` (local addresses)."""
+    document: ET.Element[str] = ET.Element(root)
+    profile = ET.SubElement(ET.SubElement(document, "profiles"), "default")
+    if spec.max_memory_bytes is not None:
+        _add(profile, "max_memory_usage", spec.max_memory_bytes)
+
+    users = ET.SubElement(document, "users")
+    default = _add_user(users, "default", spec.password_sha256_hex, clickhouse_networks(spec.ip_access_list))
+    if spec.password_double_sha1_hex is not None:
+        _add(default, "password_double_sha1_hex", spec.password_double_sha1_hex)
+    internal_sha256 = hashlib.sha256(internal_password.encode()).hexdigest()
+    _add_user(users, INTERNAL_USER, internal_sha256, clickhouse_networks(internal_networks))
+
+    interval = ET.SubElement(ET.SubElement(ET.SubElement(document, "quotas"), "default"), "interval")
+    # Zero limits: the quota only counts, as the stock users.xml does.
+    for name, value in (
+        ("duration", 3600),
+        ("queries", 0),
+        ("errors", 0),
+        ("result_rows", 0),
+        ("read_rows", 0),
+        ("execution_time", 0),
+    ):
+        _add(interval, name, value)
+    return _serialize(document)
+
+
+def _add_user(users: ET.Element, name: str, password_sha256_hex: str, networks: list[str]) -> ET.Element:
+    user = ET.SubElement(users, name)
+    _add(user, "password_sha256_hex", password_sha256_hex)
+    # An empty <networks/> lets nobody in (seen on 18.16, and so in modern servers' users.xml parser):
+    # that is what an empty access list means.
+    networks_element = ET.SubElement(user, "networks")
+    for network in networks:
+        _add(networks_element, "ip", network)
+    _add(user, "profile", "default")
+    _add(user, "quota", "default")
+    return user
+
+
+def clickhouse_networks(entries: tuple[str, ...] | list[str]) -> list[str]:
+    """Networks as ClickHouse 18.16 matches them correctly; ValueError on anything that is not an IP
+    address or network.
+
+    18.16 applies an IPv4 prefix length to the IPv6-mapped form of the client's address, so
+    `127.0.0.2/32` lets 127.0.0.1 in. IPv4 networks are therefore written IPv6-mapped with 96 added to
+    the prefix; bare addresses and IPv6 networks are matched correctly and stay as they are.
+    """
+    return [_clickhouse_network(entry) for entry in entries]
+
+
+def _clickhouse_network(entry: str) -> str:
+    if "/" not in entry:
+        return str(ipaddress.ip_address(entry.strip()))
+    # strict=False: host bits after the prefix are ignored, as ClickHouse itself does.
+    network = ipaddress.ip_network(entry.strip(), strict=False)
+    if isinstance(network, ipaddress.IPv6Network):
+        return str(network)
+    if network.prefixlen == 0:
+        return "::/0"
+    return f"::ffff:{network.network_address}/{network.prefixlen + 96}"
+
+
+def _add(parent: ET.Element, tag: str, value: object) -> ET.Element:
+    element = ET.SubElement(parent, tag)
+    element.text = str(value)
+    return element
+
+
+def _as_dir(path: Path) -> str:
+    return f"{path}/"
+
+
+def _serialize(root: ET.Element) -> bytes:
+    ET.indent(root)
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document + b"\n"
