@@ -53,7 +53,8 @@ class JsonBody(BoundValue[M], Generic[M]):
 
 def describe_validation_error(error: ValidationError) -> str:
     first = error.errors()[0]
-    location = ".".join(str(part) for part in first["loc"]) or "body"
+    location = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".")
+    location = location or "body"
     message = first["msg"]
     if first["type"] == "extra_forbidden":
         message = "is not a field of this request; check its spelling against the API reference"
@@ -64,7 +65,7 @@ def describe_validation_error(error: ValidationError) -> str:
 
 
 class JsonBodyBinder(JSONBinder):
-    handle = JsonBody
+    handle = JsonBody  # type: ignore[assignment]
 
     def matches_content_type(self, request: Request) -> bool:
         return True  # curl -d sends form content-type; the Cloud API reads JSON regardless

@@ -50,7 +50,7 @@ class CloudApiDocs(OpenAPIHandler):
 
     def operation(self, operation_id: str, summary: str, tag: str, description: str, result: Any,
                   errors: tuple[int, ...] = COMMON_ERRORS) -> Callable[[F], F]:
-        responses: dict[int, str | ResponseInfo] = {
+        responses: dict[Any, str | ResponseInfo] = {
             200: ResponseInfo("Success.", content=[ContentInfo(Envelope[result])])}
         for status in errors:
             responses[status] = ResponseInfo(ERROR_DESCRIPTIONS[status], content=[ContentInfo(ErrorBody)])
@@ -63,7 +63,7 @@ class CloudApiDocs(OpenAPIHandler):
         return register
 
     def get_operation_id(self, docs: Any, handler: Any) -> str:
-        return self._operation_ids.get(handler, handler.__name__)
+        return self._operation_ids.get(handler) or str(handler.__name__)
 
     def on_docs_generated(self, docs: OpenAPI) -> None:
         docs.security = self.security
@@ -73,7 +73,7 @@ class CloudApiDocs(OpenAPIHandler):
         self._document = json.loads(self._json_docs)
 
     def register_docs_handler(self, app: Application) -> None:
-        @self.ignore()
+        @self.ignore()  # type: ignore[untyped-decorator]
         @app.router.route(self.json_spec_path, methods=["GET", "HEAD"])
         def get_openapi_document(request: Request) -> Response:
             document = {**self._document, "servers": [{"url": base_url(request)}]}
@@ -88,7 +88,7 @@ def base_url(request: Request) -> str:
 
     scheme = header(b"x-forwarded-proto") or request.scope.get("scheme", "http")
     host = header(b"x-forwarded-host") or header(b"host")
-    if not host:
-        server = request.scope.get("server") or ("127.0.0.1", 80)
-        host = f"{server[0]}:{server[1]}"
+    if not host:  # HTTP/1.0 without Host: name the socket that answered
+        address, port = request.scope["server"]
+        host = f"{address}:{port}"
     return f"{scheme}://{host}{request.scope.get('root_path', '')}"

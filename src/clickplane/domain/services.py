@@ -62,7 +62,8 @@ def _check_name(name: str) -> str:
 def _check_region(request: ServicePostRequest) -> None:
     if request.region not in REGIONS_BY_PROVIDER[request.provider]:
         choices = ", ".join(sorted(REGIONS_BY_PROVIDER[request.provider]))
-        raise BadRequest(f"region {request.region!r} is not a {request.provider} region; use one of: {choices}")
+        raise BadRequest(
+            f"region {request.region!r} is not offered by provider {request.provider}; use one of: {choices}")
 
 
 def _refuse_unavailable(request: ServicePostRequest) -> None:

@@ -1,0 +1,82 @@
+"""The `clickplane` command: serve the API, bootstrap a store, export a Postman collection, stop services."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from clickplane import server
+from clickplane.domain.organizations import DEFAULT_ORGANIZATION_NAME, AlreadyInitialized, Bootstrap
+from clickplane.settings import Settings
+
+app = typer.Typer(help="clickplane: a self-hosted control plane for ClickHouse, speaking the ClickHouse Cloud API.",
+                  no_args_is_help=True, add_completion=False)
+
+DataDir = Annotated[Path | None, typer.Option(help="Where the store and services live [env CLICKPLANE_DATA_DIR].")]
+
+
+def settings_with(**overrides: Any) -> Settings:
+    """Environment settings, with the flags that were given on top."""
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+
+
+def print_credentials(bootstrap: Bootstrap, base_url: str) -> None:
+    typer.echo(
+        "\nA new organization and an admin API key were created. The secret is shown only now:\n"
+        f"  Organization ID: {bootstrap.organization_id}\n"
+        f"  API key ID:      {bootstrap.key_id}\n"
+        f"  API key secret:  {bootstrap.key_secret}\n"
+        f"  Base URL:        {base_url}/v1\n\n"
+        "Try:\n"
+        f"  curl -u '{bootstrap.key_id}:{bootstrap.key_secret}' {base_url}/v1/organizations\n"
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [env CLICKPLANE_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [env CLICKPLANE_PORT].")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Serve the API and run the reconciler. On an empty store, print a first admin key."""
+    settings = settings_with(host=host, port=port, data_dir=data_dir)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with contextlib.suppress(AlreadyInitialized):
+        print_credentials(server.initialize(settings, DEFAULT_ORGANIZATION_NAME),
+                          f"http://{settings.host}:{settings.port}")
+    plane = server.build(settings)
+    asyncio.run(server.serve(plane))
+
+
+@app.command()
+def init(
+    data_dir: DataDir = None,
+    org_name: Annotated[str, typer.Option(help="Name of the first organization.")] = DEFAULT_ORGANIZATION_NAME,
+    as_json: Annotated[bool, typer.Option("--json", help="Print organizationId, keyId, keySecret as JSON.")] = False,
+) -> None:
+    """Create the first organization and admin API key without serving."""
+    settings = settings_with(data_dir=data_dir)
+    try:
+        created = server.initialize(settings, org_name)
+    except AlreadyInitialized:
+        typer.echo(f"error: the store at {settings.resolved_database_url} is already initialized; nothing was "
+                   "changed. Use the API key you were given, or start over with an empty --data-dir.", err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps({"organizationId": str(created.organization_id), "keyId": created.key_id,
+                               "keySecret": created.key_secret}))
+    else:
+        print_credentials(created, f"http://{settings.host}:{settings.port}")
+
+
+@app.command("stop-all")
+def stop_all(data_dir: DataDir = None) -> None:
+    """Stop every service's ClickHouse process, keeping data. `serve` starts them again."""
+    stopped = asyncio.run(server.stop_all(settings_with(data_dir=data_dir)))
+    typer.echo(f"stopped {stopped} ClickHouse server(s)")

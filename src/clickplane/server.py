@@ -1,0 +1,108 @@
+"""The composition root: builds the store, the runtime, the reconciler and the API from settings."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from clickplane.api.app import create_app
+from clickplane.api.context import AppContext
+from clickplane.domain.organizations import Bootstrap, bootstrap
+from clickplane.domain.secrets import SecretHasher, load_or_create_secret_key
+from clickplane.reconciler import Reconciler
+from clickplane.runtime.local import LocalRuntime
+from clickplane.settings import Settings
+from clickplane.store.database import Database
+from clickplane.store.repositories import ApiKeys, Organizations
+
+log = logging.getLogger(__name__)
+
+MISSING_BINARY = "/nonexistent/clickhouse"  # a runtime without a binary fails each start with a clear reason
+
+
+def open_store(settings: Settings) -> Database:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.resolved_database_url)
+    database.migrate()
+    return database
+
+
+def secret_hasher(settings: Settings) -> SecretHasher:
+    if settings.secret_key:
+        return SecretHasher(settings.secret_key.encode())
+    return SecretHasher(load_or_create_secret_key(settings.data_dir / "secret.key"))
+
+
+def internal_password_for(hasher: SecretHasher) -> Callable[[str], str]:
+    return lambda service_id: hasher.derive(f"clickhouse-internal-user:{service_id}")
+
+
+def local_runtime(settings: Settings, hasher: SecretHasher) -> LocalRuntime:
+    return LocalRuntime(
+        settings.data_dir, settings.resolved_clickhouse_binary or MISSING_BINARY,
+        settings.service_listen_host, settings.service_advertised_host,
+        internal_password=internal_password_for(hasher), start_timeout=settings.service_start_timeout_seconds,
+    )
+
+
+def initialize(settings: Settings, organization_name: str) -> Bootstrap:
+    """First organization and admin key; raises AlreadyInitialized on a store that has them."""
+    database = open_store(settings)
+    try:
+        hasher = secret_hasher(settings)
+        with database.transaction() as session:
+            return bootstrap(Organizations(session), ApiKeys(session), hasher, organization_name)
+    finally:
+        database.dispose()
+
+
+@dataclass
+class ControlPlane:
+    settings: Settings
+    database: Database
+    context: AppContext
+    runtime: LocalRuntime
+    reconciler: Reconciler
+
+
+def build(settings: Settings) -> ControlPlane:
+    database = open_store(settings)
+    hasher = secret_hasher(settings)
+    context = AppContext(settings=settings, database=database, hasher=hasher)
+    runtime = local_runtime(settings, hasher)
+    reconciler = Reconciler(database, runtime, context.reconcile_now,
+                            interval_seconds=settings.reconcile_interval_seconds)
+    return ControlPlane(settings, database, context, runtime, reconciler)
+
+
+async def serve(plane: ControlPlane) -> None:
+    """Serve the API and reconcile until SIGINT/SIGTERM. Services keep running after it returns."""
+    config = uvicorn.Config(create_app(plane.context), host=plane.settings.host, port=plane.settings.port,
+                            access_log=False, log_level="info", server_header=False)
+    server = uvicorn.Server(config)
+    reconciling = asyncio.create_task(plane.reconciler.run_forever(), name="reconciler")
+    try:
+        await server.serve()
+    finally:
+        reconciling.cancel()
+        await asyncio.gather(reconciling, return_exceptions=True)
+        await plane.reconciler.shutdown()
+        plane.database.dispose()
+
+
+async def stop_all(settings: Settings) -> int:
+    """Stop every local service's ClickHouse process (data is kept); returns how many were running."""
+    hasher = secret_hasher(settings)
+    runtime = local_runtime(settings, hasher)
+    running = [sid for sid in await runtime.list_service_ids() if (await runtime.observe(sid)).running]
+    await runtime.stop_all()
+    return len(running)
+
+
+def data_dir_of(path: Path | None) -> dict[str, Path]:
+    return {"data_dir": path} if path else {}
