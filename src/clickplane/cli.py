@@ -75,6 +75,26 @@ def init(
         print_credentials(created, f"http://{settings.host}:{settings.port}")
 
 
+org_app = typer.Typer(help="Operator commands for organizations.", no_args_is_help=True)
+app.add_typer(org_app, name="org")
+
+
+@org_app.command("create")
+def org_create(
+    name: Annotated[str, typer.Option(help="Name of the new organization.")],
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print organizationId, keyId, keySecret as JSON.")] = False,
+) -> None:
+    """Create another organization with its own admin API key (keys never see other organizations)."""
+    settings = settings_with(data_dir=data_dir)
+    created = server.create_organization(settings, name)
+    if as_json:
+        typer.echo(json.dumps({"organizationId": str(created.organization_id), "keyId": created.key_id,
+                               "keySecret": created.key_secret}))
+    else:
+        print_credentials(created, f"http://{settings.host}:{settings.port}")
+
+
 @app.command("stop-all")
 def stop_all(data_dir: DataDir = None) -> None:
     """Stop every service's ClickHouse process, keeping data. `serve` starts them again."""

@@ -12,7 +12,7 @@ import uvicorn
 
 from clickplane.api.app import create_app
 from clickplane.api.context import AppContext
-from clickplane.domain.organizations import Bootstrap, bootstrap
+from clickplane.domain.organizations import Bootstrap, bootstrap, create_organization_with_admin_key
 from clickplane.domain.secrets import SecretHasher, load_or_create_secret_key
 from clickplane.reconciler import Reconciler
 from clickplane.runtime.local import LocalRuntime
@@ -50,15 +50,25 @@ def local_runtime(settings: Settings, hasher: SecretHasher) -> LocalRuntime:
     )
 
 
-def initialize(settings: Settings, organization_name: str) -> Bootstrap:
-    """First organization and admin key; raises AlreadyInitialized on a store that has them."""
+def _with_store(settings: Settings, act: Callable[[Organizations, ApiKeys, SecretHasher], Bootstrap]) -> Bootstrap:
     database = open_store(settings)
     try:
         hasher = secret_hasher(settings)
         with database.transaction() as session:
-            return bootstrap(Organizations(session), ApiKeys(session), hasher, organization_name)
+            return act(Organizations(session), ApiKeys(session), hasher)
     finally:
         database.dispose()
+
+
+def initialize(settings: Settings, organization_name: str) -> Bootstrap:
+    """First organization and admin key; raises AlreadyInitialized on a store that has them."""
+    return _with_store(settings, lambda orgs, keys, hasher: bootstrap(orgs, keys, hasher, organization_name))
+
+
+def create_organization(settings: Settings, organization_name: str) -> Bootstrap:
+    """Another organization with its own admin key."""
+    return _with_store(settings, lambda orgs, keys, hasher: create_organization_with_admin_key(
+        orgs, keys, hasher, organization_name))
 
 
 @dataclass

@@ -1,0 +1,5 @@
+"""`python -m clickplane` runs the command-line interface."""
+
+from clickplane.cli import app
+
+app()

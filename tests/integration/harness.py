@@ -1,0 +1,135 @@
+"""Running `clickplane serve` for real: a subprocess on a free loopback port, over a temporary data dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+DEADLINE_SECONDS = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = DEADLINE_SECONDS, what: str = "condition") -> Any:
+    """Poll `condition` until it returns something truthy; fail with `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = condition()
+            if result:
+                return result
+        except (httpx.HTTPError, OSError) as error:
+            last_error = error
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last error: {last_error})")
+
+
+def clickplane(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "clickplane", *args], capture_output=True, text=True,
+                          env=env, timeout=120, check=False)
+
+
+@dataclass
+class Credentials:
+    organization_id: str
+    key_id: str
+    key_secret: str
+
+    @classmethod
+    def from_json(cls, text: str) -> Credentials:
+        data = json.loads(text)
+        return cls(data["organizationId"], data["keyId"], data["keySecret"])
+
+
+@dataclass
+class ClickplaneServer:
+    """A data dir, its first organization's credentials, and (while started) a serving process."""
+
+    data_dir: Path
+    credentials: Credentials
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "CLICKPLANE_DATA_DIR": str(self.data_dir), "CLICKPLANE_PORT": str(self.port),
+                "CLICKPLANE_RECONCILE_INTERVAL_SECONDS": "0.5"}
+
+    def client(self, credentials: Credentials | None = None) -> httpx.Client:
+        creds = credentials or self.credentials
+        return httpx.Client(base_url=self.base_url, auth=(creds.key_id, creds.key_secret), timeout=30)
+
+    def org_path(self, suffix: str = "") -> str:
+        return f"/v1/organizations/{self.credentials.organization_id}{suffix}"
+
+    def start(self) -> None:
+        log = (self.data_dir / "serve.log").open("ab")
+        self.process = subprocess.Popen([sys.executable, "-m", "clickplane", "serve"], env=self.env,
+                                        stdout=log, stderr=subprocess.STDOUT)
+        wait_until(self._answers, what=f"clickplane serve on port {self.port}")
+
+    def _answers(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"clickplane serve exited with {self.process.returncode}: {self.log_tail()}")
+        return httpx.get(f"{self.base_url}/v1", timeout=2).status_code == 200
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=30)
+        self.process = None
+
+    def log_tail(self, lines: int = 30) -> str:
+        path = self.data_dir / "serve.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def service(self, service_id: str) -> dict[str, Any]:
+        with self.client() as client:
+            response = client.get(self.org_path(f"/services/{service_id}"))
+            response.raise_for_status()
+            return response.json()["result"]  # type: ignore[no-any-return]
+
+    def wait_for_state(self, service_id: str, state: str, timeout: float = DEADLINE_SECONDS) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            service = self.service(service_id)
+            if service["state"] == "failed" and state != "failed":
+                raise AssertionError(f"service {service_id} failed: {self.log_tail()}")
+            return service if service["state"] == state else None
+
+        return wait_until(reached, timeout, f"service {service_id} to be {state}")  # type: ignore[no-any-return]
+
+    def destroy(self) -> None:
+        """Stop serving, stop every ClickHouse it started, remove the data dir."""
+        self.stop()
+        clickplane("stop-all", env=self.env)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def new_server() -> ClickplaneServer:
+    data_dir = Path(tempfile.mkdtemp(prefix="clickplane-test-"))
+    result = clickplane("init", "--json", env={**os.environ, "CLICKPLANE_DATA_DIR": str(data_dir)})
+    assert result.returncode == 0, result.stderr
+    return ClickplaneServer(data_dir=data_dir, credentials=Credentials.from_json(result.stdout))
