@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from clickplane.api.schemas.common import RequestModel, ResponseModel, Timestamp
+from clickplane.api.schemas.common import DEPRECATED, RequestModel, ResponseModel, Timestamp
 from clickplane.domain.enums import ByocState, Provider, Region
 
 
@@ -46,7 +46,7 @@ class OrganizationPatchPrivateEndpoint(RequestModel):
 
 class OrganizationPrivateEndpointsPatch(RequestModel):
     add: list[OrganizationPatchPrivateEndpoint] | None = Field(
-        default=None, deprecated=True, description="Endpoints to add (deprecated: add them per service).")
+        default=None, json_schema_extra=DEPRECATED, description="Endpoints to add (deprecated: add them per service).")
     remove: list[OrganizationPatchPrivateEndpoint] | None = Field(
         default=None, description="Endpoints to remove from the organization.")
 

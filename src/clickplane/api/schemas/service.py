@@ -7,6 +7,7 @@ from uuid import UUID
 from pydantic import Field
 
 from clickplane.api.schemas.common import (
+    DEPRECATED,
     IpAccessListEntry,
     RequestModel,
     ResourceTag,
@@ -91,9 +92,9 @@ class Service(ResponseModel):
     state: ServiceState = Field(description="Observed state of the service.")
     clickhouseVersion: str | None = Field(default=None, description="Version the ClickHouse server reports.")
     endpoints: list[ServiceEndpoint] = Field(default_factory=list, description="Where clients connect.")
-    tier: Tier | None = Field(default=None, deprecated=True, description="Legacy size class.")
-    minTotalMemoryGb: float | None = Field(default=None, deprecated=True, description="Legacy: 3 x minimum.")
-    maxTotalMemoryGb: float | None = Field(default=None, deprecated=True, description="Legacy: 3 x maximum.")
+    tier: Tier | None = Field(default=None, json_schema_extra=DEPRECATED, description="Legacy size class.")
+    minTotalMemoryGb: float | None = Field(default=None, json_schema_extra=DEPRECATED, description="Legacy: 3 x min.")
+    maxTotalMemoryGb: float | None = Field(default=None, json_schema_extra=DEPRECATED, description="Legacy: 3 x max.")
     minReplicaMemoryGb: float | None = Field(default=None, description="Minimum memory per replica, GiB.")
     maxReplicaMemoryGb: float | None = Field(default=None, description="Maximum memory per replica, GiB.")
     numReplicas: int | None = Field(default=None, ge=1, le=20, description="Replica count (vertical mode).")
@@ -131,12 +132,12 @@ class ServicePostRequest(RequestModel):
     name: str = Field(min_length=1, max_length=50, description="Service name, 1 to 50 characters.")
     provider: Provider = Field(description="Cloud provider label.")
     region: Region = Field(description="Region label; must belong to the provider.")
-    tier: Tier | None = Field(default=None, deprecated=True, description="Legacy size class.")
+    tier: Tier | None = Field(default=None, json_schema_extra=DEPRECATED, description="Legacy size class.")
     ipAccessList: list[IpAccessListEntry] = Field(
         default_factory=list, max_length=1000, description="Who may connect; empty means nobody.")
-    minTotalMemoryGb: float | None = Field(default=None, ge=24, le=1068, multiple_of=12, deprecated=True,
+    minTotalMemoryGb: float | None = Field(default=None, ge=24, le=1068, multiple_of=12, json_schema_extra=DEPRECATED,
                                            description="Legacy: 3 x the minimum memory per replica.")
-    maxTotalMemoryGb: float | None = Field(default=None, ge=24, le=1068, multiple_of=12, deprecated=True,
+    maxTotalMemoryGb: float | None = Field(default=None, ge=24, le=1068, multiple_of=12, json_schema_extra=DEPRECATED,
                                            description="Legacy: 3 x the maximum memory per replica.")
     autoscalingMode: AutoscalingMode | None = Field(default=None, description="vertical (default) or horizontal.")
     minReplicaMemoryGb: float | None = Field(default=None, ge=8, le=356, multiple_of=4,
@@ -153,7 +154,7 @@ class ServicePostRequest(RequestModel):
     backupId: UUID | None = Field(default=None, description="Start from this backup.")
     encryptionKey: str | None = Field(default=None, description="Customer disk-encryption key.")
     encryptionAssumedRoleIdentifier: str | None = Field(default=None, description="Role for that key.")
-    privateEndpointIds: list[str] | None = Field(default=None, deprecated=True,
+    privateEndpointIds: list[str] | None = Field(default=None, json_schema_extra=DEPRECATED,
                                                  description="Legacy: attach private endpoints later instead.")
     privatePreviewTermsChecked: bool | None = Field(default=None, description="Private preview terms accepted.")
     releaseChannel: ReleaseChannel | None = Field(default=None, description="Upgrade cadence.")
