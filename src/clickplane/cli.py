@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from clickplane import server
+from clickplane import postman, server
 from clickplane.domain.organizations import DEFAULT_ORGANIZATION_NAME, AlreadyInitialized, Bootstrap
 from clickplane.settings import Settings
 
@@ -100,3 +100,33 @@ def stop_all(data_dir: DataDir = None) -> None:
     """Stop every service's ClickHouse process, keeping data. `serve` starts them again."""
     stopped = asyncio.run(server.stop_all(settings_with(data_dir=data_dir)))
     typer.echo(f"stopped {stopped} ClickHouse server(s)")
+
+
+@app.command("postman")
+def export_postman(
+    out: Annotated[Path, typer.Option(help="Directory to write collection.json and environment.json to.")] = Path(),
+    url: Annotated[str | None, typer.Option(
+        help="The server's base URL (default: http://CLICKPLANE_HOST:CLICKPLANE_PORT).")] = None,
+    key_id: Annotated[str | None, typer.Option(envvar="CLICKHOUSE_CLOUD_API_KEY", help="API key ID.")] = None,
+    key_secret: Annotated[str | None, typer.Option(envvar="CLICKHOUSE_CLOUD_API_SECRET",
+                                                   help="API key secret.")] = None,
+    service_id: Annotated[str | None, typer.Option(
+        help="Service the requests address (default: the organization's first).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Write a Postman collection and environment for the server, runnable with `newman run`."""
+    settings = settings_with(data_dir=data_dir)
+    if not key_id or not key_secret:
+        typer.echo("error: no API key; pass --key-id and --key-secret, or set CLICKHOUSE_CLOUD_API_KEY and "
+                   "CLICKHOUSE_CLOUD_API_SECRET", err=True)
+        raise typer.Exit(1)
+    try:
+        document, target = postman.fetch(url or f"http://{settings.host}:{settings.port}", key_id, key_secret,
+                                         service_id)
+    except postman.ExportError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    collection_file, environment_file = postman.write(out, document, target)
+    typer.echo(f"wrote {collection_file} and {environment_file} (it holds the key secret) for organization "
+               f"{target.organization_id}, service {target.service_id or '(none)'}\n"
+               f"run: newman run {collection_file} -e {environment_file}")
