@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+_SECOND_NS = 1_000_000_000
+
 
 def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write `data` to `path` with `mode`. A reader (ClickHouse polls its users file) sees the old
@@ -19,11 +21,22 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
 
 def write_if_changed(path: Path, data: bytes, mode: int = 0o600) -> bool:
     """Write only when the content differs, so an unchanged file does not make ClickHouse reload it.
-    Returns whether the file was written."""
+    Returns whether the file was written.
+
+    ClickHouse 18.16 notices a changed file by its modification time in whole seconds: a file
+    rewritten within the second it was last read would look unchanged. The new file's mtime is
+    therefore moved to a later second than the old one's when needed.
+    """
     try:
         if path.read_bytes() == data:
             return False
+        previous_second = path.stat().st_mtime_ns // _SECOND_NS
     except FileNotFoundError:
-        pass
+        previous_second = None
     write_atomically(path, data, mode)
+    if previous_second is not None:
+        written = path.stat()
+        if written.st_mtime_ns // _SECOND_NS <= previous_second:
+            later = (previous_second + 1) * _SECOND_NS
+            os.utime(path, ns=(written.st_atime_ns, later))
     return True
