@@ -1,0 +1,481 @@
+"""The `local` runtime: every service is a ClickHouse server process on this machine.
+
+Each service lives in `<data_dir>/services/<service_id>/`: its config and users files, data, logs,
+pid file, TLS certificate and a record of its ports. Servers run detached from the control plane, so
+they survive its restarts; the next control plane adopts them through their pid files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import re
+import shutil
+import signal
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from clickplane.runtime import process
+from clickplane.runtime.base import Endpoint, Observation, RuntimeFailure, ServiceSpec
+from clickplane.runtime.clickhouse_config import (
+    INTERNAL_USER,
+    INTERNAL_USER_NETWORKS,
+    ConfigRoot,
+    ServerConfig,
+    TlsFiles,
+    config_root_for,
+    render_server_config,
+    render_users_config,
+    server_command,
+)
+from clickplane.runtime.files import write_atomically, write_if_changed
+from clickplane.runtime.ports import Ports, choose_ports, load_ports, save_ports
+from clickplane.runtime.tls import CA_CERT_FILE, CertificateAuthority, ensure_ca, ensure_server_certificate
+
+log = logging.getLogger(__name__)
+
+# Service ids become directory names: no separators, no dot first (so neither "." nor "..").
+_SERVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_POLL_SECONDS = 0.05
+_HTTP_TIMEOUT_SECONDS = 5.0
+# After SIGKILL only the kernel is left to act; this bounds a process stuck in uninterruptible I/O.
+_KILL_WAIT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class ServicePaths:
+    """Where one service keeps everything."""
+
+    root: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "config.xml"
+
+    @property
+    def users_file(self) -> Path:
+        return self.root / "users.xml"
+
+    @property
+    def ports_file(self) -> Path:
+        return self.root / "ports.json"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "clickhouse.pid"
+
+    @property
+    def certificate(self) -> Path:
+        return self.root / "server.crt"
+
+    @property
+    def private_key(self) -> Path:
+        return self.root / "server.key"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"
+
+    @property
+    def user_files(self) -> Path:
+        return self.root / "user_files"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def console_log(self) -> Path:
+        return self.logs / "console.log"
+
+    @property
+    def server_log(self) -> Path:
+        return self.logs / "clickhouse-server.log"
+
+    @property
+    def error_log(self) -> Path:
+        return self.logs / "clickhouse-server.err.log"
+
+    def create(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for directory in (self.data, self.tmp, self.user_files, self.logs):
+            directory.mkdir(exist_ok=True)
+
+
+class LocalRuntime:
+    """Runs each service as a ClickHouse server process on this machine, under `data_dir`.
+
+    `binary` is any ClickHouse server: Debian 18.16's `clickhouse-server` or a modern multi-tool named
+    `clickhouse`. `listen_host` is the IP address servers listen on; `advertised_host` (name or
+    address) is what endpoints name, and is required when `listen_host` is a wildcard.
+    `internal_password(service_id)` gives the password of the loopback-only user `clickplane` that
+    the runtime (and the control plane) use to query servers. `config_root` overrides the config
+    root element chosen from the binary's name.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        binary: str,
+        listen_host: str = "127.0.0.1",
+        advertised_host: str | None = None,
+        *,
+        internal_password: Callable[[str], str],
+        config_root: ConfigRoot | None = None,
+        start_timeout: float = 30.0,
+        stop_timeout: float = 30.0,
+    ) -> None:
+        listen_address = ipaddress.ip_address(listen_host)
+        if listen_address.is_unspecified and advertised_host is None:
+            raise ValueError(f"listen_host {listen_host} is a wildcard: clients need an advertised_host")
+        self.data_dir = data_dir.resolve()
+        self.binary = binary
+        self.listen_host = str(listen_address)
+        self.advertised_host = advertised_host or self.listen_host
+        self.config_root: ConfigRoot = config_root or config_root_for(binary)
+        # Clients verify servers' certificates with this file.
+        self.ca_path = self.data_dir / "ca" / CA_CERT_FILE
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self._internal_password = internal_password
+        self._local_host = _local_host(listen_address)
+        self._internal_networks: tuple[str, ...] = INTERNAL_USER_NETWORKS
+        if not (listen_address.is_loopback or listen_address.is_unspecified):
+            # Connecting to one of this machine's own addresses comes from that address, not loopback.
+            self._internal_networks += (self.listen_host,)
+        # Held while choosing ports, so that services started together never get the same port.
+        self._ports_lock = asyncio.Lock()
+        self._ca_lock = asyncio.Lock()
+        self._ca: CertificateAuthority | None = None
+        self._service_locks: dict[str, asyncio.Lock] = {}
+        # Servers this runtime started, kept to reap them when they exit (else they stay zombies).
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._versions: dict[tuple[str, int], str] = {}
+
+    # The Runtime protocol.
+
+    async def ensure_running(self, spec: ServiceSpec) -> Observation:
+        paths = self._paths(spec.service_id)
+        async with self._lock(spec.service_id):
+            pid = await asyncio.to_thread(self._running_pid, paths)
+            ports = await self._reserve_ports(paths, running=pid is not None)
+            config_changed = await self._write_files(spec, paths, ports)
+            if pid is not None and not await self._adopt(paths, ports, pid, config_changed):
+                pid = None
+            if pid is None:
+                pid = await self._start(paths, ports)
+            async with self._http_client() as client:
+                version = await self._version(client, spec.service_id, ports, pid)
+            return self._observation(ports, pid, version)
+
+    async def apply(self, spec: ServiceSpec) -> None:
+        """Rewrite users.xml, which ClickHouse reloads by itself within seconds. Every setting of a
+        spec (password, networks, memory limit) lives there, so no other file needs a change."""
+        paths = self._paths(spec.service_id)
+        users = self._render_users(spec)
+        async with self._lock(spec.service_id):
+            if not await asyncio.to_thread(paths.root.is_dir):
+                raise RuntimeFailure(f"service {spec.service_id} does not exist on this runtime")
+            await asyncio.to_thread(write_if_changed, paths.users_file, users)
+
+    async def observe(self, service_id: str) -> Observation:
+        paths = self._paths(service_id)
+        ports, pid, pid_file_left = await asyncio.to_thread(self._inspect, paths)
+        if ports is None:
+            return Observation(running=False, reason=f"service {service_id} was never started here")
+        if pid is None:
+            # A pid file is removed on every stop: one left behind means the server died.
+            reason = f"ClickHouse exited unexpectedly; its logs are in {paths.logs}" if pid_file_left else None
+            return Observation(running=False, endpoints=self._endpoints(ports), reason=reason)
+        async with self._http_client() as client:
+            if not await self._pings(client, ports):
+                return Observation(
+                    running=False,
+                    endpoints=self._endpoints(ports),
+                    pid=pid,
+                    reason=f"ClickHouse (pid {pid}) does not answer /ping",
+                )
+            version = await self._version(client, service_id, ports, pid)
+        return self._observation(ports, pid, version)
+
+    async def stop(self, service_id: str) -> None:
+        paths = self._paths(service_id)
+        async with self._lock(service_id):
+            await self._stop(paths)
+
+    async def delete(self, service_id: str) -> None:
+        paths = self._paths(service_id)
+        async with self._lock(service_id):
+            await self._stop(paths)
+            if await asyncio.to_thread(paths.root.exists):
+                await asyncio.to_thread(shutil.rmtree, paths.root)
+                log.info("deleted service %s", service_id)
+
+    async def list_service_ids(self) -> list[str]:
+        return await asyncio.to_thread(self._service_ids)
+
+    # Beyond the protocol.
+
+    async def stop_all(self) -> None:
+        """Stop every service's server (`clickplane stop-all`, tests). Tries all of them even when
+        some fail, then raises one RuntimeFailure naming the failures."""
+        service_ids = await self.list_service_ids()
+        results = await asyncio.gather(*(self.stop(i) for i in service_ids), return_exceptions=True)
+        failures = [f"{i}: {r}" for i, r in zip(service_ids, results, strict=True) if isinstance(r, Exception)]
+        if failures:
+            raise RuntimeFailure("could not stop " + "; ".join(failures))
+
+    # Files.
+
+    def _paths(self, service_id: str) -> ServicePaths:
+        if not _SERVICE_ID.fullmatch(service_id):
+            raise ValueError(f"invalid service id {service_id!r}")
+        return ServicePaths(self.data_dir / "services" / service_id)
+
+    def _service_ids(self) -> list[str]:
+        services = self.data_dir / "services"
+        if not services.is_dir():
+            return []
+        return sorted(d.name for d in services.iterdir() if d.is_dir() and _SERVICE_ID.fullmatch(d.name))
+
+    async def _reserve_ports(self, paths: ServicePaths, running: bool) -> Ports:
+        async with self._ports_lock:
+            return await asyncio.to_thread(self._choose_ports, paths, running)
+
+    def _choose_ports(self, paths: ServicePaths, running: bool) -> Ports:
+        """The service's recorded ports; outside of a running server's, any that another service
+        records or another program holds now is replaced, and the record updated."""
+        current = load_ports(paths.ports_file)
+        if running and current is not None:
+            return current
+        taken = {
+            port
+            for service_id in self._service_ids()
+            if service_id != paths.root.name and (other := load_ports(self._paths(service_id).ports_file)) is not None
+            for port in other.values()
+        }
+        chosen = choose_ports(self.listen_host, current, taken)
+        if chosen != current:
+            paths.create()
+            save_ports(paths.ports_file, chosen)
+        return chosen
+
+    async def _write_files(self, spec: ServiceSpec, paths: ServicePaths, ports: Ports) -> bool:
+        """Write every file of the service; returns whether one that a server reads only at start
+        (config.xml, its certificate) changed."""
+        ca = await self._certificate_authority()
+        users = self._render_users(spec)
+        return await asyncio.to_thread(self._write_server_files, paths, ports, ca, users)
+
+    def _write_server_files(self, paths: ServicePaths, ports: Ports, ca: CertificateAuthority, users: bytes) -> bool:
+        paths.create()
+        hosts = [self.advertised_host, "localhost"]
+        if not ipaddress.ip_address(self.listen_host).is_unspecified:
+            hosts.insert(0, self.listen_host)
+        certificate_changed = ensure_server_certificate(ca, hosts, paths.certificate, paths.private_key)
+        config = ServerConfig(
+            root=self.config_root,
+            listen_host=self.listen_host,
+            http_port=ports.http,
+            tcp_port=ports.native,
+            https_port=ports.https,
+            tcp_port_secure=ports.native_secure,
+            data_path=paths.data,
+            tmp_path=paths.tmp,
+            user_files_path=paths.user_files,
+            users_config=paths.users_file,
+            log_file=paths.server_log,
+            error_log_file=paths.error_log,
+            tls=TlsFiles(paths.certificate, paths.private_key),
+        )
+        config_changed = write_if_changed(paths.config_file, render_server_config(config))
+        write_if_changed(paths.users_file, users)
+        return config_changed or certificate_changed
+
+    def _render_users(self, spec: ServiceSpec) -> bytes:
+        return render_users_config(
+            spec, self._internal_password(spec.service_id), self.config_root, self._internal_networks
+        )
+
+    async def _certificate_authority(self) -> CertificateAuthority:
+        async with self._ca_lock:
+            if self._ca is None:
+                self._ca = await asyncio.to_thread(ensure_ca, self.ca_path.parent)
+            return self._ca
+
+    # Processes.
+
+    def _lock(self, service_id: str) -> asyncio.Lock:
+        return self._service_locks.setdefault(service_id, asyncio.Lock())
+
+    def _running_pid(self, paths: ServicePaths) -> int | None:
+        """The pid of this service's server if one runs; a stale pid file is ignored."""
+        self._reap_children()
+        pid = process.read_pid(paths.pid_file)
+        if pid is not None and process.runs_config(pid, paths.config_file):
+            return pid
+        return None
+
+    def _inspect(self, paths: ServicePaths) -> tuple[Ports | None, int | None, bool]:
+        return load_ports(paths.ports_file), self._running_pid(paths), paths.pid_file.exists()
+
+    def _reap_children(self) -> None:
+        for pid, child in list(self._children.items()):
+            if child.poll() is not None:
+                self._children.pop(pid, None)
+
+    def _exit_status(self, paths: ServicePaths, pid: int) -> str | None:
+        """None while `pid` is still this service's server; otherwise how it ended."""
+        child = self._children.get(pid)
+        if child is not None and child.poll() is not None:
+            self._children.pop(pid, None)
+            return f"exited with status {child.returncode}"
+        return None if process.runs_config(pid, paths.config_file) else "exited"
+
+    async def _adopt(self, paths: ServicePaths, ports: Ports, pid: int, config_changed: bool) -> bool:
+        """Take over a server that is already running (started by an earlier control plane, say) if
+        it answers. One that does not, or that runs with an outdated config or certificate (the
+        runtime's hosts changed, the certificate was renewed), is stopped so that a fresh one starts."""
+        reason = "its config changed" if config_changed else await self._wait_until_answering(paths, ports, pid)
+        if reason is None:
+            log.info("adopted running ClickHouse of service %s (pid %d)", paths.root.name, pid)
+            return True
+        log.warning("restarting ClickHouse of service %s (pid %d): %s", paths.root.name, pid, reason)
+        await self._terminate(paths, pid, graceful=True)
+        return False
+
+    async def _start(self, paths: ServicePaths, ports: Ports) -> int:
+        offsets = await asyncio.to_thread(
+            lambda: (process.log_size(paths.console_log), process.log_size(paths.error_log))
+        )
+        argv = server_command(self.binary, paths.config_file)
+        try:
+            child = await asyncio.to_thread(process.spawn, argv, paths.root, paths.console_log)
+        except OSError as error:
+            raise RuntimeFailure(f"cannot start ClickHouse ({self.binary}): {error}") from error
+        self._children[child.pid] = child
+        await asyncio.to_thread(write_atomically, paths.pid_file, f"{child.pid}\n".encode(), 0o644)
+        failure = await self._wait_until_answering(paths, ports, child.pid)
+        if failure is not None:
+            await self._terminate(paths, child.pid, graceful=False)
+            tail = await asyncio.to_thread(self._log_tails, paths, offsets)
+            raise RuntimeFailure(f"{failure}. End of its logs:\n{tail}" if tail else failure)
+        log.info("started ClickHouse of service %s (pid %d)", paths.root.name, child.pid)
+        return child.pid
+
+    @staticmethod
+    def _log_tails(paths: ServicePaths, offsets: tuple[int, int]) -> str:
+        tails = (process.log_tail(paths.console_log, offsets[0]), process.log_tail(paths.error_log, offsets[1]))
+        return "\n".join(tail for tail in tails if tail)
+
+    async def _wait_until_answering(self, paths: ServicePaths, ports: Ports, pid: int) -> str | None:
+        """Poll /ping until the server answers (None), exits or misses the start deadline (why not)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.start_timeout
+        async with self._http_client() as client:
+            while True:
+                if await self._pings(client, ports):
+                    return None
+                exit_status = await asyncio.to_thread(self._exit_status, paths, pid)
+                if exit_status is not None:
+                    return f"ClickHouse {exit_status} before answering"
+                if loop.time() >= deadline:
+                    return f"ClickHouse did not answer /ping within {self.start_timeout:g} s"
+                await asyncio.sleep(_POLL_SECONDS)
+
+    async def _stop(self, paths: ServicePaths) -> None:
+        pid = await asyncio.to_thread(self._running_pid, paths)
+        if pid is not None:
+            await self._terminate(paths, pid, graceful=True)
+            log.info("stopped ClickHouse of service %s (pid %d)", paths.root.name, pid)
+        await asyncio.to_thread(paths.pid_file.unlink, missing_ok=True)
+
+    async def _terminate(self, paths: ServicePaths, pid: int, graceful: bool) -> None:
+        """SIGTERM and wait `stop_timeout` for a clean shutdown, then SIGKILL; `graceful=False` goes
+        straight to SIGKILL (a server that failed to start has nothing to save)."""
+        steps = [(signal.SIGKILL, _KILL_WAIT_SECONDS)]
+        if graceful:
+            steps.insert(0, (signal.SIGTERM, self.stop_timeout))
+        for signum, timeout in steps:
+            process.signal_server(pid, signum)
+            if await self._wait_gone(paths, pid, timeout):
+                await asyncio.to_thread(paths.pid_file.unlink, missing_ok=True)
+                self._versions.pop((paths.root.name, pid), None)
+                return
+        raise RuntimeFailure(f"ClickHouse (pid {pid}) is still running after SIGKILL")
+
+    async def _wait_gone(self, paths: ServicePaths, pid: int, timeout: float) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while await asyncio.to_thread(self._exit_status, paths, pid) is None:
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(_POLL_SECONDS)
+        return True
+
+    # Talking to servers.
+
+    def _http_client(self) -> httpx.AsyncClient:
+        # trust_env=False: a proxy from the environment must not stand between us and a local server.
+        return httpx.AsyncClient(timeout=_HTTP_TIMEOUT_SECONDS, trust_env=False)
+
+    def _url(self, port: int, path: str) -> str:
+        host = f"[{self._local_host}]" if ":" in self._local_host else self._local_host
+        return f"http://{host}:{port}{path}"
+
+    async def _pings(self, client: httpx.AsyncClient, ports: Ports) -> bool:
+        try:
+            response = await client.get(self._url(ports.http, "/ping"))
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200 and response.text.strip() == "Ok."
+
+    async def _version(self, client: httpx.AsyncClient, service_id: str, ports: Ports, pid: int) -> str | None:
+        """The server's version as the internal user (18.16 has no --version), cached per process;
+        None when the server does not tell, which only the next observation can fix."""
+        cached = self._versions.get((service_id, pid))
+        if cached is not None:
+            return cached
+        try:
+            response = await client.post(
+                self._url(ports.http, "/"),
+                content=b"SELECT version()",
+                auth=(INTERNAL_USER, self._internal_password(service_id)),
+            )
+        except httpx.HTTPError as error:
+            log.warning("cannot read the version of service %s: %s", service_id, error)
+            return None
+        if response.status_code != 200:
+            log.warning("cannot read the version of service %s: %s", service_id, response.text.strip())
+            return None
+        version = response.text.strip()
+        self._versions[(service_id, pid)] = version
+        return version
+
+    def _endpoints(self, ports: Ports) -> tuple[Endpoint, ...]:
+        host = self.advertised_host
+        return (
+            Endpoint("https", host, ports.https, secure=True),
+            Endpoint("nativesecure", host, ports.native_secure, secure=True),
+            Endpoint("http", host, ports.http),
+            Endpoint("native", host, ports.native),
+        )
+
+    def _observation(self, ports: Ports, pid: int, version: str | None) -> Observation:
+        return Observation(running=True, endpoints=self._endpoints(ports), clickhouse_version=version, pid=pid)
+
+
+def _local_host(listen_address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """Where the runtime itself reaches a server: the listen address, or loopback for a wildcard."""
+    if listen_address.is_unspecified:
+        return "::1" if listen_address.version == 6 else "127.0.0.1"
+    return str(listen_address)

@@ -1,0 +1,141 @@
+"""LocalRuntime without ClickHouse: argument checks, start failures and stale pid files, using small
+stand-in programs for the server binary."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from clickplane.runtime.base import RuntimeFailure, ServiceSpec
+from clickplane.runtime.local import LocalRuntime
+
+pytestmark = pytest.mark.anyio
+
+SPEC = ServiceSpec("svc-1", hashlib.sha256(b"pw").hexdigest(), ip_access_list=("127.0.0.1",))
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path / "data"
+    leftovers = processes_mentioning(tmp_path)
+    assert not leftovers, f"processes left running: {leftovers}"
+
+
+def processes_mentioning(path: Path) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(path) in cmdline:
+            found.append(f"{proc.name}: {cmdline}")
+    return found
+
+
+def fake_binary(directory: Path, name: str, body: str) -> str:
+    """A stand-in server: a Python script called `name` that runs `body`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_text(f"#!{sys.executable}\nimport sys, time\n{body}\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def runtime(data_dir: Path, binary: str, start_timeout: float = 10.0) -> LocalRuntime:
+    return LocalRuntime(
+        data_dir, binary, internal_password=lambda service_id: f"internal-{service_id}", start_timeout=start_timeout
+    )
+
+
+async def test_a_server_that_exits_at_start_fails_with_its_output(tmp_path: Path, data_dir: Path) -> None:
+    binary = fake_binary(
+        tmp_path / "bin",
+        "clickhouse",
+        "print('argv:', *sys.argv[1:]); print('broken config', file=sys.stderr); sys.exit(3)",
+    )
+
+    with pytest.raises(RuntimeFailure) as failure:
+        await runtime(data_dir, binary).ensure_running(SPEC)
+
+    message = str(failure.value)
+    assert "exited with status 3" in message
+    assert f"argv: server --config-file={data_dir.resolve()}/services/svc-1/config.xml" in message
+    assert "broken config" in message
+
+
+async def test_a_server_that_never_answers_is_killed_at_the_deadline(tmp_path: Path, data_dir: Path) -> None:
+    binary = fake_binary(tmp_path / "bin", "clickhouse-server", "time.sleep(600)")
+    local = runtime(data_dir, binary, start_timeout=0.3)
+
+    with pytest.raises(RuntimeFailure, match=r"did not answer /ping within 0\.3 s"):
+        await local.ensure_running(SPEC)
+
+    assert not processes_mentioning(data_dir)
+    assert not (data_dir / "services" / "svc-1" / "clickhouse.pid").exists()
+    assert not (await local.observe("svc-1")).running
+
+
+async def test_a_missing_binary_fails_with_a_reason(data_dir: Path) -> None:
+    with pytest.raises(RuntimeFailure, match="cannot start ClickHouse"):
+        await runtime(data_dir, "/nonexistent/clickhouse").ensure_running(SPEC)
+
+
+async def test_a_stale_pid_file_is_ignored_and_never_signalled(tmp_path: Path, data_dir: Path) -> None:
+    binary = fake_binary(tmp_path / "bin", "clickhouse-server", "sys.exit(1)")
+    local = runtime(data_dir, binary)
+    with pytest.raises(RuntimeFailure):
+        await local.ensure_running(SPEC)
+    # This test's own process is alive but is no ClickHouse of this service.
+    pid_file = data_dir / "services" / "svc-1" / "clickhouse.pid"
+    pid_file.write_text(f"{os.getpid()}\n")
+
+    observation = await local.observe("svc-1")
+    await local.stop("svc-1")
+
+    assert not observation.running
+    assert observation.reason is not None
+    assert not pid_file.exists()
+
+
+@pytest.mark.parametrize("service_id", ["", ".", "..", "../x", "a/b", ".hidden", "x" * 200])
+async def test_service_ids_that_are_not_plain_names_are_refused(data_dir: Path, service_id: str) -> None:
+    with pytest.raises(ValueError, match="invalid service id"):
+        await runtime(data_dir, "clickhouse-server").observe(service_id)
+
+
+async def test_unknown_services_are_reported_and_cannot_be_applied(data_dir: Path) -> None:
+    local = runtime(data_dir, "clickhouse-server")
+
+    observation = await local.observe("svc-1")
+    with pytest.raises(RuntimeFailure, match="does not exist"):
+        await local.apply(SPEC)
+    await local.stop("svc-1")
+    await local.delete("svc-1")
+
+    assert not observation.running
+    assert observation.reason == "service svc-1 was never started here"
+    assert await local.list_service_ids() == []
+
+
+def test_listen_host_must_be_an_address_and_a_wildcard_needs_an_advertised_host(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="advertised_host"):
+        LocalRuntime(tmp_path, "clickhouse", "0.0.0.0", internal_password=str)  # noqa: S104 - nothing listens
+    with pytest.raises(ValueError, match="does not appear to be an IPv4 or IPv6 address"):
+        LocalRuntime(tmp_path, "clickhouse", "localhost", internal_password=str)
+
+    local = LocalRuntime(tmp_path, "clickhouse", "::", "db.example.com", internal_password=str)
+
+    assert local.advertised_host == "db.example.com"
+    assert local.config_root == "clickhouse"
+    assert local.ca_path == tmp_path.resolve() / "ca" / "ca.pem"
