@@ -17,7 +17,7 @@ from blacksheep.server.openapi.v3 import OpenAPIHandler
 from openapidocs.v3 import HTTPSecurity, Info, OpenAPI, Security, SecurityRequirement
 
 from clickplane.api.envelope import JSON
-from clickplane.api.schemas.common import Envelope, ErrorBody
+from clickplane.api.schemas.common import Acknowledgement, Envelope, ErrorBody
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,8 +50,8 @@ class CloudApiDocs(OpenAPIHandler):
 
     def operation(self, operation_id: str, summary: str, tag: str, description: str, result: Any,
                   errors: tuple[int, ...] = COMMON_ERRORS) -> Callable[[F], F]:
-        responses: dict[Any, str | ResponseInfo] = {
-            200: ResponseInfo("Success.", content=[ContentInfo(Envelope[result])])}
+        success = Acknowledgement if result is None else Envelope[result]
+        responses: dict[Any, str | ResponseInfo] = {200: ResponseInfo("Success.", content=[ContentInfo(success)])}
         for status in errors:
             responses[status] = ResponseInfo(ERROR_DESCRIPTIONS[status], content=[ContentInfo(ErrorBody)])
         document = self(summary=summary, description=description, tags=[tag], responses=responses)

@@ -16,6 +16,11 @@ def ok(result: Any, status: int = 200) -> Response:
     return Response(status, None, Content(JSON, body))
 
 
+def acknowledged(status: int = 200) -> Response:
+    """For operations with no payload: still a JSON body, as every Cloud API client expects."""
+    return Response(status, None, Content(JSON, to_json({"status": status, "requestId": str(uuid.uuid4())})))
+
+
 def failure(status: int, text: str, headers: list[tuple[bytes, bytes]] | None = None) -> Response:
     body = to_json({"status": status, "requestId": str(uuid.uuid4()), "error": text})
     return Response(status, headers, Content(JSON, body))

@@ -1,30 +1,46 @@
-"""Services: create, list, get."""
+"""Services: create, list, get, update, delete, start and stop, scale, reset the password."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
 from uuid import UUID
 
 from blacksheep import Response, Router
+from sqlalchemy.orm import Session
 
 from clickplane.api.binders import JsonBody
 from clickplane.api.context import AppContext
 from clickplane.api.docs import CloudApiDocs
-from clickplane.api.envelope import ok
+from clickplane.api.envelope import acknowledged, ok
 from clickplane.api.schemas.service import (
+    BackupConfiguration,
     CurrentScaling,
+    PrivateEndpointConfig,
     Service,
+    ServicePasswordPatchRequest,
+    ServicePasswordPatchResponse,
+    ServicePatchRequest,
     ServicePostRequest,
     ServicePostResponse,
+    ServiceQueryAPIEndpoint,
+    ServiceReplicaScalingPatchRequest,
+    ServiceScalingPatchRequest,
+    ServiceStatePatchRequest,
 )
+from clickplane.domain import lifecycle
 from clickplane.domain import organizations as organization_rules
 from clickplane.domain import services as rules
 from clickplane.domain.activity import record
 from clickplane.domain.auth import Caller
-from clickplane.domain.errors import NotFound
+from clickplane.domain.errors import Conflict, NotFound
 from clickplane.store import models
 from clickplane.store.repositories import Activities, Organizations, Services
 
 TAG = "Service"
+CHANGE_ERRORS = (400, 401, 403, 404, 409, 413, 500)
+# Until backups land, every service reports ClickHouse Cloud's default schedule.
+DEFAULT_BACKUP_CONFIGURATION = BackupConfiguration(backupPeriodInHours=24, backupRetentionPeriodInHours=24)
 
 
 def _current_scaling(service: models.Service) -> CurrentScaling:
@@ -71,6 +87,19 @@ def add_routes(router: Router, context: AppContext, docs: CloudApiDocs) -> None:
                            "or is not visible to this API key")
         return service
 
+    def changeable_service(session: Session, caller: Caller, organization_id: UUID, service_id: UUID
+                           ) -> models.Service:
+        service = visible_service(Services(session), caller, organization_id, service_id)
+        if service.state == "terminating":
+            raise Conflict(f"service {service_id} is being deleted and can no longer be changed. "
+                           "Current state: 'terminating'")
+        return service
+
+    def record_changes(session: Session, caller: Caller, service: models.Service, changes: list[str],
+                       details: dict[str, Any]) -> None:
+        for activity_type in changes:
+            record(Activities(session), caller, activity_type, service_id=service.id, details=details)
+
     @docs.operation("instanceGetList", "List of organization services", TAG,
                     "Every service of the organization, oldest first.", list[Service])
     @router.get("/v1/organizations/{organizationId}/services")
@@ -105,3 +134,123 @@ def add_routes(router: Router, context: AppContext, docs: CloudApiDocs) -> None:
         with context.database.transaction() as session:
             return ok(to_wire(visible_service(Services(session), caller, organizationId, serviceId)))
 
+
+    @docs.operation("instanceUpdate", "Update service basic details", TAG,
+                    "Rename the service, change who may connect (applied to the running server within seconds), "
+                    "its tags, release channel or private endpoints.", Service, errors=CHANGE_ERRORS)
+    @router.patch("/v1/organizations/{organizationId}/services/{serviceId}")
+    async def update_service(caller: Caller, organizationId: UUID, serviceId: UUID,
+                             body: JsonBody[ServicePatchRequest]) -> Response:
+        with context.database.transaction() as session:
+            service = changeable_service(session, caller, organizationId, serviceId)
+            changes = rules.apply_patch(service, body.value)
+            record_changes(session, caller, service, changes, body.value.model_dump(exclude_none=True, mode="json"))
+            response = ok(to_wire(service))
+        context.reconcile_now.set()
+        return response
+
+    @docs.operation("instanceDelete", "Delete service", TAG,
+                    "Deletes a stopped, idle, failed or still-provisioning service: its server is stopped, its "
+                    "ports freed and its data removed in the background, after which it answers 404.", None,
+                    errors=(400, 401, 403, 404, 409, 500))
+    @router.delete("/v1/organizations/{organizationId}/services/{serviceId}")
+    async def delete_service(caller: Caller, organizationId: UUID, serviceId: UUID) -> Response:
+        with context.database.transaction() as session:
+            service = visible_service(Services(session), caller, organizationId, serviceId)
+            transition = lifecycle.delete(service.state)
+            if transition:
+                service.state, service.desired_state = transition.state, transition.desired_state
+                record_changes(session, caller, service, ["service_delete"], {"name": service.name})
+        context.reconcile_now.set()
+        return acknowledged()
+
+    @docs.operation("instanceStateUpdate", "Update service state", TAG,
+                    "start a stopped service, stop a running or idle one (its data is kept), or awake an idle one. "
+                    "Returns at once with the transitional state; poll the service for the outcome.", Service,
+                    errors=CHANGE_ERRORS)
+    @router.patch("/v1/organizations/{organizationId}/services/{serviceId}/state")
+    async def update_service_state(caller: Caller, organizationId: UUID, serviceId: UUID,
+                                   body: JsonBody[ServiceStatePatchRequest]) -> Response:
+        with context.database.transaction() as session:
+            service = changeable_service(session, caller, organizationId, serviceId)
+            transition = lifecycle.apply_command(service.state, body.value.command)
+            if transition:
+                service.state, service.desired_state = transition.state, transition.desired_state
+                service.state_reason = None
+                record_changes(session, caller, service, [lifecycle.COMMAND_ACTIVITIES[body.value.command]], {})
+            response = ok(to_wire(service))
+        context.reconcile_now.set()
+        return response
+
+    async def rescale(caller: Caller, organization_id: UUID, service_id: UUID,
+                      resize: Callable[[models.Service], list[str]], details: dict[str, Any]) -> Response:
+        with context.database.transaction() as session:
+            service = changeable_service(session, caller, organization_id, service_id)
+            record_changes(session, caller, service, resize(service), details)
+            response = ok(to_wire(service))
+        context.reconcile_now.set()
+        return response
+
+    @docs.operation("instanceReplicaScalingUpdate", "Update service auto scaling settings", TAG,
+                    "Memory per replica (multiples of 4 GiB), replica counts and idling. On the local runtime the "
+                    "maximum memory becomes the server's query memory limit; replica counts are recorded.", Service,
+                    errors=CHANGE_ERRORS)
+    @router.patch("/v1/organizations/{organizationId}/services/{serviceId}/replicaScaling")
+    async def update_replica_scaling(caller: Caller, organizationId: UUID, serviceId: UUID,
+                                     body: JsonBody[ServiceReplicaScalingPatchRequest]) -> Response:
+        request = body.value
+        return await rescale(caller, organizationId, serviceId,
+                             lambda service: rules.apply_replica_scaling(service, request),
+                             request.model_dump(exclude_none=True))
+
+    @docs.operation("instanceScalingUpdate", "Update service auto scaling settings", TAG,
+                    "The older form of replicaScaling: total memory of three replicas (multiples of 12 GiB), "
+                    "replica count and idling.", Service, errors=CHANGE_ERRORS)
+    @router.patch("/v1/organizations/{organizationId}/services/{serviceId}/scaling")
+    async def update_scaling(caller: Caller, organizationId: UUID, serviceId: UUID,
+                             body: JsonBody[ServiceScalingPatchRequest]) -> Response:
+        request = body.value
+        return await rescale(caller, organizationId, serviceId,
+                             lambda service: rules.apply_legacy_scaling(service, request),
+                             request.model_dump(exclude_none=True))
+
+    @docs.operation("instancePasswordUpdate", "Update service password", TAG,
+                    "Generates a new password for the `default` user and returns it once, or sets the one whose "
+                    "hash is sent (then nothing is returned). The old password stops working within seconds.",
+                    ServicePasswordPatchResponse, errors=CHANGE_ERRORS)
+    @router.patch("/v1/organizations/{organizationId}/services/{serviceId}/password")
+    async def update_password(caller: Caller, organizationId: UUID, serviceId: UUID,
+                              body: JsonBody[ServicePasswordPatchRequest]) -> Response:
+        with context.database.transaction() as session:
+            service = changeable_service(session, caller, organizationId, serviceId)
+            password = rules.change_password(service, body.value)
+            record_changes(session, caller, service, ["service_update_password"], {})
+        context.reconcile_now.set()
+        return ok(ServicePasswordPatchResponse(password=password))
+
+    @docs.operation("instancePrivateEndpointConfigGet", "Get private endpoint configuration", TAG,
+                    "clickplane has no private link: the endpoint service id is empty and the host is the "
+                    "service's own.", PrivateEndpointConfig)
+    @router.get("/v1/organizations/{organizationId}/services/{serviceId}/privateEndpointConfig")
+    async def get_private_endpoint_config(caller: Caller, organizationId: UUID, serviceId: UUID) -> Response:
+        with context.database.transaction() as session:
+            visible_service(Services(session), caller, organizationId, serviceId)
+        host = context.settings.service_advertised_host or context.settings.service_listen_host
+        return ok(PrivateEndpointConfig(endpointServiceId="", privateDnsHostname=host))
+
+    @docs.operation("backupConfigurationGet", "Get service backup configuration", "Backup",
+                    "How often backups are taken and how long they are kept.", BackupConfiguration)
+    @router.get("/v1/organizations/{organizationId}/services/{serviceId}/backupConfiguration")
+    async def get_backup_configuration(caller: Caller, organizationId: UUID, serviceId: UUID) -> Response:
+        with context.database.transaction() as session:
+            visible_service(Services(session), caller, organizationId, serviceId)
+        return ok(DEFAULT_BACKUP_CONFIGURATION)
+
+    @docs.operation("instanceQueryEndpointGet", "Get the service query endpoint for a given instance", TAG,
+                    "The keys, roles and origins allowed to run SQL through the Query API; 404 when the "
+                    "service has none.", ServiceQueryAPIEndpoint)
+    @router.get("/v1/organizations/{organizationId}/services/{serviceId}/serviceQueryEndpoint")
+    async def get_query_endpoint(caller: Caller, organizationId: UUID, serviceId: UUID) -> Response:
+        with context.database.transaction() as session:
+            visible_service(Services(session), caller, organizationId, serviceId)
+        raise NotFound(f"service {serviceId} has no query endpoint")

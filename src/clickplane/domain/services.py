@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import ipaddress
+import re
 import uuid
 from dataclasses import dataclass
+from typing import TypeVar
 
 from clickplane.api.schemas.common import IpAccessListEntry, ResourceTag
-from clickplane.api.schemas.service import ServicePostRequest
+from clickplane.api.schemas.service import (
+    InstanceTagsPatch,
+    IpAccessListPatch,
+    ServicePasswordPatchRequest,
+    ServicePatchRequest,
+    ServicePostRequest,
+    ServiceReplicaScalingPatchRequest,
+    ServiceScalingPatchRequest,
+)
 from clickplane.domain.enums import REGIONS_BY_PROVIDER
 from clickplane.domain.errors import BadRequest
 from clickplane.domain.secrets import new_service_password, password_double_sha1_hex, password_sha256_hex
@@ -19,6 +32,9 @@ DEFAULT_REPLICA_MEMORY_GB = 8.0
 DEFAULT_IDLE_TIMEOUT_MINUTES = 15
 # What the legacy total-memory fields were measured over.
 LEGACY_REPLICAS_IN_TOTAL = 3
+MAX_TAGS = 50
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -165,3 +181,147 @@ def plan_new_service(request: ServicePostRequest, organization_id: uuid.UUID, se
         generation=1, observed_generation=0,
     )
     return NewService(service=service, password=password)
+
+
+def _bump(service: Service) -> None:
+    """Mark a change the runtime must apply (password, networks, memory)."""
+    service.generation += 1
+
+
+def _patched_ip_access_list(service: Service, patch: IpAccessListPatch) -> list[dict[str, str]]:
+    removed = {_network_key(entry.source, f"ipAccessList.remove[{i}]") for i, entry in enumerate(patch.remove or [])}
+    kept = [IpAccessListEntry.model_validate(entry) for entry in service.ip_access_list
+            if _network_key(entry["source"], "ipAccessList") not in removed]
+    return validate_ip_access_list([*kept, *(patch.add or [])])
+
+
+def _network_key(source: str, where: str) -> str:
+    try:
+        return str(ipaddress.ip_network(source.strip(), strict=False))
+    except ValueError:
+        raise BadRequest(f"{where}: {source!r} is not an IP address or CIDR range") from None
+
+
+def _patched_tags(service: Service, patch: InstanceTagsPatch) -> list[dict[str, str]]:
+    removed = {tag.key for tag in patch.remove or []}
+    tags = {tag["key"]: tag["value"] for tag in service.tags if tag["key"] not in removed}
+    tags.update({tag["key"]: tag["value"] for tag in validate_tags(patch.add or [])})
+    if len(tags) > MAX_TAGS:
+        raise BadRequest(f"tags: a service holds at most {MAX_TAGS} tags; remove some first")
+    return [{"key": key, "value": value} for key, value in tags.items()]
+
+
+def apply_patch(service: Service, patch: ServicePatchRequest) -> list[str]:
+    """Apply a PATCH to the service; returns the activity types of what changed."""
+    changed: list[str] = []
+    if patch.endpoints and any(change.enabled for change in patch.endpoints):
+        raise BadRequest("endpoints: the MySQL interface is not offered by clickplane services; "
+                         "connect with the native or HTTPS protocol")
+    if patch.transparentDataEncryptionKeyId is not None:
+        raise BadRequest("transparentDataEncryptionKeyId: transparent data encryption is not available in clickplane")
+    if patch.name is not None and patch.name != service.name:
+        service.name = _check_name(patch.name)
+        changed.append("service_update_name")
+    if patch.ipAccessList is not None:
+        networks = _patched_ip_access_list(service, patch.ipAccessList)
+        if networks != service.ip_access_list:
+            service.ip_access_list = networks
+            _bump(service)
+            changed.append("service_update_ip_access_list")
+    if patch.tags is not None:
+        service.tags = _patched_tags(service, patch.tags)
+        changed.append("service_update_tags")
+    options = dict(service.options)
+    if patch.releaseChannel is not None and patch.releaseChannel != options.get("releaseChannel"):
+        options["releaseChannel"] = patch.releaseChannel
+        changed.append("service_update_release_channel")
+    if patch.privateEndpointIds is not None:
+        removed = set(patch.privateEndpointIds.remove or [])
+        attached = [e for e in options.get("privateEndpointIds", []) if e not in removed]
+        options["privateEndpointIds"] = attached + [e for e in patch.privateEndpointIds.add or [] if e not in attached]
+        changed.append("service_update_private_endpoints")
+    if patch.enableCoreDumps is not None and patch.enableCoreDumps != options.get("enableCoreDumps"):
+        options["enableCoreDumps"] = patch.enableCoreDumps
+        changed.append("service_update_core_dump")
+    service.options = options
+    return changed
+
+
+def apply_replica_scaling(service: Service, request: ServiceReplicaScalingPatchRequest) -> list[str]:
+    """Resize a service under the create rules; returns the activity types of what changed."""
+    mode = request.autoscalingMode or service.autoscaling_mode
+    band_given = request.minReplicas is not None or request.maxReplicas is not None
+    merged = ServicePostRequest.model_construct(
+        name=service.name, provider=service.provider, region=service.region, autoscalingMode=mode,
+        minReplicaMemoryGb=_first(request.minReplicaMemoryGb, service.min_replica_memory_gb),
+        maxReplicaMemoryGb=_first(request.maxReplicaMemoryGb, service.max_replica_memory_gb),
+        numReplicas=None if band_given or mode == "horizontal" else _first(request.numReplicas, service.num_replicas),
+        minReplicas=_first(request.minReplicas, service.min_replicas) if mode == "horizontal" or band_given else None,
+        maxReplicas=_first(request.maxReplicas, service.max_replicas) if mode == "horizontal" or band_given else None,
+        minTotalMemoryGb=None, maxTotalMemoryGb=None,
+    )
+    low, high = _memory(merged)
+    mode, replicas, min_replicas, max_replicas = _replicas(merged)
+    changed: list[str] = []
+    if (low, high) != (service.min_replica_memory_gb, service.max_replica_memory_gb):
+        service.min_replica_memory_gb, service.max_replica_memory_gb = low, high
+        _bump(service)
+        changed.append("service_update_autoscaling_memory")
+    replica_shape = (mode, replicas, min_replicas, max_replicas)
+    if replica_shape != (service.autoscaling_mode, service.num_replicas, service.min_replicas, service.max_replicas):
+        service.autoscaling_mode, service.num_replicas, service.min_replicas, service.max_replicas = replica_shape
+        changed.append("service_update_autoscaling_replicas")
+    changed += _apply_idling(service, request.idleScaling, request.idleTimeoutMinutes)
+    return changed
+
+
+def apply_legacy_scaling(service: Service, request: ServiceScalingPatchRequest) -> list[str]:
+    """The older /scaling call: total memory over three replicas, replica count, idling."""
+    def per_replica(total: float | None) -> float | None:
+        return None if total is None else total / LEGACY_REPLICAS_IN_TOTAL
+
+    return apply_replica_scaling(service, ServiceReplicaScalingPatchRequest(
+        minReplicaMemoryGb=per_replica(request.minTotalMemoryGb),
+        maxReplicaMemoryGb=per_replica(request.maxTotalMemoryGb),
+        numReplicas=request.numReplicas, idleScaling=request.idleScaling,
+        idleTimeoutMinutes=request.idleTimeoutMinutes))
+
+
+def _first(given: T | None, current: T) -> T:
+    return current if given is None else given
+
+
+def _apply_idling(service: Service, idle_scaling: bool | None, timeout_minutes: float | None) -> list[str]:
+    before = (service.idle_scaling, service.idle_timeout_minutes)
+    if idle_scaling is not None:
+        service.idle_scaling = idle_scaling
+    if timeout_minutes is not None:
+        if timeout_minutes != int(timeout_minutes):
+            raise BadRequest("idleTimeoutMinutes must be a whole number of minutes")
+        service.idle_timeout_minutes = int(timeout_minutes)
+    after = (service.idle_scaling, service.idle_timeout_minutes)
+    return ["service_update_autoscaling_idling"] if before != after else []
+
+
+def change_password(service: Service, request: ServicePasswordPatchRequest) -> str | None:
+    """Set a new password; returns it when generated, None when the client sent its hash."""
+    if request.newPasswordHash is None:
+        password = new_service_password()
+        service.password_sha256_hex = password_sha256_hex(password)
+        service.password_double_sha1_hex = password_double_sha1_hex(password)
+        _bump(service)
+        return password
+    try:
+        digest = base64.b64decode(request.newPasswordHash, validate=True)
+    except (binascii.Error, ValueError):
+        digest = b""
+    if len(digest) != hashlib.sha256().digest_size:
+        raise BadRequest("newPasswordHash must be the base64 of a SHA-256 digest: "
+                         "echo -n \"$PASSWORD\" | sha256sum | tr -d '-' | xxd -r -p | base64")
+    double_sha1 = request.newDoubleSha1Hash
+    if double_sha1 is not None and not re.fullmatch(r"[0-9a-fA-F]{40}", double_sha1):
+        raise BadRequest("newDoubleSha1Hash must be 40 hexadecimal digits (the SHA-1 of the SHA-1 of the password)")
+    service.password_sha256_hex = digest.hex()
+    service.password_double_sha1_hex = double_sha1.lower() if double_sha1 else None
+    _bump(service)
+    return None

@@ -65,3 +65,10 @@ class ResourceTag(BaseModel):
                      description="Tag key: letters, digits, dots, dashes and underscores.")
     value: str | None = Field(default=None, max_length=256, pattern=r"^[a-zA-Z0-9._-]*$",
                               description="Tag value: letters, digits, dots, dashes and underscores.")
+
+
+class Acknowledgement(BaseModel):
+    """The answer to a request that returns no payload (a delete): status and request id only."""
+
+    status: int = Field(description="The HTTP status code of this response.", examples=[200])
+    requestId: UUID = Field(description="Identifier of this request, for support and logs (UUIDv4).")

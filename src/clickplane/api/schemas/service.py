@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from uuid import UUID
 
 from pydantic import Field
@@ -170,3 +171,88 @@ class ServicePostRequest(RequestModel):
 class ServicePostResponse(ResponseModel):
     service: Service = Field(description="The new service, in state provisioning.")
     password: str = Field(description="Password of the `default` user: shown only in this response.")
+
+
+class IpAccessListPatch(RequestModel):
+    add: list[IpAccessListEntry] | None = Field(default=None, description="Entries to add, after removals.")
+    remove: list[IpAccessListEntry] | None = Field(default=None, description="Entries to remove (by source) first.")
+
+
+class InstanceTagsPatch(RequestModel):
+    add: list[ResourceTag] | None = Field(default=None, max_length=50, description="Tags to add or overwrite.")
+    remove: list[ResourceTag] | None = Field(default=None, max_length=50, description="Tags to remove (by key).")
+
+
+class InstancePrivateEndpointsPatch(RequestModel):
+    add: list[str] | None = Field(default=None, description="Private endpoint ids to attach, after removals.")
+    remove: list[str] | None = Field(default=None, description="Private endpoint ids to detach first.")
+
+
+class ServicePatchRequest(RequestModel):
+    name: str | None = Field(default=None, min_length=1, max_length=50, description="New name.")
+    ipAccessList: IpAccessListPatch | None = Field(default=None, description="Changes to who may connect.")
+    privateEndpointIds: InstancePrivateEndpointsPatch | None = Field(default=None,
+                                                                     description="Private endpoints to change.")
+    releaseChannel: ReleaseChannel | None = Field(default=None, description="New upgrade cadence.")
+    endpoints: list[ServiceEndpointChange] | None = Field(default=None, description="Endpoints to toggle.")
+    transparentDataEncryptionKeyId: str | None = Field(default=None, description="TDE key to rotate to.")
+    tags: InstanceTagsPatch | None = Field(default=None, description="Tags to add or remove.")
+    enableCoreDumps: bool | None = Field(default=None, description="Collect core dumps.")
+
+
+class ServiceStatePatchRequest(RequestModel):
+    command: Literal["start", "stop", "awake"] = Field(
+        description="start a stopped service, stop a running or idle one, or awake an idle one.")
+
+
+class ServiceScalingPatchRequest(RequestModel):
+    minTotalMemoryGb: float | None = Field(default=None, ge=24, le=1068, multiple_of=12, json_schema_extra=DEPRECATED,
+                                           description="Legacy: 3 x the minimum memory per replica.")
+    maxTotalMemoryGb: float | None = Field(default=None, ge=24, le=1068, multiple_of=12, json_schema_extra=DEPRECATED,
+                                           description="Legacy: 3 x the maximum memory per replica.")
+    numReplicas: int | None = Field(default=None, ge=1, le=20, description="Replica count.")
+    idleScaling: bool | None = Field(default=None, description="Stop the service when idle.")
+    idleTimeoutMinutes: float | None = Field(default=None, ge=5, description="Idle minutes, at least 5.")
+
+
+class ServiceReplicaScalingPatchRequest(RequestModel):
+    minReplicaMemoryGb: float | None = Field(default=None, ge=8, le=356, multiple_of=4,
+                                             description="Minimum memory per replica, GiB, multiple of 4.")
+    maxReplicaMemoryGb: float | None = Field(default=None, ge=8, le=356, multiple_of=4,
+                                             description="Maximum memory per replica, GiB, multiple of 4.")
+    autoscalingMode: AutoscalingMode | None = Field(default=None, description="Switch mode; omit to keep it.")
+    numReplicas: int | None = Field(default=None, ge=1, le=20, description="Replica count (vertical mode).")
+    minReplicas: int | None = Field(default=None, ge=1, le=20, description="Minimum replicas (horizontal).")
+    maxReplicas: int | None = Field(default=None, ge=1, le=20, description="Maximum replicas (horizontal).")
+    idleScaling: bool | None = Field(default=None, description="Stop the service when idle.")
+    idleTimeoutMinutes: float | None = Field(default=None, ge=5, description="Idle minutes, at least 5.")
+
+
+class ServicePasswordPatchRequest(RequestModel):
+    newPasswordHash: str | None = Field(
+        default=None, description="Base64 of the SHA-256 of the new password; when given, no password is generated.")
+    newDoubleSha1Hash: str | None = Field(
+        default=None, description="Hex double SHA-1 of the new password, for MySQL clients; needs newPasswordHash.")
+
+
+class ServicePasswordPatchResponse(ResponseModel):
+    password: str | None = Field(default=None, description="The generated password, shown only here.")
+
+
+class PrivateEndpointConfig(ResponseModel):
+    endpointServiceId: str = Field(description="Private link service id; empty, as clickplane has no private link.")
+    privateDnsHostname: str = Field(description="Host name for private connections; the service's own host here.")
+
+
+class BackupConfiguration(ResponseModel):
+    backupPeriodInHours: float | None = Field(default=None, description="Hours between backups.")
+    backupRetentionPeriodInHours: float | None = Field(default=None, description="Hours a backup is kept.")
+    backupStartTime: str | None = Field(default=None, description="HH:MM (UTC) backups start at, if fixed.")
+
+
+class ServiceQueryAPIEndpoint(ResponseModel):
+    id: str | None = Field(default=None, description="Id of the query endpoint.")
+    openApiKeys: list[str] = Field(default_factory=list, description="API keys allowed to run queries.")
+    roles: list[Literal["sql_console_read_only", "sql_console_admin"]] = Field(
+        default_factory=list, description="Roles queries run with.")
+    allowedOrigins: str | None = Field(default=None, description="Comma-separated origins allowed (CORS).")
