@@ -18,7 +18,7 @@ from clickplane.settings import Settings
 app = typer.Typer(help="clickplane: a self-hosted control plane for ClickHouse, speaking the ClickHouse Cloud API.",
                   no_args_is_help=True, add_completion=False)
 
-DataDir = Annotated[Path | None, typer.Option(help="Where the store and services live [env CLICKPLANE_DATA_DIR].")]
+DataDir = Annotated[Path | None, typer.Option(help="Where the store and services live (env CLICKPLANE_DATA_DIR).")]
 
 
 def settings_with(**overrides: Any) -> Settings:
@@ -40,8 +40,8 @@ def print_credentials(bootstrap: Bootstrap, base_url: str) -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to listen on [env CLICKPLANE_HOST].")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on [env CLICKPLANE_PORT].")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (env CLICKPLANE_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (env CLICKPLANE_PORT).")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Serve the API and run the reconciler. On an empty store, print a first admin key."""
@@ -112,10 +112,9 @@ def export_postman(
                                                    help="API key secret.")] = None,
     service_id: Annotated[str | None, typer.Option(
         help="Service the requests address (default: the organization's first).")] = None,
-    data_dir: DataDir = None,
 ) -> None:
     """Write a Postman collection and environment for the server, runnable with `newman run`."""
-    settings = settings_with(data_dir=data_dir)
+    settings = settings_with()
     if not key_id or not key_secret:
         typer.echo("error: no API key; pass --key-id and --key-secret, or set CLICKHOUSE_CLOUD_API_KEY and "
                    "CLICKHOUSE_CLOUD_API_SECRET", err=True)

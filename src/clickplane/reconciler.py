@@ -1,9 +1,12 @@
 """The reconciler: the one writer of observed state, and the only caller of the runtime.
 
-API handlers record intent (desired state, a new generation) and return at once. Each pass, the
-reconciler reads the services whose observed state lags that intent, drives each toward it through
-the runtime, and writes back what it saw. A service is worked on by one task at a time; a write only
-lands if the intent it acted on is still the current one, so a newer request is never overwritten.
+API handlers record intent (a desired state, a new generation) and return at once. Each pass, the
+reconciler drives every service whose observed state lags its intent toward it through the runtime,
+and watches the running ones: a server that died is restarted (and after repeated deaths the service
+is marked failed), and one that has served no query for its idle timeout is stopped and shown idle.
+
+A service is worked on by one task at a time. A write lands only if the intent it acted on is still
+the current one, so a request that arrived meanwhile is never overwritten: the next pass acts on it.
 """
 
 from __future__ import annotations
@@ -11,21 +14,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
+from clickplane.domain.activity import record_system
 from clickplane.runtime.base import Observation, Runtime, RuntimeFailure, ServiceSpec
 from clickplane.store.database import Database
 from clickplane.store.models import Service
-from clickplane.store.repositories import Services
+from clickplane.store.repositories import Activities, Services
 
 log = logging.getLogger(__name__)
 
 GIB = 1 << 30
+# What the observed state settles at for each intent.
+SETTLED = {"running": "running", "stopped": "stopped", "idle": "idle"}
 
 
 @dataclass(frozen=True)
@@ -33,8 +41,12 @@ class Intent:
     """A service's wishes as read at the start of a pass, detached from the session."""
 
     service_id: uuid.UUID
+    organization_id: uuid.UUID
+    state: str
     desired_state: str
     generation: int
+    idle_scaling: bool
+    idle_timeout_minutes: int
     spec: ServiceSpec
 
 
@@ -46,42 +58,75 @@ def intent_of(service: Service) -> Intent:
         ip_access_list=tuple(entry["source"] for entry in service.ip_access_list),
         max_memory_bytes=int(service.max_replica_memory_gb * GIB),
     )
-    return Intent(service.id, service.desired_state, service.generation, spec)
+    return Intent(service.id, service.organization_id, service.state, service.desired_state, service.generation,
+                  service.idle_scaling, service.idle_timeout_minutes, spec)
 
 
 def endpoints_of(observation: Observation) -> list[dict[str, Any]]:
     return [{"protocol": e.protocol, "host": e.host, "port": e.port} for e in observation.endpoints]
 
 
+@dataclass
+class Watch:
+    """What the reconciler remembers of a running service between passes."""
+
+    last_queries: int | None = None
+    last_active: float = field(default_factory=time.monotonic)
+    restarts: deque[float] = field(default_factory=deque)
+
+
+@dataclass(frozen=True)
+class Policy:
+    interval_seconds: float = 2.0
+    concurrency: int = 8
+    # A server that dies this many times within the window is given up on (state failed).
+    max_restarts: int = 3
+    restart_window_seconds: float = 300.0
+    # Seconds in an idle-timeout "minute": 60, except in tests that cannot wait minutes.
+    idle_minute_seconds: float = 60.0
+
+
 class Reconciler:
-    def __init__(self, database: Database, runtime: Runtime, wake: asyncio.Event, *,
-                 interval_seconds: float = 2.0, concurrency: int = 8) -> None:
+    def __init__(self, database: Database, runtime: Runtime, wake: asyncio.Event, policy: Policy | None = None
+                 ) -> None:
         self.database = database
         self.runtime = runtime
         self.wake = wake
-        self.interval_seconds = interval_seconds
-        self._slots = asyncio.Semaphore(concurrency)
+        self.policy = policy or Policy()
+        self._slots = asyncio.Semaphore(self.policy.concurrency)
         self._in_flight: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._watches: dict[uuid.UUID, Watch] = {}
 
     async def run_forever(self) -> None:
+        await self._remove_orphans()
         while True:
             try:
                 self.pass_once()
             except Exception:  # a store hiccup must not end reconciliation
                 log.exception("reconciler pass failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=self.interval_seconds)
+                await asyncio.wait_for(self.wake.wait(), timeout=self.policy.interval_seconds)
             self.wake.clear()
 
     def pass_once(self) -> None:
-        """Start a task for every service that lags its intent and is not being worked on already."""
+        """Start a task for every service that lags its intent or is running, unless one is under way."""
         with self.database.transaction() as session:
-            intents = [intent_of(service) for service in Services(session).needing_work()]
-        for intent in intents:
-            if intent.service_id not in self._in_flight:
-                task = asyncio.create_task(self._converge(intent), name=f"reconcile {intent.service_id}")
-                self._in_flight[intent.service_id] = task
-                task.add_done_callback(partial(self._finished, intent.service_id))
+            lagging = [intent_of(service) for service in Services(session).needing_work()]
+            running = [intent_of(service) for service in Services(session).settled_running()]
+        for intent in lagging:
+            self._spawn(intent, self._converge(intent))
+        for intent in running:
+            self._spawn(intent, self._watch(intent))
+        for gone in set(self._watches) - {intent.service_id for intent in running + lagging}:
+            self._watches.pop(gone, None)
+
+    def _spawn(self, intent: Intent, work: Any) -> None:
+        if intent.service_id in self._in_flight:
+            work.close()  # the coroutine was never started
+            return
+        task = asyncio.create_task(work, name=f"reconcile {intent.service_id}")
+        self._in_flight[intent.service_id] = task
+        task.add_done_callback(partial(self._finished, intent.service_id))
 
     def _finished(self, service_id: uuid.UUID, _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(service_id, None)
@@ -96,14 +141,16 @@ class Reconciler:
             task.cancel()
         await asyncio.gather(*list(self._in_flight.values()), return_exceptions=True)
 
+    # Driving a service toward its intent.
+
     async def _converge(self, intent: Intent) -> None:
         async with self._slots:
             try:
                 if intent.desired_state == "running":
                     await self._bring_up(intent)
-                elif intent.desired_state == "stopped":
+                elif intent.desired_state in ("stopped", "idle"):
                     await self.runtime.stop(intent.spec.service_id)
-                    self._observe(intent, state="stopped", endpoints=[], reason=None)
+                    self._observe(intent, state=intent.desired_state, reason=None)
                 elif intent.desired_state == "deleted":
                     await self.runtime.delete(intent.spec.service_id)
                     self._forget(intent)
@@ -115,18 +162,85 @@ class Reconciler:
         observation = await self.runtime.ensure_running(intent.spec)
         self._observe(intent, state="running", endpoints=endpoints_of(observation), reason=None,
                       clickhouse_version=observation.clickhouse_version)
+        if intent.state != "running":
+            self._watches[intent.service_id] = Watch()
+            self._record(intent, "service_running")
+
+    # Watching a running service.
+
+    async def _watch(self, intent: Intent) -> None:
+        async with self._slots:
+            watch = self._watches.setdefault(intent.service_id, Watch())
+            observation = await self.runtime.observe(intent.spec.service_id)
+            if not observation.running:
+                await self._recover(intent, watch, observation.reason or "ClickHouse stopped answering")
+            elif intent.idle_scaling:
+                await self._check_idle(intent, watch)
+
+    async def _recover(self, intent: Intent, watch: Watch, reason: str) -> None:
+        now = time.monotonic()
+        while watch.restarts and now - watch.restarts[0] > self.policy.restart_window_seconds:
+            watch.restarts.popleft()
+        if len(watch.restarts) >= self.policy.max_restarts:
+            message = (f"{reason}; it died {len(watch.restarts) + 1} times within "
+                       f"{self.policy.restart_window_seconds:.0f} s, so clickplane stopped restarting it. "
+                       "Start the service again once the cause is fixed")
+            await self.runtime.stop(intent.spec.service_id)
+            self._observe(intent, state="failed", reason=message)
+            return
+        watch.restarts.append(now)
+        log.warning("service %s: %s; restarting it", intent.service_id, reason)
+        self._observe(intent, state="degraded", reason=f"{reason}; restarting it")
+        try:
+            await self._bring_up(intent)
+        except RuntimeFailure as failure:
+            self._observe(intent, state="failed", reason=str(failure))
+
+    async def _check_idle(self, intent: Intent, watch: Watch) -> None:
+        queries = await self.runtime.query_count(intent.spec.service_id)
+        now = time.monotonic()
+        # Our own count query is one query: only more than that is a client's activity.
+        if queries is None or watch.last_queries is None or queries > watch.last_queries + 1:
+            watch.last_active = now
+        watch.last_queries = queries
+        idle_for = now - watch.last_active
+        timed_out = idle_for >= intent.idle_timeout_minutes * self.policy.idle_minute_seconds
+        if timed_out and self._set_intent(intent, desired_state="idle", state="stopping"):
+            self._record(intent, "service_idle")
+            self.wake.set()
+
+    # Writes.
 
     def _observe(self, intent: Intent, **values: Any) -> None:
         """Record what was seen, unless the intent changed meanwhile (then the next pass acts on the new one)."""
+        reason = values.pop("reason", None)
+        self._set_intent(intent, observed_generation=intent.generation, state_reason=reason, **values)
+
+    def _set_intent(self, intent: Intent, **values: Any) -> bool:
         with self.database.transaction() as session:
-            session.execute(
+            result = session.execute(
                 update(Service)
                 .where(Service.id == intent.service_id, Service.generation == intent.generation,
                        Service.desired_state == intent.desired_state)
-                .values(observed_generation=intent.generation, state_reason=values.pop("reason", None), **values)
+                .values(**values)
             )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def _record(self, intent: Intent, activity_type: str) -> None:
+        with self.database.transaction() as session:
+            record_system(Activities(session), intent.organization_id, activity_type, service_id=intent.service_id)
 
     def _forget(self, intent: Intent) -> None:
         with self.database.transaction() as session:
             session.execute(delete(Service).where(Service.id == intent.service_id,
                                                   Service.desired_state == "deleted"))
+        self._watches.pop(intent.service_id, None)
+
+    async def _remove_orphans(self) -> None:
+        """Delete what the runtime holds for services the store no longer knows (a crash between a
+        runtime delete and the row's removal leaves the row, so this only catches stray leftovers)."""
+        with self.database.transaction() as session:
+            known = {str(service_id) for service_id in session.scalars(select(Service.id))}
+        for service_id in set(await self.runtime.list_service_ids()) - known:
+            log.warning("removing leftovers of unknown service %s", service_id)
+            await self.runtime.delete(service_id)

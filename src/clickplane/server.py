@@ -14,7 +14,7 @@ from clickplane.api.app import create_app
 from clickplane.api.context import AppContext
 from clickplane.domain.organizations import Bootstrap, bootstrap, create_organization_with_admin_key
 from clickplane.domain.secrets import SecretHasher, load_or_create_secret_key
-from clickplane.reconciler import Reconciler
+from clickplane.reconciler import Policy, Reconciler
 from clickplane.runtime.local import LocalRuntime
 from clickplane.settings import Settings
 from clickplane.store.database import Database
@@ -85,8 +85,9 @@ def build(settings: Settings) -> ControlPlane:
     hasher = secret_hasher(settings)
     context = AppContext(settings=settings, database=database, hasher=hasher)
     runtime = local_runtime(settings, hasher)
-    reconciler = Reconciler(database, runtime, context.reconcile_now,
-                            interval_seconds=settings.reconcile_interval_seconds)
+    policy = Policy(interval_seconds=settings.reconcile_interval_seconds,
+                    idle_minute_seconds=settings.idle_minute_seconds)
+    reconciler = Reconciler(database, runtime, context.reconcile_now, policy)
     return ControlPlane(settings, database, context, runtime, reconciler)
 
 

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(default=None, description="Key for hashing secrets; a file in data_dir if unset.")
     reconcile_interval_seconds: float = Field(default=2.0, gt=0, description="Pause between reconciler passes.")
     service_start_timeout_seconds: float = Field(default=60.0, gt=0, description="How long a start may take.")
+    idle_minute_seconds: float = Field(
+        default=60.0, gt=0, description="Seconds in an idleTimeoutMinutes minute; lower it only to test idling.")
     max_body_bytes: int = Field(default=1 << 20, gt=0, description="Largest request body accepted.")
 
     @property

@@ -67,6 +67,8 @@ class ClickplaneServer:
     credentials: Credentials
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    # Settings for this server beyond the defaults, as CLICKPLANE_* variables.
+    settings: dict[str, str] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -75,7 +77,7 @@ class ClickplaneServer:
     @property
     def env(self) -> dict[str, str]:
         return {**os.environ, "CLICKPLANE_DATA_DIR": str(self.data_dir), "CLICKPLANE_PORT": str(self.port),
-                "CLICKPLANE_RECONCILE_INTERVAL_SECONDS": "0.5"}
+                "CLICKPLANE_RECONCILE_INTERVAL_SECONDS": "0.5", **self.settings}
 
     def client(self, credentials: Credentials | None = None) -> httpx.Client:
         creds = credentials or self.credentials
@@ -105,6 +107,15 @@ class ClickplaneServer:
     def log_tail(self, lines: int = 30) -> str:
         path = self.data_dir / "serve.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def create_service(self, **fields: Any) -> dict[str, Any]:
+        """POST a service (local-only access by default); returns the result: {service, password}."""
+        body = {"name": "test", "provider": "aws", "region": "us-east-1",
+                "ipAccessList": [{"source": "127.0.0.1"}], **fields}
+        with self.client() as client:
+            response = client.post(self.org_path("/services"), json=body)
+        assert response.status_code == 200, response.text
+        return response.json()["result"]  # type: ignore[no-any-return]
 
     def service(self, service_id: str) -> dict[str, Any]:
         with self.client() as client:

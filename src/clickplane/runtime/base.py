@@ -68,6 +68,11 @@ class Runtime(Protocol):
         """Report the service as it is, without changing anything."""
         ...
 
+    async def query_count(self, service_id: str) -> int | None:
+        """How many queries the service's server has run since it started (None if it cannot tell);
+        the reconciler watches it to stop services that sit idle."""
+        ...
+
     async def stop(self, service_id: str) -> None:
         """Stop the service's processes, keeping its data. Stopping a stopped service is a no-op."""
         ...

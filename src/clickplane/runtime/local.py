@@ -52,6 +52,10 @@ _KILL_WAIT_SECONDS = 10.0
 _PLAIN_HTTP_ONLY = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
+# Queries the server has started since it began; our own asking counts as one.
+QUERY_COUNT_SQL = "SELECT sum(value) FROM system.events WHERE event = 'Query'"
+
+
 @dataclass(frozen=True)
 class ServicePaths:
     """Where one service keeps everything."""
@@ -211,6 +215,15 @@ class LocalRuntime:
                 )
             version = await self._version(client, service_id, ports, pid)
         return self._observation(ports, pid, version)
+
+    async def query_count(self, service_id: str) -> int | None:
+        paths = self._paths(service_id)
+        ports, pid, _ = await asyncio.to_thread(self._inspect, paths)
+        if ports is None or pid is None:
+            return None
+        async with self._http_client() as client:
+            answer = await self._internal_query(client, service_id, ports, QUERY_COUNT_SQL)
+        return int(answer) if answer is not None and answer.isdigit() else None
 
     async def stop(self, service_id: str) -> None:
         paths = self._paths(service_id)
@@ -450,21 +463,24 @@ class LocalRuntime:
         cached = self._versions.get((service_id, pid))
         if cached is not None:
             return cached
+        version = await self._internal_query(client, service_id, ports, "SELECT version()")
+        if version is not None:
+            self._versions[(service_id, pid)] = version
+        return version
+
+    async def _internal_query(self, client: httpx.AsyncClient, service_id: str, ports: Ports, sql: str
+                              ) -> str | None:
+        """Run `sql` as the internal user; its output, or None (logged) when the server does not answer."""
         try:
-            response = await client.post(
-                self._url(ports.http, "/"),
-                content=b"SELECT version()",
-                auth=(INTERNAL_USER, self._internal_password(service_id)),
-            )
+            response = await client.post(self._url(ports.http, "/"), content=sql.encode(),
+                                         auth=(INTERNAL_USER, self._internal_password(service_id)))
         except httpx.HTTPError as error:
-            log.warning("cannot read the version of service %s: %s", service_id, error)
+            log.warning("service %s did not answer %r: %s", service_id, sql, error)
             return None
         if response.status_code != 200:
-            log.warning("cannot read the version of service %s: %s", service_id, response.text.strip())
+            log.warning("service %s refused %r: %s", service_id, sql, response.text.strip())
             return None
-        version = response.text.strip()
-        self._versions[(service_id, pid)] = version
-        return version
+        return response.text.strip()
 
     def _endpoints(self, ports: Ports) -> tuple[Endpoint, ...]:
         host = self.advertised_host

@@ -68,6 +68,12 @@ class Services:
         query = select(Service).where(lagging, not_(given_up)).order_by(Service.created_at)
         return self.session.scalars(query).all()
 
+    def settled_running(self) -> Sequence[Service]:
+        """Services that are running as asked: the ones to watch for crashes and idleness."""
+        query = select(Service).where(Service.state == "running", Service.desired_state == "running",
+                                      Service.observed_generation == Service.generation)
+        return self.session.scalars(query).all()
+
     def all(self) -> Sequence[Service]:
         return self.session.scalars(select(Service).order_by(Service.created_at)).all()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from clickplane.api.schemas.common import (
     DEPRECATED,
@@ -130,6 +130,10 @@ class Service(ResponseModel):
 
 
 class ServicePostRequest(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "name": "analytics", "provider": "aws", "region": "us-east-1",
+        "ipAccessList": [{"source": "127.0.0.1", "description": "this machine"}]}]})
+
     name: str = Field(min_length=1, max_length=50, description="Service name, 1 to 50 characters.")
     provider: Provider = Field(description="Cloud provider label.")
     region: Region = Field(description="Region label; must belong to the provider.")
