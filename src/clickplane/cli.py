@@ -13,6 +13,7 @@ import typer
 
 from clickplane import postman, server
 from clickplane.domain.organizations import DEFAULT_ORGANIZATION_NAME, AlreadyInitialized, Bootstrap
+from clickplane.runtime.local import ca_certificate_path
 from clickplane.settings import Settings
 
 app = typer.Typer(help="clickplane: a self-hosted control plane for ClickHouse, speaking the ClickHouse Cloud API.",
@@ -93,6 +94,16 @@ def org_create(
                                "keySecret": created.key_secret}))
     else:
         print_credentials(created, f"http://{settings.host}:{settings.port}")
+
+
+@app.command("ca-path")
+def ca_path(data_dir: DataDir = None) -> None:
+    """Print the CA certificate that signs services' TLS certificates (for curl --cacert and clients)."""
+    path = ca_certificate_path(settings_with(data_dir=data_dir).data_dir)
+    if not path.exists():
+        typer.echo(f"error: no CA at {path} yet; clickplane creates it when it starts the first service", err=True)
+        raise typer.Exit(1)
+    typer.echo(path)
 
 
 @app.command("stop-all")

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from tests.integration.conftest import needs_clickhouse
-from tests.integration.harness import ClickplaneServer
+from tests.integration.harness import ClickplaneServer, clickplane
 
 SERVICE = {"name": "walkthrough", "provider": "aws", "region": "us-east-1",
            "ipAccessList": [{"source": "127.0.0.1", "description": "this machine"}]}
@@ -55,8 +55,9 @@ def test_tls_endpoint_is_verified_by_clickplanes_ca(server: ClickplaneServer) ->
     created = create_service(server, name="tls")
     running = server.wait_for_state(created["service"]["id"], "running")
     https = endpoint(running, "https")
-    ca = server.data_dir / "ca" / "ca.pem"
-    trusting_ca = ssl.create_default_context(cafile=str(ca))
+    printed = clickplane("ca-path", env=server.env)
+    assert printed.returncode == 0, printed.stderr
+    trusting_ca = ssl.create_default_context(cafile=printed.stdout.strip())
     answer = query(f"https://{https['host']}:{https['port']}/", created["password"], "SELECT 2", verify=trusting_ca)
     assert answer.text.strip() == "2"
 

@@ -52,6 +52,11 @@ _KILL_WAIT_SECONDS = 10.0
 _PLAIN_HTTP_ONLY = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
+def ca_certificate_path(data_dir: Path) -> Path:
+    """Where the local CA's certificate lives: what clients verify services' TLS endpoints with."""
+    return data_dir.resolve() / "ca" / CA_CERT_FILE
+
+
 # Queries the server has started since it began; our own asking counts as one.
 QUERY_COUNT_SQL = "SELECT sum(value) FROM system.events WHERE event = 'Query'"
 
@@ -152,7 +157,7 @@ class LocalRuntime:
         self.advertised_host = advertised_host or self.listen_host
         self.config_root: ConfigRoot = config_root or config_root_for(binary)
         # Clients verify servers' certificates with this file.
-        self.ca_path = self.data_dir / "ca" / CA_CERT_FILE
+        self.ca_path = ca_certificate_path(self.data_dir)
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self._internal_password = internal_password
