@@ -12,6 +12,7 @@ import uvicorn
 
 from clickplane.api.app import create_app
 from clickplane.api.context import AppContext
+from clickplane.domain.auth import VerifiedKeys
 from clickplane.domain.organizations import Bootstrap, bootstrap, create_organization_with_admin_key
 from clickplane.domain.secrets import SecretHasher, load_or_create_secret_key
 from clickplane.reconciler import Policy, Reconciler
@@ -83,7 +84,8 @@ class ControlPlane:
 def build(settings: Settings) -> ControlPlane:
     database = open_store(settings)
     hasher = secret_hasher(settings)
-    context = AppContext(settings=settings, database=database, hasher=hasher)
+    context = AppContext(settings=settings, database=database, hasher=hasher,
+                         verified_keys=VerifiedKeys(settings.auth_cache_seconds))
     runtime = local_runtime(settings, hasher)
     policy = Policy(interval_seconds=settings.reconcile_interval_seconds,
                     idle_minute_seconds=settings.idle_minute_seconds)

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     service_start_timeout_seconds: float = Field(default=60.0, gt=0, description="How long a start may take.")
     idle_minute_seconds: float = Field(
         default=60.0, gt=0, description="Seconds in an idleTimeoutMinutes minute; lower it only to test idling.")
+    auth_cache_seconds: float = Field(
+        default=5.0, ge=0, description="How long a verified API key is trusted without a store read; 0 disables.")
     max_body_bytes: int = Field(default=1 << 20, gt=0, description="Largest request body accepted.")
 
     @property

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from clickplane.domain.auth import authenticate, parse_basic
+from clickplane.domain.auth import VerifiedKeys, authenticate, parse_basic
 from clickplane.domain.errors import Unauthorized
 from clickplane.domain.secrets import SecretHasher, load_or_create_secret_key, new_key_secret
 from clickplane.store.models import ApiKey
@@ -79,3 +80,42 @@ def test_installation_key_is_created_once_and_private(tmp_path_factory: pytest.T
     first = load_or_create_secret_key(path)
     assert load_or_create_secret_key(path) == first
     assert path.stat().st_mode & 0o077 == 0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_verified_keys_remember_for_their_ttl_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock()
+    monkeypatch.setattr("clickplane.domain.auth.time.monotonic", clock)
+    cache = VerifiedKeys(ttl_seconds=5)
+    caller = authenticate(basic("KEY", "s3cret"), OneKey(key("s3cret")), HASHER)  # type: ignore[arg-type]
+    cache.remember(basic("KEY", "s3cret"), caller)
+    hit = cache.lookup(basic("KEY", "s3cret"), "10.0.0.9", "curl")
+    assert hit is not None
+    assert (hit.key_uuid, hit.ip_address, hit.user_agent) == (caller.key_uuid, "10.0.0.9", "curl")
+    assert cache.lookup(basic("KEY", "wrong"), None, None) is None
+    clock.now += 5
+    assert cache.lookup(basic("KEY", "s3cret"), None, None) is None
+
+
+def test_verified_keys_honour_key_expiry_and_changes() -> None:
+    cache = VerifiedKeys(ttl_seconds=60, max_entries=2)
+    expired = authenticate(basic("KEY", "s"), OneKey(key("s", expire_at=datetime.now(UTC) + timedelta(hours=1))),
+                           HASHER)  # type: ignore[arg-type]
+    cache.remember("a", replace(expired, key_expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    assert cache.lookup("a", None, None) is None
+    fresh = authenticate(basic("KEY", "s"), OneKey(key("s")), HASHER)  # type: ignore[arg-type]
+    cache.remember("b", fresh)
+    cache.forget_key(fresh.key_uuid)
+    assert cache.lookup("b", None, None) is None
+    for header in ("c", "d", "e"):
+        cache.remember(header, fresh)
+    assert cache.lookup("c", None, None) is None  # the oldest is evicted past max_entries
+    assert cache.lookup("e", None, None) is not None
+    assert VerifiedKeys(ttl_seconds=0).lookup("e", None, None) is None

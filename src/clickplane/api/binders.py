@@ -40,11 +40,16 @@ class CallerBinder(Binder):
 
     async def get_value(self, request: Request) -> Caller:
         client = request.scope.get("client")
+        header, ip_address = _header(request, b"authorization"), client[0] if client else None
+        user_agent = _header(request, b"user-agent")
+        cached = self.context.verified_keys.lookup(header, ip_address, user_agent)
+        if cached is not None:
+            return cached
         with self.context.database.transaction() as session:
-            return authenticate(
-                _header(request, b"authorization"), ApiKeys(session), self.context.hasher,
-                ip_address=client[0] if client else None, user_agent=_header(request, b"user-agent"),
-            )
+            caller = authenticate(header, ApiKeys(session), self.context.hasher, ip_address=ip_address,
+                                  user_agent=user_agent)
+        self.context.verified_keys.remember(header or "", caller)
+        return caller
 
 
 class JsonBody(BoundValue[M], Generic[M]):

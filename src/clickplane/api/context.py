@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from clickplane.domain.auth import VerifiedKeys
 from clickplane.domain.secrets import SecretHasher
 from clickplane.settings import Settings
 from clickplane.store.database import Database
@@ -15,5 +16,6 @@ class AppContext:
     settings: Settings
     database: Database
     hasher: SecretHasher
+    verified_keys: VerifiedKeys
     # Set by a handler that recorded new intent, so the reconciler acts now instead of at its next tick.
     reconcile_now: asyncio.Event = field(default_factory=asyncio.Event)

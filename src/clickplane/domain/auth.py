@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import time
 import uuid
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from clickplane.domain.errors import Unauthorized
@@ -27,6 +30,7 @@ class Caller:
     roles: tuple[str, ...]
     ip_address: str | None = None
     user_agent: str | None = None
+    key_expires_at: datetime | None = None
 
 
 def parse_basic(header: str | None) -> tuple[str, str]:
@@ -56,4 +60,43 @@ def authenticate(header: str | None, keys: ApiKeys, hasher: SecretHasher, *, ip_
     if key.state != "enabled" or expired:
         raise Unauthorized("Key is not active")
     return Caller(key_uuid=key.id, key_id=key.key_id, organization_id=key.organization_id,
-                  roles=tuple(key.roles), ip_address=ip_address, user_agent=user_agent)
+                  roles=tuple(key.roles), ip_address=ip_address, user_agent=user_agent, key_expires_at=key.expire_at)
+
+
+class VerifiedKeys:
+    """Credentials verified in the last `ttl_seconds`, so a busy client costs a dictionary lookup instead
+    of a store read and a hash. Entries are indexed by a digest of the Authorization header (a wrong
+    secret never matches one), never outlive the key's own expiry, and are forgotten at once when this
+    process changes the key; other processes see a change within `ttl_seconds`."""
+
+    def __init__(self, ttl_seconds: float, max_entries: int = 10_000) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self._entries: OrderedDict[bytes, tuple[Caller, float]] = OrderedDict()
+
+    @staticmethod
+    def _digest(header: str) -> bytes:
+        return hashlib.sha256(header.encode("latin-1", "replace")).digest()
+
+    def lookup(self, header: str | None, ip_address: str | None, user_agent: str | None) -> Caller | None:
+        if not header or self.ttl_seconds <= 0:
+            return None
+        entry = self._entries.get(self._digest(header))
+        if entry is None:
+            return None
+        caller, valid_until = entry
+        if time.monotonic() >= valid_until or (caller.key_expires_at and caller.key_expires_at <= datetime.now(UTC)):
+            self._entries.pop(self._digest(header), None)
+            return None
+        return replace(caller, ip_address=ip_address, user_agent=user_agent)
+
+    def remember(self, header: str, caller: Caller) -> None:
+        if self.ttl_seconds <= 0:
+            return
+        self._entries[self._digest(header)] = (caller, time.monotonic() + self.ttl_seconds)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def forget_key(self, key_uuid: uuid.UUID) -> None:
+        for digest in [d for d, (caller, _) in self._entries.items() if caller.key_uuid == key_uuid]:
+            del self._entries[digest]
