@@ -42,22 +42,6 @@ class ServiceEndpointChange(RequestModel):
     enabled: bool = Field(description="Whether the endpoint should be enabled.")
 
 
-class ScalingScheduleEntry(ResponseModel):
-    id: UUID = Field(description="Entry id.")
-    name: str = Field(description="Entry name.")
-    weekdays: list[int] = Field(min_length=1, description="ISO weekdays (1 = Monday) the entry applies on.")
-    startHourUtc: int = Field(ge=0, le=23, description="First hour (UTC) of the window.")
-    endHourUtc: int = Field(ge=1, le=24, description="Hour (UTC) the window ends.")
-    autoscalingMode: AutoscalingMode = Field(description="Autoscaling mode inside the window.")
-    minReplicaMemoryGb: float | None = Field(default=None, description="Minimum memory per replica, GiB.")
-    maxReplicaMemoryGb: float | None = Field(default=None, description="Maximum memory per replica, GiB.")
-    minReplicas: int | None = Field(default=None, description="Minimum replica count.")
-    maxReplicas: int | None = Field(default=None, description="Maximum replica count.")
-    idleScaling: bool | None = Field(default=None, description="Whether the service may idle.")
-    idleTimeoutMinutes: int | None = Field(default=None, description="Minutes without queries before idling.")
-    isActiveNow: bool = Field(description="Whether the window is in force now.")
-
-
 class ScalingScheduleBaseConfig(ResponseModel):
     autoscalingMode: AutoscalingMode | None = Field(default=None, description="Mode outside any window.")
     minReplicaMemoryGb: float | None = Field(default=None, description="Minimum memory per replica, GiB.")
@@ -66,6 +50,18 @@ class ScalingScheduleBaseConfig(ResponseModel):
     maxReplicas: int | None = Field(default=None, description="Maximum replica count.")
     idleScaling: bool | None = Field(default=None, description="Whether the service may idle.")
     idleTimeoutMinutes: int | None = Field(default=None, description="Minutes without queries before idling.")
+
+
+class ScalingScheduleEntry(ScalingScheduleBaseConfig):
+    """A time window with its own scaling: the base configuration's fields, plus when it applies."""
+
+    id: UUID = Field(description="Entry id.")
+    name: str = Field(description="Entry name.")
+    weekdays: list[int] = Field(min_length=1, description="ISO weekdays (1 = Monday) the entry applies on.")
+    startHourUtc: int = Field(ge=0, le=23, description="First hour (UTC) of the window.")
+    endHourUtc: int = Field(ge=1, le=24, description="Hour (UTC) the window ends.")
+    autoscalingMode: AutoscalingMode = Field(description="Autoscaling mode inside the window.")
+    isActiveNow: bool = Field(description="Whether the window is in force now.")
 
 
 class ScalingSchedule(ResponseModel):
