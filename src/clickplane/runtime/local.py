@@ -36,6 +36,7 @@ from clickplane.runtime.clickhouse_config import (
 )
 from clickplane.runtime.files import write_atomically, write_if_changed
 from clickplane.runtime.ports import Ports, choose_ports, load_ports, save_ports
+from clickplane.runtime.process import ProcessId
 from clickplane.runtime.tls import CA_CERT_FILE, CertificateAuthority, ensure_ca, ensure_server_certificate
 
 log = logging.getLogger(__name__)
@@ -180,16 +181,16 @@ class LocalRuntime:
     async def ensure_running(self, spec: ServiceSpec) -> Observation:
         paths = self._paths(spec.service_id)
         async with self._lock(spec.service_id):
-            pid = await asyncio.to_thread(self._running_pid, paths)
-            ports = await self._reserve_ports(paths, running=pid is not None)
+            server = await asyncio.to_thread(self._running_server, paths)
+            ports = await self._reserve_ports(paths, running=server is not None)
             config_changed = await self._write_files(spec, paths, ports)
-            if pid is not None and not await self._adopt(paths, ports, pid, config_changed):
-                pid = None
-            if pid is None:
-                pid = await self._start(paths, ports)
+            if server is not None and not await self._adopt(paths, ports, server, config_changed):
+                server = None
+            if server is None:
+                server = await self._start(paths, ports)
             async with self._http_client() as client:
-                version = await self._version(client, spec.service_id, ports, pid)
-            return self._observation(ports, pid, version)
+                version = await self._version(client, spec.service_id, ports, server.pid)
+            return self._observation(ports, server.pid, version)
 
     async def apply(self, spec: ServiceSpec) -> None:
         """Rewrite users.xml, which ClickHouse reloads by itself within seconds. Every setting of a
@@ -203,10 +204,10 @@ class LocalRuntime:
 
     async def observe(self, service_id: str) -> Observation:
         paths = self._paths(service_id)
-        ports, pid, pid_file_left = await asyncio.to_thread(self._inspect, paths)
+        ports, server, pid_file_left = await asyncio.to_thread(self._inspect, paths)
         if ports is None:
             return Observation(running=False, reason=f"service {service_id} was never started here")
-        if pid is None:
+        if server is None:
             # A pid file is removed on every stop: one left behind means the server died.
             reason = f"ClickHouse exited unexpectedly; its logs are in {paths.logs}" if pid_file_left else None
             return Observation(running=False, endpoints=self._endpoints(ports), reason=reason)
@@ -215,16 +216,16 @@ class LocalRuntime:
                 return Observation(
                     running=False,
                     endpoints=self._endpoints(ports),
-                    pid=pid,
-                    reason=f"ClickHouse (pid {pid}) does not answer /ping",
+                    pid=server.pid,
+                    reason=f"ClickHouse (pid {server.pid}) does not answer /ping",
                 )
-            version = await self._version(client, service_id, ports, pid)
-        return self._observation(ports, pid, version)
+            version = await self._version(client, service_id, ports, server.pid)
+        return self._observation(ports, server.pid, version)
 
     async def query_count(self, service_id: str) -> int | None:
         paths = self._paths(service_id)
-        ports, pid, _ = await asyncio.to_thread(self._inspect, paths)
-        if ports is None or pid is None:
+        ports, server, _ = await asyncio.to_thread(self._inspect, paths)
+        if ports is None or server is None:
             return None
         async with self._http_client() as client:
             answer = await self._internal_query(client, service_id, ports, QUERY_COUNT_SQL)
@@ -340,67 +341,66 @@ class LocalRuntime:
     def _lock(self, service_id: str) -> asyncio.Lock:
         return self._service_locks.setdefault(service_id, asyncio.Lock())
 
-    def _running_pid(self, paths: ServicePaths) -> int | None:
-        """The pid of this service's server if one runs; a stale pid file is ignored."""
+    def _running_server(self, paths: ServicePaths) -> ProcessId | None:
+        """This service's server if one runs; a stale pid file is ignored."""
         self._reap_children()
-        pid = process.read_pid(paths.pid_file)
-        if pid is not None and process.runs_config(pid, paths.config_file):
-            return pid
-        return None
+        return process.find_server(paths.pid_file, paths.config_file)
 
-    def _inspect(self, paths: ServicePaths) -> tuple[Ports | None, int | None, bool]:
-        return load_ports(paths.ports_file), self._running_pid(paths), paths.pid_file.exists()
+    def _inspect(self, paths: ServicePaths) -> tuple[Ports | None, ProcessId | None, bool]:
+        return load_ports(paths.ports_file), self._running_server(paths), paths.pid_file.exists()
 
     def _reap_children(self) -> None:
         for pid, child in list(self._children.items()):
             if child.poll() is not None:
                 self._children.pop(pid, None)
 
-    def _exit_status(self, paths: ServicePaths, pid: int) -> str | None:
-        """None while `pid` is still this service's server; otherwise how it ended."""
-        child = self._children.get(pid)
-        if child is not None and child.poll() is not None:
-            self._children.pop(pid, None)
-            return f"exited with status {child.returncode}"
-        return None if process.runs_config(pid, paths.config_file) else "exited"
+    def _exit_status(self, server: ProcessId) -> str | None:
+        """None while `server` runs; otherwise how it ended (with its status when it is our child)."""
+        child = self._children.get(server.pid)
+        if child is None:
+            return None if process.is_running(server) else "exited"
+        if child.poll() is None:
+            return None
+        self._children.pop(server.pid, None)
+        return f"exited with status {child.returncode}"
 
-    async def _adopt(self, paths: ServicePaths, ports: Ports, pid: int, config_changed: bool) -> bool:
+    async def _adopt(self, paths: ServicePaths, ports: Ports, server: ProcessId, config_changed: bool) -> bool:
         """Take over a server that is already running (started by an earlier control plane, say) if
         it answers. One that does not, or that runs with an outdated config or certificate (the
         runtime's hosts changed, the certificate was renewed), is stopped so that a fresh one starts."""
-        reason = "its config changed" if config_changed else await self._wait_until_answering(paths, ports, pid)
+        reason = "its config changed" if config_changed else await self._wait_until_answering(ports, server)
         if reason is None:
-            log.info("adopted running ClickHouse of service %s (pid %d)", paths.root.name, pid)
+            log.info("adopted running ClickHouse of service %s (pid %d)", paths.root.name, server.pid)
             return True
-        log.warning("restarting ClickHouse of service %s (pid %d): %s", paths.root.name, pid, reason)
-        await self._terminate(paths, pid, graceful=True)
+        log.warning("restarting ClickHouse of service %s (pid %d): %s", paths.root.name, server.pid, reason)
+        await self._terminate(paths, server, graceful=True)
         return False
 
-    async def _start(self, paths: ServicePaths, ports: Ports) -> int:
+    async def _start(self, paths: ServicePaths, ports: Ports) -> ProcessId:
         offsets = await asyncio.to_thread(
             lambda: (process.log_size(paths.console_log), process.log_size(paths.error_log))
         )
         argv = server_command(self.binary, paths.config_file)
         try:
-            child = await asyncio.to_thread(process.spawn, argv, paths.root, paths.console_log)
+            child, server = await asyncio.to_thread(process.spawn, argv, paths.root, paths.console_log)
         except OSError as error:
             raise RuntimeFailure(f"cannot start ClickHouse ({self.binary}): {error}") from error
         self._children[child.pid] = child
         await asyncio.to_thread(write_atomically, paths.pid_file, f"{child.pid}\n".encode(), 0o644)
-        failure = await self._wait_until_answering(paths, ports, child.pid)
+        failure = await self._wait_until_answering(ports, server)
         if failure is not None:
-            await self._terminate(paths, child.pid, graceful=False)
+            await self._terminate(paths, server, graceful=False)
             tail = await asyncio.to_thread(self._log_tails, paths, offsets)
             raise RuntimeFailure(f"{failure}. End of its logs:\n{tail}" if tail else failure)
         log.info("started ClickHouse of service %s (pid %d)", paths.root.name, child.pid)
-        return child.pid
+        return server
 
     @staticmethod
     def _log_tails(paths: ServicePaths, offsets: tuple[int, int]) -> str:
         tails = (process.log_tail(paths.console_log, offsets[0]), process.log_tail(paths.error_log, offsets[1]))
         return "\n".join(tail for tail in tails if tail)
 
-    async def _wait_until_answering(self, paths: ServicePaths, ports: Ports, pid: int) -> str | None:
+    async def _wait_until_answering(self, ports: Ports, server: ProcessId) -> str | None:
         """Poll /ping until the server answers (None), exits or misses the start deadline (why not)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.start_timeout
@@ -408,7 +408,7 @@ class LocalRuntime:
             while True:
                 if await self._pings(client, ports):
                     return None
-                exit_status = await asyncio.to_thread(self._exit_status, paths, pid)
+                exit_status = await asyncio.to_thread(self._exit_status, server)
                 if exit_status is not None:
                     return f"ClickHouse {exit_status} before answering"
                 if loop.time() >= deadline:
@@ -416,30 +416,30 @@ class LocalRuntime:
                 await asyncio.sleep(_POLL_SECONDS)
 
     async def _stop(self, paths: ServicePaths) -> None:
-        pid = await asyncio.to_thread(self._running_pid, paths)
-        if pid is not None:
-            await self._terminate(paths, pid, graceful=True)
-            log.info("stopped ClickHouse of service %s (pid %d)", paths.root.name, pid)
+        server = await asyncio.to_thread(self._running_server, paths)
+        if server is not None:
+            await self._terminate(paths, server, graceful=True)
+            log.info("stopped ClickHouse of service %s (pid %d)", paths.root.name, server.pid)
         await asyncio.to_thread(paths.pid_file.unlink, missing_ok=True)
 
-    async def _terminate(self, paths: ServicePaths, pid: int, graceful: bool) -> None:
+    async def _terminate(self, paths: ServicePaths, server: ProcessId, graceful: bool) -> None:
         """SIGTERM and wait `stop_timeout` for a clean shutdown, then SIGKILL; `graceful=False` goes
         straight to SIGKILL (a server that failed to start has nothing to save)."""
         steps = [(signal.SIGKILL, _KILL_WAIT_SECONDS)]
         if graceful:
             steps.insert(0, (signal.SIGTERM, self.stop_timeout))
         for signum, timeout in steps:
-            process.signal_server(pid, signum)
-            if await self._wait_gone(paths, pid, timeout):
+            await asyncio.to_thread(process.signal_server, server, signum)
+            if await self._wait_gone(server, timeout):
                 await asyncio.to_thread(paths.pid_file.unlink, missing_ok=True)
-                self._versions.pop((paths.root.name, pid), None)
+                self._versions.pop((paths.root.name, server.pid), None)
                 return
-        raise RuntimeFailure(f"ClickHouse (pid {pid}) is still running after SIGKILL")
+        raise RuntimeFailure(f"ClickHouse (pid {server.pid}) is still running after SIGKILL")
 
-    async def _wait_gone(self, paths: ServicePaths, pid: int, timeout: float) -> bool:
+    async def _wait_gone(self, server: ProcessId, timeout: float) -> bool:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while await asyncio.to_thread(self._exit_status, paths, pid) is None:
+        while await asyncio.to_thread(self._exit_status, server) is None:
             if loop.time() >= deadline:
                 return False
             await asyncio.sleep(_POLL_SECONDS)
@@ -473,12 +473,14 @@ class LocalRuntime:
             self._versions[(service_id, pid)] = version
         return version
 
-    async def _internal_query(self, client: httpx.AsyncClient, service_id: str, ports: Ports, sql: str
-                              ) -> str | None:
+    async def _internal_query(self, client: httpx.AsyncClient, service_id: str, ports: Ports, sql: str) -> str | None:
         """Run `sql` as the internal user; its output, or None (logged) when the server does not answer."""
         try:
-            response = await client.post(self._url(ports.http, "/"), content=sql.encode(),
-                                         auth=(INTERNAL_USER, self._internal_password(service_id)))
+            response = await client.post(
+                self._url(ports.http, "/"),
+                content=sql.encode(),
+                auth=(INTERNAL_USER, self._internal_password(service_id)),
+            )
         except httpx.HTTPError as error:
             log.warning("service %s did not answer %r: %s", service_id, sql, error)
             return None

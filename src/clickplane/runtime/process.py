@@ -5,16 +5,17 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 
-def spawn(argv: list[str], cwd: Path, console_log: Path) -> subprocess.Popen[bytes]:
+def spawn(argv: list[str], cwd: Path, console_log: Path) -> tuple[subprocess.Popen[bytes], ProcessId]:
     """Start `argv` in a session of its own, so it outlives the control plane and a Ctrl-C or a
     restart of the control plane does not reach it; its stdout and stderr go to `console_log`."""
     # Modern servers fork a watchdog parent when asked to; without it the pid we record is the server.
     environment = {**os.environ, "CLICKHOUSE_WATCHDOG_ENABLE": "0"}
     with console_log.open("ab") as log:
-        return subprocess.Popen(
+        child = subprocess.Popen(
             argv,
             cwd=cwd,
             env=environment,
@@ -23,6 +24,16 @@ def spawn(argv: list[str], cwd: Path, console_log: Path) -> subprocess.Popen[byt
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    # Until the caller reaps it, the child keeps its /proc entry even if it has exited already.
+    return child, ProcessId(child.pid, _start_time(child.pid))
+
+
+@dataclass(frozen=True)
+class ProcessId:
+    """One process for good: a pid alone is reused by other programs once its process is gone."""
+
+    pid: int
+    start_time: int  # clock ticks after boot, from /proc/<pid>/stat
 
 
 def read_pid(pid_file: Path) -> int | None:
@@ -32,27 +43,61 @@ def read_pid(pid_file: Path) -> int | None:
         return None
 
 
-def runs_config(pid: int, config_file: Path) -> bool:
-    """Whether `pid` is alive (not a zombie) and was started with this config file: a pid file can
-    outlive its process, and the pid can since belong to another program."""
-    proc = Path("/proc") / str(pid)
+def find_server(pid_file: Path, config_file: Path) -> ProcessId | None:
+    """The process named by `pid_file` if it runs and was started with this config file: a pid file
+    can outlive its process, and the pid can since belong to another program."""
+    pid = read_pid(pid_file)
+    fields = _stat_fields(pid) if pid is not None else None
+    if pid is None or fields is None or fields[_STATE] == "Z":
+        return None
     try:
-        arguments = (proc / "cmdline").read_bytes().split(b"\0")
-        status = (proc / "stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return False
-    # The state letter follows the command name, which is in parentheses and may itself hold spaces.
-    state = status.rpartition(")")[2].split()[0]
-    return state != "Z" and f"--config-file={config_file}".encode() in arguments
+        arguments = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    if f"--config-file={config_file}".encode() not in arguments:
+        return None
+    return ProcessId(pid, int(fields[_START_TIME]))
 
 
-def signal_server(pid: int, signum: signal.Signals) -> None:
-    """Signal the server and whatever it started: it leads its own process group since `spawn`."""
+def _start_time(pid: int) -> int:
+    fields = _stat_fields(pid)
+    if fields is None:
+        raise ProcessLookupError(f"no process {pid}")
+    return int(fields[_START_TIME])
+
+
+def is_running(process: ProcessId) -> bool:
+    """Whether that very process still runs; a zombie has finished. (Its command line cannot tell:
+    it reads empty while the process exits.)"""
+    fields = _stat_fields(process.pid)
+    return fields is not None and fields[_STATE] != "Z" and int(fields[_START_TIME]) == process.start_time
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name, which is in parentheses and may itself
+    hold spaces and parentheses."""
     try:
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, signum)
+        status = (Path("/proc") / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    return status.rpartition(")")[2].split()
+
+
+# Positions in _stat_fields: stat's 3rd field (state) and 22nd (start time), see proc(5).
+_STATE = 0
+_START_TIME = 19
+
+
+def signal_server(server: ProcessId, signum: signal.Signals) -> None:
+    """Signal the server and whatever it started (it leads its own process group since `spawn`),
+    unless it has finished: its pid may belong to another program by now."""
+    if not is_running(server):
+        return
+    try:
+        if os.getpgid(server.pid) == server.pid:
+            os.killpg(server.pid, signum)
         else:
-            os.kill(pid, signum)
+            os.kill(server.pid, signum)
     except ProcessLookupError:
         pass
 

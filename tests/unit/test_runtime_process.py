@@ -1,0 +1,58 @@
+"""Recognising a service's server process from its pid file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+from clickplane.runtime.process import find_server, is_running, log_tail, signal_server, spawn
+
+
+def test_a_server_is_found_by_pid_file_and_config_and_is_gone_once_killed(tmp_path: Path) -> None:
+    config = tmp_path / "config.xml"
+    pid_file = tmp_path / "server.pid"
+    argv = [sys.executable, "-c", "import time; time.sleep(60)", f"--config-file={config}"]
+    child, server = spawn(argv, tmp_path, tmp_path / "console.log")
+    try:
+        pid_file.write_text(f"{server.pid}\n")
+        assert find_server(pid_file, config) == server
+        assert find_server(pid_file, tmp_path / "other.xml") is None
+
+        signal_server(server, signal.SIGKILL)
+        child.wait(timeout=10)
+    finally:
+        child.kill()
+        child.wait()
+
+    assert not is_running(server)
+    assert find_server(pid_file, config) is None
+
+
+def test_a_zombie_is_not_running(tmp_path: Path) -> None:
+    child, server = spawn([sys.executable, "-c", "pass"], tmp_path, tmp_path / "console.log")
+    try:
+        # Waits for the exit but leaves the child unreaped: a zombie until child.wait().
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
+        assert not is_running(server)
+    finally:
+        child.wait()
+
+
+def test_a_pid_file_naming_another_program_is_stale(tmp_path: Path) -> None:
+    pid_file = tmp_path / "server.pid"
+    pid_file.write_text(f"{os.getpid()}\n")
+
+    assert find_server(pid_file, tmp_path / "config.xml") is None
+
+
+def test_log_tail_reads_only_what_came_after_an_offset(tmp_path: Path) -> None:
+    log = tmp_path / "err.log"
+    log.write_text("old line\n")
+    offset = log.stat().st_size
+    with log.open("a") as file:
+        file.write("".join(f"line {n}\n" for n in range(30)))
+
+    assert log_tail(log, offset, lines=3) == "line 27\nline 28\nline 29"
+    assert log_tail(tmp_path / "missing.log") == ""
