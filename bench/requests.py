@@ -13,133 +13,32 @@ also on errors and Ctrl-C (no ClickHouse process started here outlives the run).
 from __future__ import annotations
 
 import argparse
-import base64
-import json
-import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
-from typing import Any, TypeVar
 
 import httpx
 
+from harness import (
+    STARTUP_TIMEOUT,
+    Api,
+    BenchError,
+    Child,
+    Sandbox,
+    Timeout,
+    free_port,
+    log,
+    terminated_as_interrupt,
+    wait_until,
+)
+
 BENCH_DIR = Path(__file__).resolve().parent
-STARTUP_TIMEOUT = 60.0
 SETTLE_TIMEOUT = 90.0
 SETTLED_STATES = ("running", "failed", "stopped")
-T = TypeVar("T")
-
-
-class BenchError(RuntimeError):
-    pass
-
-
-class Timeout(BenchError):
-    pass
-
-
-# --- processes -----------------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def clickplane_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "clickplane", *args], capture_output=True, text=True, env=env,
-                          timeout=120, check=False)
-
-
-def tail(path: Path, lines: int = 20) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
-
-
-@dataclass
-class Child:
-    """A server subprocess, in its own session so that Ctrl-C reaches only us and we stop it in order."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    @classmethod
-    def start(cls, name: str, argv: list[str], env: dict[str, str], log: Path) -> Child:
-        with log.open("ab") as out:
-            process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        return cls(name, process, log)
-
-    def check_alive(self) -> None:
-        if self.process.poll() is not None:
-            raise BenchError(f"{self.name} exited with {self.process.returncode}:\n{tail(self.log)}")
-
-    def stop(self, timeout: float = 30.0) -> None:
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            print(f"warning: {self.name} (pid {self.process.pid}) ignored SIGTERM; killing it", file=sys.stderr)
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-
-def wait_until(condition: Callable[[], T | None], what: str, timeout: float) -> T:
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = condition()
-            if result is not None:
-                return result
-        except (httpx.HTTPError, OSError) as error:
-            last_error = error
-        time.sleep(0.05)
-    raise Timeout(f"timed out after {timeout:.0f}s waiting for {what} (last error: {last_error})")
-
-
-def processes_mentioning(text: str) -> list[tuple[int, str]]:
-    """(pid, command line) of every process whose command line contains `text`, except ourselves."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        with suppress(OSError):
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-            if text in command:
-                found.append((int(entry.name), command))
-    return found
-
-
-# --- HTTP ----------------------------------------------------------------------------------------------------
-
-@dataclass
-class Api:
-    base_url: str
-    authorization: str
-
-    def request(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
-        response = httpx.request(method, self.base_url + path, json=body, timeout=10,
-                                 headers={"Authorization": self.authorization})
-        return response.status_code, response.content
-
-    def json(self, method: str, path: str, body: Any = None) -> Any:
-        status, raw = self.request(method, path, body)
-        if not 200 <= status < 300:
-            raise BenchError(f"{method} {path} answered {status}: {raw[:500]!r}")
-        return json.loads(raw)["result"]
 
 
 # --- wrk -----------------------------------------------------------------------------------------------------
@@ -209,49 +108,10 @@ class Row:
     ratio: float
 
 
-@contextmanager
-def terminated_as_interrupt() -> Iterator[None]:
-    """SIGTERM to the benchmark unwinds like Ctrl-C, so the cleanup below runs either way."""
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.data_dir = Path(tempfile.mkdtemp(prefix="clickplane-bench-"))
-        self.env = {**os.environ, "CLICKPLANE_DATA_DIR": str(self.data_dir)}
-        self.children: list[Child] = []
-
-    def log(self, text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
-
-    def start_clickplane(self) -> tuple[Child, Api, str]:
-        self.log(f"data dir {self.data_dir}")
-        init = clickplane_cli("init", "--json", env=self.env)
-        if init.returncode != 0:
-            raise BenchError(f"clickplane init failed: {init.stderr}")
-        credentials = json.loads(init.stdout)
-        port = free_port()
-        serve = Child.start("clickplane serve", [sys.executable, "-m", "clickplane", "serve"],
-                            {**self.env, "CLICKPLANE_PORT": str(port)}, self.data_dir / "serve.log")
-        self.children.append(serve)
-        basic = base64.b64encode(f"{credentials['keyId']}:{credentials['keySecret']}".encode()).decode()
-        api = Api(f"http://127.0.0.1:{port}", f"Basic {basic}")
-
-        def answers() -> bool | None:
-            serve.check_alive()
-            return True if api.request("GET", "/v1")[0] == 200 else None
-
-        wait_until(answers, f"clickplane serve on port {port} (pid {serve.process.pid})", STARTUP_TIMEOUT)
-        self.log(f"clickplane serve: pid {serve.process.pid}, {api.base_url}")
-        return serve, api, str(credentials["organizationId"])
+        self.sandbox = Sandbox("clickplane-bench-")
 
     def create_service(self, api: Api, organization_id: str) -> str:
         path = f"/v1/organizations/{organization_id}/services"
@@ -268,16 +128,15 @@ class Bench:
             state = wait_until(settled, f"service {service_id} to settle", SETTLE_TIMEOUT)
         except Timeout:
             state = "not settled (details may differ from the bare app's copy by a few bytes)"
-        self.log(f"service {service_id}: {state}")
+        log(f"service {service_id}: {state}")
         return f"{path}/{service_id}"
 
     def start_bare(self, body: bytes, name: str, *extra: str) -> Target:
-        body_file = self.data_dir / "bare-body.json"
+        body_file = self.sandbox.data_dir / "bare-body.json"
         body_file.write_bytes(body)
         port = free_port()
-        child = Child.start(name, [sys.executable, str(BENCH_DIR / "bare_app.py"), "--port", str(port),
-                                   "--body-file", str(body_file), *extra], self.env, self.data_dir / f"{name}.log")
-        self.children.append(child)
+        child = self.sandbox.start_child(name, [sys.executable, str(BENCH_DIR / "bare_app.py"), "--port", str(port),
+                                                "--body-file", str(body_file), *extra])
         url = f"http://127.0.0.1:{port}"
 
         def answers() -> bool | None:
@@ -285,17 +144,18 @@ class Bench:
             return True if httpx.get(url, timeout=2).content == body else None
 
         wait_until(answers, f"{name} on port {port}", STARTUP_TIMEOUT)
-        self.log(f"{name}: pid {child.process.pid}, {url}")
+        log(f"{name}: pid {child.process.pid}, {url}")
         return Target(name, url, child)
 
     def run(self) -> list[Row]:
-        serve, api, organization_id = self.start_clickplane()
-        path = self.create_service(api, organization_id)
+        clickplane = self.sandbox.start_clickplane()
+        api = clickplane.api
+        path = self.create_service(api, clickplane.organization_id)
         status, body = api.request("GET", path)
         if status != 200:
             raise BenchError(f"GET {path} answered {status}: {body[:500]!r}")
-        self.log(f"GET {path}: {len(body)} bytes")
-        targets = [Target("service-details", api.base_url + path, serve), self.start_bare(body, "bare")]
+        log(f"GET {path}: {len(body)} bytes")
+        targets = [Target("service-details", api.base_url + path, clickplane.serve), self.start_bare(body, "bare")]
         if self.args.uvloop_reference:
             targets.append(self.start_bare(body, "bare-uvloop", "--uvloop"))
         load = Load(self.args.threads, self.args.connections, api.authorization)
@@ -307,35 +167,20 @@ class Bench:
             order = targets if number % 2 else targets[::-1]
             results: dict[str, WrkResult] = {}
             for target in order:
-                self.log(f"round {number}: {target.name} for {self.args.duration:g}s")
+                log(f"round {number}: {target.name} for {self.args.duration:g}s")
                 results[target.name] = result = load.run(target.url, self.args.duration)
                 target.server.check_alive()
                 if result.non_2xx:
                     raise BenchError(f"{target.name}: {result.non_2xx} non-2xx responses in round {number}")
                 if result.socket_errors:
-                    self.log(f"warning: {target.name} socket errors: {result.socket_errors}")
+                    log(f"warning: {target.name} socket errors: {result.socket_errors}")
             bare = results["bare"].requests_per_second
             rows.extend(Row(number, target.name, results[target.name],
                             results[target.name].requests_per_second / bare) for target in targets)
         return rows
 
     def cleanup(self) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not leave servers behind
-        for child in reversed(self.children):
-            try:
-                child.stop()
-            except Exception as error:  # keep cleaning up whatever happens
-                self.log(f"warning: stopping {child.name} failed: {error}")
-        stop_all = clickplane_cli("stop-all", env=self.env)
-        if stop_all.returncode != 0:
-            self.log(f"warning: clickplane stop-all failed: {stop_all.stderr.strip()}")
-        # Anything still running from our data dir is ours (a ClickHouse that stop-all missed): end it by pid.
-        for pid, command in processes_mentioning(str(self.data_dir)):
-            self.log(f"warning: pid {pid} outlived stop-all, killing it: {command[:200]}")
-            with suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        shutil.rmtree(self.data_dir, ignore_errors=True)
-        self.log(f"cleaned up {self.data_dir}")
+        self.sandbox.cleanup()
 
 
 # --- report --------------------------------------------------------------------------------------------------
@@ -385,15 +230,16 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(args)
     try:
         with terminated_as_interrupt():
-            rows = bench.run()
+            try:
+                rows = bench.run()
+            finally:
+                bench.cleanup()
     except BenchError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    finally:
-        bench.cleanup()
     print(f"\nGET service details vs bare ASGI app, same bytes; wrk -t{args.threads} -c{args.connections} "
           f"-d{args.duration:g}s, {args.rounds} round(s)\n")
     print_table(rows)
