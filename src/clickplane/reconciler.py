@@ -78,7 +78,8 @@ class Watch:
 @dataclass(frozen=True)
 class Policy:
     interval_seconds: float = 2.0
-    concurrency: int = 8
+    # Starting a server is mostly waiting for it, so many can be under way at once.
+    concurrency: int = 16
     # A server that dies this many times within the window is given up on (state failed).
     max_restarts: int = 3
     restart_window_seconds: float = 300.0

@@ -87,7 +87,7 @@ def build(settings: Settings) -> ControlPlane:
     context = AppContext(settings=settings, database=database, hasher=hasher,
                          verified_keys=VerifiedKeys(settings.auth_cache_seconds))
     runtime = local_runtime(settings, hasher)
-    policy = Policy(interval_seconds=settings.reconcile_interval_seconds,
+    policy = Policy(interval_seconds=settings.reconcile_interval_seconds, concurrency=settings.reconcile_concurrency,
                     idle_minute_seconds=settings.idle_minute_seconds)
     reconciler = Reconciler(database, runtime, context.reconcile_now, policy)
     return ControlPlane(settings, database, context, runtime, reconciler)
