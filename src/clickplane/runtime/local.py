@@ -382,11 +382,10 @@ class LocalRuntime:
         )
         argv = server_command(self.binary, paths.config_file)
         try:
-            child, server = await asyncio.to_thread(process.spawn, argv, paths.root, paths.console_log)
+            child, server = await asyncio.to_thread(self._spawn_recorded, argv, paths)
         except OSError as error:
             raise RuntimeFailure(f"cannot start ClickHouse ({self.binary}): {error}") from error
         self._children[child.pid] = child
-        await asyncio.to_thread(write_atomically, paths.pid_file, f"{child.pid}\n".encode(), 0o644)
         failure = await self._wait_until_answering(ports, server)
         if failure is not None:
             await self._terminate(paths, server, graceful=False)
@@ -394,6 +393,14 @@ class LocalRuntime:
             raise RuntimeFailure(f"{failure}. End of its logs:\n{tail}" if tail else failure)
         log.info("started ClickHouse of service %s (pid %d)", paths.root.name, child.pid)
         return server
+
+    @staticmethod
+    def _spawn_recorded(argv: list[str], paths: ServicePaths) -> tuple[subprocess.Popen[bytes], ProcessId]:
+        """Spawn and write the pid file in one step of one thread: a control plane stopped while a
+        start is under way cancels the waiting coroutine, not this, so no server goes unrecorded."""
+        child, server = process.spawn(argv, paths.root, paths.console_log)
+        write_atomically(paths.pid_file, f"{child.pid}\n".encode(), 0o644)
+        return child, server
 
     @staticmethod
     def _log_tails(paths: ServicePaths, offsets: tuple[int, int]) -> str:
