@@ -40,9 +40,12 @@ def test_restarting_the_control_plane_adopts_running_services(fresh_server: Clic
 
 def test_a_killed_control_plane_converges_every_service_on_restart(fresh_server: ClickplaneServer) -> None:
     fresh_server.start()
-    to_stop, to_delete = (fresh_server.create_service(name=n)["service"]["id"] for n in ("to-stop", "to-delete"))
+    to_stop, to_delete, untouched = (fresh_server.create_service(name=n)["service"]["id"]
+                                     for n in ("to-stop", "to-delete", "untouched"))
     kept = fresh_server.wait_for_state(to_stop, "running")
     fresh_server.wait_for_state(to_delete, "running")
+    fresh_server.wait_for_state(untouched, "running")
+    untouched_pid = clickhouse_pid(fresh_server, untouched)
     command(fresh_server, to_delete, "stop")
     fresh_server.wait_for_state(to_delete, "stopped")
     kept_pid = clickhouse_pid(fresh_server, to_stop)
@@ -62,9 +65,12 @@ def test_a_killed_control_plane_converges_every_service_on_restart(fresh_server:
     assert not service_dir(fresh_server, to_delete).exists()
     assert not alive(kept_pid)
     assert kept["endpoints"]
-    # Exactly one ClickHouse runs: the one created at the crash.
-    wait_until(lambda: len(clickhouse_processes_of(fresh_server)) == 1,
-               what="only the created service's server to run")
+    # The running service was adopted, not restarted.
+    assert fresh_server.wait_for_state(untouched, "running")
+    assert clickhouse_pid(fresh_server, untouched) == untouched_pid
+    # Exactly two ClickHouse servers run: the untouched one and the one created at the crash.
+    wait_until(lambda: len(clickhouse_processes_of(fresh_server)) == 2,
+               what="only the untouched and the created services' servers to run")
 
 
 def test_an_idle_service_sleeps_and_wakes_with_its_data(fresh_server: ClickplaneServer) -> None:
