@@ -11,7 +11,13 @@ import pytest
 
 from clickplane.domain.auth import VerifiedKeys, authenticate, parse_basic
 from clickplane.domain.errors import Unauthorized
-from clickplane.domain.secrets import SecretHasher, load_or_create_secret_key, new_key_secret
+from clickplane.domain.secrets import (
+    SecretHasher,
+    key_id_hash,
+    load_or_create_secret_key,
+    new_key_secret,
+    sha256_digest,
+)
 from clickplane.store.models import ApiKey
 
 HASHER = SecretHasher(b"k" * 32)
@@ -36,14 +42,22 @@ class OneKey:
     def __init__(self, key: ApiKey) -> None:
         self.key = key
 
-    def by_key_id(self, key_id: str) -> ApiKey | None:
-        return self.key if key_id == self.key.key_id else None
+    def by_key_id_hash(self, hashed: str) -> ApiKey | None:
+        return self.key if hashed == self.key.key_id_hash else None
 
 
 def key(secret: str, **fields: object) -> ApiKey:
-    values = {"id": uuid.uuid4(), "organization_id": uuid.uuid4(), "key_id": "KEY", "secret_hash": HASHER.hash(secret),
-              "state": "enabled", "roles": ["admin"], "expire_at": None, **fields}
+    values = {"id": uuid.uuid4(), "organization_id": uuid.uuid4(), "key_id_hash": key_id_hash("KEY"),
+              "secret_hash": HASHER.hash(sha256_digest(secret)), "secret_scheme": "sha256", "state": "enabled",
+              "role_ids": [], "expire_at": None, **fields}
     return ApiKey(**values)
+
+
+def test_keys_made_before_hashed_secrets_still_authenticate() -> None:
+    legacy = key("s3cret", secret_hash=HASHER.hash("s3cret"), secret_scheme="plain")
+    assert authenticate(basic("KEY", "s3cret"), OneKey(legacy), HASHER).key_uuid == legacy.id  # type: ignore[arg-type]
+    with pytest.raises(Unauthorized):
+        authenticate(basic("KEY", "other"), OneKey(legacy), HASHER)  # type: ignore[arg-type]
 
 
 def test_right_secret_authenticates_as_the_keys_organization() -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from clickplane.domain.errors import Unauthorized
-from clickplane.domain.secrets import SecretHasher
+from clickplane.domain.secrets import SECRET_PLAIN, SecretHasher, key_id_hash, sha256_digest
 from clickplane.store.repositories import ApiKeys
 
 BASIC_PREFIX = "basic "
@@ -51,16 +51,17 @@ def parse_basic(header: str | None) -> tuple[str, str]:
 def authenticate(header: str | None, keys: ApiKeys, hasher: SecretHasher, *, ip_address: str | None = None,
                  user_agent: str | None = None) -> Caller:
     key_id, secret = parse_basic(header)
-    key = keys.by_key_id(key_id)
+    key = keys.by_key_id_hash(key_id_hash(key_id))
     # Hash even for an unknown key id, so that timing does not tell which key ids exist.
-    secret_ok = hasher.matches(secret, key.secret_hash if key else "0" * 64)
+    presented = secret if key is not None and key.secret_scheme == SECRET_PLAIN else sha256_digest(secret)
+    secret_ok = hasher.matches(presented, key.secret_hash if key else "0" * 64)
     if key is None or not secret_ok:
         raise Unauthorized("invalid API key ID or secret")
     expired = key.expire_at is not None and key.expire_at <= datetime.now(UTC)
     if key.state != "enabled" or expired:
         raise Unauthorized("Key is not active")
-    return Caller(key_uuid=key.id, key_id=key.key_id, organization_id=key.organization_id,
-                  roles=tuple(key.roles), ip_address=ip_address, user_agent=user_agent, key_expires_at=key.expire_at)
+    return Caller(key_uuid=key.id, key_id=key_id, organization_id=key.organization_id,
+                  roles=tuple(key.role_ids), ip_address=ip_address, user_agent=user_agent, key_expires_at=key.expire_at)
 
 
 class VerifiedKeys:

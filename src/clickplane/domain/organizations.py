@@ -8,12 +8,19 @@ from dataclasses import dataclass
 from clickplane.api.schemas.organization import OrganizationPatchRequest
 from clickplane.domain.auth import Caller
 from clickplane.domain.errors import BadRequest, NotFound
-from clickplane.domain.secrets import SecretHasher, new_key_id, new_key_secret
+from clickplane.domain.permissions import ADMIN
+from clickplane.domain.secrets import (
+    SECRET_OF_DIGEST,
+    SecretHasher,
+    key_id_hash,
+    new_key_id,
+    new_key_secret,
+    sha256_digest,
+)
 from clickplane.store.models import ApiKey, Organization
 from clickplane.store.repositories import ApiKeys, Organizations
 
 DEFAULT_ORGANIZATION_NAME = "clickplane"
-ADMIN_ROLES = ("admin",)
 
 
 class AlreadyInitialized(Exception):
@@ -31,9 +38,9 @@ def create_organization_with_admin_key(organizations: Organizations, keys: ApiKe
                                        name: str) -> Bootstrap:
     organization = organizations.add(Organization(id=uuid.uuid4(), name=name, enable_core_dumps=True))
     key_id, secret = new_key_id(), new_key_secret()
-    keys.add(ApiKey(id=uuid.uuid4(), organization_id=organization.id, name=f"{name} admin", key_id=key_id,
-                    secret_hash=hasher.hash(secret), key_suffix=key_id[-4:], state="enabled",
-                    roles=list(ADMIN_ROLES)))
+    keys.add(ApiKey(id=uuid.uuid4(), organization_id=organization.id, name=f"{name} admin",
+                    key_id_hash=key_id_hash(key_id), secret_hash=hasher.hash(sha256_digest(secret)),
+                    secret_scheme=SECRET_OF_DIGEST, key_suffix=key_id[-4:], state="enabled", role_ids=[str(ADMIN.id)]))
     return Bootstrap(organization_id=organization.id, key_id=key_id, key_secret=secret)
 
 

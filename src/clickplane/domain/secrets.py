@@ -14,6 +14,10 @@ import string
 from pathlib import Path
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
+# How a key's secret hash was made: HMAC of the secret's SHA-256 (every key since hashData support),
+# or HMAC of the secret itself (keys made before).
+SECRET_OF_DIGEST = "sha256"  # noqa: S105 - a scheme name, not a secret
+SECRET_PLAIN = "plain"  # noqa: S105 - a scheme name, not a secret
 
 
 def random_token(length: int) -> str:
@@ -41,10 +45,11 @@ class SecretHasher:
             raise ValueError("the secret key must be at least 32 bytes")
         self._key = key
 
-    def hash(self, secret: str) -> str:
-        return hmac.new(self._key, secret.encode(), hashlib.sha256).hexdigest()
+    def hash(self, secret: str | bytes) -> str:
+        data = secret.encode() if isinstance(secret, str) else secret
+        return hmac.new(self._key, data, hashlib.sha256).hexdigest()
 
-    def matches(self, secret: str, expected_hash: str) -> bool:
+    def matches(self, secret: str | bytes, expected_hash: str) -> bool:
         return hmac.compare_digest(self.hash(secret), expected_hash)
 
     def derive(self, purpose: str) -> str:
@@ -75,3 +80,12 @@ def password_sha256_hex(password: str) -> str:
 
 def password_double_sha1_hex(password: str) -> str:
     return hashlib.sha1(hashlib.sha1(password.encode()).digest()).hexdigest()  # noqa: S324 - MySQL's scheme
+
+
+def sha256_digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode()).digest()
+
+
+def key_id_hash(key_id: str) -> str:
+    """How a key is looked up: SHA-256 (hex) of its id."""
+    return hashlib.sha256(key_id.encode()).hexdigest()

@@ -6,7 +6,19 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, TypeDecorator, Uuid
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -55,13 +67,18 @@ class ApiKey(Base):
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"),
                                                        index=True)
     name: Mapped[str] = mapped_column(String(128))
-    # The Basic-auth user name; public, unique across the installation.
-    key_id: Mapped[str] = mapped_column(String(64), unique=True)
-    # HMAC-SHA256 of the secret under the installation's secret key, hex; the secret itself is never kept.
+    # SHA-256 (hex) of the Basic-auth user name: how a key is found. A key created from `hashData`
+    # is only ever known by these hashes, so the plain key id is not needed to find any key.
+    key_id_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # HMAC-SHA256 (hex), under the installation's secret key, of the SHA-256 of the secret: the form
+    # a client's `hashData.keySecretHash` gives, so every key is checked the same way.
     secret_hash: Mapped[str] = mapped_column(String(64))
+    # "sha256" as above; "plain" for keys made before hashData support, whose HMAC is of the secret itself.
+    secret_scheme: Mapped[str] = mapped_column(String(16), default="sha256")
     key_suffix: Mapped[str] = mapped_column(String(8))
     state: Mapped[str] = mapped_column(String(16), default="enabled")
-    roles: Mapped[list[Any]] = mapped_column(default=list)
+    # Ids (strings) of the system and custom roles assigned to the key.
+    role_ids: Mapped[list[Any]] = mapped_column(default=list)
     ip_access_list: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expire_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -124,3 +141,48 @@ class Activity(Base):
     key_update_type: Mapped[str | None] = mapped_column(String(32), default=None)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Role(Base):
+    """A custom role: named policies of one organization. System roles are fixed in code."""
+
+    __tablename__ = "roles"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"),
+                                                       index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    # [{"id", "allowDeny", "permissions": [...], "resources": [...], "tags": {...}}]
+    policies: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Member(Base):
+    __tablename__ = "members"
+    __table_args__ = (UniqueConstraint("organization_id", "email"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"),
+                                                       index=True)
+    # The user's id; the same user in two organizations keeps one id.
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(128))
+    role_ids: Mapped[list[Any]] = mapped_column(default=list)
+    joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Invitation(Base):
+    __tablename__ = "invitations"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"),
+                                                       index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    role_ids: Mapped[list[Any]] = mapped_column(default=list)
+    # HMAC of the accept token; the token is shown once, in the create response's activity-free path.
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expire_at: Mapped[datetime] = mapped_column()

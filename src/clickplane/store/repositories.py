@@ -31,8 +31,8 @@ class ApiKeys:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def by_key_id(self, key_id: str) -> ApiKey | None:
-        return self.session.scalar(select(ApiKey).where(ApiKey.key_id == key_id))
+    def by_key_id_hash(self, key_id_hash: str) -> ApiKey | None:
+        return self.session.scalar(select(ApiKey).where(ApiKey.key_id_hash == key_id_hash))
 
     def add(self, key: ApiKey) -> ApiKey:
         self.session.add(key)

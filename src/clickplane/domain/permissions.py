@@ -1,0 +1,126 @@
+"""Who may do what: permissions, system roles, policies, and the one map from API operation to permission.
+
+A role is a set of policies; a policy ALLOWs or DENYs permissions on resources. Resources are
+`organization/<id>` and `instance/<id>` (a service), with `*` wildcards (`instance/*`, `*`). A
+caller may act when some policy of its roles allows the permission on the resource and none denies
+it: DENY beats ALLOW.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+Effect = Literal["ALLOW", "DENY"]
+
+ORGANIZATION_VIEW = "control-plane:organization:view"
+ORGANIZATION_MANAGE = "control-plane:organization:manage"
+SERVICE_VIEW = "control-plane:service:view"
+SERVICE_MANAGE = "control-plane:service:manage"
+KEYS_VIEW = "control-plane:organization:api-keys:view"
+KEYS_MANAGE = "control-plane:organization:api-keys:manage"
+MEMBERS_VIEW = "control-plane:organization:members:view"
+MEMBERS_MANAGE = "control-plane:organization:members:manage"
+ROLES_VIEW = "control-plane:organization:roles:view"
+ROLES_MANAGE = "control-plane:organization:roles:manage"
+ACTIVITIES_VIEW = "control-plane:organization:activities:view"
+BILLING_VIEW = "control-plane:organization:billing:view"
+QUERY_ENDPOINTS = "sql-console:query-endpoints:use"
+
+ALL_PERMISSIONS = frozenset({
+    ORGANIZATION_VIEW, ORGANIZATION_MANAGE, SERVICE_VIEW, SERVICE_MANAGE, KEYS_VIEW, KEYS_MANAGE, MEMBERS_VIEW,
+    MEMBERS_MANAGE, ROLES_VIEW, ROLES_MANAGE, ACTIVITIES_VIEW, BILLING_VIEW, QUERY_ENDPOINTS,
+})
+# Permissions that act on one service; every other one acts on the organization.
+SERVICE_PERMISSIONS = frozenset({SERVICE_VIEW, SERVICE_MANAGE, QUERY_ENDPOINTS})
+
+# Every API operation and the one permission it needs. `None`: any authenticated key (its own identity).
+OPERATION_PERMISSIONS: dict[str, str | None] = {
+    "whoami": None,
+    "organizationGetList": ORGANIZATION_VIEW,
+    "organizationGet": ORGANIZATION_VIEW,
+    "organizationUpdate": ORGANIZATION_MANAGE,
+    "organizationPrivateEndpointConfigGetList": ORGANIZATION_VIEW,
+    "organizationQuotasGetList": ORGANIZATION_VIEW,
+    "organizationQuotaGet": ORGANIZATION_VIEW,
+    "activityGetList": ACTIVITIES_VIEW,
+    "activityGet": ACTIVITIES_VIEW,
+    "instanceGetList": SERVICE_VIEW,
+    "instanceGet": SERVICE_VIEW,
+    "instanceCreate": SERVICE_MANAGE,
+    "instanceUpdate": SERVICE_MANAGE,
+    "instanceDelete": SERVICE_MANAGE,
+    "instanceStateUpdate": SERVICE_MANAGE,
+    "instanceScalingUpdate": SERVICE_MANAGE,
+    "instanceReplicaScalingUpdate": SERVICE_MANAGE,
+    "instancePasswordUpdate": SERVICE_MANAGE,
+    "instancePrivateEndpointConfigGet": SERVICE_VIEW,
+    "instanceQueryEndpointGet": SERVICE_VIEW,
+    "backupConfigurationGet": SERVICE_VIEW,
+    "openapiKeyGetList": KEYS_VIEW,
+    "openapiKeyGet": KEYS_VIEW,
+    "openapiKeyCreate": KEYS_MANAGE,
+    "openapiKeyUpdate": KEYS_MANAGE,
+    "openapiKeyDelete": KEYS_MANAGE,
+    "organizationRolesGetList": ROLES_VIEW,
+    "organizationRoleGet": ROLES_VIEW,
+    "organizationRolePost": ROLES_MANAGE,
+    "organizationRolePatch": ROLES_MANAGE,
+    "organizationRoleDelete": ROLES_MANAGE,
+    "memberGetList": MEMBERS_VIEW,
+    "memberGet": MEMBERS_VIEW,
+    "memberUpdate": MEMBERS_MANAGE,
+    "memberDelete": MEMBERS_MANAGE,
+    "invitationGetList": MEMBERS_VIEW,
+    "invitationGet": MEMBERS_VIEW,
+    "invitationCreate": MEMBERS_MANAGE,
+    "invitationDelete": MEMBERS_MANAGE,
+}
+
+
+@dataclass(frozen=True)
+class Policy:
+    effect: Effect
+    permissions: tuple[str, ...]
+    resources: tuple[str, ...]
+
+    def covers(self, permission: str, resource: str) -> bool:
+        return (any(fnmatch.fnmatchcase(permission, granted) for granted in self.permissions)
+                and any(fnmatch.fnmatchcase(resource, scope) for scope in self.resources))
+
+
+@dataclass(frozen=True)
+class SystemRole:
+    id: uuid.UUID
+    name: str
+    legacy_name: str  # the key `roles` value it stands for
+    policies: tuple[Policy, ...]
+
+
+# Fixed ids, the same in every installation, so scripts can name them.
+ADMIN = SystemRole(uuid.UUID("00000000-0000-4000-8000-000000000001"), "Admin", "admin",
+                   (Policy("ALLOW", ("*",), ("*",)),))
+DEVELOPER = SystemRole(
+    uuid.UUID("00000000-0000-4000-8000-000000000002"), "Developer", "developer",
+    (Policy("ALLOW", (ORGANIZATION_VIEW, SERVICE_VIEW, KEYS_VIEW, MEMBERS_VIEW, ROLES_VIEW, ACTIVITIES_VIEW,
+                      BILLING_VIEW), ("*",)),),
+)
+QUERY_ENDPOINTS_ROLE = SystemRole(uuid.UUID("00000000-0000-4000-8000-000000000003"), "Query endpoints",
+                                  "query_endpoints", (Policy("ALLOW", (QUERY_ENDPOINTS,), ("instance/*",)),))
+SYSTEM_ROLES = (ADMIN, DEVELOPER, QUERY_ENDPOINTS_ROLE)
+SYSTEM_ROLES_BY_ID = {role.id: role for role in SYSTEM_ROLES}
+SYSTEM_ROLES_BY_LEGACY_NAME = {role.legacy_name: role for role in SYSTEM_ROLES}
+
+
+def resource_of(permission: str, organization_id: uuid.UUID, service_id: uuid.UUID | None) -> str:
+    if permission in SERVICE_PERMISSIONS:
+        return f"instance/{service_id}" if service_id else "instance/*"
+    return f"organization/{organization_id}"
+
+
+def allows(policies: tuple[Policy, ...], permission: str, resource: str) -> bool:
+    """DENY beats ALLOW; nothing allowed is denied."""
+    relevant = [policy for policy in policies if policy.covers(permission, resource)]
+    return any(p.effect == "ALLOW" for p in relevant) and not any(p.effect == "DENY" for p in relevant)
