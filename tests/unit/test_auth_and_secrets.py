@@ -49,7 +49,7 @@ class OneKey:
 def key(secret: str, **fields: object) -> ApiKey:
     values = {"id": uuid.uuid4(), "organization_id": uuid.uuid4(), "key_id_hash": key_id_hash("KEY"),
               "secret_hash": HASHER.hash(sha256_digest(secret)), "secret_scheme": "sha256", "state": "enabled",
-              "role_ids": [], "expire_at": None, **fields}
+              "role_ids": [], "ip_access_list": [], "expire_at": None, **fields}
     return ApiKey(**values)
 
 

@@ -11,6 +11,7 @@ from rodi import Container
 from clickplane.api import organizations, services
 from clickplane.api.context import AppContext
 from clickplane.api.docs import CloudApiDocs
+from clickplane.api.endpoints import Api
 from clickplane.api.envelope import failure
 from clickplane.api.limits import BodySizeLimit
 from clickplane.domain.errors import ApiError, NotFound
@@ -42,8 +43,9 @@ def create_app(context: AppContext) -> Any:
     docs = CloudApiDocs(context.settings.openapi_title)
     router = Router()
     router.fallback = _no_such_operation
+    api = Api(router, docs)
     for resource in (organizations, services):
-        resource.add_routes(router, context, docs)
+        resource.add_routes(api, context)
     app = Application(router=router, show_error_details=False)
     cast(Container, app.services).add_instance(context)
     # Only our own handlers: BlackSheep's default one for pydantic errors would turn a bug into a 400.

@@ -13,9 +13,9 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json
 
 from clickplane.api.context import AppContext
-from clickplane.domain.auth import Caller, authenticate
+from clickplane.domain.auth import Caller, authenticate, check_source
 from clickplane.domain.errors import BadRequest
-from clickplane.store.repositories import ApiKeys
+from clickplane.store.repositories import ApiKeys, Roles
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -44,10 +44,11 @@ class CallerBinder(Binder):
         user_agent = _header(request, b"user-agent")
         cached = self.context.verified_keys.lookup(header, ip_address, user_agent)
         if cached is not None:
+            check_source(cached)
             return cached
         with self.context.database.transaction() as session:
-            caller = authenticate(header, ApiKeys(session), self.context.hasher, ip_address=ip_address,
-                                  user_agent=user_agent)
+            caller = authenticate(header, ApiKeys(session), self.context.hasher, roles=Roles(session),
+                                  ip_address=ip_address, user_agent=user_agent)
         self.context.verified_keys.remember(header or "", caller)
         return caller
 

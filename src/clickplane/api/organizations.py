@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from blacksheep import Response, Router
+from blacksheep import Response
 
 from clickplane.api.binders import JsonBody
 from clickplane.api.context import AppContext
-from clickplane.api.docs import CloudApiDocs
+from clickplane.api.endpoints import Api
 from clickplane.api.envelope import ok
 from clickplane.api.schemas.organization import Organization, OrganizationPatchRequest
 from clickplane.domain import organizations as rules
@@ -26,27 +26,27 @@ def to_wire(organization: models.Organization) -> Organization:
                         enableCoreDumps=organization.enable_core_dumps)
 
 
-def add_routes(router: Router, context: AppContext, docs: CloudApiDocs) -> None:
+def add_routes(api: Api, context: AppContext) -> None:
 
-    @docs.operation("organizationGetList", "Get list of available organizations", TAG,
-                    "The organization the API key belongs to, as a one-element list.", list[Organization])
-    @router.get("/v1/organizations")
+    @api.route("GET", "/v1/organizations",
+               "organizationGetList", "Get list of available organizations", TAG,
+               "The organization the API key belongs to, as a one-element list.", list[Organization])
     async def list_organizations(caller: Caller) -> Response:
         with context.database.transaction() as session:
             organization = rules.visible(Organizations(session), caller, caller.organization_id)
             return ok([to_wire(organization)])
 
-    @docs.operation("organizationGet", "Get organization details", TAG,
-                    "One organization; only the API key's own organization is visible.", Organization)
-    @router.get("/v1/organizations/{organizationId}")
+    @api.route("GET", "/v1/organizations/{organizationId}",
+               "organizationGet", "Get organization details", TAG,
+               "One organization; only the API key's own organization is visible.", Organization)
     async def get_organization(caller: Caller, organizationId: UUID) -> Response:
         with context.database.transaction() as session:
             return ok(to_wire(rules.visible(Organizations(session), caller, organizationId)))
 
-    @docs.operation("organizationUpdate", "Update organization details", TAG,
-                    "Rename the organization or change its core-dump policy.", Organization,
-                    errors=(400, 401, 403, 404, 500))
-    @router.patch("/v1/organizations/{organizationId}")
+    @api.route("PATCH", "/v1/organizations/{organizationId}",
+               "organizationUpdate", "Update organization details", TAG,
+               "Rename the organization or change its core-dump policy.", Organization,
+               errors=(400, 401, 403, 404, 500))
     async def update_organization(caller: Caller, organizationId: UUID,
                                   body: JsonBody[OrganizationPatchRequest]) -> Response:
         with context.database.transaction() as session:

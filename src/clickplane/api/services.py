@@ -6,12 +6,12 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from blacksheep import Response, Router
+from blacksheep import Response
 from sqlalchemy.orm import Session
 
 from clickplane.api.binders import JsonBody
 from clickplane.api.context import AppContext
-from clickplane.api.docs import CloudApiDocs
+from clickplane.api.endpoints import Api
 from clickplane.api.envelope import acknowledged, ok
 from clickplane.api.schemas.service import (
     BackupConfiguration,
@@ -77,7 +77,7 @@ def to_wire(service: models.Service) -> Service:
     })
 
 
-def add_routes(router: Router, context: AppContext, docs: CloudApiDocs) -> None:
+def add_routes(api: Api, context: AppContext) -> None:
 
     def visible_service(services: Services, caller: Caller, organization_id: UUID, service_id: UUID
                         ) -> models.Service:
@@ -100,20 +100,20 @@ def add_routes(router: Router, context: AppContext, docs: CloudApiDocs) -> None:
         for activity_type in changes:
             record(Activities(session), caller, activity_type, service_id=service.id, details=details)
 
-    @docs.operation("instanceGetList", "List of organization services", TAG,
-                    "Every service of the organization, oldest first.", list[Service])
-    @router.get("/v1/organizations/{organizationId}/services")
+    @api.route("GET", "/v1/organizations/{organizationId}/services",
+               "instanceGetList", "List of organization services", TAG,
+               "Every service of the organization, oldest first.", list[Service])
     async def list_services(caller: Caller, organizationId: UUID) -> Response:
         with context.database.transaction() as session:
             organization_rules.visible(Organizations(session), caller, organizationId)
             return ok([to_wire(service) for service in Services(session).list(organizationId)])
 
-    @docs.operation("instanceCreate", "Create new service", TAG,
-                    "Records the service and returns at once in state provisioning, with the password of its "
-                    "`default` user (shown only here). A ClickHouse server is started for it in the background; "
-                    "poll the service until its state is running.", ServicePostResponse,
-                    errors=(400, 401, 403, 404, 413, 500))
-    @router.post("/v1/organizations/{organizationId}/services")
+    @api.route("POST", "/v1/organizations/{organizationId}/services",
+               "instanceCreate", "Create new service", TAG,
+               "Records the service and returns at once in state provisioning, with the password of its "
+               "`default` user (shown only here). A ClickHouse server is started for it in the background; "
+               "poll the service until its state is running.", ServicePostResponse,
+               errors=(400, 401, 403, 404, 413, 500))
     async def create_service(caller: Caller, organizationId: UUID,
                              body: JsonBody[ServicePostRequest]) -> Response:
         with context.database.transaction() as session:
@@ -127,18 +127,18 @@ def add_routes(router: Router, context: AppContext, docs: CloudApiDocs) -> None:
         context.reconcile_now.set()
         return response
 
-    @docs.operation("instanceGet", "Get service details", TAG,
-                    "One service of the organization, with its observed state and endpoints.", Service)
-    @router.get("/v1/organizations/{organizationId}/services/{serviceId}")
+    @api.route("GET", "/v1/organizations/{organizationId}/services/{serviceId}",
+               "instanceGet", "Get service details", TAG,
+               "One service of the organization, with its observed state and endpoints.", Service)
     async def get_service(caller: Caller, organizationId: UUID, serviceId: UUID) -> Response:
         with context.database.transaction() as session:
             return ok(to_wire(visible_service(Services(session), caller, organizationId, serviceId)))
 
 
-    @docs.operation("instanceUpdate", "Update service basic details", TAG,
-                    "Rename the service, change who may connect (applied to the running server within seconds), "
-                    "its tags, release channel or private endpoints.", Service, errors=CHANGE_ERRORS)
-    @router.patch("/v1/organizations/{organizationId}/services/{serviceId}")
+    @api.route("PATCH", "/v1/organizations/{organizationId}/services/{serviceId}",
+               "instanceUpdate", "Update service basic details", TAG,
+               "Rename the service, change who may connect (applied to the running server within seconds), "
+               "its tags, release channel or private endpoints.", Service, errors=CHANGE_ERRORS)
     async def update_service(caller: Caller, organizationId: UUID, serviceId: UUID,
                              body: JsonBody[ServicePatchRequest]) -> Response:
         with context.database.transaction() as session:
@@ -149,11 +149,11 @@ def add_routes(router: Router, context: AppContext, docs: CloudApiDocs) -> None:
         context.reconcile_now.set()
         return response
 
-    @docs.operation("instanceDelete", "Delete service", TAG,
-                    "Deletes a stopped, idle, failed or still-provisioning service: its server is stopped, its "
-                    "ports freed and its data removed in the background, after which it answers 404.", None,
-                    errors=(400, 401, 403, 404, 409, 500))
-    @router.delete("/v1/organizations/{organizationId}/services/{serviceId}")
+    @api.route("DELETE", "/v1/organizations/{organizationId}/services/{serviceId}",
+               "instanceDelete", "Delete service", TAG,
+               "Deletes a stopped, idle, failed or still-provisioning service: its server is stopped, its "
+               "ports freed and its data removed in the background, after which it answers 404.", None,
+               errors=(400, 401, 403, 404, 409, 500))
     async def delete_service(caller: Caller, organizationId: UUID, serviceId: UUID) -> Response:
         with context.database.transaction() as session:
             service = visible_service(Services(session), caller, organizationId, serviceId)
@@ -164,11 +164,11 @@ def add_routes(router: Router, context: AppContext, docs: CloudApiDocs) -> None:
         context.reconcile_now.set()
         return acknowledged()
 
-    @docs.operation("instanceStateUpdate", "Update service state", TAG,
-                    "start a stopped service, stop a running or idle one (its data is kept), or awake an idle one. "
-                    "Returns at once with the transitional state; poll the service for the outcome.", Service,
-                    errors=CHANGE_ERRORS)
-    @router.patch("/v1/organizations/{organizationId}/services/{serviceId}/state")
+    @api.route("PATCH", "/v1/organizations/{organizationId}/services/{serviceId}/state",
+               "instanceStateUpdate", "Update service state", TAG,
+               "start a stopped service, stop a running or idle one (its data is kept), or awake an idle one. "
+               "Returns at once with the transitional state; poll the service for the outcome.", Service,
+               errors=CHANGE_ERRORS)
     async def update_service_state(caller: Caller, organizationId: UUID, serviceId: UUID,
                                    body: JsonBody[ServiceStatePatchRequest]) -> Response:
         with context.database.transaction() as session:
@@ -191,11 +191,11 @@ def add_routes(router: Router, context: AppContext, docs: CloudApiDocs) -> None:
         context.reconcile_now.set()
         return response
 
-    @docs.operation("instanceReplicaScalingUpdate", "Update service auto scaling settings", TAG,
-                    "Memory per replica (multiples of 4 GiB), replica counts and idling. On the local runtime the "
-                    "maximum memory becomes the server's query memory limit; replica counts are recorded.", Service,
-                    errors=CHANGE_ERRORS)
-    @router.patch("/v1/organizations/{organizationId}/services/{serviceId}/replicaScaling")
+    @api.route("PATCH", "/v1/organizations/{organizationId}/services/{serviceId}/replicaScaling",
+               "instanceReplicaScalingUpdate", "Update service auto scaling settings", TAG,
+               "Memory per replica (multiples of 4 GiB), replica counts and idling. On the local runtime the "
+               "maximum memory becomes the server's query memory limit; replica counts are recorded.", Service,
+               errors=CHANGE_ERRORS)
     async def update_replica_scaling(caller: Caller, organizationId: UUID, serviceId: UUID,
                                      body: JsonBody[ServiceReplicaScalingPatchRequest]) -> Response:
         request = body.value
@@ -203,10 +203,10 @@ def add_routes(router: Router, context: AppContext, docs: CloudApiDocs) -> None:
                              lambda service: rules.apply_replica_scaling(service, request),
                              request.model_dump(exclude_none=True))
 
-    @docs.operation("instanceScalingUpdate", "Update service auto scaling settings", TAG,
-                    "The older form of replicaScaling: total memory of three replicas (multiples of 12 GiB), "
-                    "replica count and idling.", Service, errors=CHANGE_ERRORS)
-    @router.patch("/v1/organizations/{organizationId}/services/{serviceId}/scaling")
+    @api.route("PATCH", "/v1/organizations/{organizationId}/services/{serviceId}/scaling",
+               "instanceScalingUpdate", "Update service auto scaling settings", TAG,
+               "The older form of replicaScaling: total memory of three replicas (multiples of 12 GiB), "
+               "replica count and idling.", Service, errors=CHANGE_ERRORS)
     async def update_scaling(caller: Caller, organizationId: UUID, serviceId: UUID,
                              body: JsonBody[ServiceScalingPatchRequest]) -> Response:
         request = body.value
@@ -214,11 +214,11 @@ def add_routes(router: Router, context: AppContext, docs: CloudApiDocs) -> None:
                              lambda service: rules.apply_legacy_scaling(service, request),
                              request.model_dump(exclude_none=True))
 
-    @docs.operation("instancePasswordUpdate", "Update service password", TAG,
-                    "Generates a new password for the `default` user and returns it once, or sets the one whose "
-                    "hash is sent (then nothing is returned). The old password stops working within seconds.",
-                    ServicePasswordPatchResponse, errors=CHANGE_ERRORS)
-    @router.patch("/v1/organizations/{organizationId}/services/{serviceId}/password")
+    @api.route("PATCH", "/v1/organizations/{organizationId}/services/{serviceId}/password",
+               "instancePasswordUpdate", "Update service password", TAG,
+               "Generates a new password for the `default` user and returns it once, or sets the one whose "
+               "hash is sent (then nothing is returned). The old password stops working within seconds.",
+               ServicePasswordPatchResponse, errors=CHANGE_ERRORS)
     async def update_password(caller: Caller, organizationId: UUID, serviceId: UUID,
                               body: JsonBody[ServicePasswordPatchRequest]) -> Response:
         with context.database.transaction() as session:
@@ -228,28 +228,28 @@ def add_routes(router: Router, context: AppContext, docs: CloudApiDocs) -> None:
         context.reconcile_now.set()
         return ok(ServicePasswordPatchResponse(password=password))
 
-    @docs.operation("instancePrivateEndpointConfigGet", "Get private endpoint configuration", TAG,
-                    "clickplane has no private link: the endpoint service id is empty and the host is the "
-                    "service's own.", PrivateEndpointConfig)
-    @router.get("/v1/organizations/{organizationId}/services/{serviceId}/privateEndpointConfig")
+    @api.route("GET", "/v1/organizations/{organizationId}/services/{serviceId}/privateEndpointConfig",
+               "instancePrivateEndpointConfigGet", "Get private endpoint configuration", TAG,
+               "clickplane has no private link: the endpoint service id is empty and the host is the "
+               "service's own.", PrivateEndpointConfig)
     async def get_private_endpoint_config(caller: Caller, organizationId: UUID, serviceId: UUID) -> Response:
         with context.database.transaction() as session:
             visible_service(Services(session), caller, organizationId, serviceId)
         host = context.settings.service_advertised_host or context.settings.service_listen_host
         return ok(PrivateEndpointConfig(endpointServiceId="", privateDnsHostname=host))
 
-    @docs.operation("backupConfigurationGet", "Get service backup configuration", "Backup",
-                    "How often backups are taken and how long they are kept.", BackupConfiguration)
-    @router.get("/v1/organizations/{organizationId}/services/{serviceId}/backupConfiguration")
+    @api.route("GET", "/v1/organizations/{organizationId}/services/{serviceId}/backupConfiguration",
+               "backupConfigurationGet", "Get service backup configuration", "Backup",
+               "How often backups are taken and how long they are kept.", BackupConfiguration)
     async def get_backup_configuration(caller: Caller, organizationId: UUID, serviceId: UUID) -> Response:
         with context.database.transaction() as session:
             visible_service(Services(session), caller, organizationId, serviceId)
         return ok(DEFAULT_BACKUP_CONFIGURATION)
 
-    @docs.operation("instanceQueryEndpointGet", "Get the service query endpoint for a given instance", TAG,
-                    "The keys, roles and origins allowed to run SQL through the Query API; 404 when the "
-                    "service has none.", ServiceQueryAPIEndpoint)
-    @router.get("/v1/organizations/{organizationId}/services/{serviceId}/serviceQueryEndpoint")
+    @api.route("GET", "/v1/organizations/{organizationId}/services/{serviceId}/serviceQueryEndpoint",
+               "instanceQueryEndpointGet", "Get the service query endpoint for a given instance", TAG,
+               "The keys, roles and origins allowed to run SQL through the Query API; 404 when the "
+               "service has none.", ServiceQueryAPIEndpoint)
     async def get_query_endpoint(caller: Caller, organizationId: UUID, serviceId: UUID) -> Response:
         with context.database.transaction() as session:
             visible_service(Services(session), caller, organizationId, serviceId)

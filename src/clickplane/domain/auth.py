@@ -5,15 +5,17 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import ipaddress
 import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from clickplane.domain.errors import Unauthorized
+from clickplane.domain.errors import Forbidden, Unauthorized
+from clickplane.domain.permissions import Policy, policies_of
 from clickplane.domain.secrets import SECRET_PLAIN, SecretHasher, key_id_hash, sha256_digest
-from clickplane.store.repositories import ApiKeys
+from clickplane.store.repositories import ApiKeys, Roles
 
 BASIC_PREFIX = "basic "
 CREDENTIALS_HINT = ("send HTTP Basic authentication with your API key ID as the user name and the key secret "
@@ -27,7 +29,10 @@ class Caller:
     key_uuid: uuid.UUID
     key_id: str
     organization_id: uuid.UUID
-    roles: tuple[str, ...]
+    role_ids: tuple[str, ...]
+    policies: tuple[Policy, ...] = ()
+    # The networks the key may be used from; empty means anywhere.
+    allowed_networks: tuple[str, ...] = ()
     ip_address: str | None = None
     user_agent: str | None = None
     key_expires_at: datetime | None = None
@@ -48,8 +53,9 @@ def parse_basic(header: str | None) -> tuple[str, str]:
     return key_id, secret
 
 
-def authenticate(header: str | None, keys: ApiKeys, hasher: SecretHasher, *, ip_address: str | None = None,
-                 user_agent: str | None = None) -> Caller:
+def authenticate(header: str | None, keys: ApiKeys, hasher: SecretHasher, *, roles: Roles | None = None,
+                 ip_address: str | None = None, user_agent: str | None = None) -> Caller:
+    """The caller behind `header`, with the policies of its roles; raises Unauthorized or Forbidden."""
     key_id, secret = parse_basic(header)
     key = keys.by_key_id_hash(key_id_hash(key_id))
     # Hash even for an unknown key id, so that timing does not tell which key ids exist.
@@ -60,8 +66,34 @@ def authenticate(header: str | None, keys: ApiKeys, hasher: SecretHasher, *, ip_
     expired = key.expire_at is not None and key.expire_at <= datetime.now(UTC)
     if key.state != "enabled" or expired:
         raise Unauthorized("Key is not active")
-    return Caller(key_uuid=key.id, key_id=key_id, organization_id=key.organization_id,
-                  roles=tuple(key.role_ids), ip_address=ip_address, user_agent=user_agent, key_expires_at=key.expire_at)
+    role_ids = tuple(str(role_id) for role_id in key.role_ids)
+    custom = roles.policies_by_id(key.organization_id, role_ids) if roles is not None else {}
+    caller = Caller(key_uuid=key.id, key_id=key_id, organization_id=key.organization_id, role_ids=role_ids,
+                    policies=policies_of(role_ids, custom),
+                    allowed_networks=tuple(entry["source"] for entry in key.ip_access_list),
+                    ip_address=ip_address, user_agent=user_agent, key_expires_at=key.expire_at)
+    check_source(caller)
+    return caller
+
+
+def check_source(caller: Caller) -> None:
+    """A key with an IP access list may only be used from those networks."""
+    if not caller.allowed_networks:
+        return
+    try:
+        address = ipaddress.ip_address(caller.ip_address or "")
+    except ValueError:
+        address = None
+    if address is None or not any(_contains(network, address) for network in caller.allowed_networks):
+        raise Forbidden(f"this API key may not be used from address {caller.ip_address}; "
+                        "its IP access list does not include it")
+
+
+def _contains(network: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    net = ipaddress.ip_network(network, strict=False)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return net.version == address.version and address in net
 
 
 class VerifiedKeys:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Effect = Literal["ALLOW", "DENY"]
 
@@ -124,3 +124,29 @@ def allows(policies: tuple[Policy, ...], permission: str, resource: str) -> bool
     """DENY beats ALLOW; nothing allowed is denied."""
     relevant = [policy for policy in policies if policy.covers(permission, resource)]
     return any(p.effect == "ALLOW" for p in relevant) and not any(p.effect == "DENY" for p in relevant)
+
+
+def allows_somewhere(policies: tuple[Policy, ...], permission: str) -> bool:
+    """Whether some service-level ALLOW grants `permission` (a listing then shows only what it may)."""
+    return any(policy.effect == "ALLOW" and any(fnmatch.fnmatchcase(permission, p) for p in policy.permissions)
+               and any(r == "*" or r.startswith("instance/") for r in policy.resources) for policy in policies)
+
+
+def policies_of(role_ids: tuple[str, ...], custom_roles: dict[str, list[Any]]) -> tuple[Policy, ...]:
+    """The policies of the given roles: system roles from code, custom ones from their stored policies."""
+    found: list[Policy] = []
+    for role_id in role_ids:
+        as_uuid = _as_uuid(role_id)
+        system = SYSTEM_ROLES_BY_ID.get(as_uuid) if as_uuid else None
+        if system is not None:
+            found.extend(system.policies)
+        found.extend(Policy(stored["allowDeny"], tuple(stored["permissions"]), tuple(stored["resources"]))
+                     for stored in custom_roles.get(role_id, []))
+    return tuple(found)
+
+
+def _as_uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None

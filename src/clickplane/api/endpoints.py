@@ -1,0 +1,72 @@
+"""Declaring an API operation in one place: its route, its OpenAPI entry and the permission it needs.
+
+`Api.route(...)` registers the handler with the router and the document, and wraps it in the
+authorization guard: the caller's organization must be the one in the path (else 404, revealing
+nothing), and the caller's roles must allow the operation's permission, looked up by operationId in
+`domain.permissions.OPERATION_PERMISSIONS` (else 403).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from blacksheep import Response, Router
+
+from clickplane.api.docs import COMMON_ERRORS, CloudApiDocs
+from clickplane.domain import permissions
+from clickplane.domain.auth import Caller
+from clickplane.domain.errors import Forbidden, NotFound
+
+Handler = Callable[..., Awaitable[Response]]
+
+
+def authorize(caller: Caller, permission: str, method: str, organization_id: uuid.UUID | None,
+              service_id: uuid.UUID | None) -> None:
+    """Raise NotFound for another organization's path, Forbidden when the roles do not allow it."""
+    if organization_id is not None and organization_id != caller.organization_id:
+        raise NotFound(f"organization {organization_id} does not exist or is not visible to this API key")
+    if permission in permissions.SERVICE_PERMISSIONS and service_id is None and method == "GET":
+        allowed = permissions.allows_somewhere(caller.policies, permission)  # a list shows what it may
+        where = "any service"
+    else:
+        resource = permissions.resource_of(permission, caller.organization_id, service_id)
+        allowed = permissions.allows(caller.policies, permission, resource)
+        where = resource
+    if not allowed:
+        raise Forbidden(f"this API key's roles do not allow {permission} on {where}; "
+                        "ask an admin to assign a role that does")
+
+
+class Api:
+    def __init__(self, router: Router, docs: CloudApiDocs) -> None:
+        self.router = router
+        self.docs = docs
+
+    def route(self, method: str, path: str, operation_id: str, summary: str, tag: str, description: str,
+              result: Any, errors: tuple[int, ...] = COMMON_ERRORS) -> Callable[[Handler], Handler]:
+        permission = permissions.OPERATION_PERMISSIONS[operation_id]  # every operation must be in the map
+
+        def register(handler: Handler) -> Handler:
+            guarded = handler if permission is None else self._guard(handler, permission, method)
+            documented = self.docs.operation(operation_id, summary, tag, description, result,
+                                             errors if permission is None else (*errors, 403))(guarded)
+            self.router.add(method, path, documented)
+            return documented
+
+        return register
+
+    @staticmethod
+    def _guard(handler: Handler, permission: str, method: str) -> Handler:
+        signature = inspect.signature(handler)
+
+        @functools.wraps(handler)
+        async def guarded(*args: Any, **kwargs: Any) -> Response:
+            named = signature.bind(*args, **kwargs).arguments
+            authorize(named["caller"], permission, method, named.get("organizationId"), named.get("serviceId"))
+            return await handler(*args, **kwargs)
+
+        return guarded
