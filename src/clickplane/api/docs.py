@@ -17,7 +17,7 @@ from blacksheep.server.openapi.v3 import OpenAPIHandler
 from openapidocs.v3 import HTTPSecurity, Info, OpenAPI, Security, SecurityRequirement
 
 from clickplane.api.envelope import JSON
-from clickplane.api.schemas.common import Acknowledgement, Envelope, ErrorBody
+from clickplane.api.schemas.common import Acknowledgement, Envelope, ErrorBody, Page
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,8 +49,8 @@ class CloudApiDocs(OpenAPIHandler):
         self._document: dict[str, Any] = {}
 
     def operation(self, operation_id: str, summary: str, tag: str, description: str, result: Any,
-                  errors: tuple[int, ...] = COMMON_ERRORS) -> Callable[[F], F]:
-        success = Acknowledgement if result is None else Envelope[result]
+                  errors: tuple[int, ...] = COMMON_ERRORS, paged: bool = False) -> Callable[[F], F]:
+        success: Any = Acknowledgement if result is None else (Page if paged else Envelope)[result]
         responses: dict[Any, str | ResponseInfo] = {200: ResponseInfo("Success.", content=[ContentInfo(success)])}
         for status in errors:
             responses[status] = ResponseInfo(ERROR_DESCRIPTIONS[status], content=[ContentInfo(ErrorBody)])

@@ -47,13 +47,14 @@ class Api:
         self.docs = docs
 
     def route(self, method: str, path: str, operation_id: str, summary: str, tag: str, description: str,
-              result: Any, errors: tuple[int, ...] = COMMON_ERRORS) -> Callable[[Handler], Handler]:
+              result: Any, errors: tuple[int, ...] = COMMON_ERRORS, paged: bool = False
+              ) -> Callable[[Handler], Handler]:
         permission = permissions.OPERATION_PERMISSIONS[operation_id]  # every operation must be in the map
 
         def register(handler: Handler) -> Handler:
             guarded = handler if permission is None else self._guard(handler, permission, method)
             documented = self.docs.operation(operation_id, summary, tag, description, result,
-                                             errors if permission is None else (*errors, 403))(guarded)
+                                             errors if permission is None else (*errors, 403), paged)(guarded)
             self.router.add(method, path, documented)
             return documented
 

@@ -11,9 +11,10 @@ from pydantic_core import to_json
 JSON = b"application/json"
 
 
-def ok(result: Any, status: int = 200) -> Response:
-    body = to_json({"status": status, "requestId": str(uuid.uuid4()), "result": result}, exclude_none=True)
-    return Response(status, None, Content(JSON, body))
+def ok(result: Any, status: int = 200, page: dict[str, Any] | None = None) -> Response:
+    """The success envelope; `page` adds a paged list's top-level fields (nextCursor, limit, totalCount)."""
+    envelope = {"status": status, "requestId": str(uuid.uuid4()), "result": result, **(page or {})}
+    return Response(status, None, Content(JSON, to_json(envelope, exclude_none=True)))
 
 
 def acknowledged(status: int = 200) -> Response:

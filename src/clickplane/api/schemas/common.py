@@ -44,6 +44,14 @@ class Envelope(BaseModel, Generic[T]):
     result: T
 
 
+class Page(Envelope[T], Generic[T]):
+    """A list answered one page at a time: the envelope plus where the next page starts."""
+
+    nextCursor: str | None = Field(default=None, description="Pass as `cursor` for the next page; absent at the end.")
+    limit: int | None = Field(default=None, description="The page size asked for.")
+    totalCount: int | None = Field(default=None, description="How many items there are in all.")
+
+
 class ErrorBody(BaseModel):
     """Every error answer: the HTTP status, the request's id and `CODE: explanation`."""
 
