@@ -28,7 +28,7 @@ from clickplane.api.schemas.service import (
     ServiceScalingPatchRequest,
     ServiceStatePatchRequest,
 )
-from clickplane.domain import lifecycle
+from clickplane.domain import lifecycle, permissions
 from clickplane.domain import organizations as organization_rules
 from clickplane.domain import services as rules
 from clickplane.domain.activity import record
@@ -106,7 +106,9 @@ def add_routes(api: Api, context: AppContext) -> None:
     async def list_services(caller: Caller, organizationId: UUID) -> Response:
         with context.database.transaction() as session:
             organization_rules.visible(Organizations(session), caller, organizationId)
-            return ok([to_wire(service) for service in Services(session).list(organizationId)])
+            visible = [service for service in Services(session).list(organizationId)
+                       if permissions.allows(caller.policies, permissions.SERVICE_VIEW, f"instance/{service.id}")]
+            return ok([to_wire(service) for service in visible])
 
     @api.route("POST", "/v1/organizations/{organizationId}/services",
                "instanceCreate", "Create new service", TAG,

@@ -130,6 +130,10 @@ class VerifiedKeys:
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
+    def clear(self) -> None:
+        """Forget every entry (roles changed: any key's permissions may have)."""
+        self._entries.clear()
+
     def forget_key(self, key_uuid: uuid.UUID) -> None:
         for digest in [d for d, (caller, _) in self._entries.items() if caller.key_uuid == key_uuid]:
             del self._entries[digest]

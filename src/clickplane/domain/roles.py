@@ -1,14 +1,17 @@
-"""Roles as callers and actors see them: resolving role ids and legacy role names."""
+"""Roles: resolving role ids and legacy names, validating custom roles' policies, and who holds a role."""
 
 from __future__ import annotations
 
+import fnmatch
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, Protocol
 
-from clickplane.domain.errors import BadRequest
-from clickplane.domain.permissions import SYSTEM_ROLES, SYSTEM_ROLES_BY_ID, SYSTEM_ROLES_BY_LEGACY_NAME
+from clickplane.api.schemas.roles import RBACPolicyCreateRequest
+from clickplane.domain.errors import BadRequest, Conflict
+from clickplane.domain.permissions import ALL_PERMISSIONS, SYSTEM_ROLES, SYSTEM_ROLES_BY_ID, SYSTEM_ROLES_BY_LEGACY_NAME
 from clickplane.store.repositories import Roles
 
 
@@ -46,3 +49,61 @@ def describe(role_ids: list[str], organization_id: uuid.UUID, roles: Roles) -> l
         if custom is not None:
             found.append(RoleRef(custom.id, custom.name, "custom"))
     return found
+
+
+class RoleHolder(Protocol):
+    """Anything that holds roles: an API key or a member."""
+
+    role_ids: list[Any]
+
+
+_RESOURCE = re.compile(r"^(\*|organization/(\*|[0-9a-fA-F-]{36})|instance/(\*|[0-9a-fA-F-]{36}))$")
+
+
+def validate_policies(requested: list[RBACPolicyCreateRequest], role_id: uuid.UUID,
+                      organization_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Policies as stored: each permission must be known (or a pattern matching one), each resource well formed."""
+    stored = []
+    for index, policy in enumerate(requested):
+        for permission in policy.permissions:
+            if not any(fnmatch.fnmatchcase(known, permission) for known in ALL_PERMISSIONS):
+                known_list = ", ".join(sorted(ALL_PERMISSIONS))
+                raise BadRequest(f"policies[{index}].permissions: {permission!r} is not a permission "
+                                 f"(known: {known_list}; * patterns allowed)")
+        for resource in policy.resources:
+            if not _RESOURCE.match(resource):
+                raise BadRequest(f"policies[{index}].resources: {resource!r} is not a resource; use *, "
+                                 "organization/<id>, instance/<id> or instance/*")
+        stored.append({"id": str(uuid.uuid4()), "roleId": str(role_id), "tenantId": f"organization/{organization_id}",
+                       "allowDeny": policy.allowDeny, "permissions": policy.permissions,
+                       "resources": policy.resources,
+                       "tags": policy.tags.model_dump(exclude_none=True) if policy.tags else None})
+    return stored
+
+
+def assign(role_id: uuid.UUID, actors: list[str], holders: dict[str, RoleHolder]) -> None:
+    """Make exactly `actors` (apiKey/<id>, user/<id>) hold the role; `holders` are the organization's, by actor."""
+    unknown = [actor for actor in actors if actor not in holders]
+    if unknown:
+        raise BadRequest(f"actors: {unknown[0]!r} is not an API key (apiKey/<id>) or member (user/<id>) of "
+                         "this organization")
+    wanted = set(actors)
+    for actor, holder in holders.items():
+        held = str(role_id) in holder.role_ids
+        if actor in wanted and not held:
+            holder.role_ids = [*holder.role_ids, str(role_id)]
+        elif actor not in wanted and held:
+            holder.role_ids = [r for r in holder.role_ids if r != str(role_id)]
+
+
+def actors_of(role_id: uuid.UUID, holders: dict[str, RoleHolder]) -> list[str]:
+    return [actor for actor, holder in holders.items() if str(role_id) in holder.role_ids]
+
+
+def check_custom_name(name: str, organization_id: uuid.UUID, roles: Roles, except_id: uuid.UUID | None = None) -> str:
+    if any(role.name.lower() == name.lower() for role in SYSTEM_ROLES):
+        raise Conflict(f"{name!r} is the name of a system role; choose another name")
+    existing = roles.by_name(organization_id, name)
+    if existing is not None and existing.id != except_id:
+        raise Conflict(f"a role named {name!r} already exists in this organization; choose another name")
+    return name
