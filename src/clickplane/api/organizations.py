@@ -10,10 +10,15 @@ from clickplane.api.binders import JsonBody
 from clickplane.api.context import AppContext
 from clickplane.api.endpoints import Api
 from clickplane.api.envelope import ok
-from clickplane.api.schemas.organization import Organization, OrganizationPatchRequest
+from clickplane.api.schemas.organization import (
+    Organization,
+    OrganizationCloudRegionPrivateEndpointConfig,
+    OrganizationPatchRequest,
+)
 from clickplane.domain import organizations as rules
 from clickplane.domain.activity import record
 from clickplane.domain.auth import Caller
+from clickplane.domain.services import check_provider_region
 from clickplane.store import models
 from clickplane.store.repositories import Activities, Organizations
 
@@ -51,8 +56,19 @@ def add_routes(api: Api, context: AppContext) -> None:
                                   body: JsonBody[OrganizationPatchRequest]) -> Response:
         with context.database.transaction() as session:
             organization = rules.visible(Organizations(session), caller, organizationId)
-            rules.update(organization, body.value)
-            record(Activities(session), caller, "organization_update",
-                   details=body.value.model_dump(exclude_none=True, mode="json"))
+            details = body.value.model_dump(exclude_none=True, mode="json")
+            for activity_type in rules.update(organization, body.value):
+                record(Activities(session), caller, activity_type, details=details)
             return ok(to_wire(organization))
 
+    @api.route("GET", "/v1/organizations/{organizationId}/privateEndpointConfig",
+               "organizationPrivateEndpointConfigGetList",
+               "Get private endpoint configuration for region within cloud provider for an organization", TAG,
+               "clickplane has no private link: for any valid provider and region the endpoint service id is "
+               "empty.", OrganizationCloudRegionPrivateEndpointConfig)
+    async def get_private_endpoint_config(caller: Caller, organizationId: UUID, cloud_provider: str,
+                                          region_id: str) -> Response:
+        check_provider_region(cloud_provider, region_id)
+        with context.database.transaction() as session:
+            rules.visible(Organizations(session), caller, organizationId)
+        return ok(OrganizationCloudRegionPrivateEndpointConfig(endpointServiceId=""))

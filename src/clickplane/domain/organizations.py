@@ -59,15 +59,23 @@ def visible(organizations: Organizations, caller: Caller, organization_id: uuid.
     return organization
 
 
-def update(organization: Organization, patch: OrganizationPatchRequest) -> None:
-    if patch.name is not None:
+def update(organization: Organization, patch: OrganizationPatchRequest) -> list[str]:
+    """Apply a PATCH; returns the activity types of what changed (the reference's where it has one)."""
+    changes: list[str] = []
+    if patch.name is not None and patch.name != organization.name:
         if patch.name != patch.name.strip() or not patch.name.isprintable():
             raise BadRequest("name must not start or end with spaces nor contain control characters")
         organization.name = patch.name
-    if patch.enableCoreDumps is not None:
+        changes.append("organization_update_name")
+    if patch.enableCoreDumps is not None and patch.enableCoreDumps != organization.enable_core_dumps:
         organization.enable_core_dumps = patch.enableCoreDumps
+        changes.append("organization_update_core_dumps")
     if patch.privateEndpoints is not None:
         if patch.privateEndpoints.add:
             raise BadRequest("privateEndpoints.add is deprecated; attach private endpoints to a service instead")
         removed = {endpoint.id for endpoint in patch.privateEndpoints.remove or []}
-        organization.private_endpoints = [e for e in organization.private_endpoints if e.get("id") not in removed]
+        kept = [e for e in organization.private_endpoints if e.get("id") not in removed]
+        if kept != organization.private_endpoints:
+            organization.private_endpoints = kept
+            changes.append("organization_update_private_endpoints")
+    return changes

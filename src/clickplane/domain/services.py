@@ -75,11 +75,12 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _check_region(request: ServicePostRequest) -> None:
-    if request.region not in REGIONS_BY_PROVIDER[request.provider]:
-        choices = ", ".join(sorted(REGIONS_BY_PROVIDER[request.provider]))
-        raise BadRequest(
-            f"region {request.region!r} is not offered by provider {request.provider}; use one of: {choices}")
+def check_provider_region(provider: str, region: str) -> None:
+    if provider not in REGIONS_BY_PROVIDER:
+        raise BadRequest(f"provider {provider!r} is not one of: {', '.join(sorted(REGIONS_BY_PROVIDER))}")
+    if region not in REGIONS_BY_PROVIDER[provider]:
+        choices = ", ".join(sorted(REGIONS_BY_PROVIDER[provider]))
+        raise BadRequest(f"region {region!r} is not offered by provider {provider}; use one of: {choices}")
 
 
 def _refuse_unavailable(request: ServicePostRequest) -> None:
@@ -154,7 +155,7 @@ def _warehouse(request: ServicePostRequest, organization_id: uuid.UUID,
 def plan_new_service(request: ServicePostRequest, organization_id: uuid.UUID, services: Services) -> NewService:
     """Validate a create request and build the service record, in state provisioning."""
     _check_name(request.name)
-    _check_region(request)
+    check_provider_region(request.provider, request.region)
     _refuse_unavailable(request)
     low_memory, high_memory = _memory(request)
     mode, num_replicas, min_replicas, max_replicas = _replicas(request)

@@ -57,3 +57,7 @@ class OrganizationPatchRequest(RequestModel):
     privateEndpoints: OrganizationPrivateEndpointsPatch | None = Field(
         default=None, description="Private endpoints to add or remove.")
     enableCoreDumps: bool | None = Field(default=None, description="Allow services to collect core dumps.")
+
+
+class OrganizationCloudRegionPrivateEndpointConfig(ResponseModel):
+    endpointServiceId: str = Field(description="Private link service id; empty, as clickplane has no private link.")
