@@ -20,15 +20,17 @@ from clickplane.domain.auth import Caller
 from clickplane.domain.errors import BadRequest, NotFound
 from clickplane.domain.permissions import SYSTEM_ROLES, SYSTEM_ROLES_BY_ID, SystemRole
 from clickplane.store import models
-from clickplane.store.repositories import Activities, ApiKeys, Organizations, Roles
+from clickplane.store.repositories import Activities, ApiKeys, Members, Organizations, Roles
 
 TAG = "Role Management"
 PATH = "/v1/organizations/{organizationId}/roles"
 
 
 def holders(session: Session, organization_id: UUID) -> dict[str, rules.RoleHolder]:
-    """Everything in the organization that can hold a role, by actor name."""
-    return {f"apiKey/{key.id}": key for key in ApiKeys(session).list(organization_id)}
+    """Everything in the organization that can hold a role, by actor name: API keys and members."""
+    found: dict[str, rules.RoleHolder] = {f"apiKey/{key.id}": key for key in ApiKeys(session).list(organization_id)}
+    found.update({f"user/{member.user_id}": member for member in Members(session).list(organization_id)})
+    return found
 
 
 def system_role_wire(role: SystemRole, organization: models.Organization, actors: list[str]) -> RBACRole:
