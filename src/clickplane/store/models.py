@@ -186,3 +186,17 @@ class Invitation(Base):
     token_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expire_at: Mapped[datetime] = mapped_column()
+
+
+class QueryEndpoint(Base):
+    """A service's Query API endpoint: which keys may run SQL on it, with which role, from which origins."""
+
+    __tablename__ = "query_endpoints"
+
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, default=uuid.uuid4)
+    # Ids (strings) of the API keys allowed to run queries.
+    open_api_keys: Mapped[list[Any]] = mapped_column(default=list)
+    roles: Mapped[list[Any]] = mapped_column(default=list)
+    allowed_origins: Mapped[str] = mapped_column(String(2000), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
