@@ -8,7 +8,7 @@ from blacksheep import Application, Request, Response, Router
 from blacksheep.exceptions import HTTPException
 from rodi import Container
 
-from clickplane.api import keys, organizations, roles, services
+from clickplane.api import keys, organizations, roles, services, users
 from clickplane.api.context import AppContext
 from clickplane.api.docs import CloudApiDocs
 from clickplane.api.endpoints import Api
@@ -44,7 +44,7 @@ def create_app(context: AppContext) -> Any:
     router = Router()
     router.fallback = _no_such_operation
     api = Api(router, docs)
-    for resource in (organizations, services, keys, roles):
+    for resource in (organizations, services, keys, roles, users):
         resource.add_routes(api, context)
     app = Application(router=router, show_error_details=False)
     cast(Container, app.services).add_instance(context)
