@@ -84,9 +84,9 @@ class ControlPlane:
 def build(settings: Settings) -> ControlPlane:
     database = open_store(settings)
     hasher = secret_hasher(settings)
-    context = AppContext(settings=settings, database=database, hasher=hasher,
-                         verified_keys=VerifiedKeys(settings.auth_cache_seconds))
     runtime = local_runtime(settings, hasher)
+    context = AppContext(settings=settings, database=database, hasher=hasher,
+                         verified_keys=VerifiedKeys(settings.auth_cache_seconds), runtime=runtime)
     policy = Policy(interval_seconds=settings.reconcile_interval_seconds, concurrency=settings.reconcile_concurrency,
                     idle_minute_seconds=settings.idle_minute_seconds)
     reconciler = Reconciler(database, runtime, context.reconcile_now, policy)

@@ -8,12 +8,13 @@ from blacksheep import Application, Request, Response, Router
 from blacksheep.exceptions import HTTPException
 from rodi import Container
 
-from clickplane.api import keys, organizations, roles, services, users
+from clickplane.api import keys, organizations, query_endpoints, roles, services, users
 from clickplane.api.context import AppContext
 from clickplane.api.docs import CloudApiDocs
 from clickplane.api.endpoints import Api
 from clickplane.api.envelope import failure
 from clickplane.api.limits import BodySizeLimit
+from clickplane.api.query import add_query_route
 from clickplane.domain.errors import ApiError, NotFound
 
 HTTP_CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
@@ -44,8 +45,9 @@ def create_app(context: AppContext) -> Any:
     router = Router()
     router.fallback = _no_such_operation
     api = Api(router, docs)
-    for resource in (organizations, services, keys, roles, users):
+    for resource in (organizations, services, query_endpoints, keys, roles, users):
         resource.add_routes(api, context)
+    add_query_route(router, docs, context)
     app = Application(router=router, show_error_details=False)
     cast(Container, app.services).add_instance(context)
     # Only our own handlers: BlackSheep's default one for pydantic errors would turn a bug into a 400.

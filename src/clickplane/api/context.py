@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+import httpx
+
 from clickplane.domain.auth import VerifiedKeys
 from clickplane.domain.secrets import SecretHasher
+from clickplane.runtime.base import Runtime
 from clickplane.settings import Settings
 from clickplane.store.database import Database
 
@@ -17,5 +20,14 @@ class AppContext:
     database: Database
     hasher: SecretHasher
     verified_keys: VerifiedKeys
+    runtime: Runtime
     # Set by a handler that recorded new intent, so the reconciler acts now instead of at its next tick.
     reconcile_now: asyncio.Event = field(default_factory=asyncio.Event)
+    _http: httpx.AsyncClient | None = None
+
+    def http_client(self) -> httpx.AsyncClient:
+        """One connection pool to the services' servers, made in the serving loop on first use. Reads have no
+        timeout: a query may stream for as long as it runs."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(trust_env=False, timeout=httpx.Timeout(None, connect=10.0))
+        return self._http

@@ -23,17 +23,16 @@ from clickplane.api.schemas.service import (
     ServicePatchRequest,
     ServicePostRequest,
     ServicePostResponse,
-    ServiceQueryAPIEndpoint,
     ServiceReplicaScalingPatchRequest,
     ServiceScalingPatchRequest,
     ServiceStatePatchRequest,
 )
-from clickplane.domain import lifecycle, permissions
+from clickplane.domain import lifecycle, permissions, quotas
 from clickplane.domain import organizations as organization_rules
 from clickplane.domain import services as rules
 from clickplane.domain.activity import record
 from clickplane.domain.auth import Caller
-from clickplane.domain.errors import Conflict, NotFound
+from clickplane.domain.errors import Conflict
 from clickplane.store import models
 from clickplane.store.repositories import Activities, Organizations, Services
 
@@ -79,17 +78,9 @@ def to_wire(service: models.Service) -> Service:
 
 def add_routes(api: Api, context: AppContext) -> None:
 
-    def visible_service(services: Services, caller: Caller, organization_id: UUID, service_id: UUID
-                        ) -> models.Service:
-        service = services.get(organization_id, service_id) if organization_id == caller.organization_id else None
-        if service is None:
-            raise NotFound(f"service {service_id} does not exist in organization {organization_id} "
-                           "or is not visible to this API key")
-        return service
-
     def changeable_service(session: Session, caller: Caller, organization_id: UUID, service_id: UUID
                            ) -> models.Service:
-        service = visible_service(Services(session), caller, organization_id, service_id)
+        service = rules.visible(Services(session), caller, organization_id, service_id)
         if service.state == "terminating":
             raise Conflict(f"service {service_id} is being deleted and can no longer be changed. "
                            "Current state: 'terminating'")
@@ -122,6 +113,7 @@ def add_routes(api: Api, context: AppContext) -> None:
             organization_rules.visible(Organizations(session), caller, organizationId)
             services = Services(session)
             new = rules.plan_new_service(body.value, organizationId, services)
+            quotas.check_new_service(quotas.Limits.of(context.settings), services.list(organizationId), new.service)
             services.add(new.service)
             record(Activities(session), caller, "service_create", service_id=new.service.id,
                    details={"name": new.service.name})
@@ -134,7 +126,7 @@ def add_routes(api: Api, context: AppContext) -> None:
                "One service of the organization, with its observed state and endpoints.", Service)
     async def get_service(caller: Caller, organizationId: UUID, serviceId: UUID) -> Response:
         with context.database.transaction() as session:
-            return ok(to_wire(visible_service(Services(session), caller, organizationId, serviceId)))
+            return ok(to_wire(rules.visible(Services(session), caller, organizationId, serviceId)))
 
 
     @api.route("PATCH", "/v1/organizations/{organizationId}/services/{serviceId}",
@@ -158,7 +150,7 @@ def add_routes(api: Api, context: AppContext) -> None:
                errors=(400, 401, 403, 404, 409, 500))
     async def delete_service(caller: Caller, organizationId: UUID, serviceId: UUID) -> Response:
         with context.database.transaction() as session:
-            service = visible_service(Services(session), caller, organizationId, serviceId)
+            service = rules.visible(Services(session), caller, organizationId, serviceId)
             transition = lifecycle.delete(service.state)
             if transition:
                 service.state, service.desired_state = transition.state, transition.desired_state
@@ -188,7 +180,11 @@ def add_routes(api: Api, context: AppContext) -> None:
                       resize: Callable[[models.Service], list[str]], details: dict[str, Any]) -> Response:
         with context.database.transaction() as session:
             service = changeable_service(session, caller, organization_id, service_id)
-            record_changes(session, caller, service, resize(service), details)
+            replicas_before = quotas.replicas(service)
+            changes = resize(service)
+            quotas.check_resized(quotas.Limits.of(context.settings), Services(session).list(organization_id), service,
+                                 replicas_before)
+            record_changes(session, caller, service, changes, details)
             response = ok(to_wire(service))
         context.reconcile_now.set()
         return response
@@ -236,7 +232,7 @@ def add_routes(api: Api, context: AppContext) -> None:
                "service's own.", PrivateEndpointConfig)
     async def get_private_endpoint_config(caller: Caller, organizationId: UUID, serviceId: UUID) -> Response:
         with context.database.transaction() as session:
-            visible_service(Services(session), caller, organizationId, serviceId)
+            rules.visible(Services(session), caller, organizationId, serviceId)
         host = context.settings.service_advertised_host or context.settings.service_listen_host
         return ok(PrivateEndpointConfig(endpointServiceId="", privateDnsHostname=host))
 
@@ -245,14 +241,5 @@ def add_routes(api: Api, context: AppContext) -> None:
                "How often backups are taken and how long they are kept.", BackupConfiguration)
     async def get_backup_configuration(caller: Caller, organizationId: UUID, serviceId: UUID) -> Response:
         with context.database.transaction() as session:
-            visible_service(Services(session), caller, organizationId, serviceId)
+            rules.visible(Services(session), caller, organizationId, serviceId)
         return ok(DEFAULT_BACKUP_CONFIGURATION)
-
-    @api.route("GET", "/v1/organizations/{organizationId}/services/{serviceId}/serviceQueryEndpoint",
-               "instanceQueryEndpointGet", "Get the service query endpoint for a given instance", TAG,
-               "The keys, roles and origins allowed to run SQL through the Query API; 404 when the "
-               "service has none.", ServiceQueryAPIEndpoint)
-    async def get_query_endpoint(caller: Caller, organizationId: UUID, serviceId: UUID) -> Response:
-        with context.database.transaction() as session:
-            visible_service(Services(session), caller, organizationId, serviceId)
-        raise NotFound(f"service {serviceId} has no query endpoint")

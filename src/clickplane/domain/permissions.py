@@ -58,6 +58,8 @@ OPERATION_PERMISSIONS: dict[str, str | None] = {
     "instancePasswordUpdate": SERVICE_MANAGE,
     "instancePrivateEndpointConfigGet": SERVICE_VIEW,
     "instanceQueryEndpointGet": SERVICE_VIEW,
+    "instanceQueryEndpointUpsert": SERVICE_MANAGE,
+    "instanceQueryEndpointDelete": SERVICE_MANAGE,
     "backupConfigurationGet": SERVICE_VIEW,
     "openapiKeyGetList": KEYS_VIEW,
     "openapiKeyGet": KEYS_VIEW,

@@ -21,8 +21,9 @@ from clickplane.api.schemas.service import (
     ServiceReplicaScalingPatchRequest,
     ServiceScalingPatchRequest,
 )
+from clickplane.domain.auth import Caller
 from clickplane.domain.enums import REGIONS_BY_PROVIDER
-from clickplane.domain.errors import BadRequest
+from clickplane.domain.errors import BadRequest, NotFound
 from clickplane.domain.secrets import new_service_password, password_double_sha1_hex, password_sha256_hex
 from clickplane.store.models import Service
 from clickplane.store.repositories import Services
@@ -182,6 +183,15 @@ def plan_new_service(request: ServicePostRequest, organization_id: uuid.UUID, se
         generation=1, observed_generation=0,
     )
     return NewService(service=service, password=password)
+
+
+def visible(services: Services, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID) -> Service:
+    """The service if it belongs to the caller's organization; any other id is reported as not found."""
+    service = services.get(organization_id, service_id) if organization_id == caller.organization_id else None
+    if service is None:
+        raise NotFound(f"service {service_id} does not exist in organization {organization_id} "
+                       "or is not visible to this API key")
+    return service
 
 
 def _bump(service: Service) -> None:

@@ -48,6 +48,15 @@ class Observation:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SqlAccess:
+    """How the control plane itself runs SQL on a service: its HTTP interface and an internal user."""
+
+    url: str
+    user: str
+    password: str
+
+
 class RuntimeFailure(Exception):
     """A runtime could not do what it was asked; the message is shown to users as the reason."""
 
@@ -66,6 +75,10 @@ class Runtime(Protocol):
 
     async def observe(self, service_id: str) -> Observation:
         """Report the service as it is, without changing anything."""
+        ...
+
+    async def sql_access(self, service_id: str) -> SqlAccess | None:
+        """Where and as whom the control plane runs SQL on the service; None when it is not running."""
         ...
 
     async def query_count(self, service_id: str) -> int | None:

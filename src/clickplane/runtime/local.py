@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from clickplane.runtime import process
-from clickplane.runtime.base import Endpoint, Observation, RuntimeFailure, ServiceSpec
+from clickplane.runtime.base import Endpoint, Observation, RuntimeFailure, ServiceSpec, SqlAccess
 from clickplane.runtime.clickhouse_config import (
     INTERNAL_USER,
     INTERNAL_USER_NETWORKS,
@@ -221,6 +221,12 @@ class LocalRuntime:
                 )
             version = await self._version(client, service_id, ports, server.pid)
         return self._observation(ports, server.pid, version)
+
+    async def sql_access(self, service_id: str) -> SqlAccess | None:
+        ports, pid, _ = await asyncio.to_thread(self._inspect, self._paths(service_id))
+        if ports is None or pid is None:
+            return None
+        return SqlAccess(self._url(ports.http, "/"), INTERNAL_USER, self._internal_password(service_id))
 
     async def query_count(self, service_id: str) -> int | None:
         paths = self._paths(service_id)

@@ -9,7 +9,16 @@ from typing import Any
 from sqlalchemy import and_, func, not_, or_, select
 from sqlalchemy.orm import Session
 
-from clickplane.store.models import Activity, ApiKey, Invitation, Member, Organization, Role, Service
+from clickplane.store.models import (
+    Activity,
+    ApiKey,
+    Invitation,
+    Member,
+    Organization,
+    QueryEndpoint,
+    Role,
+    Service,
+)
 
 
 class Organizations:
@@ -204,3 +213,17 @@ class Invitations:
 
     def delete(self, invitation: Invitation) -> None:
         self.session.delete(invitation)
+
+
+class QueryEndpoints:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, service_id: uuid.UUID) -> QueryEndpoint | None:
+        return self.session.get(QueryEndpoint, service_id)
+
+    def put(self, endpoint: QueryEndpoint) -> QueryEndpoint:
+        return self.session.merge(endpoint)
+
+    def delete(self, endpoint: QueryEndpoint) -> None:
+        self.session.delete(endpoint)
