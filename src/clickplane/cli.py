@@ -1,4 +1,5 @@
-"""The `clickplane` command: serve the API, bootstrap a store, export a Postman collection, stop services."""
+"""The `clickplane` command: serve the API, bootstrap a store, accept invitations, export a Postman collection,
+stop services."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ import asyncio
 import contextlib
 import json
 import logging
+import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from clickplane import postman, server
+from clickplane.domain.errors import ApiError
+from clickplane.domain.members import DEFAULT_ADMIN_EMAIL, normalize_email
 from clickplane.domain.organizations import DEFAULT_ORGANIZATION_NAME, AlreadyInitialized, Bootstrap
 from clickplane.runtime.local import ca_certificate_path
 from clickplane.settings import Settings
@@ -20,6 +24,17 @@ app = typer.Typer(help="clickplane: a self-hosted control plane for ClickHouse, 
                   no_args_is_help=True, add_completion=False)
 
 DataDir = Annotated[Path | None, typer.Option(help="Where the store and services live (env CLICKPLANE_DATA_DIR).")]
+
+
+def _email(value: str) -> str:
+    try:
+        return normalize_email(value)
+    except ApiError as error:
+        raise typer.BadParameter(error.message) from None
+
+
+AdminEmail = Annotated[str, typer.Option(callback=_email, help="Email of a new organization's first member, who "
+                                                                "holds the Admin role.")]
 
 
 def settings_with(**overrides: Any) -> Settings:
@@ -44,12 +59,13 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (env CLICKPLANE_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (env CLICKPLANE_PORT).")] = None,
     data_dir: DataDir = None,
+    admin_email: AdminEmail = DEFAULT_ADMIN_EMAIL,
 ) -> None:
     """Serve the API and run the reconciler. On an empty store, print a first admin key."""
     settings = settings_with(host=host, port=port, data_dir=data_dir)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with contextlib.suppress(AlreadyInitialized):
-        print_credentials(server.initialize(settings, DEFAULT_ORGANIZATION_NAME),
+        print_credentials(server.initialize(settings, DEFAULT_ORGANIZATION_NAME, admin_email),
                           f"http://{settings.host}:{settings.port}")
     plane = server.build(settings)
     asyncio.run(server.serve(plane))
@@ -60,11 +76,12 @@ def init(
     data_dir: DataDir = None,
     org_name: Annotated[str, typer.Option(help="Name of the first organization.")] = DEFAULT_ORGANIZATION_NAME,
     as_json: Annotated[bool, typer.Option("--json", help="Print organizationId, keyId, keySecret as JSON.")] = False,
+    admin_email: AdminEmail = DEFAULT_ADMIN_EMAIL,
 ) -> None:
-    """Create the first organization and admin API key without serving."""
+    """Create the first organization, its admin API key and Admin member, without serving."""
     settings = settings_with(data_dir=data_dir)
     try:
-        created = server.initialize(settings, org_name)
+        created = server.initialize(settings, org_name, admin_email)
     except AlreadyInitialized:
         typer.echo(f"error: the store at {settings.resolved_database_url} is already initialized; nothing was "
                    "changed. Use the API key you were given, or start over with an empty --data-dir.", err=True)
@@ -85,10 +102,12 @@ def org_create(
     name: Annotated[str, typer.Option(help="Name of the new organization.")],
     data_dir: DataDir = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print organizationId, keyId, keySecret as JSON.")] = False,
+    admin_email: AdminEmail = DEFAULT_ADMIN_EMAIL,
 ) -> None:
-    """Create another organization with its own admin API key (keys never see other organizations)."""
+    """Create another organization with its own admin API key and Admin member (keys never see other
+    organizations)."""
     settings = settings_with(data_dir=data_dir)
-    created = server.create_organization(settings, name)
+    created = server.create_organization(settings, name, admin_email)
     if as_json:
         typer.echo(json.dumps({"organizationId": str(created.organization_id), "keyId": created.key_id,
                                "keySecret": created.key_secret}))
@@ -140,3 +159,23 @@ def export_postman(
     typer.echo(f"wrote {collection_file} and {environment_file} (it holds the key secret) for organization "
                f"{target.organization_id}, service {target.service_id or '(none)'}\n"
                f"run: newman run {collection_file} -e {environment_file}")
+
+
+invitation_app = typer.Typer(help="Operator commands for invitations (clickplane sends no mail).",
+                             no_args_is_help=True)
+app.add_typer(invitation_app, name="invitation")
+
+
+@invitation_app.command("accept")
+def invitation_accept(
+    invitation_id: Annotated[uuid.UUID, typer.Argument(help="The invitation's id, as the API returned it.")],
+    name: Annotated[str, typer.Option(help="The new member's name.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Accept a pending invitation for the invitee: they become a member with its roles. Prints the member."""
+    try:
+        member = server.accept_invitation(settings_with(data_dir=data_dir), invitation_id, name)
+    except ApiError as error:
+        typer.echo(f"error: {error.message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(member.model_dump_json(exclude_none=True))

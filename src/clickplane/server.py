@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import uvicorn
+from sqlalchemy.orm import Session
 
 from clickplane.api.app import create_app
 from clickplane.api.context import AppContext
+from clickplane.api.schemas.members import Member
+from clickplane.api.users import member_to_wire
+from clickplane.domain import members
 from clickplane.domain.auth import VerifiedKeys
 from clickplane.domain.organizations import Bootstrap, bootstrap, create_organization_with_admin_key
 from clickplane.domain.secrets import SecretHasher, load_or_create_secret_key
@@ -19,11 +26,13 @@ from clickplane.reconciler import Policy, Reconciler
 from clickplane.runtime.local import LocalRuntime
 from clickplane.settings import Settings
 from clickplane.store.database import Database
-from clickplane.store.repositories import ApiKeys, Organizations
+from clickplane.store.repositories import Activities, ApiKeys, Invitations, Members, Organizations, Roles
 
 log = logging.getLogger(__name__)
 
 MISSING_BINARY = "/nonexistent/clickhouse"  # a runtime without a binary fails each start with a clear reason
+
+T = TypeVar("T")
 
 
 def open_store(settings: Settings) -> Database:
@@ -51,25 +60,37 @@ def local_runtime(settings: Settings, hasher: SecretHasher) -> LocalRuntime:
     )
 
 
-def _with_store(settings: Settings, act: Callable[[Organizations, ApiKeys, SecretHasher], Bootstrap]) -> Bootstrap:
+def _with_store(settings: Settings, act: Callable[[Session, SecretHasher], T]) -> T:
+    """`act` in one transaction on the store, for an operator command run beside (or without) `serve`."""
     database = open_store(settings)
     try:
         hasher = secret_hasher(settings)
         with database.transaction() as session:
-            return act(Organizations(session), ApiKeys(session), hasher)
+            return act(session, hasher)
     finally:
         database.dispose()
 
 
-def initialize(settings: Settings, organization_name: str) -> Bootstrap:
-    """First organization and admin key; raises AlreadyInitialized on a store that has them."""
-    return _with_store(settings, lambda orgs, keys, hasher: bootstrap(orgs, keys, hasher, organization_name))
+def initialize(settings: Settings, organization_name: str, admin_email: str) -> Bootstrap:
+    """First organization, admin key and Admin member; raises AlreadyInitialized on a store that has them."""
+    return _with_store(settings, lambda session, hasher: bootstrap(
+        Organizations(session), ApiKeys(session), Members(session), hasher, organization_name, admin_email))
 
 
-def create_organization(settings: Settings, organization_name: str) -> Bootstrap:
-    """Another organization with its own admin key."""
-    return _with_store(settings, lambda orgs, keys, hasher: create_organization_with_admin_key(
-        orgs, keys, hasher, organization_name))
+def create_organization(settings: Settings, organization_name: str, admin_email: str) -> Bootstrap:
+    """Another organization with its own admin key and Admin member."""
+    return _with_store(settings, lambda session, hasher: create_organization_with_admin_key(
+        Organizations(session), ApiKeys(session), Members(session), hasher, organization_name, admin_email))
+
+
+def accept_invitation(settings: Settings, invitation_id: uuid.UUID, name: str) -> Member:
+    """Make the invited user a member: the operator accepts for them, as clickplane sends no invitation mail."""
+    def act(session: Session, hasher: SecretHasher) -> Member:
+        joined = members.accept(invitation_id, name, Members(session), Invitations(session), Roles(session),
+                                Activities(session), datetime.now(UTC))
+        return member_to_wire(joined, Roles(session))
+
+    return _with_store(settings, act)
 
 
 @dataclass

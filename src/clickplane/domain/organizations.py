@@ -1,4 +1,4 @@
-"""Organizations and the first admin key that bootstraps an installation."""
+"""Organizations, and the first admin key and Admin member that bootstrap one."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from clickplane.api.schemas.organization import OrganizationPatchRequest
 from clickplane.domain.auth import Caller
 from clickplane.domain.errors import BadRequest, NotFound
+from clickplane.domain.members import join
 from clickplane.domain.permissions import ADMIN
 from clickplane.domain.secrets import (
     SECRET_OF_DIGEST,
@@ -18,7 +19,7 @@ from clickplane.domain.secrets import (
     sha256_digest,
 )
 from clickplane.store.models import ApiKey, Organization
-from clickplane.store.repositories import ApiKeys, Organizations
+from clickplane.store.repositories import ApiKeys, Members, Organizations
 
 DEFAULT_ORGANIZATION_NAME = "clickplane"
 
@@ -34,21 +35,25 @@ class Bootstrap:
     key_secret: str  # shown once
 
 
-def create_organization_with_admin_key(organizations: Organizations, keys: ApiKeys, hasher: SecretHasher,
-                                       name: str) -> Bootstrap:
+def create_organization_with_admin_key(organizations: Organizations, keys: ApiKeys, members: Members,
+                                       hasher: SecretHasher, name: str, admin_email: str) -> Bootstrap:
+    """A new organization with an admin API key, and a first member holding the Admin role, so that the
+    organization always has an Admin member."""
     organization = organizations.add(Organization(id=uuid.uuid4(), name=name, enable_core_dumps=True))
     key_id, secret = new_key_id(), new_key_secret()
     keys.add(ApiKey(id=uuid.uuid4(), organization_id=organization.id, name=f"{name} admin",
                     key_id_hash=key_id_hash(key_id), secret_hash=hasher.hash(sha256_digest(secret)),
                     secret_scheme=SECRET_OF_DIGEST, key_suffix=key_id[-4:], state="enabled", role_ids=[str(ADMIN.id)]))
+    join(organization.id, admin_email, admin_email.partition("@")[0], [str(ADMIN.id)], members)
     return Bootstrap(organization_id=organization.id, key_id=key_id, key_secret=secret)
 
 
-def bootstrap(organizations: Organizations, keys: ApiKeys, hasher: SecretHasher, name: str) -> Bootstrap:
-    """First organization and admin key of an empty store."""
+def bootstrap(organizations: Organizations, keys: ApiKeys, members: Members, hasher: SecretHasher, name: str,
+              admin_email: str) -> Bootstrap:
+    """First organization, admin key and Admin member of an empty store."""
     if organizations.count() > 0:
         raise AlreadyInitialized("the store is already initialized")
-    return create_organization_with_admin_key(organizations, keys, hasher, name)
+    return create_organization_with_admin_key(organizations, keys, members, hasher, name, admin_email)
 
 
 def visible(organizations: Organizations, caller: Caller, organization_id: uuid.UUID) -> Organization:
