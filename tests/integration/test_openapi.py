@@ -16,6 +16,8 @@ EXPECTED_OPERATIONS = (
     "instanceGet", "instanceUpdate", "instanceDelete", "instanceStateUpdate", "instanceScalingUpdate",
     "instanceReplicaScalingUpdate", "instancePasswordUpdate", "instancePrivateEndpointConfigGet",
     "instanceQueryEndpointGet", "backupConfigurationGet",
+    "memberGetList", "memberGet", "memberUpdate", "memberDelete",
+    "invitationGetList", "invitationCreate", "invitationGet", "invitationDelete",
 )
 
 
