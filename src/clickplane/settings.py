@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(
         default=5.0, ge=0, description="How long a verified API key is trusted without a store read; 0 disables.")
     max_body_bytes: int = Field(default=1 << 20, gt=0, description="Largest request body accepted.")
+    quota_services_per_organization: int = Field(
+        default=100, ge=0, description="Services an organization may have (quota services-per-organization).")
+    quota_replicas_per_warehouse: int = Field(
+        default=20, ge=0, description="Replicas a warehouse's services may run together (replicas-per-warehouse).")
 
     @property
     def resolved_database_url(self) -> str:

@@ -44,3 +44,6 @@ REGIONS_BY_PROVIDER: dict[str, frozenset[str]] = {
                       "asia-northeast1"}),
     "azure": frozenset({"eastus", "eastus2", "westus3", "germanywestcentral", "centralus"}),
 }
+
+QuotaCode = Literal["services-per-organization", "postgres-services-per-organization", "replicas-per-warehouse"]
+QuotaScope = Literal["organization", "warehouse"]
