@@ -1,5 +1,5 @@
 """Every change leaves one activity record, written in the same transaction as the change.
-(The activities API comes later; this reads the store the server writes, a real SQLite file.)"""
+(This reads the store the server writes, a real SQLite file; test_activity_api.py reads it through the API.)"""
 
 from __future__ import annotations
 

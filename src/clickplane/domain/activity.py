@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from clickplane.domain.auth import Caller
+from clickplane.domain.errors import BadRequest
 from clickplane.store.models import Activity
 from clickplane.store.repositories import Activities
 
@@ -26,3 +30,49 @@ def record_system(activities: Activities, organization_id: uuid.UUID, activity_t
     """A change clickplane made on its own (a service went idle, came back, failed)."""
     activities.add(Activity(organization_id=organization_id, type=activity_type, actor_type="system",
                             service_id=service_id, details=details or {}))
+
+
+PLAIN_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# RFC 3339 date-time. A space where the offset's sign should be is a `+` that an unencoded query string
+# turned into a space (`...05+02:00` -> `...05 02:00`), so it is read as one.
+DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?P<fraction>\.\d+)?(?:Z|(?P<sign>[+ -])\d{2}:\d{2})")
+ONE_DAY, ONE_SECOND, ONE_MICROSECOND = timedelta(days=1), timedelta(seconds=1), timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Activities created in [start, end); a missing bound is open."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def _moment(parameter: str, text: str) -> tuple[datetime, timedelta]:
+    """The instant `text` names, and how long it lasts at the precision it is written in: a plain date
+    is the whole day in UTC, a date-time the whole second, or the microsecond when it has a fraction."""
+    try:
+        if PLAIN_DATE.fullmatch(text):
+            return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC), ONE_DAY
+        upper = text.upper()
+        match = DATE_TIME.fullmatch(upper)
+        if match:
+            if match["sign"] == " ":
+                upper = f"{upper[:match.start('sign')]}+{upper[match.end('sign'):]}"
+            moment = datetime.fromisoformat(upper).astimezone(UTC)
+            return moment, ONE_MICROSECOND if match["fraction"] else ONE_SECOND
+    except ValueError:
+        pass  # the shape is right but the calendar is not (2024-02-30, 25:00)
+    raise BadRequest(f"{parameter} {text!r} is neither a date (YYYY-MM-DD, a whole day in UTC) nor an RFC 3339 "
+                     "date-time (such as 2024-01-02T03:04:05Z)")
+
+
+def window(from_date: str | None, to_date: str | None) -> Window:
+    """The time range `from_date` to `to_date` select, both inclusive; raises BadRequest naming the bad one."""
+    start = _moment("from_date", from_date)[0] if from_date is not None else None
+    end = None
+    if to_date is not None:
+        moment, span = _moment("to_date", to_date)
+        end = moment + span
+    if start is not None and end is not None and start >= end:
+        raise BadRequest(f"from_date {from_date} is after to_date {to_date}; give from_date no later than to_date")
+    return Window(start, end)
