@@ -117,7 +117,10 @@ def build(settings: Settings) -> ControlPlane:
 async def serve(plane: ControlPlane) -> None:
     """Serve the API and reconcile until SIGINT/SIGTERM. Services keep running after it returns."""
     config = uvicorn.Config(create_app(plane.context), host=plane.settings.host, port=plane.settings.port,
-                            access_log=False, log_level="info", server_header=False)
+                            access_log=False, log_level="info", server_header=False,
+                            # Longer than clients' polling intervals (clickhousectl polls every 5 s), so a pooled
+                            # connection is not closed under a request; load balancers commonly keep 60 s.
+                            timeout_keep_alive=75)
     server = uvicorn.Server(config)
     reconciling = asyncio.create_task(plane.reconciler.run_forever(), name="reconciler")
     try:

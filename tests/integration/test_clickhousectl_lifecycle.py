@@ -33,20 +33,6 @@ pytestmark = [needs_clickhouse,
 FORCE_DELETE_TIMEOUT = 180.0
 CLI_POLL_SECONDS = 5.0
 
-# A clickplane bug makes `delete --force` fail now and then. It is recognised by its exact signature,
-# and only then is that test marked xfail (with the reason); any other failure still fails. The test
-# at the end of the module shows the cause every time.
-KEEPALIVE_RACE = (
-    "clickplane bug: `serve` keeps uvicorn's default 5 s keep-alive timeout, the very interval at which "
-    "`service delete --force` polls over its pooled connection; when the server closes that connection "
-    "as the CLI reuses it, the CLI fails with 'HTTP error: error sending request' (exit 1)"
-)
-LIST_FILTER_IGNORED = (
-    "clickplane gap: GET /v1/organizations/{o}/services ignores the spec's `filter` query parameter "
-    "(`service list --filter tag:K=V` sends ?filter=tag:K=V) and returns every service"
-)
-
-
 class LifecycleCli(Cli):
     """Cli that also runs commands expected to fail, remembers what it created, and cleans it up."""
 
@@ -244,8 +230,6 @@ def test_delete_force_stops_a_running_service_then_deletes_it(server: Clickplane
     assert server.service(service_id)["state"] == "running"
 
     deleted = cli.attempt("service", "delete", service_id, "--force", "--json", timeout=FORCE_DELETE_TIMEOUT)
-    if deleted.returncode == 1 and "HTTP error: error sending request" in deleted.stderr:
-        pytest.xfail(KEEPALIVE_RACE)
     assert deleted.returncode == 0, deleted.stdout + deleted.stderr
     assert f"Stopping service {service_id}" in deleted.stderr
     assert json.loads(deleted.stdout)["status"] == 200
@@ -261,7 +245,6 @@ def test_delete_force_stops_a_running_service_then_deletes_it(server: Clickplane
     assert service_id not in [s["id"] for s in cli.json("service", "list")]
 
 
-@pytest.mark.xfail(strict=True, reason=LIST_FILTER_IGNORED)
 def test_service_list_filters_by_tag(server: ClickplaneServer, cli: LifecycleCli) -> None:
     run = uuid.uuid4().hex[:8]
     tagged = cli.json("service", "create", "--name", "ctl-tagged", "--ip-allow", "127.0.0.1", "--tag", f"run={run}")
@@ -271,10 +254,9 @@ def test_service_list_filters_by_tag(server: ClickplaneServer, cli: LifecycleCli
     assert listed == [tagged["service"]["id"]]
 
 
-@pytest.mark.xfail(strict=True, reason=KEEPALIVE_RACE)
 def test_an_idle_api_connection_outlives_the_clis_poll_interval(server: ClickplaneServer) -> None:
-    """What `delete --force` needs (see KEEPALIVE_RACE): a keep-alive connection left idle for the CLI's
-    poll interval, with a margin, is still open and still answers."""
+    """What `delete --force` needs: a keep-alive connection left idle for the CLI's poll interval (5 s),
+    with a margin, is still open and still answers (uvicorn's default keep-alive closed it at 5 s)."""
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
         connection.request("GET", "/v1")

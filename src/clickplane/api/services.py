@@ -93,12 +93,15 @@ def add_routes(api: Api, context: AppContext) -> None:
 
     @api.route("GET", "/v1/organizations/{organizationId}/services",
                "instanceGetList", "List of organization services", TAG,
-               "Every service of the organization, oldest first.", list[Service])
-    async def list_services(caller: Caller, organizationId: UUID) -> Response:
+               "Every service of the organization the caller may view, oldest first; `filter=tag:KEY` or "
+               "`filter=tag:KEY=VALUE` (repeatable) keeps those carrying all the given tags.", list[Service])
+    async def list_services(caller: Caller, organizationId: UUID, filter: list[str] | None = None) -> Response:
+        wanted = rules.tag_filters(filter or [])
         with context.database.transaction() as session:
             organization_rules.visible(Organizations(session), caller, organizationId)
             visible = [service for service in Services(session).list(organizationId)
-                       if permissions.allows(caller.policies, permissions.SERVICE_VIEW, f"instance/{service.id}")]
+                       if permissions.allows(caller.policies, permissions.SERVICE_VIEW, f"instance/{service.id}")
+                       and rules.has_tags(service, wanted)]
             return ok([to_wire(service) for service in visible])
 
     @api.route("POST", "/v1/organizations/{organizationId}/services",

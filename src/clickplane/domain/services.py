@@ -194,6 +194,23 @@ def visible(services: Services, caller: Caller, organization_id: uuid.UUID, serv
     return service
 
 
+def tag_filters(filters: list[str]) -> list[tuple[str, str | None]]:
+    """`tag:KEY` or `tag:KEY=VALUE` filters as (key, value or None for any value)."""
+    parsed: list[tuple[str, str | None]] = []
+    for raw in filters:
+        kind, _, condition = raw.partition(":")
+        key, has_value, value = condition.partition("=")
+        if kind != "tag" or not key:
+            raise BadRequest(f"filter {raw!r} is not understood; use tag:KEY or tag:KEY=VALUE")
+        parsed.append((key, value if has_value else None))
+    return parsed
+
+
+def has_tags(service: Service, wanted: list[tuple[str, str | None]]) -> bool:
+    tags = {tag["key"]: tag["value"] for tag in service.tags}
+    return all(key in tags and (value is None or tags[key] == value) for key, value in wanted)
+
+
 def _bump(service: Service) -> None:
     """Mark a change the runtime must apply (password, networks, memory)."""
     service.generation += 1
