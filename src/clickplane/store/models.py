@@ -119,6 +119,8 @@ class Service(Base):
     is_readonly: Mapped[bool] = mapped_column(Boolean, default=False)
     # Descriptive settings the engine does not act on (release channel, profile, compliance, ...).
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # ClickHouse settings set through the API, name to value (strings), applied to the `default` user.
+    clickhouse_settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     endpoints: Mapped[list[Any]] = mapped_column(default=list)
     clickhouse_version: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
