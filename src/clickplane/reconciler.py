@@ -57,6 +57,7 @@ def intent_of(service: Service) -> Intent:
         password_double_sha1_hex=service.password_double_sha1_hex,
         ip_access_list=tuple(entry["source"] for entry in service.ip_access_list),
         max_memory_bytes=int(service.max_replica_memory_gb * GIB),
+        settings=tuple(sorted(service.clickhouse_settings.items())),
     )
     return Intent(service.id, service.organization_id, service.state, service.desired_state, service.generation,
                   service.idle_scaling, service.idle_timeout_minutes, spec)

@@ -11,6 +11,7 @@ import pytest
 from clickplane.runtime.base import ServiceSpec
 from clickplane.runtime.clickhouse_config import (
     INTERNAL_USER,
+    SERVICE_PROFILE,
     ConfigRoot,
     ServerConfig,
     TlsFiles,
@@ -122,7 +123,7 @@ def test_default_user_gets_hashes_networks_profile_and_quota() -> None:
     assert text(users, "users/default/password_sha256_hex") == HASH
     assert text(users, "users/default/password_double_sha1_hex") == "ab" * 20
     assert [ip.text for ip in users.findall("users/default/networks/ip")] == ["::ffff:10.1.2.0/120", "::1"]
-    assert text(users, "users/default/profile") == "default"
+    assert text(users, "users/default/profile") == SERVICE_PROFILE
     assert text(users, "users/default/quota") == "default"
     assert users.find("quotas/default/interval/duration") is not None
 
@@ -148,6 +149,25 @@ def test_memory_limit_goes_to_the_default_profile_only_when_set() -> None:
     assert text(limited, "profiles/default/max_memory_usage") == str(8 * 1024**3)
     assert unlimited.find("profiles/default") is not None
     assert unlimited.find("profiles/default/max_memory_usage") is None
+
+
+def test_service_settings_go_to_the_default_users_profile_not_the_internal_users() -> None:
+    spec = ServiceSpec("s", HASH, max_memory_bytes=8 * 1024**3,
+                       settings=(("max_threads", "4"), ("max_memory_usage", "1000"), ("format_schema", "<x/>")))
+    users = parse(render_users_config(spec, "pw", "yandex"))
+
+    assert text(users, f"profiles/{SERVICE_PROFILE}/max_threads") == "4"
+    assert text(users, f"profiles/{SERVICE_PROFILE}/max_memory_usage") == "1000"  # over the scaling limit
+    assert text(users, f"profiles/{SERVICE_PROFILE}/format_schema") == "<x/>"
+    assert text(users, f"users/{INTERNAL_USER}/profile") == "default"
+    assert users.find("profiles/default/max_threads") is None
+    assert text(users, "profiles/default/max_memory_usage") == str(8 * 1024**3)
+
+
+@pytest.mark.parametrize("name", ["a b", "x><evil/><y", "1st", "", "na-me"])
+def test_a_setting_name_that_is_not_an_identifier_is_refused(name: str) -> None:
+    with pytest.raises(ValueError, match="invalid setting name"):
+        render_users_config(ServiceSpec("s", HASH, settings=((name, "1"),)), "pw", "yandex")
 
 
 def test_internal_user_stores_only_the_hash_of_its_password_and_is_local_only() -> None:

@@ -6,8 +6,12 @@ The reconciler is the only caller. A runtime is told what a service should look 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Protocol
+
+# What a setting name in a spec must look like: an identifier, as every ClickHouse setting's name is.
+SETTING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,9 @@ class ServiceSpec:
     ip_access_list: tuple[str, ...] = ()
     # Upper bound of memory for queries on one replica, in bytes; None means the engine's default.
     max_memory_bytes: int | None = None
+    # ClickHouse settings of the `default` user's profile, as (name, value) with names matching SETTING_NAME;
+    # a max_memory_usage among them wins over max_memory_bytes.
+    settings: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Literal
 
-from clickplane.runtime.base import ServiceSpec
+from clickplane.runtime.base import SETTING_NAME, ServiceSpec
 
 ConfigRoot = Literal["yandex", "clickhouse"]
 
@@ -21,6 +21,9 @@ ConfigRoot = Literal["yandex", "clickhouse"]
 INTERNAL_USER = "clickplane"
 # Loopback: the control plane runs on the same machine as the servers it starts.
 INTERNAL_USER_NETWORKS = ("127.0.0.1", "::1")
+# The `default` user's profile: the service's settings. It is not the server's `default_profile`, whose
+# settings every query starts from, so that no setting (readonly, a row limit) reaches the internal user.
+SERVICE_PROFILE = "service"
 
 _MARK_CACHE_BYTES = 5 * 1024**3
 _LOG_SIZE = "100M"
@@ -117,12 +120,20 @@ def render_users_config(
     """users.xml: the customer's `default` user and the runtime's own internal user, who may connect
     only from `internal_networks` (local addresses)."""
     document: ET.Element[str] = ET.Element(root)
-    profile = ET.SubElement(ET.SubElement(document, "profiles"), "default")
+    profiles = ET.SubElement(document, "profiles")
+    profile = ET.SubElement(profiles, "default")
     if spec.max_memory_bytes is not None:
         _add(profile, "max_memory_usage", spec.max_memory_bytes)
+    service_profile = ET.SubElement(profiles, SERVICE_PROFILE)
+    for setting, setting_value in spec.settings:
+        # A name becomes an element's tag, which ElementTree does not escape: only identifiers pass.
+        if not SETTING_NAME.fullmatch(setting):
+            raise ValueError(f"invalid setting name {setting!r}")
+        _add(service_profile, setting, setting_value)
 
     users = ET.SubElement(document, "users")
-    default = _add_user(users, "default", spec.password_sha256_hex, clickhouse_networks(spec.ip_access_list))
+    default = _add_user(users, "default", spec.password_sha256_hex, clickhouse_networks(spec.ip_access_list),
+                        SERVICE_PROFILE)
     if spec.password_double_sha1_hex is not None:
         _add(default, "password_double_sha1_hex", spec.password_double_sha1_hex)
     internal_sha256 = hashlib.sha256(internal_password.encode()).hexdigest()
@@ -142,7 +153,8 @@ def render_users_config(
     return _serialize(document)
 
 
-def _add_user(users: ET.Element, name: str, password_sha256_hex: str, networks: list[str]) -> ET.Element:
+def _add_user(users: ET.Element, name: str, password_sha256_hex: str, networks: list[str],
+              profile: str = "default") -> ET.Element:
     user = ET.SubElement(users, name)
     _add(user, "password_sha256_hex", password_sha256_hex)
     # An empty <networks/> lets nobody in (seen on 18.16, and so in modern servers' users.xml parser):
@@ -150,7 +162,7 @@ def _add_user(users: ET.Element, name: str, password_sha256_hex: str, networks: 
     networks_element = ET.SubElement(user, "networks")
     for network in networks:
         _add(networks_element, "ip", network)
-    _add(user, "profile", "default")
+    _add(user, "profile", profile)
     _add(user, "quota", "default")
     return user
 
