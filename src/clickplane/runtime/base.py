@@ -93,6 +93,11 @@ class Runtime(Protocol):
         the reconciler watches it to stop services that sit idle."""
         ...
 
+    def count_own_query(self, service_id: str) -> None:
+        """Note that the control plane is about to run a query of its own on the service (reading its
+        metrics or settings): query_count leaves those out, so they never keep a service from idling."""
+        ...
+
     async def stop(self, service_id: str) -> None:
         """Stop the service's processes, keeping its data. Stopping a stopped service is a no-op."""
         ...

@@ -175,6 +175,8 @@ class LocalRuntime:
         # Servers this runtime started, kept to reap them when they exit (else they stay zombies).
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._versions: dict[tuple[str, int], str] = {}
+        # Queries the control plane ran on each service's current server for itself (count_own_query).
+        self._own_queries: dict[str, int] = {}
 
     # The Runtime protocol.
 
@@ -235,7 +237,12 @@ class LocalRuntime:
             return None
         async with self._http_client() as client:
             answer = await self._internal_query(client, service_id, ports, QUERY_COUNT_SQL)
-        return int(answer) if answer is not None and answer.isdigit() else None
+        if answer is None or not answer.isdigit():
+            return None
+        return int(answer) - self._own_queries.get(service_id, 0)
+
+    def count_own_query(self, service_id: str) -> None:
+        self._own_queries[service_id] = self._own_queries.get(service_id, 0) + 1
 
     async def stop(self, service_id: str) -> None:
         paths = self._paths(service_id)
@@ -392,6 +399,7 @@ class LocalRuntime:
         except OSError as error:
             raise RuntimeFailure(f"cannot start ClickHouse ({self.binary}): {error}") from error
         self._children[child.pid] = child
+        self._own_queries.pop(paths.root.name, None)  # a new server counts its queries from zero
         failure = await self._wait_until_answering(ports, server)
         if failure is not None:
             await self._terminate(paths, server, graceful=False)
