@@ -60,9 +60,13 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on (env CLICKPLANE_PORT).")] = None,
     data_dir: DataDir = None,
     admin_email: AdminEmail = DEFAULT_ADMIN_EMAIL,
+    cloud_limits: Annotated[bool, typer.Option(
+        "--cloud-limits", help="Limit each API key to ClickHouse Cloud's 10 requests per 10 seconds "
+                               "(env CLICKPLANE_CLOUD_LIMITS; else CLICKPLANE_RATE_LIMIT_REQUESTS per "
+                               "CLICKPLANE_RATE_LIMIT_PERIOD_SECONDS, no limit by default).")] = False,
 ) -> None:
     """Serve the API and run the reconciler. On an empty store, print a first admin key."""
-    settings = settings_with(host=host, port=port, data_dir=data_dir)
+    settings = settings_with(host=host, port=port, data_dir=data_dir, cloud_limits=cloud_limits or None)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with contextlib.suppress(AlreadyInitialized):
         print_credentials(server.initialize(settings, DEFAULT_ORGANIZATION_NAME, admin_email),

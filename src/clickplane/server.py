@@ -21,6 +21,7 @@ from clickplane.api.users import member_to_wire
 from clickplane.domain import members
 from clickplane.domain.auth import VerifiedKeys
 from clickplane.domain.organizations import Bootstrap, bootstrap, create_organization_with_admin_key
+from clickplane.domain.rate_limit import RateLimiter
 from clickplane.domain.secrets import SecretHasher, load_or_create_secret_key
 from clickplane.reconciler import Policy, Reconciler
 from clickplane.runtime.local import LocalRuntime
@@ -106,8 +107,10 @@ def build(settings: Settings) -> ControlPlane:
     database = open_store(settings)
     hasher = secret_hasher(settings)
     runtime = local_runtime(settings, hasher)
+    limit = settings.rate_limit
     context = AppContext(settings=settings, database=database, hasher=hasher,
-                         verified_keys=VerifiedKeys(settings.auth_cache_seconds), runtime=runtime)
+                         verified_keys=VerifiedKeys(settings.auth_cache_seconds), runtime=runtime,
+                         rate_limiter=RateLimiter(*limit) if limit else None)
     policy = Policy(interval_seconds=settings.reconcile_interval_seconds, concurrency=settings.reconcile_concurrency,
                     idle_minute_seconds=settings.idle_minute_seconds)
     reconciler = Reconciler(database, runtime, context.reconcile_now, policy)

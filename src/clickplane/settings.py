@@ -25,6 +25,10 @@ def discover_clickhouse_binary() -> str | None:
     return None
 
 
+# What ClickHouse Cloud allows each API key: 10 requests per 10 seconds.
+CLOUD_RATE_LIMIT = (10, 10.0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLICKPLANE_", extra="ignore")
 
@@ -49,6 +53,18 @@ class Settings(BaseSettings):
         default=100, ge=0, description="Services an organization may have (quota services-per-organization).")
     quota_replicas_per_warehouse: int = Field(
         default=20, ge=0, description="Replicas a warehouse's services may run together (replicas-per-warehouse).")
+    rate_limit_requests: int = Field(
+        default=0, ge=0, description="Requests an API key may make per rate_limit_period_seconds; 0: no limit.")
+    rate_limit_period_seconds: float = Field(default=10.0, gt=0, description="The period rate_limit_requests is for.")
+    cloud_limits: bool = Field(
+        default=False, description="Limit each API key to ClickHouse Cloud's published rate instead of rate_limit_*.")
+
+    @property
+    def rate_limit(self) -> tuple[int, float] | None:
+        """(requests, period in seconds) allowed to each API key, or None for no limit."""
+        if self.cloud_limits:
+            return CLOUD_RATE_LIMIT
+        return (self.rate_limit_requests, self.rate_limit_period_seconds) if self.rate_limit_requests else None
 
     @property
     def resolved_database_url(self) -> str:

@@ -86,9 +86,15 @@ class ClickplaneServer:
     def org_path(self, suffix: str = "") -> str:
         return f"/v1/organizations/{self.credentials.organization_id}{suffix}"
 
-    def start(self) -> None:
+    def create_organization(self, name: str) -> Credentials:
+        """Another organization with its own admin key, made with the operator's `org create`."""
+        created = clickplane("org", "create", "--name", name, "--json", env=self.env)
+        assert created.returncode == 0, created.stderr
+        return Credentials.from_json(created.stdout)
+
+    def start(self, *serve_options: str) -> None:
         log = (self.data_dir / "serve.log").open("ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "clickplane", "serve"], env=self.env,
+        self.process = subprocess.Popen([sys.executable, "-m", "clickplane", "serve", *serve_options], env=self.env,
                                         stdout=log, stderr=subprocess.STDOUT)
         wait_until(self._answers, what=f"clickplane serve on port {self.port}")
 

@@ -15,7 +15,7 @@ from clickplane.api.endpoints import Api
 from clickplane.api.envelope import failure
 from clickplane.api.limits import BodySizeLimit
 from clickplane.api.query import add_query_route
-from clickplane.domain.errors import ApiError, NotFound
+from clickplane.domain.errors import ApiError, NotFound, TooManyRequests
 
 HTTP_CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
               405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE"}
@@ -23,6 +23,13 @@ HTTP_CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "N
 
 async def _render_api_error(app: Application, request: Request, error: ApiError) -> Response:
     return failure(error.status, error.wire_text)
+
+
+async def _render_rate_limited(app: Application, request: Request, error: TooManyRequests) -> Response:
+    """With the seconds until a request is accepted again and until the whole allowance is back (in
+    X-RateLimit-Reset as seconds, as ClickHouse's Terraform provider reads it)."""
+    return failure(error.status, error.wire_text, [(b"retry-after", str(error.retry_after_seconds).encode()),
+                                                   (b"x-ratelimit-reset", str(error.reset_after_seconds).encode())])
 
 
 async def _render_http_exception(app: Application, request: Request, error: HTTPException) -> Response:
@@ -53,6 +60,7 @@ def create_app(context: AppContext) -> Any:
     # Only our own handlers: BlackSheep's default one for pydantic errors would turn a bug into a 400.
     app.exceptions_handlers.clear()
     app.exceptions_handlers[ApiError] = _render_api_error
+    app.exceptions_handlers[TooManyRequests] = _render_rate_limited
     app.exceptions_handlers[HTTPException] = _render_http_exception
     for status in (400, 404, 405, 500):
         app.exceptions_handlers[status] = _render_http_exception

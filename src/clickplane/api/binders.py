@@ -39,6 +39,12 @@ class CallerBinder(Binder):
         return cls(services.resolve(AppContext))
 
     async def get_value(self, request: Request) -> Caller:
+        caller = self._authenticate(request)
+        if self.context.rate_limiter is not None:  # after authentication: each key has an allowance of its own
+            self.context.rate_limiter.take(caller.key_uuid)
+        return caller
+
+    def _authenticate(self, request: Request) -> Caller:
         client = request.scope.get("client")
         header, ip_address = _header(request, b"authorization"), client[0] if client else None
         user_agent = _header(request, b"user-agent")

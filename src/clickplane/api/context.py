@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from clickplane.domain.auth import VerifiedKeys
+from clickplane.domain.rate_limit import RateLimiter
 from clickplane.domain.secrets import SecretHasher
 from clickplane.runtime.base import Runtime
 from clickplane.settings import Settings
@@ -23,6 +24,8 @@ class AppContext:
     runtime: Runtime
     # Set by a handler that recorded new intent, so the reconciler acts now instead of at its next tick.
     reconcile_now: asyncio.Event = field(default_factory=asyncio.Event)
+    # Counts each authenticated request against its key's allowance; None when there is no rate limit.
+    rate_limiter: RateLimiter | None = None
     _http: httpx.AsyncClient | None = None
 
     def http_client(self) -> httpx.AsyncClient:

@@ -28,6 +28,7 @@ ERROR_DESCRIPTIONS = {
     404: "No such resource in the caller's organization.",
     409: "The resource's current state does not allow this; the error says what to do first.",
     413: "The request body is too large.",
+    429: "The API key is over its rate limit; retry after Retry-After seconds.",
     500: "The server failed; the request may be retried. Report the requestId if it persists.",
 }
 COMMON_ERRORS = (400, 401, 404, 500)
@@ -52,7 +53,7 @@ class CloudApiDocs(OpenAPIHandler):
                   errors: tuple[int, ...] = COMMON_ERRORS, paged: bool = False) -> Callable[[F], F]:
         success: Any = Acknowledgement if result is None else (Page if paged else Envelope)[result]
         responses: dict[Any, str | ResponseInfo] = {200: ResponseInfo("Success.", content=[ContentInfo(success)])}
-        for status in errors:
+        for status in (*errors, 429):  # every operation is authenticated, and so counts against a rate limit
             responses[status] = ResponseInfo(ERROR_DESCRIPTIONS[status], content=[ContentInfo(ErrorBody)])
         document = self(summary=summary, description=description, tags=[tag], responses=responses)
 

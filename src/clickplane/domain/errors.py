@@ -53,3 +53,15 @@ class Conflict(ApiError):
 class PayloadTooLarge(ApiError):
     status = 413
     code = "PAYLOAD_TOO_LARGE"
+
+
+class TooManyRequests(ApiError):
+    """Over the API key's rate limit: when to retry, and when the whole allowance is back (seconds)."""
+
+    status = 429
+    code = "TOO_MANY_REQUESTS"
+
+    def __init__(self, message: str, retry_after_seconds: int, reset_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+        self.reset_after_seconds = reset_after_seconds
