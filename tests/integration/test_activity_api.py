@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.harness import ClickplaneServer, Credentials, clickplane
+from tests.integration.harness import ClickplaneServer
 from tests.integration.test_cloud_clients import CLICKHOUSECTL, Cli
 
 
@@ -31,13 +30,6 @@ def new_renames(client: httpx.Client, path: str, before: list[dict[str, Any]]) -
     """The renames listed now that were not listed `before`, in list order."""
     seen = {activity["id"] for activity in before}
     return [a for a in activities(client, path) if a["type"] == "organization_update_name" and a["id"] not in seen]
-
-
-def second_organization(server: ClickplaneServer, name: str) -> Credentials:
-    created = clickplane("org", "create", "--name", name, "--json",
-                         env={**os.environ, "CLICKPLANE_DATA_DIR": str(server.data_dir)})
-    assert created.returncode == 0, created.stderr
-    return Credentials.from_json(created.stdout)
 
 
 def test_changes_are_listed_newest_first_with_their_actor_and_read_one_by_one(server: ClickplaneServer) -> None:
@@ -90,7 +82,7 @@ def test_dates_and_date_times_select_a_range_with_both_ends_included(server: Cli
 
 
 def test_another_organizations_activities_are_not_visible(server: ClickplaneServer) -> None:
-    other = second_organization(server, "activity neighbours")
+    other = server.create_organization("activity neighbours")
     with server.client(other) as theirs, server.client() as ours:
         their_path = f"/v1/organizations/{other.organization_id}"
         assert theirs.patch(their_path, json={"name": "neighbours renamed"}).status_code == 200

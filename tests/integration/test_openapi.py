@@ -18,6 +18,7 @@ EXPECTED_OPERATIONS = (
     "instanceQueryEndpointGet", "backupConfigurationGet",
     "memberGetList", "memberGet", "memberUpdate", "memberDelete",
     "invitationGetList", "invitationCreate", "invitationGet", "invitationDelete",
+    "activityGetList", "activityGet", "organizationQuotasGetList", "organizationQuotaGet",
 )
 
 
