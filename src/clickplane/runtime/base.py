@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 # What a setting name in a spec must look like: an identifier, as every ClickHouse setting's name is.
@@ -27,6 +28,9 @@ class ServiceSpec:
     ip_access_list: tuple[str, ...] = ()
     # Upper bound of memory for queries on one replica, in bytes; None means the engine's default.
     max_memory_bytes: int | None = None
+    # Directory of a backup (written by `Runtime.backup`) the service starts from: put in place once,
+    # before its first start; ignored once the service has data of its own.
+    restore_from: str | None = None
     # ClickHouse settings of the `default` user's profile, as (name, value) with names matching SETTING_NAME;
     # a max_memory_usage among them wins over max_memory_bytes.
     settings: tuple[tuple[str, str], ...] = ()
@@ -64,6 +68,13 @@ class SqlAccess:
     password: str
 
 
+@dataclass(frozen=True)
+class BackupResult:
+    """What a finished backup holds."""
+
+    size_in_bytes: int
+
+
 class RuntimeFailure(Exception):
     """A runtime could not do what it was asked; the message is shown to users as the reason."""
 
@@ -96,6 +107,12 @@ class Runtime(Protocol):
     def count_own_query(self, service_id: str) -> None:
         """Note that the control plane is about to run a query of its own on the service (reading its
         metrics or settings): query_count leaves those out, so they never keep a service from idling."""
+        ...
+
+    async def backup(self, service_id: str, destination: Path) -> BackupResult:
+        """Copy every database and table of the running service into `destination`, a directory that
+        must not exist yet; a `ServiceSpec.restore_from` naming it starts a new service with that data.
+        Raises RuntimeFailure with the reason, leaving nothing at `destination`."""
         ...
 
     async def stop(self, service_id: str) -> None:

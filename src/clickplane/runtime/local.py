@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from clickplane.runtime import process
-from clickplane.runtime.base import Endpoint, Observation, RuntimeFailure, ServiceSpec, SqlAccess
+from clickplane.runtime.base import BackupResult, Endpoint, Observation, RuntimeFailure, ServiceSpec, SqlAccess
 from clickplane.runtime.clickhouse_config import (
     INTERNAL_USER,
     INTERNAL_USER_NETWORKS,
@@ -35,6 +35,7 @@ from clickplane.runtime.clickhouse_config import (
     server_command,
 )
 from clickplane.runtime.files import write_atomically, write_if_changed
+from clickplane.runtime.local_backup import restore_once, take_backup
 from clickplane.runtime.ports import Ports, choose_ports, load_ports, save_ports
 from clickplane.runtime.process import ProcessId
 from clickplane.runtime.tls import CA_CERT_FILE, CertificateAuthority, ensure_ca, ensure_server_certificate
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 _SERVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _POLL_SECONDS = 0.05
 _HTTP_TIMEOUT_SECONDS = 5.0
+# A backup's statements (FREEZE links every file of a table's parts) may take longer than a probe.
+_BACKUP_SQL_TIMEOUT_SECONDS = 300.0
 # After SIGKILL only the kernel is left to act; this bounds a process stuck in uninterruptible I/O.
 _KILL_WAIT_SECONDS = 10.0
 # The runtime reaches its servers over plain HTTP on this machine. Handing each client this context
@@ -189,6 +192,8 @@ class LocalRuntime:
             if server is not None and not await self._adopt(paths, ports, server, config_changed):
                 server = None
             if server is None:
+                if spec.restore_from is not None:
+                    await asyncio.to_thread(restore_once, Path(spec.restore_from), paths.data)
                 server = await self._start(paths, ports)
             async with self._http_client() as client:
                 version = await self._version(client, spec.service_id, ports, server.pid)
@@ -243,6 +248,20 @@ class LocalRuntime:
 
     def count_own_query(self, service_id: str) -> None:
         self._own_queries[service_id] = self._own_queries.get(service_id, 0) + 1
+
+    async def backup(self, service_id: str, destination: Path) -> BackupResult:
+        """A file-level copy of the running server's tables (see `local_backup` for what is copied how)."""
+        paths = self._paths(service_id)
+        ports, server, _ = await asyncio.to_thread(self._inspect, paths)
+        if ports is None or server is None:
+            raise RuntimeFailure(f"service {service_id} is not running: a backup is taken from its running server")
+        async with self._http_client(_BACKUP_SQL_TIMEOUT_SECONDS) as client:
+
+            async def run_sql(sql: str) -> str:
+                self.count_own_query(service_id)
+                return await self._run_sql(client, service_id, ports, sql)
+
+            return await take_backup(run_sql, paths.data, destination)
 
     async def stop(self, service_id: str) -> None:
         paths = self._paths(service_id)
@@ -468,9 +487,9 @@ class LocalRuntime:
 
     # Talking to servers.
 
-    def _http_client(self) -> httpx.AsyncClient:
+    def _http_client(self, timeout: float = _HTTP_TIMEOUT_SECONDS) -> httpx.AsyncClient:
         # trust_env=False: a proxy from the environment must not stand between us and a local server.
-        return httpx.AsyncClient(timeout=_HTTP_TIMEOUT_SECONDS, trust_env=False, verify=_PLAIN_HTTP_ONLY)
+        return httpx.AsyncClient(timeout=timeout, trust_env=False, verify=_PLAIN_HTTP_ONLY)
 
     def _url(self, port: int, path: str) -> str:
         host = f"[{self._local_host}]" if ":" in self._local_host else self._local_host
@@ -497,18 +516,24 @@ class LocalRuntime:
     async def _internal_query(self, client: httpx.AsyncClient, service_id: str, ports: Ports, sql: str) -> str | None:
         """Run `sql` as the internal user; its output, or None (logged) when the server does not answer."""
         try:
+            return (await self._run_sql(client, service_id, ports, sql)).strip()
+        except RuntimeFailure as failure:
+            log.warning("%s", failure)
+            return None
+
+    async def _run_sql(self, client: httpx.AsyncClient, service_id: str, ports: Ports, sql: str) -> str:
+        """Run `sql` as the internal user; its output, or RuntimeFailure saying why there is none."""
+        try:
             response = await client.post(
                 self._url(ports.http, "/"),
                 content=sql.encode(),
                 auth=(INTERNAL_USER, self._internal_password(service_id)),
             )
         except httpx.HTTPError as error:
-            log.warning("service %s did not answer %r: %s", service_id, sql, error)
-            return None
+            raise RuntimeFailure(f"service {service_id} did not answer {sql!r}: {error}") from error
         if response.status_code != 200:
-            log.warning("service %s refused %r: %s", service_id, sql, response.text.strip())
-            return None
-        return response.text.strip()
+            raise RuntimeFailure(f"service {service_id} refused {sql!r}: {response.text.strip()}")
+        return response.text
 
     def _endpoints(self, ports: Ports) -> tuple[Endpoint, ...]:
         host = self.advertised_host
