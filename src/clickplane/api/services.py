@@ -13,8 +13,8 @@ from clickplane.api.binders import JsonBody
 from clickplane.api.context import AppContext
 from clickplane.api.endpoints import Api
 from clickplane.api.envelope import acknowledged, ok
+from clickplane.api.schemas.backup import BackupConfiguration
 from clickplane.api.schemas.service import (
-    BackupConfiguration,
     CurrentScaling,
     PrivateEndpointConfig,
     Service,

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -123,6 +124,8 @@ class Service(Base):
     clickhouse_settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     endpoints: Mapped[list[Any]] = mapped_column(default=list)
     clickhouse_version: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Directory of the backup the service was created from: put in place before its first start.
+    restore_from: Mapped[str | None] = mapped_column(String(4096), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -201,4 +204,59 @@ class QueryEndpoint(Base):
     open_api_keys: Mapped[list[Any]] = mapped_column(default=list)
     roles: Mapped[list[Any]] = mapped_column(default=list)
     allowed_origins: Mapped[str] = mapped_column(String(2000), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Backup(Base):
+    """A backup of a service's tables: in_progress, then done (restorable) or error."""
+
+    __tablename__ = "backups"
+    __table_args__ = (Index("ix_backups_service_started", "service_id", "started_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    # A service's backups go with it.
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="in_progress")
+    type: Mapped[str] = mapped_column(String(16), default="full")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    size_in_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    # Its path under the bucket (or the data directory's backups/): <service id>/<backup id>.
+    backup_name: Mapped[str] = mapped_column(String(255))
+    # The absolute directory holding it.
+    location: Mapped[str] = mapped_column(String(4096))
+    # The bucket it was written to, as the API shows buckets (without id or secrets); None: the data directory.
+    bucket: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    error: Mapped[str | None] = mapped_column(String(2000), default=None)
+
+
+class BackupConfiguration(Base):
+    """A service's backup schedule once it was changed; a service without one has the default."""
+
+    __tablename__ = "backup_configurations"
+
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"), primary_key=True)
+    period_hours: Mapped[int] = mapped_column(Integer)
+    retention_hours: Mapped[int] = mapped_column(Integer)
+    # "HH:MM" (UTC) backups are taken at each day, or None for every period_hours.
+    start_time: Mapped[str | None] = mapped_column(String(5), default=None)
+
+
+class BackupBucket(Base):
+    """Where a service's backups are written instead of the data directory: a directory (see domain.backups)."""
+
+    __tablename__ = "backup_buckets"
+
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, default=uuid.uuid4)
+    provider: Mapped[str] = mapped_column(String(8))  # AWS, GCP, AZURE
+    bucket_path: Mapped[str | None] = mapped_column(String(4096), default=None)  # AWS, GCP
+    container_name: Mapped[str | None] = mapped_column(String(63), default=None)  # AZURE
+    iam_role_arn: Mapped[str | None] = mapped_column(String(2048), default=None)
+    iam_role_session_name: Mapped[str | None] = mapped_column(String(64), default=None)
+    access_key_id: Mapped[str | None] = mapped_column(String(256), default=None)
+    # Keyed hash (HMAC under the installation key) of the GCP secretAccessKey or Azure connectionString that
+    # was sent: the secret itself is never kept, as the local runtime needs none.
+    secret_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -244,12 +244,6 @@ class PrivateEndpointConfig(ResponseModel):
     privateDnsHostname: str = Field(description="Host name for private connections; the service's own host here.")
 
 
-class BackupConfiguration(ResponseModel):
-    backupPeriodInHours: float | None = Field(default=None, description="Hours between backups.")
-    backupRetentionPeriodInHours: float | None = Field(default=None, description="Hours a backup is kept.")
-    backupStartTime: str | None = Field(default=None, description="HH:MM (UTC) backups start at, if fixed.")
-
-
 class ServiceQueryAPIEndpoint(ResponseModel):
     id: str | None = Field(default=None, description="Id of the query endpoint.")
     openApiKeys: list[str] = Field(default_factory=list, description="API keys allowed to run queries.")

@@ -1,0 +1,253 @@
+"""Rules for backups: schedules (validation, when a backup is due, which have expired), buckets, and which
+backup a new service may start from. Times are given, never read from a clock."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session
+
+from clickplane.api.schemas.backup import (
+    BackupBucketPatchRequest,
+    BackupBucketPostRequest,
+    BackupConfigurationPatchRequest,
+)
+from clickplane.api.schemas.service import ServicePostRequest
+from clickplane.domain import backups as rules
+from clickplane.domain.backups import Schedule, Storage
+from clickplane.domain.errors import BadRequest
+from clickplane.domain.secrets import SecretHasher
+from clickplane.store import models
+from clickplane.store.database import Database
+from clickplane.store.repositories import Backups, Organizations, Services
+
+HASHER = SecretHasher(b"k" * 32)
+STORAGE = Storage(Path("/srv/clickplane"))
+NOW = datetime(2026, 11, 27, 10, 30, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+def patched(current: Schedule = rules.DEFAULT_SCHEDULE, **fields: Any) -> Schedule:
+    return rules.patched_schedule(current, BackupConfigurationPatchRequest.model_validate(fields))
+
+
+def refusal(**fields: Any) -> str:
+    with pytest.raises(BadRequest) as caught:
+        patched(**fields)
+    return caught.value.message
+
+
+def test_defaults_are_a_daily_backup_kept_a_day() -> None:
+    assert Schedule.of(None) == Schedule(period_hours=24, retention_hours=24, start_time=None)
+
+
+def test_a_patch_keeps_what_it_leaves_out_and_null_restores_the_default() -> None:
+    current = Schedule(period_hours=12, retention_hours=72)
+
+    assert patched(current, backupRetentionPeriodInHours=48.0) == Schedule(12, 48)
+    assert patched(current, backupPeriodInHours=None) == Schedule(24, 72)
+    assert patched(current, backupRetentionPeriodInHours=None, backupPeriodInHours=6) == Schedule(6, 24)
+    assert patched(current) == current
+
+
+def test_a_start_time_means_one_backup_a_day_until_it_is_cleared() -> None:
+    daily = patched(Schedule(period_hours=12), backupStartTime="02:30")
+    assert daily == Schedule(period_hours=24, start_time="02:30")
+    assert patched(daily, backupStartTime=None) == Schedule(period_hours=24)
+    assert patched(daily, backupStartTime=None, backupPeriodInHours=8) == Schedule(period_hours=8)
+    assert patched(daily, backupPeriodInHours=24) == daily
+    with pytest.raises(BadRequest, match="exclusive"):
+        patched(daily, backupPeriodInHours=12)
+    assert "exclusive" in refusal(backupStartTime="01:00", backupPeriodInHours=6)
+
+
+@pytest.mark.parametrize(("fields", "fragment"), [
+    ({"backupPeriodInHours": 5}, "one of 6, 8, 12, 16, 20, 24, 36, 48"),
+    ({"backupPeriodInHours": 12.5}, "whole number"),
+    ({"backupRetentionPeriodInHours": 36}, "multiple of 24"),
+    ({"backupRetentionPeriodInHours": 0}, "multiple of 24"),
+    ({"backupRetentionPeriodInHours": 1104}, "from 24 to 1080"),
+    ({"backupStartTime": "24:00"}, "HH:MM"),
+    ({"backupStartTime": "2:30"}, "HH:MM"),
+])
+def test_values_outside_the_references_ranges_are_refused(fields: dict[str, Any], fragment: str) -> None:
+    assert fragment in refusal(**fields)
+
+
+def test_the_longest_retention_and_every_listed_period_are_accepted() -> None:
+    assert patched(backupRetentionPeriodInHours=1080).retention_hours == 1080
+    assert [patched(backupPeriodInHours=float(p)).period_hours for p in rules.PERIODS_HOURS] == list(
+        rules.PERIODS_HOURS)
+
+
+def test_without_a_start_time_a_backup_is_due_a_period_after_the_last_or_after_creation() -> None:
+    every_12 = Schedule(period_hours=12)
+    created = NOW - 11 * HOUR
+
+    assert not rules.backup_due(every_12, None, created, NOW)
+    assert rules.backup_due(every_12, None, created, NOW + HOUR)
+    assert not rules.backup_due(every_12, NOW - 2 * HOUR, created - 100 * HOUR, NOW)
+    assert rules.backup_due(every_12, NOW - 12 * HOUR, created - 100 * HOUR, NOW)
+
+
+def test_with_a_start_time_a_backup_is_due_once_a_day_at_that_time() -> None:
+    at_0200 = Schedule(start_time="02:00")
+    created = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+    before_first_slot = datetime(2026, 11, 27, 1, 59, tzinfo=UTC)
+    first_slot = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+
+    assert not rules.backup_due(at_0200, None, created, before_first_slot)
+    assert rules.backup_due(at_0200, None, created, first_slot)
+    taken = first_slot + timedelta(minutes=1)
+    assert not rules.backup_due(at_0200, taken, created, first_slot + 23 * HOUR)
+    assert rules.backup_due(at_0200, taken, created, first_slot + 24 * HOUR)
+    # A backup begun before the day's start time does not stand in for it.
+    assert rules.backup_due(at_0200, first_slot - HOUR, created, first_slot + HOUR)
+
+
+def test_latest_start_is_today_or_yesterday_in_utc() -> None:
+    assert rules.latest_start("10:30", NOW) == NOW
+    assert rules.latest_start("10:31", NOW) == NOW + timedelta(minutes=1) - timedelta(days=1)
+    in_paris = NOW.astimezone(timezone(timedelta(hours=1)))  # 11:30 there, 10:30 UTC
+    assert rules.latest_start("11:00", in_paris) == datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
+
+
+def backup(status: str, age_hours: float) -> models.Backup:
+    return models.Backup(id=uuid.uuid4(), status=status, started_at=NOW - age_hours * HOUR)
+
+
+def test_expired_backups_are_those_past_retention_but_never_the_newest_done_or_one_in_progress() -> None:
+    kept_two_days = Schedule(retention_hours=48)
+    fresh, newest_done_old = backup("done", 47), backup("done", 60)
+    old_done, old_error, stuck = backup("done", 70), backup("error", 49), backup("in_progress", 100)
+
+    assert rules.expired([fresh, newest_done_old, old_done, old_error, stuck], kept_two_days, NOW) == [
+        newest_done_old, old_done, old_error]
+    assert rules.expired([newest_done_old, old_done, old_error], kept_two_days, NOW) == [old_done, old_error]
+
+
+SERVICE_ID = uuid.uuid4()
+
+
+def bucket(current: models.BackupBucket | None = None, **fields: Any) -> models.BackupBucket:
+    model = BackupBucketPostRequest if current is None else BackupBucketPatchRequest
+    return rules.new_bucket(SERVICE_ID, current, model.model_validate(fields), STORAGE, HASHER)
+
+
+def bucket_refusal(current: models.BackupBucket | None = None, **fields: Any) -> str:
+    with pytest.raises(BadRequest) as caught:
+        bucket(current, **fields)
+    return caught.value.message
+
+
+def test_an_aws_bucket_is_a_directory_and_its_role_is_recorded() -> None:
+    made = bucket(bucketProvider="AWS", bucketPath="/var/backups/ch/", iamRoleArn="arn:aws:iam::1:role/r")
+
+    assert (made.provider, made.bucket_path, made.iam_role_arn, made.secret_hash) == (
+        "AWS", "/var/backups/ch", "arn:aws:iam::1:role/r", None)
+    assert STORAGE.root(made) == Path("/var/backups/ch")
+    assert rules.bucket_properties(made) == {"bucketProvider": "AWS", "bucketPath": "/var/backups/ch",
+                                             "iamRoleArn": "arn:aws:iam::1:role/r"}
+
+
+def test_secrets_are_kept_only_as_keyed_hashes() -> None:
+    gcp = bucket(bucketProvider="GCP", bucketPath="/b", accessKeyId="GOOG1", secretAccessKey="s3cr3t")
+    azure = bucket(bucketProvider="AZURE", containerName="nightly-1", connectionString="AccountKey=abc")
+
+    assert gcp.secret_hash == HASHER.hash("s3cr3t")
+    assert azure.secret_hash == HASHER.hash("AccountKey=abc")
+    assert "s3cr3t" not in str(rules.bucket_properties(gcp))
+    assert STORAGE.root(azure) == Path("/srv/clickplane/buckets/nightly-1")
+
+
+def test_a_patch_changes_given_fields_clears_null_ones_and_keeps_the_rest() -> None:
+    current = bucket(bucketProvider="AWS", bucketPath="/b", iamRoleArn="arn", iamRoleSessionName="s")
+
+    changed = bucket(current, bucketPath="/c", iamRoleSessionName=None)
+
+    assert (changed.id, changed.bucket_path, changed.iam_role_arn, changed.iam_role_session_name) == (
+        current.id, "/c", "arn", None)
+    gcp = bucket(current, bucketProvider="GCP", bucketPath="/g")
+    assert (gcp.provider, gcp.iam_role_arn) == ("GCP", None)
+    assert gcp.id != current.id
+
+
+def test_a_gcp_patch_without_its_secret_keeps_the_stored_hash() -> None:
+    current = bucket(bucketProvider="GCP", bucketPath="/g", secretAccessKey="one")
+    assert bucket(current, bucketPath="/h").secret_hash == HASHER.hash("one")
+    assert bucket(current, secretAccessKey="two").secret_hash == HASHER.hash("two")
+
+
+@pytest.mark.parametrize(("fields", "fragment"), [
+    ({"bucketProvider": "AWS"}, "bucketPath is required"),
+    ({"bucketProvider": "AWS", "bucketPath": "s3://my-bucket/backups"}, "absolute, normalized directory path"),
+    ({"bucketProvider": "GCP", "bucketPath": "relative/dir"}, "absolute"),
+    ({"bucketProvider": "AWS", "bucketPath": "/srv/../etc"}, "normalized"),
+    ({"bucketProvider": "AWS", "bucketPath": "/srv/clickplane/services/x"}, "services' own directories"),
+    ({"bucketProvider": "AZURE"}, "containerName is required"),
+    ({"bucketProvider": "AZURE", "containerName": "Has_Upper"}, "lowercase"),
+    ({"bucketProvider": "AZURE", "containerName": "../up"}, "lowercase"),
+    ({"bucketProvider": "AWS", "bucketPath": "/b", "containerName": "c"}, "not a field of AWS buckets"),
+    ({"bucketProvider": "AZURE", "containerName": "abc", "secretAccessKey": "x"}, "not a field of AZURE"),
+])
+def test_bucket_requests_the_local_runtime_cannot_use_are_refused(fields: dict[str, Any], fragment: str) -> None:
+    assert fragment in bucket_refusal(**fields)
+
+
+def test_a_bucket_without_a_provider_is_refused() -> None:
+    with pytest.raises(BadRequest, match="bucketProvider is required"):
+        rules.new_bucket(SERVICE_ID, None, BackupBucketPatchRequest(bucketPath="/b"), STORAGE, HASHER)
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Iterator[Session]:
+    database = Database(f"sqlite:///{tmp_path / 'store.db'}")
+    database.migrate()
+    try:
+        with database.transaction() as opened:
+            yield opened
+    finally:
+        database.dispose()
+
+
+def stored_backup(session: Session, status: str = "done", region: str = "us-east-1") -> models.Backup:
+    organization = Organizations(session).add(models.Organization(id=uuid.uuid4(), name="org"))
+    service = Services(session).add(models.Service(
+        id=uuid.uuid4(), organization_id=organization.id, name="s", provider="aws", region=region,
+        password_sha256_hex="0" * 64, min_replica_memory_gb=8, max_replica_memory_gb=8, data_warehouse_id=uuid.uuid4()))
+    backup_id = uuid.uuid4()
+    return Backups(session).add(models.Backup(
+        id=backup_id, organization_id=organization.id, service_id=service.id, status=status,
+        backup_name=f"{service.id}/{backup_id}", location=f"/srv/clickplane/backups/{service.id}/{backup_id}"))
+
+
+def restore(session: Session, source: models.Backup, organization_id: uuid.UUID | None = None,
+            **fields: Any) -> str | None:
+    request = ServicePostRequest.model_validate({"name": "n", "provider": "aws", "region": "us-east-1",
+                                                 "backupId": str(source.id), **fields})
+    return rules.restore_source(request, organization_id or source.organization_id, Backups(session), Services(session))
+
+
+def test_a_new_service_starts_from_a_done_backup_of_its_organization(session: Session) -> None:
+    source = stored_backup(session)
+    assert restore(session, source) == source.location
+    no_backup = ServicePostRequest(name="n", provider="aws", region="us-east-1")
+    assert rules.restore_source(no_backup, source.organization_id, Backups(session), Services(session)) is None
+
+
+@pytest.mark.parametrize(("status", "region", "other_organization", "fragment"), [
+    ("in_progress", "us-east-1", False, "is in_progress; only a done backup"),
+    ("error", "us-east-1", False, "is error"),
+    ("done", "eu-west-1", False, "same provider and region"),
+    ("done", "us-east-1", True, "was not found in this organization"),
+])
+def test_other_backups_are_refused(session: Session, status: str, region: str, other_organization: bool,
+                                   fragment: str) -> None:
+    source = stored_backup(session, status, region)
+    with pytest.raises(BadRequest, match=fragment):
+        restore(session, source, uuid.uuid4() if other_organization else None)
