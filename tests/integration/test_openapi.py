@@ -19,6 +19,7 @@ EXPECTED_OPERATIONS = (
     "memberGetList", "memberGet", "memberUpdate", "memberDelete",
     "invitationGetList", "invitationCreate", "invitationGet", "invitationDelete",
     "activityGetList", "activityGet", "organizationQuotasGetList", "organizationQuotaGet",
+    "organizationPrometheusGet", "instancePrometheusGet",
 )
 
 

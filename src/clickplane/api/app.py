@@ -8,7 +8,7 @@ from blacksheep import Application, Request, Response, Router
 from blacksheep.exceptions import HTTPException
 from rodi import Container
 
-from clickplane.api import activities, keys, organizations, query_endpoints, quotas, roles, services, users
+from clickplane.api import activities, keys, organizations, prometheus, query_endpoints, quotas, roles, services, users
 from clickplane.api.context import AppContext
 from clickplane.api.docs import CloudApiDocs
 from clickplane.api.endpoints import Api
@@ -52,7 +52,7 @@ def create_app(context: AppContext) -> Any:
     router = Router()
     router.fallback = _no_such_operation
     api = Api(router, docs)
-    for resource in (organizations, services, query_endpoints, keys, roles, users, quotas, activities):
+    for resource in (organizations, services, query_endpoints, keys, roles, users, quotas, activities, prometheus):
         resource.add_routes(api, context)
     add_query_route(router, docs, context)
     app = Application(router=router, show_error_details=False)

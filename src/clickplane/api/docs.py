@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from blacksheep import Application, Content, Request, Response
@@ -34,6 +35,13 @@ ERROR_DESCRIPTIONS = {
 COMMON_ERRORS = (400, 401, 404, 500)
 
 
+@dataclass(frozen=True)
+class PlainText:
+    """As an operation's result: a 200 that is text of this media type, not the JSON envelope."""
+
+    media_type: str = "text/plain"
+
+
 class CloudApiDocs(OpenAPIHandler):
     def __init__(self, title: str) -> None:
         super().__init__(
@@ -51,8 +59,12 @@ class CloudApiDocs(OpenAPIHandler):
 
     def operation(self, operation_id: str, summary: str, tag: str, description: str, result: Any,
                   errors: tuple[int, ...] = COMMON_ERRORS, paged: bool = False) -> Callable[[F], F]:
-        success: Any = Acknowledgement if result is None else (Page if paged else Envelope)[result]
-        responses: dict[Any, str | ResponseInfo] = {200: ResponseInfo("Success.", content=[ContentInfo(success)])}
+        if isinstance(result, PlainText):
+            success = ContentInfo(str, content_type=result.media_type)
+        else:
+            envelope: Any = Acknowledgement if result is None else (Page if paged else Envelope)[result]
+            success = ContentInfo(envelope)
+        responses: dict[Any, str | ResponseInfo] = {200: ResponseInfo("Success.", content=[success])}
         for status in (*errors, 429):  # every operation is authenticated, and so counts against a rate limit
             responses[status] = ResponseInfo(ERROR_DESCRIPTIONS[status], content=[ContentInfo(ErrorBody)])
         document = self(summary=summary, description=description, tags=[tag], responses=responses)
