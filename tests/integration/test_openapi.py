@@ -19,7 +19,9 @@ EXPECTED_OPERATIONS = (
     "memberGetList", "memberGet", "memberUpdate", "memberDelete",
     "invitationGetList", "invitationCreate", "invitationGet", "invitationDelete",
     "activityGetList", "activityGet", "organizationQuotasGetList", "organizationQuotaGet",
-    "organizationPrometheusGet", "instancePrometheusGet",
+    "organizationPrometheusGet", "instancePrometheusGet", "serviceClickhouseSettingsListGet",
+    "serviceClickhouseSettingsSchemaGet", "serviceClickhouseSettingGet", "serviceClickhouseSettingsUpdate",
+    "serviceClickhouseSettingDelete",
 )
 
 

@@ -8,7 +8,18 @@ from blacksheep import Application, Request, Response, Router
 from blacksheep.exceptions import HTTPException
 from rodi import Container
 
-from clickplane.api import activities, keys, organizations, prometheus, query_endpoints, quotas, roles, services, users
+from clickplane.api import (
+    activities,
+    clickhouse_settings,
+    keys,
+    organizations,
+    prometheus,
+    query_endpoints,
+    quotas,
+    roles,
+    services,
+    users,
+)
 from clickplane.api.context import AppContext
 from clickplane.api.docs import CloudApiDocs
 from clickplane.api.endpoints import Api
@@ -52,7 +63,8 @@ def create_app(context: AppContext) -> Any:
     router = Router()
     router.fallback = _no_such_operation
     api = Api(router, docs)
-    for resource in (organizations, services, query_endpoints, keys, roles, users, quotas, activities, prometheus):
+    for resource in (organizations, services, query_endpoints, keys, roles, users, quotas, activities, prometheus,
+                     clickhouse_settings):
         resource.add_routes(api, context)
     add_query_route(router, docs, context)
     app = Application(router=router, show_error_details=False)

@@ -32,7 +32,6 @@ from clickplane.domain import organizations as organization_rules
 from clickplane.domain import services as rules
 from clickplane.domain.activity import record
 from clickplane.domain.auth import Caller
-from clickplane.domain.errors import Conflict
 from clickplane.store import models
 from clickplane.store.repositories import Activities, Organizations, Services
 
@@ -77,14 +76,6 @@ def to_wire(service: models.Service) -> Service:
 
 
 def add_routes(api: Api, context: AppContext) -> None:
-
-    def changeable_service(session: Session, caller: Caller, organization_id: UUID, service_id: UUID
-                           ) -> models.Service:
-        service = rules.visible(Services(session), caller, organization_id, service_id)
-        if service.state == "terminating":
-            raise Conflict(f"service {service_id} is being deleted and can no longer be changed. "
-                           "Current state: 'terminating'")
-        return service
 
     def record_changes(session: Session, caller: Caller, service: models.Service, changes: list[str],
                        details: dict[str, Any]) -> None:
@@ -139,7 +130,7 @@ def add_routes(api: Api, context: AppContext) -> None:
     async def update_service(caller: Caller, organizationId: UUID, serviceId: UUID,
                              body: JsonBody[ServicePatchRequest]) -> Response:
         with context.database.transaction() as session:
-            service = changeable_service(session, caller, organizationId, serviceId)
+            service = rules.changeable(Services(session), caller, organizationId, serviceId)
             changes = rules.apply_patch(service, body.value)
             record_changes(session, caller, service, changes, body.value.model_dump(exclude_none=True, mode="json"))
             response = ok(to_wire(service))
@@ -169,7 +160,7 @@ def add_routes(api: Api, context: AppContext) -> None:
     async def update_service_state(caller: Caller, organizationId: UUID, serviceId: UUID,
                                    body: JsonBody[ServiceStatePatchRequest]) -> Response:
         with context.database.transaction() as session:
-            service = changeable_service(session, caller, organizationId, serviceId)
+            service = rules.changeable(Services(session), caller, organizationId, serviceId)
             transition = lifecycle.apply_command(service.state, body.value.command)
             if transition:
                 service.state, service.desired_state = transition.state, transition.desired_state
@@ -182,7 +173,7 @@ def add_routes(api: Api, context: AppContext) -> None:
     async def rescale(caller: Caller, organization_id: UUID, service_id: UUID,
                       resize: Callable[[models.Service], list[str]], details: dict[str, Any]) -> Response:
         with context.database.transaction() as session:
-            service = changeable_service(session, caller, organization_id, service_id)
+            service = rules.changeable(Services(session), caller, organization_id, service_id)
             replicas_before = quotas.replicas(service)
             changes = resize(service)
             quotas.check_resized(quotas.Limits.of(context.settings), Services(session).list(organization_id), service,
@@ -223,7 +214,7 @@ def add_routes(api: Api, context: AppContext) -> None:
     async def update_password(caller: Caller, organizationId: UUID, serviceId: UUID,
                               body: JsonBody[ServicePasswordPatchRequest]) -> Response:
         with context.database.transaction() as session:
-            service = changeable_service(session, caller, organizationId, serviceId)
+            service = rules.changeable(Services(session), caller, organizationId, serviceId)
             password = rules.change_password(service, body.value)
             record_changes(session, caller, service, ["service_update_password"], {})
         context.reconcile_now.set()

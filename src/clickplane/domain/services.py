@@ -23,7 +23,7 @@ from clickplane.api.schemas.service import (
 )
 from clickplane.domain.auth import Caller
 from clickplane.domain.enums import REGIONS_BY_PROVIDER
-from clickplane.domain.errors import BadRequest, NotFound
+from clickplane.domain.errors import BadRequest, Conflict, NotFound
 from clickplane.domain.secrets import new_service_password, password_double_sha1_hex, password_sha256_hex
 from clickplane.store.models import Service
 from clickplane.store.repositories import Services
@@ -194,6 +194,15 @@ def visible(services: Services, caller: Caller, organization_id: uuid.UUID, serv
     return service
 
 
+def changeable(services: Services, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID) -> Service:
+    """The visible service, unless it is being deleted (Conflict)."""
+    service = visible(services, caller, organization_id, service_id)
+    if service.state == "terminating":
+        raise Conflict(f"service {service_id} is being deleted and can no longer be changed. "
+                       "Current state: 'terminating'")
+    return service
+
+
 def tag_filters(filters: list[str]) -> list[tuple[str, str | None]]:
     """`tag:KEY` or `tag:KEY=VALUE` filters as (key, value or None for any value)."""
     parsed: list[tuple[str, str | None]] = []
@@ -353,3 +362,21 @@ def change_password(service: Service, request: ServicePasswordPatchRequest) -> s
     service.password_double_sha1_hex = double_sha1.lower() if double_sha1 else None
     _bump(service)
     return None
+
+
+def set_clickhouse_settings(service: Service, settings: dict[str, str]) -> dict[str, str]:
+    """Set ClickHouse settings already checked against the engine; returns those whose value changed."""
+    changed = {name: value for name, value in settings.items() if service.clickhouse_settings.get(name) != value}
+    if changed:
+        service.clickhouse_settings = {**service.clickhouse_settings, **changed}
+        _bump(service)
+    return changed
+
+
+def reset_clickhouse_setting(service: Service, name: str) -> bool:
+    """Return a setting to the engine's default; False when it was not set."""
+    if name not in service.clickhouse_settings:
+        return False
+    service.clickhouse_settings = {key: value for key, value in service.clickhouse_settings.items() if key != name}
+    _bump(service)
+    return True
