@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from clickplane.domain.prometheus import FILTERED, SERVICE_INFO
 from tests.integration.conftest import needs_clickhouse
-from tests.integration.harness import ClickplaneServer
+from tests.integration.harness import ClickplaneServer, wait_until
 from tests.integration.test_cloud_clients import CLICKHOUSECTL, Cli, running_service
 from tests.integration.test_lifecycle import command
 
@@ -83,6 +83,20 @@ def test_the_organizations_metrics_report_a_stopped_service_as_stopped(server: C
     assert running_info.labels["clickhouse_cluster_status"] == "running"
     assert samples_of(found["ClickHouseMetrics_Query"], running["id"])
     assert families(metrics_text(server, f"/services/{stopped['id']}")).keys() == {SERVICE_INFO}
+
+
+@needs_clickhouse
+def test_scraping_does_not_keep_a_service_from_idling(fresh_server: ClickplaneServer) -> None:
+    fresh_server.settings["CLICKPLANE_IDLE_MINUTE_SECONDS"] = "0.4"  # 5 "minutes" pass in 2 seconds
+    fresh_server.start()
+    service_id = fresh_server.create_service(name="scraped", idleScaling=True, idleTimeoutMinutes=5)["service"]["id"]
+    fresh_server.wait_for_state(service_id, "running")
+
+    def scraped_until_idle() -> bool:
+        return 'clickhouse_cluster_status="idle"' in metrics_text(fresh_server, f"/services/{service_id}")
+
+    wait_until(scraped_until_idle, what="the service, scraped all along, to go idle")
+    assert fresh_server.service(service_id)["state"] == "idle"
 
 
 def test_errors_are_answered_in_the_json_envelope(server: ClickplaneServer) -> None:
