@@ -74,7 +74,7 @@ def add_query_route(router: Router, docs: CloudApiDocs, context: AppContext) -> 
         if access is None:
             raise Conflict("service is not answering yet; retry in a few seconds")
         output_format = request.query.get("format", [None])[0]
-        return await stream(access, run, output_format, read_only)
+        return await stream(request, access, run, output_format, read_only)
 
     router.add("POST", PATH, run_query)
 
@@ -112,17 +112,27 @@ def add_query_route(router: Router, docs: CloudApiDocs, context: AppContext) -> 
             await asyncio.sleep(0.2)
         raise Conflict(f"service did not start within {WAKE_DEADLINE_SECONDS:.0f} s; retry later")
 
-    async def stream(access: SqlAccess, run: QueryRun, output_format: str | None, read_only: bool) -> Response:
+    async def stream(request: Request, access: SqlAccess, run: QueryRun, output_format: str | None,
+                     read_only: bool) -> Response:
         query_id = run.runId or str(uuid.uuid4())
         params = {"query_id": query_id, "default_format": output_format or "TabSeparated"}
         if run.database:
             params["database"] = run.database
         if read_only:
             params["readonly"] = "1"
+        # The server does not tell a streaming handler that its client left, so watch for it: when it does,
+        # kill the query, which also ends the stream we are relaying.
+        watcher = asyncio.get_running_loop().create_task(kill_when_gone(request, access, query_id))
         client = context.http_client()
-        request = client.build_request("POST", access.url, params=params, content=run.sql.encode())
-        upstream = await client.send(request, auth=(access.user, access.password), stream=True)
+        try:
+            upstream = await client.send(client.build_request("POST", access.url, params=params,
+                                                              content=run.sql.encode()),
+                                         auth=(access.user, access.password), stream=True)
+        except BaseException:
+            watcher.cancel()
+            raise
         if upstream.status_code != 200:
+            watcher.cancel()
             text = await upstream.aread()
             await upstream.aclose()
             # ClickHouse answers 404 for an unknown table or column: a mistake in the SQL, not a missing API
@@ -131,20 +141,22 @@ def add_query_route(router: Router, docs: CloudApiDocs, context: AppContext) -> 
             return Response(status, None, Content(b"text/plain; charset=utf-8", text))
 
         async def chunks() -> AsyncIterator[bytes]:
-            finished = False
             try:
                 async for chunk in upstream.aiter_raw():
                     yield chunk
-                finished = True
             finally:
+                watcher.cancel()
                 await upstream.aclose()
-                if not finished:  # the client went away: do not let the query run on for nobody
-                    asyncio.get_running_loop().create_task(kill(access, query_id))
 
         content_type = upstream.headers.get("content-type", "text/plain; charset=UTF-8").encode()
         return Response(200, [(b"x-clickhouse-query-id", query_id.encode())], StreamedContent(content_type, chunks))
 
-    async def kill(access: SqlAccess, query_id: str) -> None:
+    async def kill_when_gone(request: Request, access: SqlAccess, query_id: str) -> None:
+        receive = getattr(request.content, "receive", None)
+        if receive is None:
+            return
+        while (await receive()).get("type") != "http.disconnect":
+            pass
         with contextlib.suppress(httpx.HTTPError):
             await context.http_client().post(access.url, params={"query_id": f"kill-{query_id}"},
                                              content=f"KILL QUERY WHERE query_id = '{_quoted(query_id)}' ASYNC",
