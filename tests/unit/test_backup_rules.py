@@ -55,15 +55,17 @@ def test_a_patch_keeps_what_it_leaves_out_and_null_restores_the_default() -> Non
     assert patched(current) == current
 
 
-def test_a_start_time_means_one_backup_a_day_until_it_is_cleared() -> None:
+def test_a_start_time_takes_a_period_of_a_day_or_two_until_it_is_cleared() -> None:
     daily = patched(Schedule(period_hours=12), backupStartTime="02:30")
     assert daily == Schedule(period_hours=24, start_time="02:30")
+    every_other_day = patched(daily, backupPeriodInHours=48.0)
+    assert every_other_day == Schedule(period_hours=48, start_time="02:30")
+    assert patched(Schedule(period_hours=48), backupStartTime="04:00") == Schedule(48, start_time="04:00")
     assert patched(daily, backupStartTime=None) == Schedule(period_hours=24)
     assert patched(daily, backupStartTime=None, backupPeriodInHours=8) == Schedule(period_hours=8)
-    assert patched(daily, backupPeriodInHours=24) == daily
-    with pytest.raises(BadRequest, match="exclusive"):
+    with pytest.raises(BadRequest, match="must be 24 or 48"):
         patched(daily, backupPeriodInHours=12)
-    assert "exclusive" in refusal(backupStartTime="01:00", backupPeriodInHours=6)
+    assert "must be 24 or 48" in refusal(backupStartTime="01:00", backupPeriodInHours=6)
 
 
 @pytest.mark.parametrize(("fields", "fragment"), [
@@ -108,6 +110,16 @@ def test_with_a_start_time_a_backup_is_due_once_a_day_at_that_time() -> None:
     assert rules.backup_due(at_0200, taken, created, first_slot + 24 * HOUR)
     # A backup begun before the day's start time does not stand in for it.
     assert rules.backup_due(at_0200, first_slot - HOUR, created, first_slot + HOUR)
+
+
+def test_with_a_start_time_and_48_hours_a_backup_is_due_every_other_day_at_that_time() -> None:
+    at_0200 = Schedule(period_hours=48, start_time="02:00")
+    taken = datetime(2026, 11, 27, 2, 1, tzinfo=UTC)
+    created = taken - 100 * HOUR
+
+    assert not rules.backup_due(at_0200, taken, created, taken + 24 * HOUR)
+    assert not rules.backup_due(at_0200, taken, created, taken + 47 * HOUR)
+    assert rules.backup_due(at_0200, taken, created, taken + 48 * HOUR)
 
 
 def test_latest_start_is_today_or_yesterday_in_utc() -> None:

@@ -3,10 +3,11 @@ may name, where backups are kept, and which backup a new service may start from.
 
 Schedule, as ClickHouse Cloud's configurable backups: a backup every `backupPeriodInHours` (6, 8, 12,
 16, 20, 24, 36 or 48), each kept `backupRetentionPeriodInHours` (whole days, 1 to 45). A
-`backupStartTime` "HH:MM" (UTC) means one backup a day at that time, so the period is then 24 hours.
-Defaults: every 24 hours, kept 24 hours, no start time. A service's first backup comes one period
-after it was created (or at the first start time after that); the newest done backup is never
-pruned, so a service always keeps one to restore from.
+`backupStartTime` "HH:MM" (UTC) means backups at that time: every day with a period of 24 hours, every
+other day with 48 (as clickhousectl allows); setting one resets any other period to 24. Defaults: every
+24 hours, kept 24 hours, no start time. A service's first backup comes one period after it was created
+(or at the first start time after that); the newest done backup is never pruned, so a service always
+keeps one to restore from.
 
 Buckets: the local runtime writes backups to directories, so a bucket names one. AWS and GCP:
 `bucketPath` is an absolute directory path on the control plane's machine; AZURE: `containerName` is
@@ -39,6 +40,7 @@ from clickplane.store.repositories import Backups, Services
 
 PERIODS_HOURS = (6, 8, 12, 16, 20, 24, 36, 48)
 DAY_HOURS = 24
+START_TIME_PERIODS_HOURS = (24, 48)  # every day, or every other day, at the start time
 MAX_RETENTION_HOURS = 45 * DAY_HOURS
 START_TIME = re.compile(r"(?P<hour>[01]\d|2[0-3]):(?P<minute>[0-5]\d)")
 # Azure's rule for container names, which also makes them safe directory names.
@@ -102,10 +104,10 @@ def patched_schedule(current: Schedule, patch: BackupConfigurationPatchRequest) 
         if start is not None and not START_TIME.fullmatch(start):
             raise BadRequest(f"backupStartTime must be HH:MM in UTC, 00:00 to 23:59, not {start!r}")
         schedule = replace(schedule, start_time=start)
-    if schedule.start_time is not None and schedule.period_hours != DAY_HOURS:
+    if schedule.start_time is not None and schedule.period_hours not in START_TIME_PERIODS_HOURS:
         if "backupPeriodInHours" in given and patch.backupPeriodInHours is not None:
-            raise BadRequest("backupPeriodInHours and backupStartTime are exclusive: a start time means one backup "
-                             "a day; set backupStartTime to null to choose another period")
+            raise BadRequest("with a backupStartTime, backupPeriodInHours must be 24 or 48 (a backup every day or "
+                             "every other day at that time); set backupStartTime to null to choose another period")
         schedule = replace(schedule, period_hours=DAY_HOURS)
     return schedule
 
@@ -120,11 +122,12 @@ def latest_start(start_time: str, now: datetime) -> datetime:
 
 def backup_due(schedule: Schedule, last_started: datetime | None, created: datetime, now: datetime) -> bool:
     """Whether a scheduled backup is due: a period after the newest backup began (whatever became of it)
-    or, before the first, after the service was created; with a start time, at each day's start time
-    that no backup began at or after."""
+    or, before the first, after the service was created. With a start time: at the latest start time,
+    unless a backup began since the one a period before it (for 24 hours, that start time itself)."""
     since = last_started or created
     if schedule.start_time is not None:
-        return since < latest_start(schedule.start_time, now)
+        skipped_days = timedelta(hours=schedule.period_hours - DAY_HOURS)
+        return since < latest_start(schedule.start_time, now) - skipped_days
     return now - since >= timedelta(hours=schedule.period_hours)
 
 
