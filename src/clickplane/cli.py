@@ -1,5 +1,5 @@
-"""The `clickplane` command: serve the API, bootstrap a store, accept invitations, export a Postman collection,
-stop services."""
+"""The `clickplane` command: serve the API, bootstrap a store, accept invitations, take backups, export a Postman
+collection, stop services."""
 
 from __future__ import annotations
 
@@ -183,3 +183,24 @@ def invitation_accept(
         typer.echo(f"error: {error.message}", err=True)
         raise typer.Exit(1) from None
     typer.echo(member.model_dump_json(exclude_none=True))
+
+
+backup_app = typer.Typer(help="Operator commands for backups.", no_args_is_help=True)
+app.add_typer(backup_app, name="backup")
+
+
+@backup_app.command("create")
+def backup_create(
+    service_id: Annotated[uuid.UUID, typer.Argument(help="The service's id, as the API returned it.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Back a running service up now (the Cloud API has no call for it), beside or without `serve`. Prints the
+    backup as JSON; exits 1 when it failed."""
+    try:
+        backup = server.take_backup(settings_with(data_dir=data_dir), service_id)
+    except ApiError as error:
+        typer.echo(f"error: {error.message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(backup.model_dump_json(exclude_none=True))
+    if backup.status != "done":
+        raise typer.Exit(1)

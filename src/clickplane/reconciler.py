@@ -3,7 +3,8 @@
 API handlers record intent (a desired state, a new generation) and return at once. Each pass, the
 reconciler drives every service whose observed state lags its intent toward it through the runtime,
 and watches the running ones: a server that died is restarted (and after repeated deaths the service
-is marked failed), and one that has served no query for its idle timeout is stopped and shown idle.
+is marked failed), one that has served no query for its idle timeout is stopped and shown idle, and
+each is backed up on its schedule, its backups past their retention deleted (`backup_jobs`).
 
 A service is worked on by one task at a time. A write lands only if the intent it acted on is still
 the current one, so a request that arrived meanwhile is never overwritten: the next pass acts on it.
@@ -23,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
+from clickplane.backup_jobs import BackupJobs
 from clickplane.domain.activity import record_system
 from clickplane.runtime.base import Observation, Runtime, RuntimeFailure, ServiceSpec
 from clickplane.store.database import Database
@@ -58,6 +60,7 @@ def intent_of(service: Service) -> Intent:
         ip_access_list=tuple(entry["source"] for entry in service.ip_access_list),
         max_memory_bytes=int(service.max_replica_memory_gb * GIB),
         settings=tuple(sorted(service.clickhouse_settings.items())),
+        restore_from=service.restore_from,
     )
     return Intent(service.id, service.organization_id, service.state, service.desired_state, service.generation,
                   service.idle_scaling, service.idle_timeout_minutes, spec)
@@ -89,10 +92,11 @@ class Policy:
 
 
 class Reconciler:
-    def __init__(self, database: Database, runtime: Runtime, wake: asyncio.Event, policy: Policy | None = None
-                 ) -> None:
+    def __init__(self, database: Database, runtime: Runtime, backups: BackupJobs, wake: asyncio.Event,
+                 policy: Policy | None = None) -> None:
         self.database = database
         self.runtime = runtime
+        self.backups = backups
         self.wake = wake
         self.policy = policy or Policy()
         self._slots = asyncio.Semaphore(self.policy.concurrency)
@@ -100,6 +104,7 @@ class Reconciler:
         self._watches: dict[uuid.UUID, Watch] = {}
 
     async def run_forever(self) -> None:
+        self.backups.fail_interrupted()
         await self._remove_orphans()
         while True:
             try:
@@ -155,6 +160,7 @@ class Reconciler:
                     self._observe(intent, state=intent.desired_state, reason=None)
                 elif intent.desired_state == "deleted":
                     await self.runtime.delete(intent.spec.service_id)
+                    await self.backups.remove_all(intent.service_id)
                     self._forget(intent)
             except RuntimeFailure as failure:
                 log.warning("service %s failed: %s", intent.service_id, failure)
@@ -176,8 +182,10 @@ class Reconciler:
             observation = await self.runtime.observe(intent.spec.service_id)
             if not observation.running:
                 await self._recover(intent, watch, observation.reason or "ClickHouse stopped answering")
-            elif intent.idle_scaling:
+                return
+            if intent.idle_scaling:
                 await self._check_idle(intent, watch)
+            await self.backups.run_schedule(intent.service_id)
 
     async def _recover(self, intent: Intent, watch: Watch, reason: str) -> None:
         now = time.monotonic()

@@ -15,18 +15,24 @@ import uvicorn
 from sqlalchemy.orm import Session
 
 from clickplane.api.app import create_app
+from clickplane.api.backups import to_wire as backup_to_wire
 from clickplane.api.context import AppContext
+from clickplane.api.schemas.backup import Backup
 from clickplane.api.schemas.members import Member
 from clickplane.api.users import member_to_wire
+from clickplane.backup_jobs import BackupJobs
 from clickplane.domain import members
 from clickplane.domain.auth import VerifiedKeys
+from clickplane.domain.backups import Storage
 from clickplane.domain.organizations import Bootstrap, bootstrap, create_organization_with_admin_key
 from clickplane.domain.rate_limit import RateLimiter
 from clickplane.domain.secrets import SecretHasher, load_or_create_secret_key
 from clickplane.reconciler import Policy, Reconciler
+from clickplane.runtime.base import Runtime
 from clickplane.runtime.local import LocalRuntime
 from clickplane.settings import Settings
 from clickplane.store.database import Database
+from clickplane.store.models import utcnow
 from clickplane.store.repositories import Activities, ApiKeys, Invitations, Members, Organizations, Roles
 
 log = logging.getLogger(__name__)
@@ -94,6 +100,20 @@ def accept_invitation(settings: Settings, invitation_id: uuid.UUID, name: str) -
     return _with_store(settings, act)
 
 
+def backup_jobs(settings: Settings, database: Database, runtime: Runtime) -> BackupJobs:
+    return BackupJobs(database, runtime, Storage(settings.data_dir.resolve()))
+
+
+def take_backup(settings: Settings, service_id: uuid.UUID) -> Backup:
+    """Back a running service up now (the Cloud API has no call for it); the backup as the API shows it."""
+    database = open_store(settings)
+    try:
+        jobs = backup_jobs(settings, database, local_runtime(settings, secret_hasher(settings)))
+        return backup_to_wire(asyncio.run(jobs.take(service_id)), utcnow())
+    finally:
+        database.dispose()
+
+
 @dataclass
 class ControlPlane:
     settings: Settings
@@ -113,7 +133,7 @@ def build(settings: Settings) -> ControlPlane:
                          rate_limiter=RateLimiter(*limit) if limit else None)
     policy = Policy(interval_seconds=settings.reconcile_interval_seconds, concurrency=settings.reconcile_concurrency,
                     idle_minute_seconds=settings.idle_minute_seconds)
-    reconciler = Reconciler(database, runtime, context.reconcile_now, policy)
+    reconciler = Reconciler(database, runtime, backup_jobs(settings, database, runtime), context.reconcile_now, policy)
     return ControlPlane(settings, database, context, runtime, reconciler)
 
 

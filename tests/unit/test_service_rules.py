@@ -97,7 +97,6 @@ def test_tag_keys_are_unique() -> None:
     ({"hasTransparentDataEncryption": True}, "transparent data encryption"),
     ({"encryptionKey": "k"}, "encryption"),
     ({"byocId": "b"}, "byocId"),
-    ({"backupId": str(uuid.uuid4())}, "backupId"),
     ({"endpoints": [{"protocol": "mysql", "enabled": True}]}, "MySQL"),
     ({"isReadonly": True}, "dataWarehouseId"),
     ({"dataWarehouseId": "not-a-uuid"}, "UUID"),

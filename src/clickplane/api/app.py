@@ -10,6 +10,7 @@ from rodi import Container
 
 from clickplane.api import (
     activities,
+    backups,
     clickhouse_settings,
     keys,
     organizations,
@@ -64,7 +65,7 @@ def create_app(context: AppContext) -> Any:
     router.fallback = _no_such_operation
     api = Api(router, docs)
     for resource in (organizations, services, query_endpoints, keys, roles, users, quotas, activities, prometheus,
-                     clickhouse_settings):
+                     clickhouse_settings, backups):
         resource.add_routes(api, context)
     add_query_route(router, docs, context)
     app = Application(router=router, show_error_details=False)

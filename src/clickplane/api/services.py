@@ -13,7 +13,6 @@ from clickplane.api.binders import JsonBody
 from clickplane.api.context import AppContext
 from clickplane.api.endpoints import Api
 from clickplane.api.envelope import acknowledged, ok
-from clickplane.api.schemas.backup import BackupConfiguration
 from clickplane.api.schemas.service import (
     CurrentScaling,
     PrivateEndpointConfig,
@@ -27,18 +26,17 @@ from clickplane.api.schemas.service import (
     ServiceScalingPatchRequest,
     ServiceStatePatchRequest,
 )
+from clickplane.domain import backups as backup_rules
 from clickplane.domain import lifecycle, permissions, quotas
 from clickplane.domain import organizations as organization_rules
 from clickplane.domain import services as rules
 from clickplane.domain.activity import record
 from clickplane.domain.auth import Caller
 from clickplane.store import models
-from clickplane.store.repositories import Activities, Organizations, Services
+from clickplane.store.repositories import Activities, Backups, Organizations, Services
 
 TAG = "Service"
 CHANGE_ERRORS = (400, 401, 403, 404, 409, 413, 500)
-# Until backups land, every service reports ClickHouse Cloud's default schedule.
-DEFAULT_BACKUP_CONFIGURATION = BackupConfiguration(backupPeriodInHours=24, backupRetentionPeriodInHours=24)
 
 
 def _current_scaling(service: models.Service) -> CurrentScaling:
@@ -99,18 +97,24 @@ def add_routes(api: Api, context: AppContext) -> None:
                "instanceCreate", "Create new service", TAG,
                "Records the service and returns at once in state provisioning, with the password of its "
                "`default` user (shown only here). A ClickHouse server is started for it in the background; "
-               "poll the service until its state is running.", ServicePostResponse,
+               "poll the service until its state is running. With `backupId` (a done backup of a service of the "
+               "organization, in the same provider and region) it starts holding that backup's databases and "
+               "tables.", ServicePostResponse,
                errors=(400, 401, 403, 404, 413, 500))
     async def create_service(caller: Caller, organizationId: UUID,
                              body: JsonBody[ServicePostRequest]) -> Response:
         with context.database.transaction() as session:
             organization_rules.visible(Organizations(session), caller, organizationId)
             services = Services(session)
-            new = rules.plan_new_service(body.value, organizationId, services)
+            restore_from = backup_rules.restore_source(body.value, organizationId, Backups(session), services)
+            new = rules.plan_new_service(body.value, organizationId, services, restore_from)
             quotas.check_new_service(quotas.Limits.of(context.settings), services.list(organizationId), new.service)
             services.add(new.service)
             record(Activities(session), caller, "service_create", service_id=new.service.id,
                    details={"name": new.service.name})
+            if restore_from is not None:
+                record(Activities(session), caller, "service_restore_backup", service_id=new.service.id,
+                       details={"backupId": str(body.value.backupId)})
             response = ok(ServicePostResponse(service=to_wire(new.service), password=new.password))
         context.reconcile_now.set()
         return response
@@ -229,11 +233,3 @@ def add_routes(api: Api, context: AppContext) -> None:
             rules.visible(Services(session), caller, organizationId, serviceId)
         host = context.settings.service_advertised_host or context.settings.service_listen_host
         return ok(PrivateEndpointConfig(endpointServiceId="", privateDnsHostname=host))
-
-    @api.route("GET", "/v1/organizations/{organizationId}/services/{serviceId}/backupConfiguration",
-               "backupConfigurationGet", "Get service backup configuration", "Backup",
-               "How often backups are taken and how long they are kept.", BackupConfiguration)
-    async def get_backup_configuration(caller: Caller, organizationId: UUID, serviceId: UUID) -> Response:
-        with context.database.transaction() as session:
-            rules.visible(Services(session), caller, organizationId, serviceId)
-        return ok(DEFAULT_BACKUP_CONFIGURATION)

@@ -95,8 +95,6 @@ def _refuse_unavailable(request: ServicePostRequest) -> None:
     if request.byocId:
         raise BadRequest(f"byocId: no bring-your-own-cloud infrastructure {request.byocId!r} exists in this "
                          "organization")
-    if request.backupId:
-        raise BadRequest(f"backupId: backup {request.backupId} was not found in this organization")
     if any(change.enabled for change in request.endpoints or []):
         raise BadRequest("endpoints: the MySQL interface is not offered by clickplane services; "
                          "connect with the native or HTTPS protocol")
@@ -153,8 +151,10 @@ def _warehouse(request: ServicePostRequest, organization_id: uuid.UUID,
     return warehouse_id, False
 
 
-def plan_new_service(request: ServicePostRequest, organization_id: uuid.UUID, services: Services) -> NewService:
-    """Validate a create request and build the service record, in state provisioning."""
+def plan_new_service(request: ServicePostRequest, organization_id: uuid.UUID, services: Services,
+                     restore_from: str | None = None) -> NewService:
+    """Validate a create request and build the service record, in state provisioning; `restore_from` is the
+    directory of the backup it starts from (`backups.restore_source` checks the request's backupId)."""
     _check_name(request.name)
     check_provider_region(request.provider, request.region)
     _refuse_unavailable(request)
@@ -180,7 +180,7 @@ def plan_new_service(request: ServicePostRequest, organization_id: uuid.UUID, se
         idle_timeout_minutes=int(request.idleTimeoutMinutes or DEFAULT_IDLE_TIMEOUT_MINUTES),
         data_warehouse_id=warehouse_id, is_primary=is_primary, is_readonly=bool(request.isReadonly),
         options={k: v for k, v in options.items() if v is not None},
-        generation=1, observed_generation=0,
+        generation=1, observed_generation=0, restore_from=restore_from,
     )
     return NewService(service=service, password=password)
 

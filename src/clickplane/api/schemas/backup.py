@@ -57,8 +57,8 @@ class BackupConfigurationPatchRequest(RequestModel):
     backupRetentionPeriodInHours: float | None = Field(
         default=None, description="Hours each backup is kept: whole days, 24 to 1080 (default 24).")
     backupStartTime: str | None = Field(
-        default=None, description="HH:MM (UTC) to take one backup a day at; the period is then 24 hours. "
-                                  "null (the default) takes them every backupPeriodInHours.")
+        default=None, description="HH:MM (UTC) to take backups at, with a period of 24 (reset to it unless "
+                                  "48 is given). null (the default) takes them every backupPeriodInHours.")
 
 
 class BackupBucketFields(RequestModel):
