@@ -118,6 +118,18 @@ async def test_a_failed_backup_leaves_nothing_behind(tmp_path: Path) -> None:
     assert list((server.path / "shadow").iterdir()) == []
 
 
+async def test_an_answer_not_shaped_as_expected_fails_the_backup_cleanly(tmp_path: Path) -> None:
+    server = FakeServer(tmp_path / "server")
+
+    async def without_paths(sql: str) -> str:
+        answer = await server.run_sql(sql)
+        return answer.replace('"metadata_path"', '"renamed"') if "system.tables" in sql else answer
+
+    with pytest.raises(RuntimeFailure, match="backup failed: KeyError"):
+        await take_backup(without_paths, server.path, tmp_path / "b1")
+    assert not (tmp_path / "b1").exists()
+
+
 async def test_a_table_outside_the_data_path_is_refused(tmp_path: Path) -> None:
     server = FakeServer(tmp_path / "server")
 

@@ -95,11 +95,11 @@ async def take_backup(run_sql: RunSql, data_path: Path, destination: Path) -> Ba
         raise RuntimeFailure(f"cannot create the backup directory {destination}: {error}") from error
     try:
         return await _take(run_sql, data_path, destination)
-    except (RuntimeFailure, OSError) as error:
+    except (RuntimeFailure, OSError, ValueError, KeyError) as error:  # files, or answers not shaped as expected
         await asyncio.to_thread(shutil.rmtree, destination, ignore_errors=True)
         if isinstance(error, RuntimeFailure):
             raise
-        raise RuntimeFailure(f"backup failed: {error}") from error
+        raise RuntimeFailure(f"backup failed: {error!r}") from error
 
 
 async def _take(run_sql: RunSql, data_path: Path, destination: Path) -> BackupResult:
