@@ -741,9 +741,6 @@ def test_access_is_decided_by_the_rules(matrix: Matrix, operation_id: str, calle
             cleanup()
 
 
-@pytest.mark.xfail(strict=True, reason="the guard runs after the body is bound and validated: a caller it would "
-                                       "refuse gets 400 for an invalid body instead of 403 (or 404 for another "
-                                       "organization's key)")
 @pytest.mark.parametrize("caller", [c for c in CALLERS if c.name in ("developer", "other-organization")],
                          ids=lambda caller: caller.name)
 def test_a_refused_caller_is_refused_whatever_its_body(matrix: Matrix, caller: Caller) -> None:

@@ -5,6 +5,7 @@ Both are BlackSheep binders, so the OpenAPI document learns the request body typ
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Generic, TypeVar
 
 from blacksheep import Request
@@ -60,7 +61,17 @@ class CallerBinder(Binder):
 
 
 class JsonBody(BoundValue[M], Generic[M]):
-    """A JSON request body of model M, whatever Content-Type the client declared."""
+    """A JSON request body of model M, whatever Content-Type the client declared.
+
+    It is parsed and validated when the handler first reads `value`, not while the request is bound:
+    the permission guard runs in between, so a caller who may not act is refused before anything
+    about the body is said to it."""
+
+    @property
+    def value(self) -> M:
+        if callable(self._value):
+            self._value = self._value()
+        return self._value
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -88,7 +99,7 @@ class JsonBodyBinder(JSONBinder):
             if self.expected_type is not None and not self.required:
                 return None
             body = b"{}"  # an empty PATCH/POST body means "no fields"
-        return self.parse_value(body)
+        return functools.partial(self.parse_value, body)
 
     def parse_value(self, data: Any) -> Any:
         try:
