@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from clickplane.runtime.process import find_server, is_running, log_tail, signal_server, spawn
@@ -17,6 +18,10 @@ def test_a_server_is_found_by_pid_file_and_config_and_is_gone_once_killed(tmp_pa
     child, server = spawn(argv, tmp_path, tmp_path / "console.log")
     try:
         pid_file.write_text(f"{server.pid}\n")
+        # Until the child has exec'd, its command line is still its parent's: poll with a deadline.
+        deadline = time.monotonic() + 10
+        while find_server(pid_file, config) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert find_server(pid_file, config) == server
         assert find_server(pid_file, tmp_path / "other.xml") is None
 
