@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     rate_limit_period_seconds: float = Field(default=10.0, gt=0, description="The period rate_limit_requests is for.")
     cloud_limits: bool = Field(
         default=False, description="Limit each API key to ClickHouse Cloud's published rate instead of rate_limit_*.")
+    metering_interval_seconds: float = Field(
+        default=60.0, gt=0, description="Seconds between two looks at what services use (compute, storage).")
+    price_compute_per_gib_hour: float = Field(
+        default=0.03, ge=0, description="CHC for one GiB of replica memory running one hour (clickplane's price).")
+    price_storage_per_gib_month: float = Field(
+        default=0.025, ge=0, description="CHC for one GiB of table data kept 30 days (clickplane's price).")
+    price_backup_per_gib_month: float = Field(
+        default=0.025, ge=0, description="CHC for one GiB of backups kept 30 days (clickplane's price).")
 
     @property
     def rate_limit(self) -> tuple[int, float] | None:

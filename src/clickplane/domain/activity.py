@@ -47,12 +47,21 @@ class Window:
     end: datetime | None = None
 
 
+def plain_date(text: str) -> date | None:
+    """The day `text` names when it is a date written YYYY-MM-DD that the calendar has; else None."""
+    try:
+        return date.fromisoformat(text) if PLAIN_DATE.fullmatch(text) else None
+    except ValueError:
+        return None  # the shape is right but the calendar is not (2024-02-30)
+
+
 def _moment(parameter: str, text: str) -> tuple[datetime, timedelta]:
     """The instant `text` names, and how long it lasts at the precision it is written in: a plain date
     is the whole day in UTC, a date-time the whole second, or the microsecond when it has a fraction."""
+    day = plain_date(text)
+    if day is not None:
+        return datetime.combine(day, datetime.min.time(), UTC), ONE_DAY
     try:
-        if PLAIN_DATE.fullmatch(text):
-            return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC), ONE_DAY
         upper = text.upper()
         match = DATE_TIME.fullmatch(upper)
         if match:
@@ -61,7 +70,7 @@ def _moment(parameter: str, text: str) -> tuple[datetime, timedelta]:
             moment = datetime.fromisoformat(upper).astimezone(UTC)
             return moment, ONE_MICROSECOND if match["fraction"] else ONE_SECOND
     except ValueError:
-        pass  # the shape is right but the calendar is not (2024-02-30, 25:00)
+        pass  # the shape is right but the calendar or the clock is not (2024-02-30T..., 25:00)
     raise BadRequest(f"{parameter} {text!r} is neither a date (YYYY-MM-DD, a whole day in UTC) nor an RFC 3339 "
                      "date-time (such as 2024-01-02T03:04:05Z)")
 
