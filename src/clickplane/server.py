@@ -27,6 +27,7 @@ from clickplane.domain.backups import Storage
 from clickplane.domain.organizations import Bootstrap, bootstrap, create_organization_with_admin_key
 from clickplane.domain.rate_limit import RateLimiter
 from clickplane.domain.secrets import SecretHasher, load_or_create_secret_key
+from clickplane.metering import Meter
 from clickplane.reconciler import Policy, Reconciler
 from clickplane.runtime.base import Runtime
 from clickplane.runtime.local import LocalRuntime
@@ -146,11 +147,13 @@ async def serve(plane: ControlPlane) -> None:
                             timeout_keep_alive=75)
     server = uvicorn.Server(config)
     reconciling = asyncio.create_task(plane.reconciler.run_forever(), name="reconciler")
+    metering = asyncio.create_task(Meter.of(plane.context).run_forever(), name="meter")
     try:
         await server.serve()
     finally:
         reconciling.cancel()
-        await asyncio.gather(reconciling, return_exceptions=True)
+        metering.cancel()
+        await asyncio.gather(reconciling, metering, return_exceptions=True)
         await plane.reconciler.shutdown()
         plane.database.dispose()
 

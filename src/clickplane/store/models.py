@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -260,3 +261,24 @@ class BackupBucket(Base):
     # was sent: the secret itself is never kept, as the local runtime needs none.
     secret_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UsageDay(Base):
+    """What one service used in one UTC day (see domain/usage.py), added to by the metering as it goes.
+
+    Not tied to the services table: a deleted service's usage stays billed. Its warehouse and name are kept
+    here for the same reason, the name as of the row's latest metering."""
+
+    __tablename__ = "usage_daily"
+    __table_args__ = (Index("ix_usage_daily_org_day", "organization_id", "day"),)
+
+    service_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    data_warehouse_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    service_name: Mapped[str] = mapped_column(String(50))
+    compute_gib_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    storage_gib_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    backup_gib_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    # The service's storage as last sampled: what it keeps paying for while its server is down.
+    storage_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
