@@ -22,7 +22,7 @@ EXPECTED_OPERATIONS = (
     "activityGetList", "activityGet", "organizationQuotasGetList", "organizationQuotaGet",
     "organizationPrometheusGet", "instancePrometheusGet", "serviceClickhouseSettingsListGet",
     "serviceClickhouseSettingsSchemaGet", "serviceClickhouseSettingGet", "serviceClickhouseSettingsUpdate",
-    "serviceClickhouseSettingDelete",
+    "serviceClickhouseSettingDelete", "usageCostGet",
 )
 
 

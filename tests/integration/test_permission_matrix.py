@@ -61,6 +61,7 @@ NEEDS: dict[str, str | None] = {
     "organizationPrometheusGet": ORGANIZATION_VIEW,
     "activityGetList": ACTIVITIES_VIEW,
     "activityGet": ACTIVITIES_VIEW,
+    "usageCostGet": BILLING_VIEW,
     "instanceGetList": SERVICE_VIEW,
     "instanceGet": SERVICE_VIEW,
     "instancePrivateEndpointConfigGet": SERVICE_VIEW,
@@ -184,7 +185,7 @@ def expected(caller: Caller, operation: Operation) -> Refusal | None:
 # --- Requests --------------------------------------------------------------------------------------------
 
 PATH_PARAMETER = re.compile(r"\{(\w+)\}")
-QUERY_VALUES = {"cloud_provider": "aws", "region_id": "us-east-1"}
+QUERY_VALUES = {"cloud_provider": "aws", "region_id": "us-east-1", "from_date": "2024-01-01", "to_date": "2024-01-31"}
 ENVELOPE_FIELDS = {"status", "requestId", "result", "error", "nextCursor", "limit", "totalCount"}
 # Fields that carry a secret, and the only operations whose answers may hold them (each hands one out once).
 SECRET_FIELDS: dict[str, set[str]] = {

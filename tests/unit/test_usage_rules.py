@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
+from clickplane.api.usage import to_wire
 from clickplane.domain.errors import BadRequest
 from clickplane.domain.usage import (
     GIB,
@@ -20,6 +23,8 @@ from clickplane.domain.usage import (
     report_days,
 )
 from clickplane.settings import Settings
+from clickplane.store.models import UsageDay
+from tests.shared import SHARED_DIR
 
 NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -114,3 +119,24 @@ def test_from_date_after_to_date_is_refused() -> None:
 def test_anything_but_a_plain_date_is_refused_naming_the_parameter(value: str) -> None:
     assert refused(value, "2026-03-10").startswith(f"from_date {value!r} is not a date")
     assert refused("2026-03-10", value).startswith(f"to_date {value!r} is not a date")
+
+
+def test_a_record_has_every_field_of_the_reference_with_uuids_numbers_and_a_date() -> None:
+    reference = json.loads((SHARED_DIR / "reference" / "clickhouse-cloud-openapi.json").read_text())["components"]
+    service_id, warehouse_id = uuid.uuid4(), uuid.uuid4()
+    day = UsageDay(service_id=service_id, day=date(2026, 3, 9), organization_id=uuid.uuid4(),
+                   data_warehouse_id=warehouse_id, service_name="billed", compute_gib_seconds=4 * 3600,
+                   storage_gib_seconds=10 * 86400, backup_gib_seconds=0.0, storage_bytes=10 * GIB)
+    record = json.loads(to_wire(day, PRICES, today=date(2026, 3, 10)).model_dump_json())
+
+    assert set(record) == set(reference["schemas"]["UsageCostRecord"]["properties"])
+    assert set(record["metrics"]) == set(reference["schemas"]["UsageCostMetrics"]["properties"])
+    assert all(isinstance(value, float) for value in record["metrics"].values())
+    assert (record["serviceId"], record["entityId"], record["dataWarehouseId"]) == (
+        str(service_id), str(service_id), str(warehouse_id))
+    assert (record["date"], record["entityType"], record["entityName"], record["locked"]) == (
+        "2026-03-09", "service", "billed", True)
+    assert record["metrics"]["computeCHC"] == 2.0
+    assert record["metrics"]["storageCHC"] == pytest.approx(1.0)
+    assert record["totalCHC"] == pytest.approx(3.0)
+    assert not to_wire(day, PRICES, today=date(2026, 3, 9)).locked

@@ -19,6 +19,7 @@ from clickplane.api import (
     quotas,
     roles,
     services,
+    usage,
     users,
 )
 from clickplane.api.context import AppContext
@@ -65,7 +66,7 @@ def create_app(context: AppContext) -> Any:
     router.fallback = _no_such_operation
     api = Api(router, docs)
     for resource in (organizations, services, query_endpoints, keys, roles, users, quotas, activities, prometheus,
-                     clickhouse_settings, backups):
+                     clickhouse_settings, backups, usage):
         resource.add_routes(api, context)
     add_query_route(router, docs, context)
     app = Application(router=router, show_error_details=False)

@@ -70,3 +70,5 @@ KeyUpdateType = Literal[
 
 QuotaCode = Literal["services-per-organization", "postgres-services-per-organization", "replicas-per-warehouse"]
 QuotaScope = Literal["organization", "warehouse"]
+
+UsageEntityType = Literal["datawarehouse", "service", "clickpipe"]
