@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from blacksheep import Response
@@ -33,7 +33,7 @@ from clickplane.domain import services as rules
 from clickplane.domain.activity import record
 from clickplane.domain.auth import Caller
 from clickplane.store import models
-from clickplane.store.repositories import Activities, Backups, Organizations, Services
+from clickplane.store.repositories import Activities, Backups, Organizations, ServiceRows, Services
 
 TAG = "Service"
 CHANGE_ERRORS = (400, 401, 403, 404, 409, 413, 500)
@@ -86,12 +86,12 @@ def add_routes(api: Api, context: AppContext) -> None:
                "`filter=tag:KEY=VALUE` (repeatable) keeps those carrying all the given tags.", list[Service])
     async def list_services(caller: Caller, organizationId: UUID, filter: list[str] | None = None) -> Response:
         wanted = rules.tag_filters(filter or [])
-        with context.database.transaction() as session:
-            organization_rules.visible(Organizations(session), caller, organizationId)
-            visible = [service for service in Services(session).list(organizationId)
-                       if permissions.allows(caller.policies, permissions.SERVICE_VIEW, f"instance/{service.id}")
-                       and rules.has_tags(service, wanted)]
-            return ok([to_wire(service) for service in visible])
+        with context.database.reading() as connection:  # the guard has checked the organization is the caller's
+            rows = ServiceRows(connection).list(organizationId)
+        visible = [cast(models.Service, row) for row in rows
+                   if permissions.allows(caller.policies, permissions.SERVICE_VIEW, f"instance/{row.id}")
+                   and rules.has_tags(cast(models.Service, row), wanted)]
+        return ok([to_wire(service) for service in visible])
 
     @api.route("POST", "/v1/organizations/{organizationId}/services",
                "instanceCreate", "Create new service", TAG,
@@ -123,8 +123,11 @@ def add_routes(api: Api, context: AppContext) -> None:
                "instanceGet", "Get service details", TAG,
                "One service of the organization, with its observed state and endpoints.", Service)
     async def get_service(caller: Caller, organizationId: UUID, serviceId: UUID) -> Response:
-        with context.database.transaction() as session:
-            return ok(to_wire(rules.visible(Services(session), caller, organizationId, serviceId)))
+        with context.database.reading() as connection:
+            row = ServiceRows(connection).get(organizationId, serviceId)
+        if row is None:  # the guard has checked the organization is the caller's
+            raise rules.not_found(organizationId, serviceId)
+        return ok(to_wire(cast(models.Service, row)))
 
 
     @api.route("PATCH", "/v1/organizations/{organizationId}/services/{serviceId}",

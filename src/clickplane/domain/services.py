@@ -189,9 +189,13 @@ def visible(services: Services, caller: Caller, organization_id: uuid.UUID, serv
     """The service if it belongs to the caller's organization; any other id is reported as not found."""
     service = services.get(organization_id, service_id) if organization_id == caller.organization_id else None
     if service is None:
-        raise NotFound(f"service {service_id} does not exist in organization {organization_id} "
-                       "or is not visible to this API key")
+        raise not_found(organization_id, service_id)
     return service
+
+
+def not_found(organization_id: uuid.UUID, service_id: uuid.UUID) -> NotFound:
+    return NotFound(f"service {service_id} does not exist in organization {organization_id} "
+                    "or is not visible to this API key")
 
 
 def changeable(services: Services, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID) -> Service:
