@@ -20,7 +20,8 @@ EXPECTED_OPERATIONS = (
     "memberGetList", "memberGet", "memberUpdate", "memberDelete",
     "invitationGetList", "invitationCreate", "invitationGet", "invitationDelete",
     "activityGetList", "activityGet", "organizationQuotasGetList", "organizationQuotaGet",
-    "organizationPrometheusGet", "instancePrometheusGet", "serviceClickhouseSettingsListGet",
+    "organizationPrometheusGet", "instancePrometheusGet", "postgresOrgPrometheusGet", "postgresInstancePrometheusGet",
+    "organizationPrivateEndpointConfigGetList", "serviceClickhouseSettingsListGet",
     "serviceClickhouseSettingsSchemaGet", "serviceClickhouseSettingGet", "serviceClickhouseSettingsUpdate",
     "serviceClickhouseSettingDelete", "usageCostGet",
 )

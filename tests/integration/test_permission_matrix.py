@@ -59,6 +59,8 @@ NEEDS: dict[str, str | None] = {
     "organizationQuotasGetList": ORGANIZATION_VIEW,
     "organizationQuotaGet": ORGANIZATION_VIEW,
     "organizationPrometheusGet": ORGANIZATION_VIEW,
+    "postgresOrgPrometheusGet": ORGANIZATION_VIEW,
+    "postgresInstancePrometheusGet": ORGANIZATION_VIEW,
     "activityGetList": ACTIVITIES_VIEW,
     "activityGet": ACTIVITIES_VIEW,
     "usageCostGet": BILLING_VIEW,

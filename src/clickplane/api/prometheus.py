@@ -18,6 +18,7 @@ from clickplane.domain import organizations as organization_rules
 from clickplane.domain import permissions, prometheus
 from clickplane.domain import services as service_rules
 from clickplane.domain.auth import Caller
+from clickplane.domain.errors import NotFound
 from clickplane.store import models
 from clickplane.store.repositories import Organizations, Services
 
@@ -73,3 +74,18 @@ def add_routes(api: Api, context: AppContext) -> None:
         with context.database.transaction() as session:
             service = service_rules.visible(Services(session), caller, organizationId, serviceId)
         return await exposition([service], filtered_metrics)
+
+    @api.route("GET", "/v1/organizations/{organizationId}/postgres/prometheus",
+               "postgresOrgPrometheusGet", "Get organization PostgreSQL metrics", TAG,
+               "clickplane runs no PostgreSQL services, so the exposition holds no samples.", RESULT,
+               errors=(400, 401, 404, 500))
+    async def organization_postgres_metrics(caller: Caller, organizationId: UUID,
+                                            filtered_metrics: str | None = None) -> Response:
+        prometheus.parse_filtered(filtered_metrics)
+        return Response(200, None, Content(prometheus.CONTENT_TYPE.encode(), b""))
+
+    @api.route("GET", "/v1/organizations/{organizationId}/postgres/{postgresId}/prometheus",
+               "postgresInstancePrometheusGet", "Get PostgreSQL service metrics", TAG,
+               "clickplane runs no PostgreSQL services: every id answers 404.", RESULT)
+    async def postgres_metrics(caller: Caller, organizationId: UUID, postgresId: str) -> Response:
+        raise NotFound(f"PostgreSQL service {postgresId} does not exist: clickplane runs no PostgreSQL services")

@@ -73,6 +73,8 @@ OPERATION_PERMISSIONS: dict[str, str | None] = {
     "organizationRoleDelete": ROLES_MANAGE,
     "organizationPrometheusGet": ORGANIZATION_VIEW,
     "instancePrometheusGet": SERVICE_VIEW,
+    "postgresOrgPrometheusGet": ORGANIZATION_VIEW,
+    "postgresInstancePrometheusGet": ORGANIZATION_VIEW,
     "usageCostGet": BILLING_VIEW,
     "backupGetList": SERVICE_VIEW,
     "backupGet": SERVICE_VIEW,
