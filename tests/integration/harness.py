@@ -129,6 +129,18 @@ class ClickplaneServer:
             response.raise_for_status()
             return response.json()["result"]  # type: ignore[no-any-return]
 
+    def wait_for_state_in(self, credentials: Credentials, service_id: str, state: str,
+                          timeout: float = DEADLINE_SECONDS) -> dict[str, Any]:
+        """wait_for_state for a service of another organization, seen with that organization's key."""
+        path = f"/v1/organizations/{credentials.organization_id}/services/{service_id}"
+
+        def reached() -> dict[str, Any] | None:
+            with self.client(credentials) as client:
+                service: dict[str, Any] = client.get(path).json()["result"]
+            return service if service["state"] == state else None
+
+        return wait_until(reached, timeout, f"service {service_id} to be {state}")  # type: ignore[no-any-return]
+
     def wait_for_state(self, service_id: str, state: str, timeout: float = DEADLINE_SECONDS) -> dict[str, Any]:
         def reached() -> dict[str, Any] | None:
             service = self.service(service_id)
