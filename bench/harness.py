@@ -239,3 +239,22 @@ class Sandbox:
             kill_leftovers(self.data_dir, "outlived stop-all")
             shutil.rmtree(self.data_dir, ignore_errors=True)
             log(f"cleaned up {self.data_dir}")
+
+
+def run_to_completion(work: Callable[[], T], cleanup: Callable[[], None], report: Callable[[T], None]) -> int:
+    """A benchmark's main: `work`, then `cleanup` whatever happened; Ctrl-C and SIGTERM unwind the same way.
+    Returns the exit status: 0 (and `report` called), 1 on a BenchError, 130 when interrupted."""
+    try:
+        with terminated_as_interrupt():
+            try:
+                result = work()
+            finally:
+                cleanup()
+    except BenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    report(result)
+    return 0

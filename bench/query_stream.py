@@ -42,7 +42,7 @@ from harness import (
     Clickplane,
     Sandbox,
     log,
-    terminated_as_interrupt,
+    run_to_completion,
     wait_until,
 )
 
@@ -238,24 +238,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sandbox = Sandbox("clickplane-bench-")
-    try:
-        with terminated_as_interrupt():
-            try:
-                measurements = run(sandbox, args)
-            finally:
-                sandbox.cleanup()
-    except BenchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    print(f"\nQuery API stream: {args.rows:,} rows of system.numbers as {args.format}, {args.rounds} round(s); "
-          f"seconds and MB/s exclude the stalled reader's pause\n")
-    print_table(measurements)
-    print()
-    print(summary(measurements))
-    return 0
+
+    def report(measurements: list[Measurement]) -> None:
+        print(f"\nQuery API stream: {args.rows:,} rows of system.numbers as {args.format}, {args.rounds} round(s); "
+              f"seconds and MB/s exclude the stalled reader's pause\n")
+        print_table(measurements)
+        print()
+        print(summary(measurements))
+
+    return run_to_completion(lambda: run(sandbox, args), sandbox.cleanup, report)
 
 
 if __name__ == "__main__":

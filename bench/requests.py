@@ -32,7 +32,7 @@ from harness import (
     Timeout,
     free_port,
     log,
-    terminated_as_interrupt,
+    run_to_completion,
     wait_until,
 )
 
@@ -228,24 +228,15 @@ def main(argv: list[str] | None = None) -> int:
         print("error: wrk is not on PATH", file=sys.stderr)
         return 2
     bench = Bench(args)
-    try:
-        with terminated_as_interrupt():
-            try:
-                rows = bench.run()
-            finally:
-                bench.cleanup()
-    except BenchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    print(f"\nGET service details vs bare ASGI app, same bytes; wrk -t{args.threads} -c{args.connections} "
-          f"-d{args.duration:g}s, {args.rounds} round(s)\n")
-    print_table(rows)
-    print()
-    print(summary(rows, args.connections))
-    return 0
+
+    def report(rows: list[Row]) -> None:
+        print(f"\nGET service details vs bare ASGI app, same bytes; wrk -t{args.threads} -c{args.connections} "
+              f"-d{args.duration:g}s, {args.rounds} round(s)\n")
+        print_table(rows)
+        print()
+        print(summary(rows, args.connections))
+
+    return run_to_completion(bench.run, bench.cleanup, report)
 
 
 if __name__ == "__main__":

@@ -21,23 +21,11 @@ from clickplane.runtime.base import BackupResult, Observation, RuntimeFailure
 from clickplane.store import models
 from clickplane.store.database import Database
 from clickplane.store.repositories import Activities, BackupBuckets, BackupConfigurations, Backups
+from tests.unit.fakes import Clock
 
 pytestmark = pytest.mark.anyio
 START = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@dataclass
-class Clock:
-    now: datetime = START
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass
@@ -69,7 +57,7 @@ def database(tmp_path: Path) -> Iterator[Database]:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(START)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ backup a new service may start from. Times are given, never read from a clock.""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ from clickplane.domain.backups import Schedule, Storage
 from clickplane.domain.errors import BadRequest
 from clickplane.domain.secrets import SecretHasher
 from clickplane.store import models
-from clickplane.store.database import Database
 from clickplane.store.repositories import Backups, Organizations, Services
 
 HASHER = SecretHasher(b"k" * 32)
@@ -214,17 +212,6 @@ def test_bucket_requests_the_local_runtime_cannot_use_are_refused(fields: dict[s
 def test_a_bucket_without_a_provider_is_refused() -> None:
     with pytest.raises(BadRequest, match="bucketProvider is required"):
         rules.new_bucket(SERVICE_ID, None, BackupBucketPatchRequest(bucketPath="/b"), STORAGE, HASHER)
-
-
-@pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
-    database = Database(f"sqlite:///{tmp_path / 'store.db'}")
-    database.migrate()
-    try:
-        with database.transaction() as opened:
-            yield opened
-    finally:
-        database.dispose()
 
 
 def stored_backup(session: Session, status: str = "done", region: str = "us-east-1") -> models.Backup:

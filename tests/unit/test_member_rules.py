@@ -4,9 +4,7 @@ SQLite store, as the repositories run them)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -17,23 +15,11 @@ from clickplane.domain.errors import BadRequest, Conflict, NotFound
 from clickplane.domain.organizations import create_organization_with_admin_key
 from clickplane.domain.permissions import ADMIN, DEVELOPER
 from clickplane.domain.secrets import SecretHasher
-from clickplane.store.database import Database
 from clickplane.store.models import Activity, Invitation, Member, Organization, Role, utcnow
 from clickplane.store.repositories import Activities, ApiKeys, Invitations, Members, Organizations, Roles
 
 HASHER = SecretHasher(b"k" * 32)
 ADMIN_ID, DEVELOPER_ID = str(ADMIN.id), str(DEVELOPER.id)
-
-
-@pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
-    database = Database(f"sqlite:///{tmp_path / 'store.db'}")
-    database.migrate()
-    try:
-        with database.transaction() as opened:
-            yield opened
-    finally:
-        database.dispose()
 
 
 def organization(session: Session) -> uuid.UUID:

@@ -15,23 +15,11 @@ from clickplane.metering import Meter
 from clickplane.store import models
 from clickplane.store.database import Database
 from clickplane.store.repositories import Backups, UsageDays
+from tests.unit.fakes import Clock
 
 pytestmark = pytest.mark.anyio
 START = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@dataclass
-class Clock:
-    now: datetime = START
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass
@@ -56,7 +44,7 @@ def database(tmp_path: Path) -> Iterator[Database]:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(START)
 
 
 @pytest.fixture

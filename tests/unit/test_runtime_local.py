@@ -20,11 +20,6 @@ SPEC = ServiceSpec("svc-1", hashlib.sha256(b"pw").hexdigest(), ip_access_list=("
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def data_dir(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "data"
     leftovers = processes_mentioning(tmp_path)
