@@ -135,7 +135,7 @@ def add_routes(api: Api, context: AppContext) -> None:
             roles = Roles(session)
             role_ids = rules.requested_role_ids(request.assignedRoleIds, request.role, organizationId, roles) or []
             invitation = rules.invite(organizationId, request.email, role_ids, Members(session),
-                                      Invitations(session), context.hasher, utcnow())
+                                      Invitations(session), utcnow())
             record(Activities(session), caller, "organization_invite_create",
                    details={"invitationId": str(invitation.id), "email": invitation.email, "roleIds": role_ids})
             return ok(invitation_to_wire(invitation, roles))

@@ -188,8 +188,6 @@ class Invitation(Base):
                                                        index=True)
     email: Mapped[str] = mapped_column(String(254))
     role_ids: Mapped[list[Any]] = mapped_column(default=list)
-    # HMAC of the accept token; the token is shown once, in the create response's activity-free path.
-    token_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expire_at: Mapped[datetime] = mapped_column()
 
