@@ -60,17 +60,23 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on (env CLICKPLANE_PORT).")] = None,
     data_dir: DataDir = None,
     admin_email: AdminEmail = DEFAULT_ADMIN_EMAIL,
+    tls: Annotated[bool, typer.Option(
+        "--tls", help="Serve HTTPS, with --tls-certificate/--tls-private-key or a certificate from clickplane's CA "
+                      "(env CLICKPLANE_TLS).")] = False,
+    tls_certificate: Annotated[Path | None, typer.Option(help="PEM certificate for --tls.")] = None,
+    tls_private_key: Annotated[Path | None, typer.Option(help="PEM private key for --tls.")] = None,
     cloud_limits: Annotated[bool, typer.Option(
         "--cloud-limits", help="Limit each API key to ClickHouse Cloud's 10 requests per 10 seconds "
                                "(env CLICKPLANE_CLOUD_LIMITS; else CLICKPLANE_RATE_LIMIT_REQUESTS per "
                                "CLICKPLANE_RATE_LIMIT_PERIOD_SECONDS, no limit by default).")] = False,
 ) -> None:
     """Serve the API and run the reconciler. On an empty store, print a first admin key."""
-    settings = settings_with(host=host, port=port, data_dir=data_dir, cloud_limits=cloud_limits or None)
+    settings = settings_with(host=host, port=port, data_dir=data_dir, cloud_limits=cloud_limits or None,
+                             tls=tls or None, tls_certificate=tls_certificate, tls_private_key=tls_private_key)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with contextlib.suppress(AlreadyInitialized):
         print_credentials(server.initialize(settings, DEFAULT_ORGANIZATION_NAME, admin_email),
-                          f"http://{settings.host}:{settings.port}")
+                          settings.base_url)
     plane = server.build(settings)
     asyncio.run(server.serve(plane))
 
@@ -94,7 +100,7 @@ def init(
         typer.echo(json.dumps({"organizationId": str(created.organization_id), "keyId": created.key_id,
                                "keySecret": created.key_secret}))
     else:
-        print_credentials(created, f"http://{settings.host}:{settings.port}")
+        print_credentials(created, settings.base_url)
 
 
 org_app = typer.Typer(help="Operator commands for organizations.", no_args_is_help=True)
@@ -116,7 +122,7 @@ def org_create(
         typer.echo(json.dumps({"organizationId": str(created.organization_id), "keyId": created.key_id,
                                "keySecret": created.key_secret}))
     else:
-        print_credentials(created, f"http://{settings.host}:{settings.port}")
+        print_credentials(created, settings.base_url)
 
 
 @app.command("ca-path")
@@ -154,7 +160,7 @@ def export_postman(
                    "CLICKHOUSE_CLOUD_API_SECRET", err=True)
         raise typer.Exit(1)
     try:
-        document, target = postman.fetch(url or f"http://{settings.host}:{settings.port}", key_id, key_secret,
+        document, target = postman.fetch(url or settings.base_url, key_id, key_secret,
                                          service_id)
     except postman.ExportError as error:
         typer.echo(f"error: {error}", err=True)

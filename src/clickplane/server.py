@@ -30,7 +30,8 @@ from clickplane.domain.secrets import SecretHasher, load_or_create_secret_key
 from clickplane.metering import Meter
 from clickplane.reconciler import Policy, Reconciler
 from clickplane.runtime.base import Runtime
-from clickplane.runtime.local import LocalRuntime
+from clickplane.runtime.local import LocalRuntime, ca_certificate_path
+from clickplane.runtime.tls import ensure_ca, ensure_server_certificate
 from clickplane.settings import Settings
 from clickplane.store.database import Database
 from clickplane.store.models import utcnow
@@ -138,10 +139,29 @@ def build(settings: Settings) -> ControlPlane:
     return ControlPlane(settings, database, context, runtime, reconciler)
 
 
+def api_certificate(settings: Settings) -> tuple[Path | None, Path | None]:
+    """The HTTPS certificate and key of the API: the ones given, or one issued by clickplane's CA (the one that
+    signs the services' certificates, so one `clickplane ca-path` file verifies both); none without --tls."""
+    if not settings.tls:
+        return None, None
+    if settings.tls_certificate or settings.tls_private_key:
+        if not (settings.tls_certificate and settings.tls_private_key):
+            raise SystemExit("error: --tls-certificate and --tls-private-key go together")
+        return settings.tls_certificate, settings.tls_private_key
+    directory = settings.data_dir / "api-tls"
+    certificate, private_key = directory / "server.crt", directory / "server.key"
+    directory.mkdir(parents=True, exist_ok=True)
+    authority = ensure_ca(ca_certificate_path(settings.data_dir).parent)
+    ensure_server_certificate(authority, {settings.host, "localhost", "127.0.0.1"}, certificate, private_key)
+    return certificate, private_key
+
+
 async def serve(plane: ControlPlane) -> None:
     """Serve the API and reconcile until SIGINT/SIGTERM. Services keep running after it returns."""
+    certificate, private_key = api_certificate(plane.settings)
     config = uvicorn.Config(create_app(plane.context), host=plane.settings.host, port=plane.settings.port,
                             access_log=False, log_level="info", server_header=False,
+                            ssl_certfile=certificate, ssl_keyfile=private_key,
                             # Longer than clients' polling intervals (clickhousectl polls every 5 s), so a pooled
                             # connection is not closed under a request; load balancers commonly keep 60 s.
                             timeout_keep_alive=75)

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="Seconds in an idleTimeoutMinutes minute; lower it only to test idling.")
     auth_cache_seconds: float = Field(
         default=5.0, ge=0, description="How long a verified API key is trusted without a store read; 0 disables.")
+    tls: bool = Field(default=False, description="Serve the API over HTTPS.")
+    tls_certificate: Path | None = Field(default=None, description="PEM certificate for HTTPS; else issued by "
+                                                                   "clickplane's CA for the listen host.")
+    tls_private_key: Path | None = Field(default=None, description="PEM private key of tls_certificate.")
     max_body_bytes: int = Field(default=1 << 20, gt=0, description="Largest request body accepted.")
     quota_services_per_organization: int = Field(
         default=100, ge=0, description="Services an organization may have (quota services-per-organization).")
@@ -73,6 +77,11 @@ class Settings(BaseSettings):
         if self.cloud_limits:
             return CLOUD_RATE_LIMIT
         return (self.rate_limit_requests, self.rate_limit_period_seconds) if self.rate_limit_requests else None
+
+    @property
+    def base_url(self) -> str:
+        """Where clients reach the API (what the bootstrap prints)."""
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def resolved_database_url(self) -> str:

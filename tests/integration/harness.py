@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -71,8 +72,17 @@ class ClickplaneServer:
     settings: dict[str, str] = field(default_factory=dict)
 
     @property
+    def tls(self) -> bool:
+        return self.settings.get("CLICKPLANE_TLS") == "true"
+
+    @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """How clients check the API's certificate: against clickplane's CA when it serves HTTPS."""
+        return ssl.create_default_context(cafile=self.data_dir / "ca" / "ca.pem") if self.tls else True
 
     @property
     def env(self) -> dict[str, str]:
@@ -81,7 +91,8 @@ class ClickplaneServer:
 
     def client(self, credentials: Credentials | None = None) -> httpx.Client:
         creds = credentials or self.credentials
-        return httpx.Client(base_url=self.base_url, auth=(creds.key_id, creds.key_secret), timeout=30)
+        return httpx.Client(base_url=self.base_url, auth=(creds.key_id, creds.key_secret), timeout=30,
+                            verify=self.verify)
 
     def org_path(self, suffix: str = "") -> str:
         return f"/v1/organizations/{self.credentials.organization_id}{suffix}"
@@ -102,7 +113,7 @@ class ClickplaneServer:
         assert self.process is not None
         if self.process.poll() is not None:
             raise AssertionError(f"clickplane serve exited with {self.process.returncode}: {self.log_tail()}")
-        return httpx.get(f"{self.base_url}/v1", timeout=2).status_code == 200
+        return httpx.get(f"{self.base_url}/v1", timeout=2, verify=self.verify).status_code == 200
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process and self.process.poll() is None:

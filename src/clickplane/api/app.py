@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from blacksheep import Application, Request, Response, Router
+from blacksheep import Application, Content, Request, Response, Router
 from blacksheep.exceptions import HTTPException
 from rodi import Container
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from clickplane.api import (
     activities,
@@ -25,7 +27,7 @@ from clickplane.api import (
 from clickplane.api.context import AppContext
 from clickplane.api.docs import CloudApiDocs
 from clickplane.api.endpoints import Api
-from clickplane.api.envelope import failure
+from clickplane.api.envelope import JSON, failure
 from clickplane.api.limits import BodySizeLimit
 from clickplane.api.query import add_query_route
 from clickplane.domain.errors import ApiError, NotFound, TooManyRequests
@@ -59,6 +61,26 @@ async def _no_such_operation(request: Request) -> Response:
     raise NotFound(f"no API operation at {request.method} {request.path}; GET /v1 lists the operations")
 
 
+def add_health_routes(router: Router, docs: CloudApiDocs, context: AppContext) -> None:
+    """Outside /v1, unauthenticated, for load balancers and orchestrators: alive, and ready (the store answers)."""
+
+    @docs.ignore()  # type: ignore[untyped-decorator]
+    async def healthz() -> Response:
+        return Response(200, None, Content(JSON, b'{"status":"ok"}'))
+
+    @docs.ignore()  # type: ignore[untyped-decorator]
+    async def readyz() -> Response:
+        try:
+            with context.database.reading() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError as error:
+            return failure(503, f"UNAVAILABLE: the metadata store does not answer ({type(error).__name__})")
+        return Response(200, None, Content(JSON, b'{"status":"ready"}'))
+
+    router.add("GET", "/healthz", healthz)
+    router.add("GET", "/readyz", readyz)
+
+
 def create_app(context: AppContext) -> Any:
     """The ASGI application for `context`."""
     docs = CloudApiDocs(context.settings.openapi_title)
@@ -69,6 +91,7 @@ def create_app(context: AppContext) -> Any:
                      clickhouse_settings, backups, usage):
         resource.add_routes(api, context)
     add_query_route(router, docs, context)
+    add_health_routes(router, docs, context)
     app = Application(router=router, show_error_details=False)
     cast(Container, app.services).add_instance(context)
     # Only our own handlers: BlackSheep's default one for pydantic errors would turn a bug into a 400.
