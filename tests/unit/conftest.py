@@ -1,4 +1,4 @@
-"""Fixtures shared by unit tests: a real SQLite store, and anyio on asyncio."""
+"""Fixtures shared by unit tests: a real SQLite store (whole, or one transaction on it), and anyio on asyncio."""
 
 from __future__ import annotations
 
@@ -17,12 +17,16 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
+def database(tmp_path: Path) -> Iterator[Database]:
+    """A fresh, migrated SQLite store."""
+    store = Database(f"sqlite:///{tmp_path / 'store.db'}")
+    store.migrate()
+    yield store
+    store.dispose()
+
+
+@pytest.fixture
+def session(database: Database) -> Iterator[Session]:
     """One transaction on a fresh, migrated SQLite store."""
-    database = Database(f"sqlite:///{tmp_path / 'store.db'}")
-    database.migrate()
-    try:
-        with database.transaction() as opened:
-            yield opened
-    finally:
-        database.dispose()
+    with database.transaction() as opened:
+        yield opened

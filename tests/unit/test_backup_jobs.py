@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,14 +44,6 @@ class FakeRuntime:
 
     async def observe(self, service_id: str) -> Observation:
         return Observation(running=True)
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    store = Database(f"sqlite:///{tmp_path / 'store.db'}")
-    store.migrate()
-    yield store
-    store.dispose()
 
 
 @pytest.fixture

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -32,14 +30,6 @@ class Storage:
     async def __call__(self, service_id: uuid.UUID) -> int | None:
         self.asked.append(service_id)
         return self.bytes.get(service_id)
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    store = Database(f"sqlite:///{tmp_path / 'store.db'}")
-    store.migrate()
-    yield store
-    store.dispose()
 
 
 @pytest.fixture
