@@ -1,4 +1,5 @@
-"""Running `clickplane serve` for real: a subprocess on a free loopback port, over a temporary data dir."""
+"""Running `clickplane serve` for real: a subprocess on a free loopback port, over a temporary data dir and a
+store of its own (SQLite in the data dir, or a database on the test PostgreSQL: tests/stores.py)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from clickplane.store.database import Database
+from clickplane.store.models import Base
+from tests.stores import drop_database, new_database_url
 
 DEADLINE_SECONDS = 60.0
 
@@ -65,11 +73,13 @@ class ClickplaneServer:
     """A data dir, its first organization's credentials, and (while started) a serving process."""
 
     data_dir: Path
+    database_url: str
     credentials: Credentials
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     # Settings for this server beyond the defaults, as CLICKPLANE_* variables.
     settings: dict[str, str] = field(default_factory=dict)
+    log_name: str = "serve.log"
 
     @property
     def tls(self) -> bool:
@@ -86,13 +96,23 @@ class ClickplaneServer:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "CLICKPLANE_DATA_DIR": str(self.data_dir), "CLICKPLANE_PORT": str(self.port),
+        return {**store_env(self.data_dir, self.database_url), "CLICKPLANE_PORT": str(self.port),
                 "CLICKPLANE_RECONCILE_INTERVAL_SECONDS": "0.5", **self.settings}
 
     def client(self, credentials: Credentials | None = None) -> httpx.Client:
         creds = credentials or self.credentials
         return httpx.Client(base_url=self.base_url, auth=(creds.key_id, creds.key_secret), timeout=30,
                             verify=self.verify)
+
+    @contextmanager
+    def store(self) -> Iterator[Session]:
+        """One transaction on the store this server writes, to read (or tamper with) what it keeps."""
+        database = Database(self.database_url)
+        try:
+            with database.transaction() as session:
+                yield session
+        finally:
+            database.dispose()
 
     def org_path(self, suffix: str = "") -> str:
         return f"/v1/organizations/{self.credentials.organization_id}{suffix}"
@@ -104,7 +124,7 @@ class ClickplaneServer:
         return Credentials.from_json(created.stdout)
 
     def start(self, *serve_options: str) -> None:
-        log = (self.data_dir / "serve.log").open("ab")
+        log = self.log_path.open("ab")
         self.process = subprocess.Popen([sys.executable, "-m", "clickplane", "serve", *serve_options], env=self.env,
                                         stdout=log, stderr=subprocess.STDOUT)
         wait_until(self._answers, what=f"clickplane serve on port {self.port}")
@@ -121,9 +141,21 @@ class ClickplaneServer:
             self.process.wait(timeout=30)
         self.process = None
 
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / self.log_name
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
     def log_tail(self, lines: int = 30) -> str:
-        path = self.data_dir / "serve.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+        return "\n".join(self.log().splitlines()[-lines:])
+
+    def replica(self) -> ClickplaneServer:
+        """Another `serve` (not started) on this one's store and data dir, on a port and log of its own."""
+        port = free_port()
+        return ClickplaneServer(self.data_dir, self.database_url, self.credentials, port=port,
+                                settings=dict(self.settings), log_name=f"serve-{port}.log")
 
     def create_service(self, **fields: Any) -> dict[str, Any]:
         """POST a service (local-only access by default); returns the result: {service, password}."""
@@ -161,15 +193,46 @@ class ClickplaneServer:
 
         return wait_until(reached, timeout, f"service {service_id} to be {state}")  # type: ignore[no-any-return]
 
+    def empty(self) -> None:
+        """Throw the data dir and the store away and start both anew, as on a machine that never ran clickplane."""
+        shutil.rmtree(self.data_dir)
+        self.data_dir.mkdir()
+        drop_database(self.database_url)
+        self.database_url = new_database_url(self.data_dir / "clickplane.db")
+
     def destroy(self) -> None:
-        """Stop serving, stop every ClickHouse it started, remove the data dir."""
+        """Stop serving, stop every ClickHouse it started, remove the data dir and the store."""
         self.stop()
         clickplane("stop-all", env=self.env)
         shutil.rmtree(self.data_dir, ignore_errors=True)
+        drop_database(self.database_url)
+
+
+def store_contents(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, to tell whether a command changed the store."""
+    database = Database(database_url)
+    try:
+        with database.reading() as connection:
+            return {table.name: sorted(map(tuple, connection.execute(select(table))), key=repr)
+                    for table in Base.metadata.sorted_tables}
+    finally:
+        database.dispose()
+
+
+def store_env(data_dir: Path, database_url: str) -> dict[str, str]:
+    """The environment of a clickplane command working on this data dir and store."""
+    return {**os.environ, "CLICKPLANE_DATA_DIR": str(data_dir), "CLICKPLANE_DATABASE_URL": database_url}
+
+
+def new_store() -> tuple[Path, str]:
+    """An empty data dir and a new store (the SQLite file in it, or a new PostgreSQL database)."""
+    data_dir = Path(tempfile.mkdtemp(prefix="clickplane-test-"))
+    return data_dir, new_database_url(data_dir / "clickplane.db")
 
 
 def new_server() -> ClickplaneServer:
-    data_dir = Path(tempfile.mkdtemp(prefix="clickplane-test-"))
-    result = clickplane("init", "--json", env={**os.environ, "CLICKPLANE_DATA_DIR": str(data_dir)})
+    data_dir, database_url = new_store()
+    result = clickplane("init", "--json", env=store_env(data_dir, database_url))
     assert result.returncode == 0, result.stderr
-    return ClickplaneServer(data_dir=data_dir, credentials=Credentials.from_json(result.stdout))
+    return ClickplaneServer(data_dir=data_dir, database_url=database_url,
+                            credentials=Credentials.from_json(result.stdout))

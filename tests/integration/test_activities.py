@@ -1,20 +1,22 @@
 """Every change leaves one activity record, written in the same transaction as the change.
-(This reads the store the server writes, a real SQLite file; test_activity_api.py reads it through the API.)"""
+(This reads the store the server writes; test_activity_api.py reads it through the API.)"""
 
 from __future__ import annotations
 
-import sqlite3
-from contextlib import closing
+from uuid import UUID
 
+from sqlalchemy import select
+
+from clickplane.store.models import Activity
 from tests.integration.conftest import needs_clickhouse
 from tests.integration.harness import ClickplaneServer
 from tests.integration.test_lifecycle import command, patch
 
 
 def activities_of(server: ClickplaneServer, service_id: str) -> list[tuple[str, str, str | None]]:
-    with closing(sqlite3.connect(f"file:{server.data_dir / 'clickplane.db'}?mode=ro", uri=True)) as store:
-        rows = store.execute("SELECT type, actor_type, actor_id FROM activities WHERE service_id = ? "
-                             "ORDER BY created_at", (service_id.replace("-", ""),)).fetchall()
+    with server.store() as session:
+        rows = session.execute(select(Activity.type, Activity.actor_type, Activity.actor_id)
+                               .where(Activity.service_id == UUID(service_id)).order_by(Activity.created_at)).all()
     return [(row[0], row[1], row[2]) for row in rows]
 
 

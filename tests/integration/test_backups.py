@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import needs_clickhouse
-from tests.integration.harness import ClickplaneServer, clickplane, wait_until
+from tests.integration.harness import ClickplaneServer, clickplane, store_contents, wait_until
 from tests.integration.test_cloud_clients import CLICKHOUSECTL, Cli
 from tests.integration.test_lifecycle import command, http_port, running_service, sql
 
@@ -212,7 +212,7 @@ def test_a_bucket_directory_receives_the_services_backups(server: ClickplaneServ
     assert again.status_code == 409
     assert (bucket_dir / service_id / backup["id"] / "manifest.json").exists()
     assert backup["bucket"] == {"bucketProvider": "GCP", "bucketPath": str(bucket_dir), "accessKeyId": "GOOG1"}
-    assert "hmac-secret" not in (server.data_dir / "clickplane.db").read_bytes().decode(errors="replace")
+    assert "hmac-secret" not in repr(store_contents(server.database_url))
     assert patched.json()["result"]["containerName"] == "nightly"
     assert got.json()["result"] == patched.json()["result"]
     assert (deleted.status_code, deleted.json()["status"]) == (200, 200)

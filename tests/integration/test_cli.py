@@ -3,39 +3,39 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import tempfile
-from pathlib import Path
 
 import httpx
 
-from tests.integration.harness import ClickplaneServer, clickplane
+from tests.integration.harness import ClickplaneServer, clickplane, new_store, store_contents, store_env
+from tests.stores import drop_database
 
 
 def test_init_twice_fails_and_changes_nothing() -> None:
-    data_dir = Path(tempfile.mkdtemp(prefix="clickplane-init-"))
+    data_dir, database_url = new_store()
     try:
-        env = {**os.environ, "CLICKPLANE_DATA_DIR": str(data_dir)}
+        env = store_env(data_dir, database_url)
         first = clickplane("init", "--json", env=env)
         assert first.returncode == 0, first.stderr
         assert set(json.loads(first.stdout)) == {"organizationId", "keyId", "keySecret"}
-        store = (data_dir / "clickplane.db").read_bytes()
+        before = store_contents(database_url)
+        assert before["organizations"]
+        assert before["api_keys"]
         second = clickplane("init", "--json", env=env)
         assert second.returncode == 1
         assert "already initialized" in second.stderr
         assert second.stdout == ""
-        assert (data_dir / "clickplane.db").read_bytes() == store
+        assert store_contents(database_url) == before
     finally:
         shutil.rmtree(data_dir)
+        drop_database(database_url)
 
 
 def test_serve_on_an_empty_store_prints_working_credentials(fresh_server: ClickplaneServer) -> None:
-    shutil.rmtree(fresh_server.data_dir)  # start from nothing, as a new user does
-    fresh_server.data_dir.mkdir()
+    fresh_server.empty()  # start from nothing, as a new user does
     fresh_server.start()
-    printed = (fresh_server.data_dir / "serve.log").read_text()
+    printed = fresh_server.log()
     key_id = re.search(r"API key ID:\s+(\S+)", printed)
     secret = re.search(r"API key secret:\s+(\S+)", printed)
     organization = re.search(r"Organization ID:\s+(\S+)", printed)
@@ -49,5 +49,4 @@ def test_serve_on_an_empty_store_prints_working_credentials(fresh_server: Clickp
     # The secret is printed once: a restart does not print a new one.
     fresh_server.stop()
     fresh_server.start()
-    assert printed.count("API key secret:") == (fresh_server.data_dir / "serve.log").read_text().count(
-        "API key secret:")
+    assert printed.count("API key secret:") == fresh_server.log().count("API key secret:")

@@ -4,16 +4,17 @@ and the official clickhousectl CLI."""
 from __future__ import annotations
 
 import json
-import sqlite3
-from contextlib import closing
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
+from sqlalchemy import select, update
 
 from clickplane.domain.members import DEFAULT_ADMIN_EMAIL
 from clickplane.domain.permissions import ADMIN, DEVELOPER
+from clickplane.store.models import Activity, Invitation, Member
 from tests.integration.harness import ClickplaneServer, clickplane
 from tests.integration.test_cloud_clients import CLICKHOUSECTL, Cli, cli  # noqa: F401 - cli is a fixture
 
@@ -60,15 +61,10 @@ def error(response: httpx.Response, status: int) -> str:
     return response.json()["error"]  # type: ignore[no-any-return]
 
 
-def store(server: ClickplaneServer) -> closing[sqlite3.Connection]:
-    return closing(sqlite3.connect(server.data_dir / "clickplane.db"))
-
-
 def activity_types(server: ClickplaneServer, email: str) -> list[str]:
-    with store(server) as connection:
-        rows = connection.execute("SELECT type FROM activities WHERE json_extract(details, '$.email') = ? "
-                                  "ORDER BY created_at, rowid", (email,)).fetchall()
-    return [row[0] for row in rows]
+    with server.store() as session:
+        recorded = session.scalars(select(Activity).order_by(Activity.created_at)).all()
+        return [activity.type for activity in recorded if activity.details.get("email") == email]
 
 
 def test_the_first_member_is_an_admin_who_cannot_be_demoted_or_removed(server: ClickplaneServer) -> None:
@@ -146,9 +142,9 @@ def test_an_accepted_invitation_makes_a_member_the_last_admin_rule_then_covers(s
 
 def test_an_expired_invitation_cannot_be_accepted(server: ClickplaneServer) -> None:
     invitation = invite(server, "late@example.com")
-    with store(server) as connection, connection:
-        connection.execute("UPDATE invitations SET expire_at = '2000-01-01 00:00:00.000000' WHERE id = ?",
-                           (invitation["id"].replace("-", ""),))
+    with server.store() as session:
+        session.execute(update(Invitation).where(Invitation.id == UUID(invitation["id"]))
+                        .values(expire_at=datetime(2000, 1, 1, tzinfo=UTC)))
     late = clickplane("invitation", "accept", invitation["id"], "--name", "Late", env=server.env)
     assert late.returncode == 1
     assert "expired at 2000-01-01T00:00:00Z" in late.stderr
@@ -167,10 +163,10 @@ def test_a_new_organizations_admin_member_has_the_given_address(fresh_server: Cl
                          env=fresh_server.env)
     assert created.returncode == 0, created.stderr
     organization_id = json.loads(created.stdout)["organizationId"]
-    with store(fresh_server) as connection:
-        rows = connection.execute("SELECT email, role_ids FROM members WHERE organization_id = ?",
-                                  (organization_id.replace("-", ""),)).fetchall()
-    assert [(email, json.loads(roles)) for email, roles in rows] == [("root@example.com", [ADMIN_ID])]
+    with fresh_server.store() as session:
+        rows = session.execute(select(Member.email, Member.role_ids)
+                               .where(Member.organization_id == UUID(organization_id))).all()
+    assert [(email, roles) for email, roles in rows] == [("root@example.com", [ADMIN_ID])]
 
 
 @pytest.mark.skipif(CLICKHOUSECTL is None, reason="clickhousectl is not installed (pip install clickhousectl)")

@@ -2,6 +2,13 @@
 
 SQLite is the embedded default; PostgreSQL is a different URL. Migrations run on every start, so a
 store is always at the schema this code expects.
+
+Concurrent writers (several API processes, the reconciler, operator commands) must not lose each
+other's changes. On PostgreSQL, a write transaction locks the rows it decides on (`FOR UPDATE`, see the
+repositories). SQLite has no row locks, so each write transaction takes the database's write lock when it
+begins (`BEGIN IMMEDIATE`) instead of when it first writes: two transactions can then never both read a
+row and both act on what they read, and a writer that finds the lock taken waits (busy_timeout) rather
+than failing mid-transaction.
 """
 
 from __future__ import annotations
@@ -29,6 +36,16 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+    dbapi_connection.isolation_level = None  # the driver leaves BEGIN to _begin_sqlite
+
+
+READ_ONLY = "clickplane_read_only"
+
+
+def _begin_sqlite(connection: Connection) -> None:
+    # Reads run in autocommit (each statement its own snapshot, no lock); writes lock the database up front.
+    if not connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:
@@ -37,6 +54,7 @@ class Database:
         self.engine: Engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _tune_sqlite)
+            event.listen(self.engine, "begin", _begin_sqlite)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self) -> None:
@@ -56,7 +74,7 @@ class Database:
     @contextmanager
     def reading(self) -> Iterator[Connection]:
         """A plain connection for hot read paths: Core queries without the ORM's bookkeeping."""
-        with self.engine.connect() as connection:
+        with self.engine.connect().execution_options(**{READ_ONLY: True}) as connection:
             yield connection
 
     def dispose(self) -> None:

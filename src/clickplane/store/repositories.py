@@ -32,8 +32,10 @@ class Organizations:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def get(self, organization_id: uuid.UUID) -> Organization | None:
-        return self.session.get(Organization, organization_id)
+    def get(self, organization_id: uuid.UUID, for_update: bool = False) -> Organization | None:
+        """With for_update, the row stays locked until the transaction ends: what is counted or named within
+        the organization (services against the quota, keys and their names) is decided by one writer at a time."""
+        return self.session.get(Organization, organization_id, with_for_update=for_update)
 
     def count(self) -> int:
         return self.session.scalar(select(func.count()).select_from(Organization)) or 0
@@ -116,8 +118,10 @@ class Services:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def get(self, organization_id: uuid.UUID, service_id: uuid.UUID) -> Service | None:
-        service = self.session.get(Service, service_id)
+    def get(self, organization_id: uuid.UUID, service_id: uuid.UUID, for_update: bool = False) -> Service | None:
+        """With for_update, the row stays locked until the transaction ends, so that a change is decided on
+        the state no other writer is changing meanwhile (two deletes, a start during a stop)."""
+        service = self.session.get(Service, service_id, with_for_update=for_update)
         if service is None or service.organization_id != organization_id:
             return None
         return service
