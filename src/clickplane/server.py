@@ -164,7 +164,9 @@ async def serve(plane: ControlPlane) -> None:
                             ssl_certfile=certificate, ssl_keyfile=private_key,
                             # Longer than clients' polling intervals (clickhousectl polls every 5 s), so a pooled
                             # connection is not closed under a request; load balancers commonly keep 60 s.
-                            timeout_keep_alive=75)
+                            timeout_keep_alive=75,
+                            # httptools with a cap on a request's head and a deadline for it (slow clients).
+                            http="clickplane.api.limits:LimitedHttpProtocol")
     server = uvicorn.Server(config)
     reconciling = asyncio.create_task(plane.reconciler.run_forever(), name="reconciler")
     metering = asyncio.create_task(Meter.of(plane.context).run_forever(), name="meter")

@@ -108,8 +108,22 @@ class JsonBodyBinder(JSONBinder):
             raise BadRequest(f"the request body is not valid JSON ({error}); send a JSON object") from None
         if not isinstance(raw, dict):
             raise BadRequest("the request body must be a JSON object")
+        # JSON can carry a NUL only escaped: look further only when the body holds the escape.
+        if b"\\u0000" in data and _holds_nul(raw):
+            raise BadRequest("the request body holds a NUL character (\\u0000), which no field accepts")
         try:
             return self.expected_type.model_validate(raw)
         except ValidationError as error:
             raise BadRequest(describe_validation_error(error)) from None
 
+
+def _holds_nul(value: Any) -> bool:
+    """Whether parsed JSON has a NUL in a string: no field takes one, PostgreSQL's text types refuse it and
+    C programs (ClickHouse among them) end a string at it."""
+    if isinstance(value, str):
+        return "\0" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clickplane.domain.errors import BadRequest
-from clickplane.runtime.base import SETTING_NAME
+from clickplane.runtime.base import CONFIG_SUBSTITUTION, SETTING_NAME
 
 CATALOG_SQL = "SELECT * FROM system.settings FORMAT JSONEachRow"
 # An empty query, sent with the settings as URL parameters. The server applies the parameters before it
@@ -116,6 +116,9 @@ def _value_text(name: str, value: Any) -> str:
                          f"to its default use DELETE .../clickhouseSettings/{name}")
     if not value.isprintable() or len(value) > MAX_VALUE_LENGTH:
         raise BadRequest(f"settings.{name}: a value is at most {MAX_VALUE_LENGTH} printable characters")
+    if CONFIG_SUBSTITUTION in value:
+        raise BadRequest(f"settings.{name}: a value may not contain {CONFIG_SUBSTITUTION!r}: ClickHouse would "
+                         "substitute other values of its configuration for ${...}")
     return value
 
 

@@ -49,6 +49,9 @@ def validate_ip_access_list(entries: list[IpAccessListEntry]) -> list[dict[str, 
     seen: set[str] = set()
     result: list[dict[str, str]] = []
     for index, entry in enumerate(entries):
+        if "%" in entry.source:  # a zone index (fe80::1%eth0), which Python's parser takes but ClickHouse may not
+            raise BadRequest(f"ipAccessList[{index}].source {entry.source!r}: a zone index (%...) has no meaning in "
+                             "an access list; give the address alone")
         try:
             network = ipaddress.ip_network(entry.source.strip(), strict=False)
         except ValueError:

@@ -13,6 +13,9 @@ from typing import Protocol
 
 # What a setting name in a spec must look like: an identifier, as every ClickHouse setting's name is.
 SETTING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+# What a setting's value must not hold: ClickHouse (Poco) replaces `${key}` in a config value by the value of
+# that key of the same file, with no way to escape it, so a value could copy another user's password hash.
+CONFIG_SUBSTITUTION = "${"
 
 
 @dataclass(frozen=True)

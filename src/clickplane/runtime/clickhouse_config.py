@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Literal
 
-from clickplane.runtime.base import SETTING_NAME, ServiceSpec
+from clickplane.runtime.base import CONFIG_SUBSTITUTION, SETTING_NAME, ServiceSpec
 
 ConfigRoot = Literal["yandex", "clickhouse"]
 
@@ -129,6 +129,8 @@ def render_users_config(
         # A name becomes an element's tag, which ElementTree does not escape: only identifiers pass.
         if not SETTING_NAME.fullmatch(setting):
             raise ValueError(f"invalid setting name {setting!r}")
+        if CONFIG_SUBSTITUTION in setting_value:
+            raise ValueError(f"the value of setting {setting} holds {CONFIG_SUBSTITUTION!r}")
         _add(service_profile, setting, setting_value)
 
     users = ET.SubElement(document, "users")
@@ -179,6 +181,8 @@ def clickhouse_networks(entries: tuple[str, ...] | list[str]) -> list[str]:
 
 
 def _clickhouse_network(entry: str) -> str:
+    if "%" in entry:  # Python takes a zone index (fe80::1%eth0) as part of an address; ClickHouse may refuse to start
+        raise ValueError(f"{entry!r} has a zone index, which an access list cannot use")
     if "/" not in entry:
         return str(ipaddress.ip_address(entry.strip()))
     # strict=False: host bits after the prefix are ignored, as ClickHouse itself does.
