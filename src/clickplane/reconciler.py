@@ -163,8 +163,7 @@ class Reconciler:
                     await self.backups.remove_all(intent.service_id)
                     self._forget(intent)
             except RuntimeFailure as failure:
-                log.warning("service %s failed: %s", intent.service_id, failure)
-                self._observe(intent, state="failed", reason=str(failure))
+                self._fail(intent, str(failure))
 
     async def _bring_up(self, intent: Intent) -> None:
         observation = await self.runtime.ensure_running(intent.spec)
@@ -196,7 +195,7 @@ class Reconciler:
                        f"{self.policy.restart_window_seconds:.0f} s, so clickplane stopped restarting it. "
                        "Start the service again once the cause is fixed")
             await self.runtime.stop(intent.spec.service_id)
-            self._observe(intent, state="failed", reason=message)
+            self._fail(intent, message)
             return
         watch.restarts.append(now)
         log.warning("service %s: %s; restarting it", intent.service_id, reason)
@@ -204,7 +203,7 @@ class Reconciler:
         try:
             await self._bring_up(intent)
         except RuntimeFailure as failure:
-            self._observe(intent, state="failed", reason=str(failure))
+            self._fail(intent, str(failure))
 
     async def _check_idle(self, intent: Intent, watch: Watch) -> None:
         queries = await self.runtime.query_count(intent.spec.service_id)
@@ -220,6 +219,11 @@ class Reconciler:
             self.wake.set()
 
     # Writes.
+
+    def _fail(self, intent: Intent, reason: str) -> None:
+        """Mark the service failed, with the reason in the log as well: the API does not show the stored one."""
+        log.warning("service %s failed: %s", intent.service_id, reason)
+        self._observe(intent, state="failed", reason=reason)
 
     def _observe(self, intent: Intent, **values: Any) -> None:
         """Record what was seen, unless the intent changed meanwhile (then the next pass acts on the new one)."""

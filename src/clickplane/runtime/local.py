@@ -8,6 +8,7 @@ they survive its restarts; the next control plane adopts them through their pid 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import re
@@ -15,7 +16,7 @@ import shutil
 import signal
 import ssl
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from clickplane.runtime.clickhouse_config import (
 )
 from clickplane.runtime.files import write_atomically, write_if_changed
 from clickplane.runtime.local_backup import restore_once, take_backup
-from clickplane.runtime.ports import Ports, choose_ports, load_ports, save_ports
+from clickplane.runtime.ports import Ports, choose_ports, load_ports, port_is_free, save_ports
 from clickplane.runtime.process import ProcessId
 from clickplane.runtime.tls import CA_CERT_FILE, CertificateAuthority, ensure_ca, ensure_server_certificate
 
@@ -186,15 +187,14 @@ class LocalRuntime:
     async def ensure_running(self, spec: ServiceSpec) -> Observation:
         paths = self._paths(spec.service_id)
         async with self._lock(spec.service_id):
-            server = await asyncio.to_thread(self._running_server, paths)
-            ports = await self._reserve_ports(paths, running=server is not None)
-            config_changed = await self._write_files(spec, paths, ports)
+            server = await asyncio.to_thread(self._running_server, paths, True)
+            ports, config_changed = await self._prepare(spec, paths, running=server is not None)
             if server is not None and not await self._adopt(paths, ports, server, config_changed):
                 server = None
             if server is None:
                 if spec.restore_from is not None:
                     await asyncio.to_thread(restore_once, Path(spec.restore_from), paths.data)
-                server = await self._start(paths, ports)
+                ports, server = await self._start_on_free_ports(spec, paths, ports)
             async with self._http_client() as client:
                 version = await self._version(client, spec.service_id, ports, server.pid)
             return self._observation(ports, server.pid, version)
@@ -207,7 +207,8 @@ class LocalRuntime:
         async with self._lock(spec.service_id):
             if not await asyncio.to_thread(paths.root.is_dir):
                 raise RuntimeFailure(f"service {spec.service_id} does not exist on this runtime")
-            await asyncio.to_thread(write_if_changed, paths.users_file, users)
+            with _setup_errors(paths):
+                await asyncio.to_thread(write_if_changed, paths.users_file, users)
 
     async def observe(self, service_id: str) -> Observation:
         paths = self._paths(service_id)
@@ -303,6 +304,13 @@ class LocalRuntime:
             return []
         return sorted(d.name for d in services.iterdir() if d.is_dir() and _SERVICE_ID.fullmatch(d.name))
 
+    async def _prepare(self, spec: ServiceSpec, paths: ServicePaths, running: bool) -> tuple[Ports, bool]:
+        """Choose the service's ports and write its files; returns the ports and whether a file that a
+        server reads only at start changed."""
+        with _setup_errors(paths):
+            ports = await self._reserve_ports(paths, running)
+            return ports, await self._write_files(spec, paths, ports)
+
     async def _reserve_ports(self, paths: ServicePaths, running: bool) -> Ports:
         async with self._ports_lock:
             return await asyncio.to_thread(self._choose_ports, paths, running)
@@ -321,6 +329,10 @@ class LocalRuntime:
         }
         chosen = choose_ports(self.listen_host, current, taken)
         if chosen != current:
+            if current is not None:  # its endpoints move: say why
+                log.warning("service %s: port %s can no longer be used (another program or service holds it); "
+                            "its endpoints move to %s",
+                            paths.root.name, _changed_ports(current, chosen), _changed_ports(chosen, current))
             paths.create()
             save_ports(paths.ports_file, chosen)
         return chosen
@@ -358,9 +370,12 @@ class LocalRuntime:
         return config_changed or certificate_changed
 
     def _render_users(self, spec: ServiceSpec) -> bytes:
-        return render_users_config(
-            spec, self._internal_password(spec.service_id), self.config_root, self._internal_networks
-        )
+        try:
+            return render_users_config(
+                spec, self._internal_password(spec.service_id), self.config_root, self._internal_networks
+            )
+        except ValueError as error:  # what the domain layer lets through never gets here; old records might
+            raise RuntimeFailure(f"the users file of service {spec.service_id} cannot be written: {error}") from None
 
     async def _certificate_authority(self) -> CertificateAuthority:
         async with self._ca_lock:
@@ -373,10 +388,23 @@ class LocalRuntime:
     def _lock(self, service_id: str) -> asyncio.Lock:
         return self._service_locks.setdefault(service_id, asyncio.Lock())
 
-    def _running_server(self, paths: ServicePaths) -> ProcessId | None:
-        """This service's server if one runs; a stale pid file is ignored."""
+    def _running_server(self, paths: ServicePaths, search: bool = False) -> ProcessId | None:
+        """This service's server if one runs, as its pid file names it. A pid file that names no server of
+        this service (garbage, a stale or reused pid) is not trusted, nor, when `search` is set (before a
+        start, a stop or a delete), a missing one: the processes are searched for one started with the
+        service's config, and the pid file is rewritten to name it. Else a server left untracked would go
+        on running beside a second one started in vain, and its files would be deleted under it."""
         self._reap_children()
-        return process.find_server(paths.pid_file, paths.config_file)
+        server = process.find_server(paths.pid_file, paths.config_file)
+        if server is not None or not (search or paths.pid_file.exists()):
+            return server
+        server = process.search_server(paths.config_file)
+        if server is not None:
+            log.warning("the pid file of service %s did not name its running server, pid %d; rewriting it",
+                        paths.root.name, server.pid)
+            with contextlib.suppress(OSError):  # found either way; the record is repaired when it can be
+                write_atomically(paths.pid_file, f"{server.pid}\n".encode(), 0o644)
+        return server
 
     def _inspect(self, paths: ServicePaths) -> tuple[Ports | None, ProcessId | None, bool]:
         return load_ports(paths.ports_file), self._running_server(paths), paths.pid_file.exists()
@@ -408,6 +436,17 @@ class LocalRuntime:
         await self._terminate(paths, server, graceful=True)
         return False
 
+    async def _start_on_free_ports(self, spec: ServiceSpec, paths: ServicePaths, ports: Ports
+                                   ) -> tuple[Ports, ProcessId]:
+        """Start the server; when another program took one of its ports between their choice and the
+        server's start, choose again and retry once."""
+        try:
+            return ports, await self._start(paths, ports)
+        except _PortsTaken as taken:
+            log.warning("%s; starting it on other ports", taken)
+        ports, _ = await self._prepare(spec, paths, running=False)
+        return ports, await self._start(paths, ports)
+
     async def _start(self, paths: ServicePaths, ports: Ports) -> ProcessId:
         offsets = await asyncio.to_thread(
             lambda: (process.log_size(paths.console_log), process.log_size(paths.error_log))
@@ -423,16 +462,30 @@ class LocalRuntime:
         if failure is not None:
             await self._terminate(paths, server, graceful=False)
             tail = await asyncio.to_thread(self._log_tails, paths, offsets)
+            # Our server is gone: a port still held now is another program's.
+            held = await asyncio.to_thread(self._held_ports, ports)
+            if held:
+                raise _PortsTaken(f"ClickHouse of service {paths.root.name} could not listen: another program holds "
+                                  f"port {', '.join(map(str, held))}")
             raise RuntimeFailure(f"{failure}. End of its logs:\n{tail}" if tail else failure)
         log.info("started ClickHouse of service %s (pid %d)", paths.root.name, child.pid)
         return server
+
+    def _held_ports(self, ports: Ports) -> list[int]:
+        return [port for port in ports.values() if not port_is_free(self.listen_host, port)]
 
     @staticmethod
     def _spawn_recorded(argv: list[str], paths: ServicePaths) -> tuple[subprocess.Popen[bytes], ProcessId]:
         """Spawn and write the pid file in one step of one thread: a control plane stopped while a
         start is under way cancels the waiting coroutine, not this, so no server goes unrecorded."""
         child, server = process.spawn(argv, paths.root, paths.console_log)
-        write_atomically(paths.pid_file, f"{child.pid}\n".encode(), 0o644)
+        try:
+            write_atomically(paths.pid_file, f"{child.pid}\n".encode(), 0o644)
+        except OSError:
+            # Unrecorded, the server would run on untracked (a full disk does this): end it, then say why.
+            child.kill()
+            child.wait()
+            raise
         return child, server
 
     @staticmethod
@@ -456,7 +509,7 @@ class LocalRuntime:
                 await asyncio.sleep(_POLL_SECONDS)
 
     async def _stop(self, paths: ServicePaths) -> None:
-        server = await asyncio.to_thread(self._running_server, paths)
+        server = await asyncio.to_thread(self._running_server, paths, True)
         if server is not None:
             await self._terminate(paths, server, graceful=True)
             log.info("stopped ClickHouse of service %s (pid %d)", paths.root.name, server.pid)
@@ -546,6 +599,24 @@ class LocalRuntime:
 
     def _observation(self, ports: Ports, pid: int, version: str | None) -> Observation:
         return Observation(running=True, endpoints=self._endpoints(ports), clickhouse_version=version, pid=pid)
+
+
+class _PortsTaken(RuntimeFailure):
+    """A server could not start because another program holds one of the ports chosen for it."""
+
+
+@contextlib.contextmanager
+def _setup_errors(paths: ServicePaths) -> Iterator[None]:
+    """What the machine refuses while a service's ports and files are set up (a full or read-only file
+    system, an address it does not have) fails the service with the reason, as a start failure does."""
+    try:
+        yield
+    except OSError as error:
+        raise RuntimeFailure(f"cannot set up service {paths.root.name} in {paths.root}: {error}") from error
+
+
+def _changed_ports(ports: Ports, other: Ports) -> str:
+    return ", ".join(str(port) for port, was in zip(ports.values(), other.values(), strict=True) if port != was)
 
 
 def _local_host(listen_address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:

@@ -37,9 +37,10 @@ class ProcessId:
 
 
 def read_pid(pid_file: Path) -> int | None:
+    """The pid the file names; None when there is none to read (missing, garbage, not even a file)."""
     try:
         return int(pid_file.read_text().strip())
-    except (FileNotFoundError, ValueError):
+    except (OSError, ValueError):
         return None
 
 
@@ -47,16 +48,34 @@ def find_server(pid_file: Path, config_file: Path) -> ProcessId | None:
     """The process named by `pid_file` if it runs and was started with this config file: a pid file
     can outlive its process, and the pid can since belong to another program."""
     pid = read_pid(pid_file)
-    fields = _stat_fields(pid) if pid is not None else None
-    if pid is None or fields is None or fields[_STATE] == "Z":
+    return _server_at(pid, _config_argument(config_file)) if pid is not None and pid > 0 else None
+
+
+def search_server(config_file: Path) -> ProcessId | None:
+    """The running process started with this config file, found by reading every process's command
+    line: for when a pid file has lost track of its server (garbage written over it, or removed)."""
+    argument = _config_argument(config_file)
+    for entry in Path("/proc").iterdir():
+        server = _server_at(int(entry.name), argument) if entry.name.isdigit() else None
+        if server is not None:
+            return server
+    return None
+
+
+def _config_argument(config_file: Path) -> bytes:
+    return f"--config-file={config_file}".encode()
+
+
+def _server_at(pid: int, config_argument: bytes) -> ProcessId | None:
+    """Process `pid` if it runs (not a zombie) with `config_argument` on its command line."""
+    fields = _stat_fields(pid)
+    if fields is None or fields[_STATE] == "Z":
         return None
     try:
         arguments = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
     except OSError:
         return None
-    if f"--config-file={config_file}".encode() not in arguments:
-        return None
-    return ProcessId(pid, int(fields[_START_TIME]))
+    return ProcessId(pid, int(fields[_START_TIME])) if config_argument in arguments else None
 
 
 def _start_time(pid: int) -> int:
