@@ -199,17 +199,62 @@ async def test_a_stopped_service_is_neither_backed_up_nor_pruned(jobs: BackupJob
     assert runtime.taken == []
 
 
-async def test_backups_left_in_progress_by_a_stopped_control_plane_are_marked_failed(
-        jobs: BackupJobs, database: Database) -> None:
-    service_id = running_service(database)
+def abandoned_backup(database: Database, service_id: uuid.UUID, location: Path) -> None:
+    """A backup in progress whose taker is gone (killed mid-way): its partial copy is there, its lock is not held."""
+    (location / "files").mkdir(parents=True)
     with database.transaction() as session:
         Backups(session).add(models.Backup(id=uuid.uuid4(), organization_id=session.get(
-            models.Service, service_id).organization_id, service_id=service_id, backup_name="x", location="/nowhere"))
+            models.Service, service_id).organization_id, service_id=service_id, backup_name="x",
+            location=str(location)))
+
+
+async def test_backups_left_in_progress_by_a_stopped_control_plane_are_marked_failed_and_removed(
+        jobs: BackupJobs, database: Database, tmp_path: Path) -> None:
+    service_id = running_service(database)
+    abandoned_backup(database, service_id, tmp_path / "partial")
 
     jobs.fail_interrupted()
 
     (backup,) = backups_of(database, service_id)
     assert (backup.status, backup.error) == ("error", INTERRUPTED)
+    assert not (tmp_path / "partial").exists()
+
+
+async def test_the_reconciler_fails_a_backup_whose_taker_died_while_serve_runs(
+        jobs: BackupJobs, database: Database, tmp_path: Path) -> None:
+    service_id = running_service(database)
+    abandoned_backup(database, service_id, tmp_path / "partial")
+
+    await jobs.run_schedule(service_id)
+
+    (backup,) = backups_of(database, service_id)
+    assert (backup.status, backup.error) == ("error", INTERRUPTED)
+    assert not (tmp_path / "partial").exists()
+
+
+async def test_a_backup_another_process_is_taking_is_left_alone(
+        jobs: BackupJobs, database: Database, runtime: FakeRuntime) -> None:
+    service_id = running_service(database)
+    copying, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_backup(service: str, destination: Path) -> BackupResult:
+        copying.set()
+        await release.wait()
+        return await FakeRuntime.backup(runtime, service, destination)
+
+    jobs.runtime.backup = slow_backup  # type: ignore[method-assign]
+    taking = asyncio.create_task(jobs.take(service_id))
+    await copying.wait()
+    # `clickplane backup create` is copying while a serve starts, or its reconciler passes, beside it.
+    starting = BackupJobs(jobs.database, runtime, jobs.storage, jobs.clock)  # type: ignore[arg-type]
+    starting.fail_interrupted()
+    await starting.run_schedule(service_id)
+    (in_progress,) = backups_of(database, service_id)
+    assert in_progress.status == "in_progress"
+
+    release.set()
+    backup = await taking
+    assert (backup.status, backup.error) == ("done", None)
 
 
 async def test_a_deleted_services_backup_files_are_removed(jobs: BackupJobs, database: Database,
