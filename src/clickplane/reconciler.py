@@ -167,11 +167,11 @@ class Reconciler:
 
     async def _bring_up(self, intent: Intent) -> None:
         observation = await self.runtime.ensure_running(intent.spec)
-        self._observe(intent, state="running", endpoints=endpoints_of(observation), reason=None,
-                      clickhouse_version=observation.clickhouse_version)
-        if intent.state != "running":
+        started = intent.state != "running"
+        self._observe(intent, "service_running" if started else None, state="running", reason=None,
+                      endpoints=endpoints_of(observation), clickhouse_version=observation.clickhouse_version)
+        if started:
             self._watches[intent.service_id] = Watch()
-            self._record(intent, "service_running")
 
     # Watching a running service.
 
@@ -214,8 +214,7 @@ class Reconciler:
         watch.last_queries = queries
         idle_for = now - watch.last_active
         timed_out = idle_for >= intent.idle_timeout_minutes * self.policy.idle_minute_seconds
-        if timed_out and self._set_intent(intent, desired_state="idle", state="stopping"):
-            self._record(intent, "service_idle")
+        if timed_out and self._set_intent(intent, "service_idle", desired_state="idle", state="stopping"):
             self.wake.set()
 
     # Writes.
@@ -225,12 +224,14 @@ class Reconciler:
         log.warning("service %s failed: %s", intent.service_id, reason)
         self._observe(intent, state="failed", reason=reason)
 
-    def _observe(self, intent: Intent, **values: Any) -> None:
+    def _observe(self, intent: Intent, activity: str | None = None, **values: Any) -> None:
         """Record what was seen, unless the intent changed meanwhile (then the next pass acts on the new one)."""
         reason = values.pop("reason", None)
-        self._set_intent(intent, observed_generation=intent.generation, state_reason=reason, **values)
+        self._set_intent(intent, activity, observed_generation=intent.generation, state_reason=reason, **values)
 
-    def _set_intent(self, intent: Intent, **values: Any) -> bool:
+    def _set_intent(self, intent: Intent, activity: str | None = None, **values: Any) -> bool:
+        """Write `values` unless the intent changed meanwhile, with `activity` recorded in the same transaction: a
+        control plane killed in between must not leave the change without its activity, or the reverse."""
         with self.database.transaction() as session:
             result = session.execute(
                 update(Service)
@@ -238,11 +239,10 @@ class Reconciler:
                        Service.desired_state == intent.desired_state)
                 .values(**values)
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
-
-    def _record(self, intent: Intent, activity_type: str) -> None:
-        with self.database.transaction() as session:
-            record_system(Activities(session), intent.organization_id, activity_type, service_id=intent.service_id)
+            written = bool(result.rowcount)  # type: ignore[attr-defined]
+            if written and activity is not None:
+                record_system(Activities(session), intent.organization_id, activity, service_id=intent.service_id)
+            return written
 
     def _forget(self, intent: Intent) -> None:
         with self.database.transaction() as session:
