@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
+from pathlib import Path
 
 from tests.integration.conftest import needs_clickhouse
 from tests.integration.harness import ClickplaneServer, wait_until
@@ -14,11 +14,12 @@ pytestmark = needs_clickhouse
 
 
 def alive(pid: int) -> bool:
+    """Whether the process runs: an exited one that init has not reaped yet (a zombie) does not."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return False
-    return True
+    return stat.rpartition(")")[2].split()[0] != "Z"  # the state follows the command name in parentheses
 
 
 def clickhouse_processes_of(server: ClickplaneServer) -> list[str]:
