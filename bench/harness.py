@@ -5,7 +5,8 @@ A `Sandbox` owns one temporary data dir and every server started for it. `cleanu
 then SIGKILL), runs `python -m clickplane stop-all` on the dir, ends by pid anything still running from it (a
 ClickHouse that stop-all missed) and removes it. Benchmarks call it from a `finally`, inside
 `terminated_as_interrupt()` so that SIGTERM unwinds like Ctrl-C; a Ctrl-C or SIGTERM during cleanup is held
-until cleanup is done, then raised.
+until cleanup is done, then raised. `Sandbox.use_postgres` keeps the sandbox's store in a new PostgreSQL database
+instead of the SQLite file, and `cleanup()` drops it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -28,6 +30,8 @@ from types import FrameType
 from typing import Any, TypeVar
 
 import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 STARTUP_TIMEOUT = 60.0
 T = TypeVar("T")
@@ -168,9 +172,12 @@ class Api:
     base_url: str
     authorization: str
 
+    def response(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        return httpx.request(method, self.base_url + path, json=body, timeout=10,
+                             headers={"Authorization": self.authorization})
+
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
-        response = httpx.request(method, self.base_url + path, json=body, timeout=10,
-                                 headers={"Authorization": self.authorization})
+        response = self.response(method, path, body)
         return response.status_code, response.content
 
     def json(self, method: str, path: str, body: Any = None) -> Any:
@@ -178,6 +185,55 @@ class Api:
         if not 200 <= status < 300:
             raise BenchError(f"{method} {path} answered {status}: {raw[:500]!r}")
         return json.loads(raw)["result"]
+
+
+def basic_authorization(key_id: str, key_secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{key_id}:{key_secret}".encode()).decode()
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """An organization and an admin API key of it, as `clickplane init --json` and `org create --json` print."""
+
+    organization_id: str
+    key_id: str
+    key_secret: str
+
+    @property
+    def authorization(self) -> str:
+        return basic_authorization(self.key_id, self.key_secret)
+
+
+# --- PostgreSQL stores -----------------------------------------------------------------------------------------
+
+POSTGRES_DATABASE_PREFIX = "clickplane_bench_"
+
+
+def _on_postgres_server(admin_url: str, statement: str) -> None:
+    # CREATE/DROP DATABASE cannot run inside a transaction: autocommit.
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+def create_postgres_database(admin_url: str) -> str:
+    """A new empty database `clickplane_bench_<hex>` on the server of `admin_url`; returns its URL."""
+    name = f"{POSTGRES_DATABASE_PREFIX}{uuid.uuid4().hex[:16]}"
+    _on_postgres_server(admin_url, f'CREATE DATABASE "{name}"')
+    log(f"created PostgreSQL database {name}")
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(admin_url: str, url: str) -> None:
+    """DROP ... WITH (FORCE) a database made by create_postgres_database, whoever is still connected to it."""
+    name = make_url(url).database
+    if not name or not name.startswith(POSTGRES_DATABASE_PREFIX):
+        raise BenchError(f"refusing to drop {name!r}: not a database made by the benchmarks")
+    _on_postgres_server(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    log(f"dropped PostgreSQL database {name}")
 
 
 # --- a clickplane on a temporary data dir --------------------------------------------------------------------
@@ -196,26 +252,42 @@ class Sandbox:
         self.data_dir = Path(tempfile.mkdtemp(prefix=prefix))
         self.env = {**os.environ, "CLICKPLANE_DATA_DIR": str(self.data_dir)}
         self.children: list[Child] = []
+        # (admin URL, URL) of the PostgreSQL databases made for this sandbox, dropped by cleanup().
+        self.databases: list[tuple[str, str]] = []
 
     def start_child(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
         child = Child.start(name, argv, env or self.env, self.data_dir / f"{name.replace(' ', '-')}.log")
         self.children.append(child)
         return child
 
-    def start_clickplane(self, env: dict[str, str] | None = None) -> Clickplane:
-        """`clickplane init` for credentials, then `clickplane serve` on a free loopback port, once it answers.
-        `env` adds to the environment of both (CLICKPLANE_* settings)."""
+    def use_postgres(self, admin_url: str) -> str:
+        """Keep this sandbox's store in a new database on the PostgreSQL server of `admin_url` (an account that
+        may create databases), dropped by `cleanup()`; returns its URL, also set as CLICKPLANE_DATABASE_URL."""
+        url = create_postgres_database(admin_url)
+        self.databases.append((admin_url, url))
+        self.env["CLICKPLANE_DATABASE_URL"] = url
+        return url
+
+    @property
+    def database_url(self) -> str:
+        """The store's SQLAlchemy URL, as `clickplane` resolves it (the SQLite file in the data dir by default)."""
+        return self.env.get("CLICKPLANE_DATABASE_URL") or f"sqlite:///{self.data_dir / 'clickplane.db'}"
+
+    def init_store(self, env: dict[str, str] | None = None) -> Credentials:
+        """`clickplane init --json`: the first organization and its admin key. `env` adds CLICKPLANE_* settings."""
         log(f"data dir {self.data_dir}")
-        environment = {**self.env, **(env or {})}
-        init = clickplane_cli("init", "--json", env=environment)
+        init = clickplane_cli("init", "--json", env={**self.env, **(env or {})})
         if init.returncode != 0:
             raise BenchError(f"clickplane init failed: {init.stderr}")
-        credentials = json.loads(init.stdout)
+        created = json.loads(init.stdout)
+        return Credentials(str(created["organizationId"]), str(created["keyId"]), str(created["keySecret"]))
+
+    def start_serve(self, credentials: Credentials, env: dict[str, str] | None = None) -> Clickplane:
+        """`clickplane serve` on a free loopback port, once it answers; the API is used with `credentials`."""
         port = free_port()
         serve = self.start_child("clickplane serve", [sys.executable, "-m", "clickplane", "serve"],
-                                 {**environment, "CLICKPLANE_PORT": str(port)})
-        basic = base64.b64encode(f"{credentials['keyId']}:{credentials['keySecret']}".encode()).decode()
-        api = Api(f"http://127.0.0.1:{port}", f"Basic {basic}")
+                                 {**self.env, **(env or {}), "CLICKPLANE_PORT": str(port)})
+        api = Api(f"http://127.0.0.1:{port}", credentials.authorization)
 
         def answers() -> bool | None:
             serve.check_alive()
@@ -223,7 +295,12 @@ class Sandbox:
 
         wait_until(answers, f"clickplane serve on port {port} (pid {serve.process.pid})", STARTUP_TIMEOUT)
         log(f"clickplane serve: pid {serve.process.pid}, {api.base_url}")
-        return Clickplane(serve, api, str(credentials["organizationId"]))
+        return Clickplane(serve, api, credentials.organization_id)
+
+    def start_clickplane(self, env: dict[str, str] | None = None) -> Clickplane:
+        """`clickplane init` for credentials, then `clickplane serve` on a free loopback port, once it answers.
+        `env` adds to the environment of both (CLICKPLANE_* settings)."""
+        return self.start_serve(self.init_store(env), env)
 
     def cleanup(self) -> None:
         with interrupts_deferred():
@@ -237,6 +314,12 @@ class Sandbox:
             if stop_all.returncode != 0:
                 log(f"warning: clickplane stop-all failed: {stop_all.stderr.strip()}")
             kill_leftovers(self.data_dir, "outlived stop-all")
+            for admin_url, url in self.databases:
+                try:
+                    drop_postgres_database(admin_url, url)
+                except Exception as error:
+                    log(f"warning: dropping database {make_url(url).database} failed: {error}")
+            self.databases.clear()
             shutil.rmtree(self.data_dir, ignore_errors=True)
             log(f"cleaned up {self.data_dir}")
 

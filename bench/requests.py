@@ -3,23 +3,29 @@
     python bench/requests.py [--connections 32] [--duration 10] [--rounds 2] [--threads 2] [--warmup 2]
 
 It initializes a temporary data dir, runs `python -m clickplane serve` on a free loopback port, creates one
-service, records the exact bytes of its details, and serves those bytes from `bench/bare_app.py` on the same
+service, records the exact answer to its details, and serves that answer from `bench/bare_app.py` on the same
 uvicorn stack. wrk then loads each target in alternating order, round after round; the table gives each
 target's req/s, p50 and p99, and its ratio to the bare app of the same round. Only ratios within one run mean
 something: wrk shares the machine with the servers. Nothing is asserted; everything is torn down at the end,
 also on errors and Ctrl-C (no ClickHouse process started here outlives the run).
+
+The wrk driver, the bare app's start, the rounds and their summary are shared with `bench/table.py`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import statistics
 import subprocess
 import sys
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -39,6 +45,9 @@ from harness import (
 BENCH_DIR = Path(__file__).resolve().parent
 SETTLE_TIMEOUT = 90.0
 SETTLED_STATES = ("running", "failed", "stopped")
+REFERENCE = "bare"  # the target every other one is compared with, round by round
+WRK_TIMEOUT = 30.0  # seconds before wrk gives up on an answer (its default, 2 s, would drop slow ones from p99)
+DRAIN_TIMEOUT = 120.0
 
 
 # --- wrk -----------------------------------------------------------------------------------------------------
@@ -53,6 +62,8 @@ class WrkResult:
     p99_ms: float
     non_2xx: int
     socket_errors: str | None
+    max_ms: float = 0.0  # the slowest answer
+    output: str = field(default="", repr=False)  # all of wrk's output, with what a Lua script's done() printed
 
 
 def milliseconds(text: str) -> float:
@@ -73,25 +84,38 @@ def parse_wrk(output: str) -> WrkResult:
     errors = re.search(r"Socket errors:\s*(.+)$", output, re.MULTILINE)
     return WrkResult(requests_per_second=float(find(r"^Requests/sec:\s*([\d.]+)")),
                      p50_ms=milliseconds(find(r"^\s*50%\s+(\S+)")), p99_ms=milliseconds(find(r"^\s*99%\s+(\S+)")),
-                     non_2xx=int(non_2xx[1]) if non_2xx else 0, socket_errors=errors[1].strip() if errors else None)
+                     non_2xx=int(non_2xx[1]) if non_2xx else 0, socket_errors=errors[1].strip() if errors else None,
+                     max_ms=milliseconds(find(r"^\s*Latency\s+\S+\s+\S+\s+(\S+)")), output=output)
 
 
 @dataclass(frozen=True)
 class Load:
+    """`wrk -t<threads> -c<connections> --latency`, with an Authorization header, or a Lua script that makes
+    each request itself (its headers included)."""
+
     threads: int
     connections: int
-    authorization: str
+    authorization: str | None = None
+    script: Path | None = None
+    timeout: float = WRK_TIMEOUT
 
     def run(self, url: str, seconds: float) -> WrkResult:
-        argv = ["wrk", f"-t{self.threads}", f"-c{self.connections}", f"-d{seconds:g}s", "--latency",
-                "-H", f"Authorization: {self.authorization}", url]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
+        if seconds < 1 or seconds != int(seconds):
+            raise BenchError(f"wrk runs for whole seconds, not {seconds:g}")
+        argv = ["wrk", f"-t{self.threads}", f"-c{self.connections}", f"-d{seconds:g}s", "--timeout",
+                f"{self.timeout:g}s", "--latency"]
+        if self.authorization:
+            argv += ["-H", f"Authorization: {self.authorization}"]
+        if self.script:
+            argv += ["-s", str(self.script)]
+        done = subprocess.run([*argv, url], capture_output=True, text=True, timeout=seconds + self.timeout + 60,
+                              check=False)
         if done.returncode != 0:
             raise BenchError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
         return parse_wrk(done.stdout)
 
 
-# --- the benchmark -------------------------------------------------------------------------------------------
+# --- targets: clickplane and the bare app --------------------------------------------------------------------
 
 @dataclass
 class Target:
@@ -100,6 +124,43 @@ class Target:
     server: Child
 
 
+def record(api: Api, method: str, path: str, body: Any = None, pattern: str | None = None) -> dict[str, Any]:
+    """One request to clickplane, its answer as a route of bare_app.py (`pattern`: the path with `*` for the
+    segments that vary between requests)."""
+    response = api.response(method, path, body)
+    if not 200 <= response.status_code < 300:
+        raise BenchError(f"{method} {path} answered {response.status_code}: {response.content[:500]!r}")
+    headers = [[name, value] for name, value in response.headers.items()
+               if name not in ("date", "server", "content-length")]
+    log(f"{method} {path}: {response.status_code}, {len(response.content)} bytes")
+    return {"method": method, "path": pattern or path, "status": response.status_code, "headers": headers,
+            "body": response.text}
+
+
+def start_bare(sandbox: Sandbox, routes: list[dict[str, Any]], name: str = REFERENCE, *extra: str) -> Target:
+    """bench/bare_app.py answering `routes` (see `record`), once it answers each of them; its url is the base."""
+    routes_file = sandbox.data_dir / f"{name}-routes.json"
+    routes_file.write_text(json.dumps(routes))
+    port = free_port()
+    child = sandbox.start_child(name, [sys.executable, str(BENCH_DIR / "bare_app.py"), "--port", str(port),
+                                       "--routes", str(routes_file), *extra])
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool | None:
+        child.check_alive()
+        for route in routes:
+            response = httpx.request(route["method"], url + route["path"].replace("*", "x"), timeout=2)
+            if response.text != route["body"]:
+                return None
+        return True
+
+    wait_until(answers, f"{name} on port {port}", STARTUP_TIMEOUT)
+    log(f"{name}: pid {child.process.pid}, {url}")
+    return Target(name, url, child)
+
+
+# --- rounds --------------------------------------------------------------------------------------------------
+
 @dataclass
 class Row:
     round: int
@@ -107,6 +168,76 @@ class Row:
     result: WrkResult
     ratio: float
 
+
+def drain(target: Target) -> None:
+    """Wait until the target answers one request sent after wrk stopped. wrk closes its connections, but the
+    requests they had sent are still worked off; the next measurement must not pay for them."""
+    started = time.monotonic()
+    try:
+        httpx.get(target.url, timeout=DRAIN_TIMEOUT)
+    except httpx.HTTPError as error:
+        raise BenchError(f"{target.name} did not answer after wrk stopped: {error}") from error
+    if (waited := time.monotonic() - started) > 0.5:
+        log(f"{target.name}: {waited:.1f}s to work off the requests wrk left behind")
+
+
+def checked(target: Target, result: WrkResult, what: str) -> WrkResult:
+    drain(target)
+    target.server.check_alive()
+    if result.non_2xx:
+        raise BenchError(f"{target.name}: {result.non_2xx} non-2xx responses ({what})")
+    if result.socket_errors:
+        log(f"warning: {target.name} socket errors ({what}): {result.socket_errors}")
+    return result
+
+
+def measure(targets: list[Target], run: Callable[[Target, float], WrkResult], rounds: int, duration: float,
+            warmup: float, what: str = "") -> list[Row]:
+    """`run(target, seconds)` for each target: first `warmup` seconds unrecorded, then `rounds` rounds of
+    `duration` seconds in alternating order (round 1 in the order given, round 2 reversed, ...), each run followed
+    by `drain`. A row per target and round, its ratio to the REFERENCE target's req/s in the same round. Any
+    non-2xx is an error."""
+    label = f"{what}: " if what else ""
+    if warmup > 0:
+        for target in targets:
+            log(f"{label}warm-up: {target.name} for {warmup:g}s")
+            checked(target, run(target, warmup), f"{label}warm-up")
+    rows: list[Row] = []
+    for number in range(1, rounds + 1):
+        results: dict[str, WrkResult] = {}
+        for target in targets if number % 2 else targets[::-1]:
+            log(f"{label}round {number}: {target.name} for {duration:g}s")
+            results[target.name] = checked(target, run(target, duration), f"{label}round {number}")
+        reference = results[REFERENCE].requests_per_second
+        rows.extend(Row(number, target.name, results[target.name],
+                        results[target.name].requests_per_second / reference) for target in targets)
+    return rows
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One target over the rounds: mean req/s, mean p50, worst p99 and max, mean of the per-round ratios to the
+    reference and the reference's mean req/s."""
+
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    ratio: float
+    ratios: tuple[float, ...]
+    reference_requests_per_second: float
+
+
+def summarize(rows: list[Row], target: str) -> Summary:
+    ours = [row for row in rows if row.target == target]
+    reference = [row for row in rows if row.target == REFERENCE]
+    return Summary(statistics.fmean(r.result.requests_per_second for r in ours),
+                   statistics.fmean(r.result.p50_ms for r in ours), max(r.result.p99_ms for r in ours),
+                   max(r.result.max_ms for r in ours), statistics.fmean(r.ratio for r in ours),
+                   tuple(r.ratio for r in ours), statistics.fmean(r.result.requests_per_second for r in reference))
+
+
+# --- the benchmark -------------------------------------------------------------------------------------------
 
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
@@ -131,53 +262,19 @@ class Bench:
         log(f"service {service_id}: {state}")
         return f"{path}/{service_id}"
 
-    def start_bare(self, body: bytes, name: str, *extra: str) -> Target:
-        body_file = self.sandbox.data_dir / "bare-body.json"
-        body_file.write_bytes(body)
-        port = free_port()
-        child = self.sandbox.start_child(name, [sys.executable, str(BENCH_DIR / "bare_app.py"), "--port", str(port),
-                                                "--body-file", str(body_file), *extra])
-        url = f"http://127.0.0.1:{port}"
-
-        def answers() -> bool | None:
-            child.check_alive()
-            return True if httpx.get(url, timeout=2).content == body else None
-
-        wait_until(answers, f"{name} on port {port}", STARTUP_TIMEOUT)
-        log(f"{name}: pid {child.process.pid}, {url}")
-        return Target(name, url, child)
-
     def run(self) -> list[Row]:
         clickplane = self.sandbox.start_clickplane()
         api = clickplane.api
         path = self.create_service(api, clickplane.organization_id)
-        status, body = api.request("GET", path)
-        if status != 200:
-            raise BenchError(f"GET {path} answered {status}: {body[:500]!r}")
-        log(f"GET {path}: {len(body)} bytes")
-        targets = [Target("service-details", api.base_url + path, clickplane.serve), self.start_bare(body, "bare")]
+        routes = [record(api, "GET", path)]
+        bare = [start_bare(self.sandbox, routes)]
         if self.args.uvloop_reference:
-            targets.append(self.start_bare(body, "bare-uvloop", "--uvloop"))
+            bare.append(start_bare(self.sandbox, routes, "bare-uvloop", "--uvloop"))
+        targets = [Target("service-details", api.base_url + path, clickplane.serve),
+                   *(Target(target.name, target.url + path, target.server) for target in bare)]
         load = Load(self.args.threads, self.args.connections, api.authorization)
-        if self.args.warmup > 0:
-            for target in targets:
-                load.run(target.url, self.args.warmup)
-        rows: list[Row] = []
-        for number in range(1, self.args.rounds + 1):
-            order = targets if number % 2 else targets[::-1]
-            results: dict[str, WrkResult] = {}
-            for target in order:
-                log(f"round {number}: {target.name} for {self.args.duration:g}s")
-                results[target.name] = result = load.run(target.url, self.args.duration)
-                target.server.check_alive()
-                if result.non_2xx:
-                    raise BenchError(f"{target.name}: {result.non_2xx} non-2xx responses in round {number}")
-                if result.socket_errors:
-                    log(f"warning: {target.name} socket errors: {result.socket_errors}")
-            bare = results["bare"].requests_per_second
-            rows.extend(Row(number, target.name, results[target.name],
-                            results[target.name].requests_per_second / bare) for target in targets)
-        return rows
+        return measure(targets, lambda target, seconds: load.run(target.url, seconds), self.args.rounds,
+                       self.args.duration, self.args.warmup)
 
     def cleanup(self) -> None:
         self.sandbox.cleanup()
@@ -197,23 +294,19 @@ def print_table(rows: list[Row]) -> None:
 
 def summary(rows: list[Row], connections: int) -> str:
     """Means over the rounds (ratio: mean of the per-round ratios); p99 is the worst round's."""
-    ours = [row for row in rows if row.target == "service-details"]
-    bare = [row for row in rows if row.target == "bare"]
-    ratios = "/".join(f"{row.ratio:.2f}" for row in ours)
-    return (f"service-details: {statistics.fmean(r.result.requests_per_second for r in ours):,.0f} req/s "
-            f"({statistics.fmean(r.ratio for r in ours):.2f} of bare "
-            f"{statistics.fmean(r.result.requests_per_second for r in bare):,.0f}; rounds {ratios}), "
-            f"p50 {statistics.fmean(r.result.p50_ms for r in ours):.1f} ms, "
-            f"p99 {max(r.result.p99_ms for r in ours):.1f} ms @{connections} connections")
+    ours = summarize(rows, "service-details")
+    return (f"service-details: {ours.requests_per_second:,.0f} req/s ({ours.ratio:.2f} of bare "
+            f"{ours.reference_requests_per_second:,.0f}; rounds {'/'.join(f'{r:.2f}' for r in ours.ratios)}), "
+            f"p50 {ours.p50_ms:.1f} ms, p99 {ours.p99_ms:.1f} ms @{connections} connections")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
-    parser.add_argument("--duration", type=float, default=10, help="seconds per measurement (default 10)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement (default 10)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds, each measuring every target (default 2)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
-    parser.add_argument("--warmup", type=float, default=2, help="seconds of unrecorded load per target first")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of unrecorded load per target first")
     parser.add_argument("--uvloop-reference", action="store_true",
                         help="also measure the bare app on uvloop (clickplane serve runs on the asyncio loop)")
     args = parser.parse_args(argv)
@@ -222,10 +315,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def wrk_found() -> bool:
+    """Whether wrk is on PATH (if not, says so on stderr)."""
     if shutil.which("wrk") is None:
         print("error: wrk is not on PATH", file=sys.stderr)
+        return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not wrk_found():
         return 2
     bench = Bench(args)
 
