@@ -26,6 +26,7 @@ from sqlalchemy import delete, select, update
 
 from clickplane.backup_jobs import BackupJobs
 from clickplane.domain.activity import record_system
+from clickplane.domain.enums import RecordedActivityType
 from clickplane.runtime.base import Observation, Runtime, RuntimeFailure, ServiceSpec
 from clickplane.store.database import Database
 from clickplane.store.models import Service
@@ -224,12 +225,12 @@ class Reconciler:
         log.warning("service %s failed: %s", intent.service_id, reason)
         self._observe(intent, state="failed", reason=reason)
 
-    def _observe(self, intent: Intent, activity: str | None = None, **values: Any) -> None:
+    def _observe(self, intent: Intent, activity: RecordedActivityType | None = None, **values: Any) -> None:
         """Record what was seen, unless the intent changed meanwhile (then the next pass acts on the new one)."""
         reason = values.pop("reason", None)
         self._set_intent(intent, activity, observed_generation=intent.generation, state_reason=reason, **values)
 
-    def _set_intent(self, intent: Intent, activity: str | None = None, **values: Any) -> bool:
+    def _set_intent(self, intent: Intent, activity: RecordedActivityType | None = None, **values: Any) -> bool:
         """Write `values` unless the intent changed meanwhile, with `activity` recorded in the same transaction: a
         control plane killed in between must not leave the change without its activity, or the reverse."""
         with self.database.transaction() as session:

@@ -8,6 +8,7 @@ from uuid import UUID
 from blacksheep import Response
 
 from clickplane.api.context import AppContext
+from clickplane.api.docs import Produces
 from clickplane.api.endpoints import Api
 from clickplane.api.envelope import ok
 from clickplane.api.schemas.activity import Activity
@@ -41,7 +42,7 @@ def add_routes(api: Api, context: AppContext) -> None:
                "Every change made to the organization and its services, by API keys and by clickplane itself, "
                "newest first. `from_date` and `to_date` narrow it to a time range, both ends included: each is "
                "a date (YYYY-MM-DD, the whole day in UTC) or an RFC 3339 date-time (to the second, or to the "
-               "fraction given).", list[Activity])
+               "fraction given).", list[Activity], produces=Produces("activityId", "/result/0/id"))
     async def list_activities(caller: Caller, organizationId: UUID, from_date: str | None = None,
                               to_date: str | None = None) -> Response:
         selected = window(from_date, to_date)

@@ -26,11 +26,11 @@ from clickplane.api import (
 )
 from clickplane.api.context import AppContext
 from clickplane.api.docs import CloudApiDocs
-from clickplane.api.endpoints import Api
+from clickplane.api.endpoints import Api, no_such_operation
 from clickplane.api.envelope import JSON, failure
 from clickplane.api.limits import BodySizeLimit
 from clickplane.api.query import add_query_route
-from clickplane.domain.errors import ApiError, NotFound, TooManyRequests
+from clickplane.domain.errors import ApiError, TooManyRequests
 
 HTTP_CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
               405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE"}
@@ -57,10 +57,6 @@ async def _render_http_exception(app: Application, request: Request, error: HTTP
     return failure(status, f"{HTTP_CODES[status]}: {text}")
 
 
-async def _no_such_operation(request: Request) -> Response:
-    raise NotFound(f"no API operation at {request.method} {request.path}; GET /v1 lists the operations")
-
-
 def add_health_routes(router: Router, docs: CloudApiDocs, context: AppContext) -> None:
     """Outside /v1, unauthenticated, for load balancers and orchestrators: alive, and ready (the store answers)."""
 
@@ -85,7 +81,7 @@ def create_app(context: AppContext) -> Any:
     """The ASGI application for `context`."""
     docs = CloudApiDocs(context.settings.openapi_title)
     router = Router()
-    router.fallback = _no_such_operation
+    router.fallback = no_such_operation(router)
     api = Api(router, docs)
     for resource in (organizations, services, query_endpoints, keys, roles, users, quotas, activities, prometheus,
                      clickhouse_settings, backups, usage):

@@ -11,6 +11,7 @@ from blacksheep import Response
 
 from clickplane.api.binders import JsonBody
 from clickplane.api.context import AppContext
+from clickplane.api.docs import Produces
 from clickplane.api.endpoints import Api
 from clickplane.api.envelope import acknowledged, ok
 from clickplane.api.schemas.backup import (
@@ -32,7 +33,7 @@ from clickplane.store.repositories import Activities, BackupBuckets, BackupConfi
 
 TAG = "Backup"
 SERVICE_PATH = "/v1/organizations/{organizationId}/services/{serviceId}"
-CHANGE_ERRORS = (400, 401, 404, 409, 413, 500)
+CHANGE_ERRORS = (400, 401, 404, 409, 500)
 
 
 def to_wire(backup: models.Backup, now: datetime) -> Backup:
@@ -61,7 +62,7 @@ def add_routes(api: Api, context: AppContext) -> None:
     @api.route("GET", f"{SERVICE_PATH}/backups", "backupGetList", "List of service backups", TAG,
                "The service's backups, newest first: taken on its schedule (backupConfiguration) or by the "
                "operator (`clickplane backup create`), each a full copy of its tables. A service's backups are "
-               "deleted with it.", list[Backup])
+               "deleted with it.", list[Backup], produces=Produces("backupId", "/result/0/id"))
     async def list_backups(caller: Caller, organizationId: UUID, serviceId: UUID) -> Response:
         with context.database.transaction() as session:
             service_rules.visible(Services(session), caller, organizationId, serviceId)

@@ -93,6 +93,12 @@ class JsonBodyBinder(JSONBinder):
     def matches_content_type(self, request: Request) -> bool:
         return True  # curl -d sends form content-type; the Cloud API reads JSON regardless
 
+    @property
+    def may_be_omitted(self) -> bool:
+        """Whether a request without a body is valid: it reads as {}, which is when no field is required."""
+        return not any(field.is_required() for field in self.expected_type.model_fields.values())
+
+
     async def get_value(self, request: Request) -> Any:
         body = await request.read() or b""
         if not body.strip():
@@ -103,7 +109,7 @@ class JsonBodyBinder(JSONBinder):
 
     def parse_value(self, data: Any) -> Any:
         try:
-            raw = from_json(data)
+            raw = from_json(data, allow_inf_nan=False)  # JSON has no Infinity or NaN; no field may hold them
         except ValueError as error:
             raise BadRequest(f"the request body is not valid JSON ({error}); send a JSON object") from None
         if not isinstance(raw, dict):
@@ -112,7 +118,9 @@ class JsonBodyBinder(JSONBinder):
         if b"\\u0000" in data and _holds_nul(raw):
             raise BadRequest("the request body holds a NUL character (\\u0000), which no field accepts")
         try:
-            return self.expected_type.model_validate(raw)
+            # Strict, as JSON: each value must have the type the document gives it (no 0 for false, no "5" for
+            # 5), while strings still carry what JSON has no type for (UUIDs, dates).
+            return self.expected_type.model_validate_json(data, strict=True)
         except ValidationError as error:
             raise BadRequest(describe_validation_error(error)) from None
 

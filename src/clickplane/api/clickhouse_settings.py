@@ -17,6 +17,7 @@ from blacksheep import Response
 from clickplane.api import engine
 from clickplane.api.binders import JsonBody
 from clickplane.api.context import AppContext
+from clickplane.api.docs import Produces
 from clickplane.api.endpoints import Api
 from clickplane.api.envelope import acknowledged, ok
 from clickplane.api.schemas.clickhouse_settings import (
@@ -77,7 +78,8 @@ def add_routes(api: Api, context: AppContext) -> None:
 
     @api.route("GET", PATH, "serviceClickhouseSettingsListGet", "List ClickHouse settings", TAG,
                "The settings set through this API, by name, with their values. Every other setting has the "
-               "engine's default.", ServiceClickhouseSettingsList)
+               "engine's default.", ServiceClickhouseSettingsList,
+               produces=Produces("settingName", "/result/settings/0/name"))
     async def list_settings(caller: Caller, organizationId: UUID, serviceId: UUID) -> Response:
         configured = sorted(service_of(caller, organizationId, serviceId).clickhouse_settings.items())
         return ok(ServiceClickhouseSettingsList(settings=[
@@ -110,7 +112,7 @@ def add_routes(api: Api, context: AppContext) -> None:
                "type and values the server refuses are answered with 400 naming them, and nothing is changed. "
                "The running server applies them within seconds, without a restart; DELETE returns one to its "
                "default." + NEEDS_RUNNING, ServiceClickhouseSettingsPatchResponse,
-               errors=(400, 401, 404, 409, 413, 500))
+               errors=(400, 401, 404, 409, 500))
     async def update_settings(caller: Caller, organizationId: UUID, serviceId: UUID,
                               body: JsonBody[ServiceClickhouseSettingsPatchRequest]) -> Response:
         settings = rules.parse_request(body.value.settings)

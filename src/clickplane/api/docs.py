@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 from blacksheep import Application, Content, Request, Response
 from blacksheep.server.openapi.common import ContentInfo, ResponseInfo
 from blacksheep.server.openapi.v3 import OpenAPIHandler
-from openapidocs.v3 import HTTPSecurity, Info, OpenAPI, Security, SecurityRequirement
+from openapidocs.v3 import HTTPSecurity, Info, OpenAPI, Reference, RequestBody, Security, SecurityRequirement
 
+from clickplane.api.binders import JsonBodyBinder
 from clickplane.api.envelope import JSON
 from clickplane.api.schemas.common import Acknowledgement, Envelope, ErrorBody, Page
 
@@ -33,6 +34,16 @@ ERROR_DESCRIPTIONS = {
     500: "The server failed; the request may be retried. Report the requestId if it persists.",
 }
 COMMON_ERRORS = (400, 401, 404, 500)
+
+
+@dataclass(frozen=True)
+class Produces:
+    """As an operation's mark: its answer names a resource that the operations under its path take as the path
+    parameter `parameter`, found in the body at the JSON pointer `pointer`. The document links them (OpenAPI
+    links), so that a client or a test can go from a create (or a list) to what it made."""
+
+    parameter: str
+    pointer: str
 
 
 @dataclass(frozen=True)
@@ -55,17 +66,23 @@ class CloudApiDocs(OpenAPIHandler):
         self.use_docstrings = False
         self.security = Security([SecurityRequirement("basicAuth", [])])
         self._operation_ids: dict[Callable[..., Any], str] = {}
+        self._produces: dict[str, Produces] = {}
         self._document: dict[str, Any] = {}
 
     def operation(self, operation_id: str, summary: str, tag: str, description: str, result: Any,
-                  errors: tuple[int, ...] = COMMON_ERRORS, paged: bool = False) -> Callable[[F], F]:
+                  errors: tuple[int, ...] = COMMON_ERRORS, paged: bool = False, produces: Produces | None = None
+                  ) -> Callable[[F], F]:
+        if produces is not None:
+            self._produces[operation_id] = produces
         if isinstance(result, PlainText):
             success = ContentInfo(str, content_type=result.media_type)
         else:
             envelope: Any = Acknowledgement if result is None else (Page if paged else Envelope)[result]
             success = ContentInfo(envelope)
         responses: dict[Any, str | ResponseInfo] = {200: ResponseInfo("Success.", content=[success])}
-        for status in (*errors, 429):  # every operation is authenticated, and so counts against a rate limit
+        # Every request passes the body size limit, and every operation is authenticated and so counts against
+        # a rate limit.
+        for status in (*errors, 413, 429):
             responses[status] = ResponseInfo(ERROR_DESCRIPTIONS[status], content=[ContentInfo(ErrorBody)])
         document = self(summary=summary, description=description, tags=[tag], responses=responses)
 
@@ -78,12 +95,20 @@ class CloudApiDocs(OpenAPIHandler):
     def get_operation_id(self, docs: Any, handler: Any) -> str:
         return self._operation_ids.get(handler) or str(handler.__name__)
 
+    def get_request_body(self, handler: Any) -> RequestBody | Reference | None:
+        body = super().get_request_body(handler)
+        binder = next((b for b in getattr(handler, "binders", ()) if isinstance(b, JsonBodyBinder)), None)
+        if isinstance(body, RequestBody) and binder is not None:
+            body.required = not binder.may_be_omitted
+        return body
+
     def on_docs_generated(self, docs: OpenAPI) -> None:
         docs.security = self.security
 
     async def build_docs(self, app: Application) -> None:
         await super().build_docs(app)
         self._document = json.loads(self._json_docs)
+        add_links(self._document, self._produces)
 
     def register_docs_handler(self, app: Application) -> None:
         @self.ignore()  # type: ignore[untyped-decorator]
@@ -91,6 +116,32 @@ class CloudApiDocs(OpenAPIHandler):
         def get_openapi_document(request: Request) -> Response:
             document = {**self._document, "servers": [{"url": base_url(request)}]}
             return Response(200, None, Content(JSON, json.dumps(document).encode()))
+
+
+def add_links(document: dict[str, Any], produces: dict[str, Produces]) -> None:
+    """Link each producing operation's success answer to every operation under `{path}/{parameter}`, passing the
+    produced value and the path parameters the two share."""
+    operations = [(path, operation) for path, item in document["paths"].items() for operation in item.values()]
+    for path, operation in operations:
+        made = produces.get(operation["operationId"])
+        if made is None:
+            continue
+        under = f"{path}/{{{made.parameter}}}"
+        operation["responses"]["200"]["links"] = {
+            target["operationId"]: {"operationId": target["operationId"],
+                                    "parameters": _link_parameters(target, path, made)}
+            for target_path, target in operations if target_path == under or target_path.startswith(f"{under}/")}
+
+
+def _link_parameters(target: dict[str, Any], source_path: str, made: Produces) -> dict[str, str]:
+    """The target's path parameters that the link can fill: the produced one, and those the source's path has."""
+    parameters = {}
+    for name in (parameter["name"] for parameter in target.get("parameters", []) if parameter["in"] == "path"):
+        if name == made.parameter:
+            parameters[name] = f"$response.body#{made.pointer}"
+        elif f"{{{name}}}" in source_path:
+            parameters[name] = f"$request.path.{name}"
+    return parameters
 
 
 def base_url(request: Request) -> str:

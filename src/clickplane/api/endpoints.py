@@ -14,12 +14,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from blacksheep import Response, Router
+from blacksheep import Request, Response, Router
 
-from clickplane.api.docs import COMMON_ERRORS, CloudApiDocs
+from clickplane.api.docs import COMMON_ERRORS, CloudApiDocs, Produces
+from clickplane.api.envelope import failure
 from clickplane.domain import permissions
 from clickplane.domain.auth import Caller
-from clickplane.domain.errors import Forbidden, NotFound
+from clickplane.domain.errors import Forbidden, MethodNotAllowed, NotFound
 
 Handler = Callable[..., Awaitable[Response]]
 
@@ -41,20 +42,38 @@ def authorize(caller: Caller, permission: str, method: str, organization_id: uui
                         "ask an admin to assign a role that does")
 
 
+def no_such_operation(router: Router) -> Handler:
+    """The router's fallback: 405 with Allow for a path that has operations under other methods, else 404."""
+
+    async def fallback(request: Request) -> Response:
+        matches = {method.decode(): router.get_matching_route(method, request.path) for method in router.routes}
+        routes = [route for route in matches.values() if route is not None]
+        if not routes:
+            raise NotFound(f"no API operation at {request.method} {request.path}; GET /v1 lists the operations")
+        # The path's own route: `.../clickhouseSettings/schema`, not `.../clickhouseSettings/{settingName}`.
+        named = min(routes, key=lambda route: len(route.param_names)).pattern
+        allowed = sorted(method for method, route in matches.items() if route is not None and route.pattern == named)
+        error = MethodNotAllowed(f"{request.path} has no {request.method} operation; use {', '.join(allowed)}")
+        return failure(error.status, error.wire_text, [(b"allow", ", ".join(allowed).encode())])
+
+    return fallback
+
+
 class Api:
     def __init__(self, router: Router, docs: CloudApiDocs) -> None:
         self.router = router
         self.docs = docs
 
     def route(self, method: str, path: str, operation_id: str, summary: str, tag: str, description: str,
-              result: Any, errors: tuple[int, ...] = COMMON_ERRORS, paged: bool = False
-              ) -> Callable[[Handler], Handler]:
+              result: Any, errors: tuple[int, ...] = COMMON_ERRORS, paged: bool = False,
+              produces: Produces | None = None) -> Callable[[Handler], Handler]:
         permission = permissions.OPERATION_PERMISSIONS[operation_id]  # every operation must be in the map
 
         def register(handler: Handler) -> Handler:
             guarded = handler if permission is None else self._guard(handler, permission, method)
             documented = self.docs.operation(operation_id, summary, tag, description, result,
-                                             errors if permission is None else (*errors, 403), paged)(guarded)
+                                             errors if permission is None else (*errors, 403), paged,
+                                             produces)(guarded)
             self.router.add(method, path, documented)
             return documented
 

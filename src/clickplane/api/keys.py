@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from clickplane.api.binders import JsonBody
 from clickplane.api.context import AppContext
+from clickplane.api.docs import Produces
 from clickplane.api.endpoints import Api
 from clickplane.api.envelope import acknowledged, ok
 from clickplane.api.schemas.keys import (
@@ -23,6 +24,7 @@ from clickplane.api.schemas.keys import (
 from clickplane.domain import keys as rules
 from clickplane.domain.activity import record
 from clickplane.domain.auth import Caller
+from clickplane.domain.enums import RecordedActivityType
 from clickplane.domain.errors import BadRequest, NotFound
 from clickplane.domain.roles import describe
 from clickplane.domain.secrets import key_id_hash
@@ -58,7 +60,7 @@ def find_key(keys: ApiKeys, organization_id: UUID, key_ref: str) -> models.ApiKe
 
 
 def add_routes(api: Api, context: AppContext) -> None:
-    def key_activity(session: Session, caller: Caller, activity_type: str, key: models.ApiKey,
+    def key_activity(session: Session, caller: Caller, activity_type: RecordedActivityType, key: models.ApiKey,
                      update_type: str | None = None) -> None:
         record(Activities(session), caller, activity_type,
                target_key_id=key.id, key_update_type=update_type, details={"name": key.name})
@@ -87,7 +89,8 @@ def add_routes(api: Api, context: AppContext) -> None:
 
     @api.route("POST", PATH, "openapiKeyCreate", "Create key", TAG,
                "A new key. Its id and secret are shown only in this response, unless the client sent hashData "
-               "(then they never leave the client).", ApiKeyPostResponse, errors=(400, 401, 404, 409, 413, 500))
+               "(then they never leave the client).", ApiKeyPostResponse, errors=(400, 401, 404, 409, 500),
+               produces=Produces("keyId", "/result/key/id"))
     async def create_key(caller: Caller, organizationId: UUID, body: JsonBody[ApiKeyPostRequest]) -> Response:
         with context.database.transaction() as session:
             new = rules.create_key(body.value, organizationId, ApiKeys(session), Roles(session), context.hasher)
@@ -104,7 +107,7 @@ def add_routes(api: Api, context: AppContext) -> None:
     @api.route("PATCH", PATH + "/{keyId}", "openapiKeyUpdate", "Update key", TAG,
                "Rename, re-role, enable or disable a key, change its expiry (null: never) or its IP access list. "
                "Takes effect at once in this process and within seconds everywhere.", ApiKey,
-               errors=(400, 401, 404, 409, 413, 500))
+               errors=(400, 401, 404, 409, 500))
     async def update_key(caller: Caller, organizationId: UUID, keyId: str,
                          body: JsonBody[ApiKeyPatchRequest]) -> Response:
         with context.database.transaction() as session:

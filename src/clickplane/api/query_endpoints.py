@@ -44,7 +44,7 @@ def add_routes(api: Api, context: AppContext) -> None:
     @api.route("POST", PATH, "instanceQueryEndpointUpsert", "Upsert the service query endpoint for a given instance",
                TAG, "Creates or replaces the query endpoint: the API keys (by id) that may run SQL through the "
                "Query API, the role their queries run with, and the origins browsers may call it from.",
-               ServiceQueryAPIEndpoint, errors=(400, 401, 404, 413, 500))
+               ServiceQueryAPIEndpoint)
     async def upsert_query_endpoint(caller: Caller, organizationId: UUID, serviceId: UUID,
                                     body: JsonBody[InstanceServiceQueryApiEndpointsPostRequest]) -> Response:
         request = body.value

@@ -7,6 +7,7 @@ from uuid import UUID
 from blacksheep import Response
 
 from clickplane.api.context import AppContext
+from clickplane.api.docs import Produces
 from clickplane.api.endpoints import Api
 from clickplane.api.envelope import ok
 from clickplane.api.schemas.quota import OrganizationQuota
@@ -27,7 +28,8 @@ def add_routes(api: Api, context: AppContext) -> None:
     limits = rules.Limits.of(context.settings)
 
     @api.route("GET", PATH, "organizationQuotasGetList", "Get organization quotas", TAG,
-               "Every quota of the organization: its limit and how much is in use.", list[OrganizationQuota])
+               "Every quota of the organization: its limit and how much is in use.", list[OrganizationQuota],
+               produces=Produces("quotaCode", "/result/0/quotaCode"))
     async def list_quotas(caller: Caller, organizationId: UUID) -> Response:
         with context.database.transaction() as session:
             quotas = rules.organization_quotas(limits, Services(session).list(organizationId))

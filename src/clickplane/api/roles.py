@@ -11,12 +11,14 @@ from sqlalchemy.orm import Session
 
 from clickplane.api.binders import JsonBody
 from clickplane.api.context import AppContext
+from clickplane.api.docs import Produces
 from clickplane.api.endpoints import Api
 from clickplane.api.envelope import acknowledged, ok
 from clickplane.api.schemas.roles import RBACPolicy, RBACRole, RoleCreateRequest, RoleUpdateRequest
 from clickplane.domain import roles as rules
 from clickplane.domain.activity import record
 from clickplane.domain.auth import Caller
+from clickplane.domain.enums import RecordedActivityType
 from clickplane.domain.errors import BadRequest, NotFound
 from clickplane.domain.permissions import SYSTEM_ROLES, SYSTEM_ROLES_BY_ID, SystemRole
 from clickplane.store import models
@@ -74,7 +76,7 @@ def add_routes(api: Api, context: AppContext) -> None:
             raise NotFound(f"role {role_id} does not exist in organization {organization_id}")
         return role
 
-    def changed(session: Session, caller: Caller, activity_type: str, role: models.Role) -> None:
+    def changed(session: Session, caller: Caller, activity_type: RecordedActivityType, role: models.Role) -> None:
         record(Activities(session), caller, activity_type, details={"roleId": str(role.id), "name": role.name})
         # Holders' permissions may have changed: verify keys afresh.
         context.verified_keys.clear()
@@ -95,7 +97,7 @@ def add_routes(api: Api, context: AppContext) -> None:
 
     @api.route("POST", PATH, "organizationRolePost", "Create a new role", TAG,
                "A custom role: ALLOW/DENY policies over permissions and resources, held by the given API keys "
-               "and members.", RBACRole, errors=(400, 401, 404, 409, 413, 500))
+               "and members.", RBACRole, errors=(400, 401, 404, 409, 500), produces=Produces("roleId", "/result/id"))
     async def create_role(caller: Caller, organizationId: UUID, body: JsonBody[RoleCreateRequest]) -> Response:
         request = body.value
         with context.database.transaction() as session:
@@ -111,7 +113,7 @@ def add_routes(api: Api, context: AppContext) -> None:
 
     @api.route("PATCH", PATH + "/{roleId}", "organizationRolePatch", "Update a role", TAG,
                "Rename a custom role, or replace its holders or policies.", RBACRole,
-               errors=(400, 401, 404, 409, 413, 500))
+               errors=(400, 401, 404, 409, 500))
     async def update_role(caller: Caller, organizationId: UUID, roleId: UUID,
                           body: JsonBody[RoleUpdateRequest]) -> Response:
         request = body.value

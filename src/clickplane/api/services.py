@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from clickplane.api.binders import JsonBody
 from clickplane.api.context import AppContext
+from clickplane.api.docs import Produces
 from clickplane.api.endpoints import Api
 from clickplane.api.envelope import acknowledged, ok
 from clickplane.api.schemas.service import (
@@ -32,11 +33,12 @@ from clickplane.domain import organizations as organization_rules
 from clickplane.domain import services as rules
 from clickplane.domain.activity import record
 from clickplane.domain.auth import Caller
+from clickplane.domain.enums import RecordedActivityType
 from clickplane.store import models
 from clickplane.store.repositories import Activities, Backups, Organizations, ServiceRows, Services
 
 TAG = "Service"
-CHANGE_ERRORS = (400, 401, 403, 404, 409, 413, 500)
+CHANGE_ERRORS = (400, 401, 403, 404, 409, 500)
 
 
 def _current_scaling(service: models.Service) -> CurrentScaling:
@@ -75,7 +77,7 @@ def to_wire(service: models.Service) -> Service:
 
 def add_routes(api: Api, context: AppContext) -> None:
 
-    def record_changes(session: Session, caller: Caller, service: models.Service, changes: list[str],
+    def record_changes(session: Session, caller: Caller, service: models.Service, changes: list[RecordedActivityType],
                        details: dict[str, Any]) -> None:
         for activity_type in changes:
             record(Activities(session), caller, activity_type, service_id=service.id, details=details)
@@ -100,7 +102,7 @@ def add_routes(api: Api, context: AppContext) -> None:
                "poll the service until its state is running. With `backupId` (a done backup of a service of the "
                "organization, in the same provider and region) it starts holding that backup's databases and "
                "tables.", ServicePostResponse,
-               errors=(400, 401, 403, 404, 413, 500))
+               errors=(400, 401, 403, 404, 500), produces=Produces("serviceId", "/result/service/id"))
     async def create_service(caller: Caller, organizationId: UUID,
                              body: JsonBody[ServicePostRequest]) -> Response:
         with context.database.transaction() as session:
@@ -178,7 +180,8 @@ def add_routes(api: Api, context: AppContext) -> None:
         return response
 
     async def rescale(caller: Caller, organization_id: UUID, service_id: UUID,
-                      resize: Callable[[models.Service], list[str]], details: dict[str, Any]) -> Response:
+                      resize: Callable[[models.Service], list[RecordedActivityType]],
+                      details: dict[str, Any]) -> Response:
         with context.database.transaction() as session:
             service = rules.changeable(Services(session), caller, organization_id, service_id)
             replicas_before = quotas.replicas(service)

@@ -10,6 +10,7 @@ from blacksheep import Response
 
 from clickplane.api.binders import JsonBody
 from clickplane.api.context import AppContext
+from clickplane.api.docs import Produces
 from clickplane.api.endpoints import Api
 from clickplane.api.envelope import acknowledged, ok
 from clickplane.api.schemas.keys import AssignedRole
@@ -18,6 +19,7 @@ from clickplane.domain import members as rules
 from clickplane.domain import organizations as organization_rules
 from clickplane.domain.activity import record
 from clickplane.domain.auth import Caller
+from clickplane.domain.enums import RecordedActivityType
 from clickplane.domain.errors import NotFound
 from clickplane.domain.roles import describe
 from clickplane.store import models
@@ -68,7 +70,8 @@ def find_invitation(invitations: Invitations, organization_id: UUID, invitation_
 def add_routes(api: Api, context: AppContext) -> None:
 
     @api.route("GET", MEMBERS, "memberGetList", "List organization members", TAG,
-               "Every member of the organization, in the order they joined.", list[Member])
+               "Every member of the organization, in the order they joined.", list[Member],
+               produces=Produces("userId", "/result/0/userId"))
     async def list_members(caller: Caller, organizationId: UUID) -> Response:
         with context.database.transaction() as session:
             organization_rules.visible(Organizations(session), caller, organizationId)
@@ -94,8 +97,9 @@ def add_routes(api: Api, context: AppContext) -> None:
             if role_ids is not None and role_ids != member.role_ids:
                 rules.ensure_an_admin_remains(member, members.list(organizationId), role_ids)
                 member.role_ids = role_ids
-                activity = ("organization_member_update_roles" if request.assignedRoleIds is not None
-                            else "organization_member_update_role")
+                activity: RecordedActivityType = ("organization_member_update_roles"
+                                                  if request.assignedRoleIds is not None
+                                                  else "organization_member_update_role")
                 record(Activities(session), caller, activity,
                        details={"userId": str(member.user_id), "email": member.email, "roleIds": role_ids})
             return ok(member_to_wire(member, roles))
@@ -126,7 +130,8 @@ def add_routes(api: Api, context: AppContext) -> None:
                f"Invites an email address (stored in lowercase) with the given roles, for "
                f"{rules.INVITATION_LIFETIME.days} days. 409 when the address is already a member or has a "
                "pending invitation. clickplane sends no mail: the operator accepts on the invitee's behalf with "
-               "`clickplane invitation accept INVITATION_ID --name NAME`.", Invitation, errors=CHANGE_ERRORS)
+               "`clickplane invitation accept INVITATION_ID --name NAME`.", Invitation, errors=CHANGE_ERRORS,
+               produces=Produces("invitationId", "/result/id"))
     async def create_invitation(caller: Caller, organizationId: UUID,
                                 body: JsonBody[InvitationPostRequest]) -> Response:
         request = body.value

@@ -9,14 +9,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from clickplane.domain.auth import Caller
+from clickplane.domain.enums import RecordedActivityType
 from clickplane.domain.errors import BadRequest
 from clickplane.store.models import Activity
 from clickplane.store.repositories import Activities
 
 
-def record(activities: Activities, caller: Caller, activity_type: str, *, service_id: uuid.UUID | None = None,
-           target_key_id: uuid.UUID | None = None, key_update_type: str | None = None,
-           details: dict[str, Any] | None = None) -> None:
+def record(activities: Activities, caller: Caller, activity_type: RecordedActivityType, *,
+           service_id: uuid.UUID | None = None, target_key_id: uuid.UUID | None = None,
+           key_update_type: str | None = None, details: dict[str, Any] | None = None) -> None:
     """A change made through the API, by the caller's key."""
     activities.add(Activity(
         organization_id=caller.organization_id, type=activity_type, actor_type="api",
@@ -25,7 +26,7 @@ def record(activities: Activities, caller: Caller, activity_type: str, *, servic
     ))
 
 
-def record_system(activities: Activities, organization_id: uuid.UUID, activity_type: str, *,
+def record_system(activities: Activities, organization_id: uuid.UUID, activity_type: RecordedActivityType, *,
                   service_id: uuid.UUID | None = None, details: dict[str, Any] | None = None) -> None:
     """A change clickplane made on its own (a service went idle, came back, failed)."""
     activities.add(Activity(organization_id=organization_id, type=activity_type, actor_type="system",

@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from clickplane.domain.errors import BadRequest
 from clickplane.runtime.base import CONFIG_SUBSTITUTION, SETTING_NAME
@@ -29,7 +29,7 @@ CATALOG_SQL = "SELECT * FROM system.settings FORMAT JSONEachRow"
 PROBE_SQL = ""
 _ACCEPTED = re.compile(r"\bCode: 62\b")
 
-ACTIVITY = "service_update_clickhouse_settings"
+ACTIVITY: Final = "service_update_clickhouse_settings"
 MAX_VALUE_LENGTH = 1024
 _INTEGER = re.compile(r"[+-]?\d+")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")

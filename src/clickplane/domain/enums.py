@@ -62,6 +62,13 @@ ActivityType = Literal[
     "service_import_to_organization", "service_export_from_organization", "service_maintenance_start",
     "service_maintenance_end", "service_update_core_dump", "backup_delete",
 ]  # fmt: skip
+# Changes clickplane records that the reference has no activity type for, named in the reference's manner.
+ClickplaneActivityType = Literal[
+    "organization_update_core_dumps", "organization_update_private_endpoints", "role_create", "role_update",
+    "role_delete", "service_update_tags", "service_update_clickhouse_settings",
+]  # fmt: skip
+# Every type the activity log may hold: record() takes only these, so the documented enumeration is complete.
+RecordedActivityType = ActivityType | ClickplaneActivityType
 ActorType = Literal["user", "support", "system", "api"]
 KeyUpdateType = Literal[
     "created", "deleted", "name-changed", "role-changed", "state-changed", "date-changed", "ip-access-list-changed",

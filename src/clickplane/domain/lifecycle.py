@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from clickplane.domain.enums import RecordedActivityType
 from clickplane.domain.errors import Conflict
 
 # States in which the service's server is up, or on its way up.
@@ -61,7 +62,8 @@ def _awake(state: str) -> Transition | None:
 
 
 COMMANDS = {"start": _start, "stop": _stop, "awake": _awake}
-COMMAND_ACTIVITIES = {"start": "service_start", "stop": "service_stop", "awake": "service_awaken"}
+COMMAND_ACTIVITIES: dict[str, RecordedActivityType] = {
+    "start": "service_start", "stop": "service_stop", "awake": "service_awaken"}
 
 
 def apply_command(state: str, command: str) -> Transition | None:

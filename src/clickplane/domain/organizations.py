@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from clickplane.api.schemas.organization import OrganizationPatchRequest
 from clickplane.domain.auth import Caller
+from clickplane.domain.enums import RecordedActivityType
 from clickplane.domain.errors import BadRequest, NotFound
 from clickplane.domain.members import join
 from clickplane.domain.permissions import ADMIN
@@ -64,9 +65,9 @@ def visible(organizations: Organizations, caller: Caller, organization_id: uuid.
     return organization
 
 
-def update(organization: Organization, patch: OrganizationPatchRequest) -> list[str]:
+def update(organization: Organization, patch: OrganizationPatchRequest) -> list[RecordedActivityType]:
     """Apply a PATCH; returns the activity types of what changed (the reference's where it has one)."""
-    changes: list[str] = []
+    changes: list[RecordedActivityType] = []
     if patch.name is not None and patch.name != organization.name:
         if patch.name != patch.name.strip() or not patch.name.isprintable():
             raise BadRequest("name must not start or end with spaces nor contain control characters")

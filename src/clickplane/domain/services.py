@@ -22,7 +22,7 @@ from clickplane.api.schemas.service import (
     ServiceScalingPatchRequest,
 )
 from clickplane.domain.auth import Caller
-from clickplane.domain.enums import REGIONS_BY_PROVIDER
+from clickplane.domain.enums import REGIONS_BY_PROVIDER, RecordedActivityType
 from clickplane.domain.errors import BadRequest, Conflict, NotFound
 from clickplane.domain.secrets import new_service_password, password_double_sha1_hex, password_sha256_hex
 from clickplane.store.models import Service
@@ -180,7 +180,7 @@ def plan_new_service(request: ServicePostRequest, organization_id: uuid.UUID, se
         autoscaling_mode=mode, min_replica_memory_gb=low_memory, max_replica_memory_gb=high_memory,
         num_replicas=num_replicas, min_replicas=min_replicas, max_replicas=max_replicas,
         idle_scaling=True if request.idleScaling is None else request.idleScaling,
-        idle_timeout_minutes=int(request.idleTimeoutMinutes or DEFAULT_IDLE_TIMEOUT_MINUTES),
+        idle_timeout_minutes=_whole_minutes(request.idleTimeoutMinutes or DEFAULT_IDLE_TIMEOUT_MINUTES),
         data_warehouse_id=warehouse_id, is_primary=is_primary, is_readonly=bool(request.isReadonly),
         options={k: v for k, v in options.items() if v is not None},
         generation=1, observed_generation=0, restore_from=restore_from,
@@ -255,9 +255,9 @@ def _patched_tags(service: Service, patch: InstanceTagsPatch) -> list[dict[str, 
     return [{"key": key, "value": value} for key, value in tags.items()]
 
 
-def apply_patch(service: Service, patch: ServicePatchRequest) -> list[str]:
+def apply_patch(service: Service, patch: ServicePatchRequest) -> list[RecordedActivityType]:
     """Apply a PATCH to the service; returns the activity types of what changed."""
-    changed: list[str] = []
+    changed: list[RecordedActivityType] = []
     if patch.endpoints and any(change.enabled for change in patch.endpoints):
         raise BadRequest("endpoints: the MySQL interface is not offered by clickplane services; "
                          "connect with the native or HTTPS protocol")
@@ -291,7 +291,7 @@ def apply_patch(service: Service, patch: ServicePatchRequest) -> list[str]:
     return changed
 
 
-def apply_replica_scaling(service: Service, request: ServiceReplicaScalingPatchRequest) -> list[str]:
+def apply_replica_scaling(service: Service, request: ServiceReplicaScalingPatchRequest) -> list[RecordedActivityType]:
     """Resize a service under the create rules; returns the activity types of what changed."""
     mode = request.autoscalingMode or service.autoscaling_mode
     band_given = request.minReplicas is not None or request.maxReplicas is not None
@@ -306,7 +306,7 @@ def apply_replica_scaling(service: Service, request: ServiceReplicaScalingPatchR
     )
     low, high = _memory(merged)
     mode, replicas, min_replicas, max_replicas = _replicas(merged)
-    changed: list[str] = []
+    changed: list[RecordedActivityType] = []
     if (low, high) != (service.min_replica_memory_gb, service.max_replica_memory_gb):
         service.min_replica_memory_gb, service.max_replica_memory_gb = low, high
         _bump(service)
@@ -319,7 +319,7 @@ def apply_replica_scaling(service: Service, request: ServiceReplicaScalingPatchR
     return changed
 
 
-def apply_legacy_scaling(service: Service, request: ServiceScalingPatchRequest) -> list[str]:
+def apply_legacy_scaling(service: Service, request: ServiceScalingPatchRequest) -> list[RecordedActivityType]:
     """The older /scaling call: total memory over three replicas, replica count, idling."""
     def per_replica(total: float | None) -> float | None:
         return None if total is None else total / LEGACY_REPLICAS_IN_TOTAL
@@ -335,16 +335,21 @@ def _first(given: T | None, current: T) -> T:
     return current if given is None else given
 
 
-def _apply_idling(service: Service, idle_scaling: bool | None, timeout_minutes: float | None) -> list[str]:
+def _apply_idling(service: Service, idle_scaling: bool | None, timeout_minutes: float | None
+                  ) -> list[RecordedActivityType]:
     before = (service.idle_scaling, service.idle_timeout_minutes)
     if idle_scaling is not None:
         service.idle_scaling = idle_scaling
     if timeout_minutes is not None:
-        if timeout_minutes != int(timeout_minutes):
-            raise BadRequest("idleTimeoutMinutes must be a whole number of minutes")
-        service.idle_timeout_minutes = int(timeout_minutes)
+        service.idle_timeout_minutes = _whole_minutes(timeout_minutes)
     after = (service.idle_scaling, service.idle_timeout_minutes)
     return ["service_update_autoscaling_idling"] if before != after else []
+
+
+def _whole_minutes(timeout_minutes: float) -> int:
+    if timeout_minutes != int(timeout_minutes):
+        raise BadRequest("idleTimeoutMinutes must be a whole number of minutes")
+    return int(timeout_minutes)
 
 
 def change_password(service: Service, request: ServicePasswordPatchRequest) -> str | None:

@@ -7,12 +7,13 @@ from typing import Annotated, get_args
 from pydantic import Field, WithJsonSchema
 
 from clickplane.api.schemas.common import ResponseModel, Timestamp
-from clickplane.domain.enums import ActivityType, ActorType, KeyUpdateType
+from clickplane.domain.enums import ActivityType, ActorType, ClickplaneActivityType, KeyUpdateType
 
-# Documented as the reference's enumeration. A type recorded beyond it (clickplane also logs changes the
-# reference has no type for, such as service_update_tags) is sent as recorded: Cloud API clients treat
-# enumerations as open, and an audit log must not hide an entry or fail to render it.
-OpenActivityType = Annotated[str, WithJsonSchema({"type": "string", "enum": list(get_args(ActivityType))})]
+# Documented as the reference's enumeration plus the types clickplane records beyond it (changes the reference
+# has no type for, such as service_update_tags): record() accepts only these, so every answer matches the
+# document. The field stays a plain string so that an entry is never hidden or refused when read back.
+OpenActivityType = Annotated[str, WithJsonSchema({
+    "type": "string", "enum": [*get_args(ActivityType), *get_args(ClickplaneActivityType)]})]
 
 
 class Activity(ResponseModel):

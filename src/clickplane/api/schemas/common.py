@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
 T = TypeVar("T")
 
@@ -22,6 +22,15 @@ def rfc3339(moment: datetime) -> str:
 
 
 Timestamp = Annotated[datetime, PlainSerializer(rfc3339, return_type=str)]
+
+
+def _whole_number(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# For an integer field of a request, after its constraints (so that they stay in the JSON Schema): bodies are
+# validated strictly, and 2.0 is an integer to JSON Schema, and so to the document, though "2" and 2.5 are not.
+WHOLE_FLOAT_AS_INTEGER = BeforeValidator(_whole_number)
 
 
 class RequestModel(BaseModel):

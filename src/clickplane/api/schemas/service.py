@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import ConfigDict, Field
 
 from clickplane.api.schemas.common import (
     DEPRECATED,
+    WHOLE_FLOAT_AS_INTEGER,
     IpAccessListEntry,
     RequestModel,
     ResourceTag,
@@ -27,6 +28,12 @@ from clickplane.domain.enums import (
     Tier,
     ToggleableProtocol,
 )
+
+# Kept as whole minutes in a 32-bit integer column; a longer timeout (4,000 years) would mean never anyway.
+MAX_IDLE_TIMEOUT_MINUTES = 2**31 - 1
+IdleTimeoutMinutes = Annotated[float | None, Field(ge=5, le=MAX_IDLE_TIMEOUT_MINUTES,
+                                                   description="Idle minutes, a whole number, at least 5.")]
+ReplicaCount = Annotated[int, Field(ge=1, le=20), WHOLE_FLOAT_AS_INTEGER]
 
 
 class ServiceEndpoint(ResponseModel):
@@ -145,11 +152,11 @@ class ServicePostRequest(RequestModel):
                                              description="Minimum memory per replica, GiB, multiple of 4.")
     maxReplicaMemoryGb: float | None = Field(default=None, ge=8, le=356, multiple_of=4,
                                              description="Maximum memory per replica, GiB, multiple of 4.")
-    numReplicas: int | None = Field(default=None, ge=1, le=20, description="Replica count (vertical mode).")
-    minReplicas: int | None = Field(default=None, ge=1, le=20, description="Minimum replicas (with max).")
-    maxReplicas: int | None = Field(default=None, ge=1, le=20, description="Maximum replicas (with min).")
+    numReplicas: ReplicaCount | None = Field(default=None, description="Replica count (vertical mode).")
+    minReplicas: ReplicaCount | None = Field(default=None, description="Minimum replicas (with max).")
+    maxReplicas: ReplicaCount | None = Field(default=None, description="Maximum replicas (with min).")
     idleScaling: bool | None = Field(default=None, description="Stop the service when idle (default true).")
-    idleTimeoutMinutes: float | None = Field(default=None, ge=5, description="Idle minutes, at least 5.")
+    idleTimeoutMinutes: IdleTimeoutMinutes = None
     isReadonly: bool | None = Field(default=None, description="Read-only; needs dataWarehouseId.")
     dataWarehouseId: str | None = Field(default=None, description="Join this existing warehouse.")
     backupId: UUID | None = Field(default=None, description="Start from this backup.")
@@ -210,9 +217,9 @@ class ServiceScalingPatchRequest(RequestModel):
                                            description="Legacy: 3 x the minimum memory per replica.")
     maxTotalMemoryGb: float | None = Field(default=None, ge=24, le=1068, multiple_of=12, json_schema_extra=DEPRECATED,
                                            description="Legacy: 3 x the maximum memory per replica.")
-    numReplicas: int | None = Field(default=None, ge=1, le=20, description="Replica count.")
+    numReplicas: ReplicaCount | None = Field(default=None, description="Replica count.")
     idleScaling: bool | None = Field(default=None, description="Stop the service when idle.")
-    idleTimeoutMinutes: float | None = Field(default=None, ge=5, description="Idle minutes, at least 5.")
+    idleTimeoutMinutes: IdleTimeoutMinutes = None
 
 
 class ServiceReplicaScalingPatchRequest(RequestModel):
@@ -221,11 +228,11 @@ class ServiceReplicaScalingPatchRequest(RequestModel):
     maxReplicaMemoryGb: float | None = Field(default=None, ge=8, le=356, multiple_of=4,
                                              description="Maximum memory per replica, GiB, multiple of 4.")
     autoscalingMode: AutoscalingMode | None = Field(default=None, description="Switch mode; omit to keep it.")
-    numReplicas: int | None = Field(default=None, ge=1, le=20, description="Replica count (vertical mode).")
-    minReplicas: int | None = Field(default=None, ge=1, le=20, description="Minimum replicas (horizontal).")
-    maxReplicas: int | None = Field(default=None, ge=1, le=20, description="Maximum replicas (horizontal).")
+    numReplicas: ReplicaCount | None = Field(default=None, description="Replica count (vertical mode).")
+    minReplicas: ReplicaCount | None = Field(default=None, description="Minimum replicas (horizontal).")
+    maxReplicas: ReplicaCount | None = Field(default=None, description="Maximum replicas (horizontal).")
     idleScaling: bool | None = Field(default=None, description="Stop the service when idle.")
-    idleTimeoutMinutes: float | None = Field(default=None, ge=5, description="Idle minutes, at least 5.")
+    idleTimeoutMinutes: IdleTimeoutMinutes = None
 
 
 class ServicePasswordPatchRequest(RequestModel):
