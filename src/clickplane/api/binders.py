@@ -98,7 +98,6 @@ class JsonBodyBinder(JSONBinder):
         """Whether a request without a body is valid: it reads as {}, which is when no field is required."""
         return not any(field.is_required() for field in self.expected_type.model_fields.values())
 
-
     async def get_value(self, request: Request) -> Any:
         body = await request.read() or b""
         if not body.strip():
