@@ -12,7 +12,7 @@ Each round:
    `clickplane backup create`, a process of its own that runs on across the kill and the restart.
 2. `serve` is killed as the round's plan says: after a random delay; right after a worker has sent a request,
    before its answer; or after a random delay and again shortly after the restart, while it adopts services and
-   finishes what was under way. Half the time a running `clickplane backup create` is killed with it.
+   finishes what was under way. A quarter of the time a running `clickplane backup create` is killed with it.
 3. `serve` is restarted, and the harness waits until every service has settled where it was asked to be.
 4. The checks, reading the store directly (SQLAlchemy, at the server's database URL) and /proc:
    - a change answered 2xx is there, with exactly one activity; a refused one (4xx) left nothing; one whose answer
@@ -121,6 +121,11 @@ class Thing:
     owner: int  # the worker that changes it
     id: str | None = None
     fields: dict[str, Any] | None = None
+
+    @property
+    def runs(self) -> bool:
+        """Whether it is a service asked to run."""
+        return self.fields is not None and self.fields.get("desired_state") == "running"
 
     def observed(self, store: Store) -> dict[str, Any] | None:
         """The same fields, as the store holds them now."""
@@ -312,7 +317,7 @@ class KillPlan:
 
     @classmethod
     def draw(cls, rng: random.Random) -> KillPlan:
-        mode, delay, kill_backups = rng.choice(("delay", "in-flight", "recovery")), rng.random(), rng.random() < 0.5
+        mode, delay, kill_backups = rng.choice(("delay", "in-flight", "recovery")), rng.random(), rng.random() < 0.25
         if mode == "in-flight":
             after_send = rng.choice((0.0, rng.uniform(0.0, MAX_AFTER_SEND_SECONDS)))
             return cls(mode, 2 * MAX_KILL_DELAY_SECONDS, rng.randrange(WORKERS), rng.randrange(8), after_send,
@@ -402,6 +407,7 @@ class Workload:
         self.log = log
         self.things: list[Thing] = []
         self.backups: list[BackupRun] = []
+        self.running: set[str] = set()  # services running at the round's start: those a backup is taken of
         self.totals: Counter[str] = Counter()
         self.names_given: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -417,6 +423,7 @@ class Workload:
         """A round: changes, a kill, a restart, the checks; CrashConsistencyError with what they found."""
         plan = KillPlan.draw(random.Random(f"{self.seed}:{number}"))
         before = read_store(self.server.database_url)
+        self.running = {service_id for service_id, row in before.services.items() if row["state"] == "running"}
         changes = self._run_workers(number, plan)
         started = time.monotonic()
         self._restart(plan)
@@ -469,13 +476,15 @@ class Workload:
     def _choose(self, worker: int, moves: Moves, rng: random.Random) -> Change | None:
         """The next change, or None when a backup was started instead."""
         kind = rng.choice(("service", "key", "role"))
+        backed_up = {run.thing for run in self.backups}  # left alone while the backup runs, so that it can finish
         with self._lock:
-            mine = [thing for thing in self.things if thing.owner == worker and thing.fields is not None]
+            mine = [thing for thing in self.things
+                    if thing.owner == worker and thing.fields is not None and thing not in backed_up]
             alive = sum(1 for thing in self.things if thing.kind == kind and thing.fields is not None)
         if not mine or (rng.random() < 0.3 and alive < MAX_ALIVE[kind]):
             return moves.create(kind)
         thing = rng.choice(mine)
-        if thing.kind == "service" and not self.backups and rng.random() < 0.1:
+        if thing.id in self.running and thing.runs and not self.backups and rng.random() < 0.1:
             self._start_backup(thing, rng)
             return None
         return rng.choice(moves.of(thing, rng))
