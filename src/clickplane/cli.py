@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from clickplane import postman, server
 from clickplane.domain.errors import ApiError
@@ -19,6 +20,7 @@ from clickplane.domain.members import DEFAULT_ADMIN_EMAIL, normalize_email
 from clickplane.domain.organizations import DEFAULT_ORGANIZATION_NAME, AlreadyInitialized, Bootstrap
 from clickplane.runtime.local import ca_certificate_path
 from clickplane.settings import Settings
+from clickplane.store.copy import TargetNotEmpty
 
 app = typer.Typer(help="clickplane: a self-hosted control plane for ClickHouse, speaking the ClickHouse Cloud API.",
                   no_args_is_help=True, add_completion=False)
@@ -189,6 +191,29 @@ def invitation_accept(
         typer.echo(f"error: {error.message}", err=True)
         raise typer.Exit(1) from None
     typer.echo(member.model_dump_json(exclude_none=True))
+
+
+store_app = typer.Typer(help="Operator commands for the metadata store.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("copy")
+def store_copy(
+    to: Annotated[str, typer.Option("--to", help="SQLAlchemy URL of the empty database to copy into, e.g. "
+                                                 "postgresql+psycopg://user:password@host/clickplane.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Copy this store (CLICKPLANE_DATABASE_URL, else the SQLite file in the data dir) into another database,
+    to move from SQLite to PostgreSQL. Stop `serve` first; afterwards start it with CLICKPLANE_DATABASE_URL
+    set to the new URL and the same data dir (it holds the key that API key secrets are hashed with)."""
+    settings = settings_with(data_dir=data_dir)
+    try:
+        copied = server.copy_store(settings, to)
+    except (TargetNotEmpty, SQLAlchemyError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    for table, rows in copied.items():
+        typer.echo(f"{table}: {rows} rows")
 
 
 backup_app = typer.Typer(help="Operator commands for backups.", no_args_is_help=True)

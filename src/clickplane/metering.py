@@ -13,13 +13,14 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import cast
 
 from clickplane.api import engine
 from clickplane.api.context import AppContext
 from clickplane.domain import usage
 from clickplane.store.database import Database
 from clickplane.store.models import Service, UsageDay, utcnow
-from clickplane.store.repositories import Services, UsageDays
+from clickplane.store.repositories import ServiceRows, UsageDays
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,9 @@ class Meter:
     async def look(self) -> None:
         """Sample every service, and record what each used since the last look (nothing on the first)."""
         now = self.clock()
+        with self.database.reading() as connection:  # Core rows: an ORM load of thousands stalled the API
+            services = [cast(Service, row) for row in ServiceRows(connection).all()]
         with self.database.transaction() as session:
-            services = Services(session).all()
             backups = UsageDays(session).backup_bytes()
             if self._storage is None:
                 self._storage = UsageDays(session).last_storage_bytes()

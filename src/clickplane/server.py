@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -27,14 +28,17 @@ from clickplane.domain.backups import Storage
 from clickplane.domain.organizations import Bootstrap, bootstrap, create_organization_with_admin_key
 from clickplane.domain.rate_limit import RateLimiter
 from clickplane.domain.secrets import SecretHasher, load_or_create_secret_key
+from clickplane.leadership import lead, lease_for
 from clickplane.metering import Meter
 from clickplane.reconciler import Policy, Reconciler
 from clickplane.runtime.base import Runtime
 from clickplane.runtime.local import LocalRuntime, ca_certificate_path
 from clickplane.runtime.tls import ensure_ca, ensure_server_certificate
 from clickplane.settings import Settings
+from clickplane.store import copy as store_copy
 from clickplane.store.database import Database
 from clickplane.store.models import utcnow
+from clickplane.store.read_cache import ReadCache
 from clickplane.store.repositories import Activities, ApiKeys, Invitations, Members, Organizations, Roles
 
 log = logging.getLogger(__name__)
@@ -102,6 +106,16 @@ def accept_invitation(settings: Settings, invitation_id: uuid.UUID, name: str) -
     return _with_store(settings, act)
 
 
+def copy_store(settings: Settings, target_url: str) -> dict[str, int]:
+    """Copy the store of `settings` into the empty database at `target_url`; rows copied per table."""
+    source, target = open_store(settings), Database(target_url)
+    try:
+        return store_copy.copy_store(source, target)
+    finally:
+        source.dispose()
+        target.dispose()
+
+
 def backup_jobs(settings: Settings, database: Database, runtime: Runtime) -> BackupJobs:
     return BackupJobs(database, runtime, Storage(settings.data_dir.resolve()))
 
@@ -132,7 +146,9 @@ def build(settings: Settings) -> ControlPlane:
     limit = settings.rate_limit
     context = AppContext(settings=settings, database=database, hasher=hasher,
                          verified_keys=VerifiedKeys(settings.auth_cache_seconds), runtime=runtime,
-                         rate_limiter=RateLimiter(*limit) if limit else None)
+                         rate_limiter=RateLimiter(*limit) if limit else None,
+                         read_cache=ReadCache(settings.read_cache_seconds))
+    context.read_cache.watch(database.engine)
     policy = Policy(interval_seconds=settings.reconcile_interval_seconds, concurrency=settings.reconcile_concurrency,
                     idle_minute_seconds=settings.idle_minute_seconds)
     reconciler = Reconciler(database, runtime, backup_jobs(settings, database, runtime), context.reconcile_now, policy)
@@ -168,16 +184,28 @@ async def serve(plane: ControlPlane) -> None:
                             # httptools with a cap on a request's head and a deadline for it (slow clients).
                             http="clickplane.api.limits:LimitedHttpProtocol")
     server = uvicorn.Server(config)
-    reconciling = asyncio.create_task(plane.reconciler.run_forever(), name="reconciler")
-    metering = asyncio.create_task(Meter.of(plane.context).run_forever(), name="meter")
+    lease = lease_for(plane.settings.resolved_database_url, plane.settings.data_dir)
+    check_seconds = plane.settings.reconcile_interval_seconds
+    leading = asyncio.create_task(lead(lease, partial(background_work, plane), check_seconds), name="leadership")
     try:
         await server.serve()
     finally:
-        reconciling.cancel()
-        metering.cancel()
-        await asyncio.gather(reconciling, metering, return_exceptions=True)
-        await plane.reconciler.shutdown()
+        leading.cancel()
+        await asyncio.gather(leading, return_exceptions=True)
         plane.database.dispose()
+
+
+async def background_work(plane: ControlPlane) -> None:
+    """What the lease holder does besides serving: reconcile services and meter their use."""
+    tasks = [asyncio.create_task(plane.reconciler.run_forever(), name="reconciler"),
+             asyncio.create_task(Meter.of(plane.context).run_forever(), name="meter")]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await plane.reconciler.shutdown()
 
 
 async def stop_all(settings: Settings) -> int:

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="Seconds in an idleTimeoutMinutes minute; lower it only to test idling.")
     auth_cache_seconds: float = Field(
         default=5.0, ge=0, description="How long a verified API key is trusted without a store read; 0 disables.")
+    read_cache_seconds: float = Field(
+        default=1.0, ge=0, description="How long service reads may be served from memory; changes made through "
+                                       "this process show at once, other replicas' within this; 0 disables.")
     tls: bool = Field(default=False, description="Serve the API over HTTPS.")
     tls_certificate: Path | None = Field(default=None, description="PEM certificate for HTTPS; else issued by "
                                                                    "clickplane's CA for the listen host.")

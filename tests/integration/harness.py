@@ -230,8 +230,12 @@ def new_store() -> tuple[Path, str]:
     return data_dir, new_database_url(data_dir / "clickplane.db")
 
 
-def new_server() -> ClickplaneServer:
+def new_server(sqlite: bool = False) -> ClickplaneServer:
+    """An initialized server (not started) on a new store; with `sqlite`, on SQLite whatever the run's store."""
     data_dir, database_url = new_store()
+    if sqlite:
+        drop_database(database_url)
+        database_url = f"sqlite:///{data_dir / 'clickplane.db'}"
     result = clickplane("init", "--json", env=store_env(data_dir, database_url))
     assert result.returncode == 0, result.stderr
     return ClickplaneServer(data_dir=data_dir, database_url=database_url,

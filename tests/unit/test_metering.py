@@ -190,3 +190,18 @@ async def test_a_deleted_services_usage_stays(
         session.delete(session.get(models.Service, service_id))
     await look_after(meter, clock, MINUTE)
     assert usage_of(database, organization)[(service_id, START.date())].compute_gib_seconds == 4 * 2 * 60
+
+
+async def test_thousands_of_services_are_metered_in_one_look(meter: Meter, clock: Clock, database: Database,
+                                                             organization: uuid.UUID) -> None:
+    services = 3500  # a store of a size the benchmark measures: one look meters them all
+    with database.transaction() as session:
+        session.add_all(models.Service(
+            id=uuid.uuid4(), organization_id=organization, name=f"s{n}", provider="aws", region="us-east-1",
+            state="running", password_sha256_hex="0" * 64, min_replica_memory_gb=4, max_replica_memory_gb=4,
+            num_replicas=1, data_warehouse_id=uuid.uuid4()) for n in range(services))
+    await meter.look()
+    await look_after(meter, clock, MINUTE)
+    used = usage_of(database, organization)
+    assert len(used) == services
+    assert {day.compute_gib_seconds for day in used.values()} == {4 * 60}

@@ -8,7 +8,7 @@ from blacksheep import Application, Content, Request, Response, Router
 from blacksheep.exceptions import HTTPException
 from rodi import Container
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from clickplane.api import (
     activities,
@@ -57,6 +57,12 @@ async def _render_http_exception(app: Application, request: Request, error: HTTP
     return failure(status, f"{HTTP_CODES[status]}: {text}")
 
 
+async def _render_write_conflict(app: Application, request: Request, error: IntegrityError) -> Response:
+    """A uniqueness the store enforces, lost to a request that committed first (two keys of one name at once)."""
+    return failure(409, "CONFLICT: another request changed the same record at the same moment and was applied "
+                        "first; read it again and retry if your change still applies")
+
+
 def add_health_routes(router: Router, docs: CloudApiDocs, context: AppContext) -> None:
     """Outside /v1, unauthenticated, for load balancers and orchestrators: alive, and ready (the store answers)."""
 
@@ -95,6 +101,7 @@ def create_app(context: AppContext) -> Any:
     app.exceptions_handlers[ApiError] = _render_api_error
     app.exceptions_handlers[TooManyRequests] = _render_rate_limited
     app.exceptions_handlers[HTTPException] = _render_http_exception
+    app.exceptions_handlers[IntegrityError] = _render_write_conflict
     for status in (400, 404, 405, 500):
         app.exceptions_handlers[status] = _render_http_exception
     docs.bind_app(app)

@@ -13,6 +13,7 @@ from clickplane.domain.secrets import SecretHasher
 from clickplane.runtime.base import Runtime
 from clickplane.settings import Settings
 from clickplane.store.database import Database
+from clickplane.store.read_cache import ReadCache
 
 
 @dataclass
@@ -26,6 +27,8 @@ class AppContext:
     reconcile_now: asyncio.Event = field(default_factory=asyncio.Event)
     # Counts each authenticated request against its key's allowance; None when there is no rate limit.
     rate_limiter: RateLimiter | None = None
+    # What the hottest reads return, for a moment (store/read_cache.py); off unless given.
+    read_cache: ReadCache = field(default_factory=lambda: ReadCache(0))
     _http: httpx.AsyncClient | None = None
 
     def http_client(self) -> httpx.AsyncClient:

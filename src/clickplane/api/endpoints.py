@@ -81,12 +81,16 @@ class Api:
 
     @staticmethod
     def _guard(handler: Handler, permission: str, method: str) -> Handler:
-        signature = inspect.signature(handler)
+        positions = {name: index for index, name in enumerate(inspect.signature(handler).parameters)}
+
+        def argument(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            index = positions.get(name)
+            return args[index] if index is not None and index < len(args) else kwargs.get(name)
 
         @functools.wraps(handler)
         async def guarded(*args: Any, **kwargs: Any) -> Response:
-            named = signature.bind(*args, **kwargs).arguments
-            authorize(named["caller"], permission, method, named.get("organizationId"), named.get("serviceId"))
+            authorize(argument("caller", args, kwargs), permission, method, argument("organizationId", args, kwargs),
+                      argument("serviceId", args, kwargs))
             return await handler(*args, **kwargs)
 
         return guarded

@@ -17,6 +17,12 @@ def ok(result: Any, status: int = 200, page: dict[str, Any] | None = None) -> Re
     return Response(status, None, Content(JSON, to_json(envelope, exclude_none=True)))
 
 
+def ok_json(result: bytes) -> Response:
+    """The success envelope around a result already rendered as JSON (by ok's rules: no nulls)."""
+    body = b'{"status":200,"requestId":"%s","result":%s}' % (str(uuid.uuid4()).encode(), result)
+    return Response(200, None, Content(JSON, body))
+
+
 def acknowledged(status: int = 200) -> Response:
     """For operations with no payload: still a JSON body, as every Cloud API client expects."""
     return Response(status, None, Content(JSON, to_json({"status": status, "requestId": str(uuid.uuid4())})))

@@ -22,6 +22,7 @@ from clickplane.api.schemas.keys import (
     Whoami,
 )
 from clickplane.domain import keys as rules
+from clickplane.domain import organizations as organization_rules
 from clickplane.domain.activity import record
 from clickplane.domain.auth import Caller
 from clickplane.domain.enums import RecordedActivityType
@@ -29,7 +30,7 @@ from clickplane.domain.errors import BadRequest, NotFound
 from clickplane.domain.roles import describe
 from clickplane.domain.secrets import key_id_hash
 from clickplane.store import models
-from clickplane.store.repositories import Activities, ApiKeys, Roles
+from clickplane.store.repositories import Activities, ApiKeys, Organizations, Roles
 
 TAG = "OpenAPI"
 PATH = "/v1/organizations/{organizationId}/keys"
@@ -93,6 +94,7 @@ def add_routes(api: Api, context: AppContext) -> None:
                produces=Produces("keyId", "/result/key/id"))
     async def create_key(caller: Caller, organizationId: UUID, body: JsonBody[ApiKeyPostRequest]) -> Response:
         with context.database.transaction() as session:
+            organization_rules.visible(Organizations(session), caller, organizationId, for_update=True)
             new = rules.create_key(body.value, organizationId, ApiKeys(session), Roles(session), context.hasher)
             key_activity(session, caller, "key_create", new.key, "created")
             return ok(ApiKeyPostResponse(key=to_wire(new.key, Roles(session)), keyId=new.key_id,

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 from uuid import UUID
 
 from blacksheep import Response
+from pydantic_core import to_json
 from sqlalchemy.orm import Session
 
 from clickplane.api.binders import JsonBody
 from clickplane.api.context import AppContext
 from clickplane.api.docs import Produces
 from clickplane.api.endpoints import Api
-from clickplane.api.envelope import acknowledged, ok
+from clickplane.api.envelope import acknowledged, ok, ok_json
 from clickplane.api.schemas.service import (
     CurrentScaling,
     PrivateEndpointConfig,
@@ -52,6 +54,15 @@ def _current_scaling(service: models.Service) -> CurrentScaling:
     )
 
 
+@dataclass(frozen=True)
+class RenderedService:
+    """A service of a list as JSON, with what callers' views of the list are chosen by."""
+
+    id: UUID
+    tags: list[dict[str, str]]
+    json: bytes
+
+
 def to_wire(service: models.Service) -> Service:
     horizontal = service.autoscaling_mode == "horizontal"
     options = service.options
@@ -88,12 +99,18 @@ def add_routes(api: Api, context: AppContext) -> None:
                "`filter=tag:KEY=VALUE` (repeatable) keeps those carrying all the given tags.", list[Service])
     async def list_services(caller: Caller, organizationId: UUID, filter: list[str] | None = None) -> Response:
         wanted = rules.tag_filters(filter or [])
-        with context.database.reading() as connection:  # the guard has checked the organization is the caller's
-            rows = ServiceRows(connection).list(organizationId)
-        visible = [cast(models.Service, row) for row in rows
-                   if permissions.allows(caller.policies, permissions.SERVICE_VIEW, f"instance/{row.id}")
-                   and rules.has_tags(cast(models.Service, row), wanted)]
-        return ok([to_wire(service) for service in visible])
+        # The guard has checked the organization is the caller's; what each caller sees of it is chosen here.
+        listed = context.read_cache.get(("services", organizationId), lambda: rendered_services(organizationId))
+        return ok_json(b"[" + b",".join(
+            service.json for service in listed
+            if permissions.allows(caller.policies, permissions.SERVICE_VIEW, f"instance/{service.id}")
+            and rules.has_tags(service.tags, wanted)) + b"]")
+
+    def rendered_services(organization_id: UUID) -> list[RenderedService]:
+        with context.database.reading() as connection:
+            rows = ServiceRows(connection).list(organization_id)
+        return [RenderedService(row.id, row.tags, to_json(to_wire(cast(models.Service, row)), exclude_none=True))
+                for row in rows]
 
     @api.route("POST", "/v1/organizations/{organizationId}/services",
                "instanceCreate", "Create new service", TAG,
@@ -106,7 +123,7 @@ def add_routes(api: Api, context: AppContext) -> None:
     async def create_service(caller: Caller, organizationId: UUID,
                              body: JsonBody[ServicePostRequest]) -> Response:
         with context.database.transaction() as session:
-            organization_rules.visible(Organizations(session), caller, organizationId)
+            organization_rules.visible(Organizations(session), caller, organizationId, for_update=True)
             services = Services(session)
             restore_from = backup_rules.restore_source(body.value, organizationId, Backups(session), services)
             new = rules.plan_new_service(body.value, organizationId, services, restore_from)
@@ -125,11 +142,15 @@ def add_routes(api: Api, context: AppContext) -> None:
                "instanceGet", "Get service details", TAG,
                "One service of the organization, with its observed state and endpoints.", Service)
     async def get_service(caller: Caller, organizationId: UUID, serviceId: UUID) -> Response:
-        with context.database.reading() as connection:
-            row = ServiceRows(connection).get(organizationId, serviceId)
-        if row is None:  # the guard has checked the organization is the caller's
+        rendered = context.read_cache.get(("service", serviceId), lambda: rendered_service(organizationId, serviceId))
+        if rendered is None:  # the guard has checked the organization is the caller's
             raise rules.not_found(organizationId, serviceId)
-        return ok(to_wire(cast(models.Service, row)))
+        return ok_json(rendered)
+
+    def rendered_service(organization_id: UUID, service_id: UUID) -> bytes | None:
+        with context.database.reading() as connection:
+            row = ServiceRows(connection).get(organization_id, service_id)
+        return None if row is None else to_json(to_wire(cast(models.Service, row)), exclude_none=True)
 
 
     @api.route("PATCH", "/v1/organizations/{organizationId}/services/{serviceId}",
@@ -153,7 +174,7 @@ def add_routes(api: Api, context: AppContext) -> None:
                errors=(400, 401, 403, 404, 409, 500))
     async def delete_service(caller: Caller, organizationId: UUID, serviceId: UUID) -> Response:
         with context.database.transaction() as session:
-            service = rules.visible(Services(session), caller, organizationId, serviceId)
+            service = rules.visible(Services(session), caller, organizationId, serviceId, for_update=True)
             transition = lifecycle.delete(service.state)
             if transition:
                 service.state, service.desired_state = transition.state, transition.desired_state

@@ -52,7 +52,7 @@ def add_routes(api: Api, context: AppContext) -> None:
             days = UsageDays(session).between(organizationId, first, last)
             if wanted:
                 tagged = {service.id for service in Services(session).list(organizationId)
-                          if service_rules.has_tags(service, wanted)}
+                          if service_rules.has_tags(service.tags, wanted)}
                 days = [day for day in days if day.service_id in tagged]
         records = [to_wire(day, prices, today) for day in days]
         return ok(UsageCost(grandTotalCHC=sum(record.totalCHC for record in records), costs=records))

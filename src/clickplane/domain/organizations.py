@@ -57,9 +57,11 @@ def bootstrap(organizations: Organizations, keys: ApiKeys, members: Members, has
     return create_organization_with_admin_key(organizations, keys, members, hasher, name, admin_email)
 
 
-def visible(organizations: Organizations, caller: Caller, organization_id: uuid.UUID) -> Organization:
+def visible(organizations: Organizations, caller: Caller, organization_id: uuid.UUID,
+            for_update: bool = False) -> Organization:
     """The organization if the caller belongs to it; any other id is reported as not found."""
-    organization = organizations.get(organization_id) if organization_id == caller.organization_id else None
+    organization = organizations.get(organization_id, for_update) if organization_id == caller.organization_id \
+        else None
     if organization is None:
         raise NotFound(f"organization {organization_id} does not exist or is not visible to this API key")
     return organization

@@ -9,7 +9,7 @@ import ipaddress
 import re
 import uuid
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from clickplane.api.schemas.common import IpAccessListEntry, ResourceTag
 from clickplane.api.schemas.service import (
@@ -188,9 +188,11 @@ def plan_new_service(request: ServicePostRequest, organization_id: uuid.UUID, se
     return NewService(service=service, password=password)
 
 
-def visible(services: Services, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID) -> Service:
+def visible(services: Services, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID,
+            for_update: bool = False) -> Service:
     """The service if it belongs to the caller's organization; any other id is reported as not found."""
-    service = services.get(organization_id, service_id) if organization_id == caller.organization_id else None
+    service = services.get(organization_id, service_id, for_update) if organization_id == caller.organization_id \
+        else None
     if service is None:
         raise not_found(organization_id, service_id)
     return service
@@ -202,8 +204,8 @@ def not_found(organization_id: uuid.UUID, service_id: uuid.UUID) -> NotFound:
 
 
 def changeable(services: Services, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID) -> Service:
-    """The visible service, unless it is being deleted (Conflict)."""
-    service = visible(services, caller, organization_id, service_id)
+    """The visible service, locked for the change, unless it is being deleted (Conflict)."""
+    service = visible(services, caller, organization_id, service_id, for_update=True)
     if service.state == "terminating":
         raise Conflict(f"service {service_id} is being deleted and can no longer be changed. "
                        "Current state: 'terminating'")
@@ -222,8 +224,9 @@ def tag_filters(filters: list[str]) -> list[tuple[str, str | None]]:
     return parsed
 
 
-def has_tags(service: Service, wanted: list[tuple[str, str | None]]) -> bool:
-    tags = {tag["key"]: tag["value"] for tag in service.tags}
+def has_tags(service_tags: list[Any], wanted: list[tuple[str, str | None]]) -> bool:
+    """Whether a service's tags (its `tags`: key/value objects) hold every wanted one."""
+    tags = {tag["key"]: tag["value"] for tag in service_tags}
     return all(key in tags and (value is None or tags[key] == value) for key, value in wanted)
 
 

@@ -371,3 +371,7 @@ class ServiceRows:
 
     def list(self, organization_id: uuid.UUID) -> Sequence[Row[Any]]:
         return self.connection.execute(self._all, {"organization_id": organization_id}).all()
+
+    def all(self) -> Sequence[Row[Any]]:
+        """Every service of every organization (the meter's look)."""
+        return self.connection.execute(select(self._table).order_by(self._table.c.created_at)).all()
