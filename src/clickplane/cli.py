@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +17,8 @@ from clickplane import postman, server
 from clickplane.domain.errors import ApiError
 from clickplane.domain.members import DEFAULT_ADMIN_EMAIL, normalize_email
 from clickplane.domain.organizations import DEFAULT_ORGANIZATION_NAME, AlreadyInitialized, Bootstrap
+from clickplane.observability import logs
+from clickplane.observability.logs import LogFormat
 from clickplane.runtime.local import ca_certificate_path
 from clickplane.settings import Settings
 from clickplane.store.copy import TargetNotEmpty
@@ -71,11 +72,15 @@ def serve(
         "--cloud-limits", help="Limit each API key to ClickHouse Cloud's 10 requests per 10 seconds "
                                "(env CLICKPLANE_CLOUD_LIMITS; else CLICKPLANE_RATE_LIMIT_REQUESTS per "
                                "CLICKPLANE_RATE_LIMIT_PERIOD_SECONDS, no limit by default).")] = False,
+    log_format: Annotated[LogFormat | None, typer.Option(
+        help="text for people (the default), json for log collectors: one object a line, with the requestId of "
+             "the request it was logged for (env CLICKPLANE_LOG_FORMAT).")] = None,
 ) -> None:
     """Serve the API and run the reconciler. On an empty store, print a first admin key."""
     settings = settings_with(host=host, port=port, data_dir=data_dir, cloud_limits=cloud_limits or None,
-                             tls=tls or None, tls_certificate=tls_certificate, tls_private_key=tls_private_key)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                             tls=tls or None, tls_certificate=tls_certificate, tls_private_key=tls_private_key,
+                             log_format=log_format)
+    logs.configure(settings.log_format, settings.access_log)
     with contextlib.suppress(AlreadyInitialized):
         print_credentials(server.initialize(settings, DEFAULT_ORGANIZATION_NAME, admin_email),
                           settings.base_url)

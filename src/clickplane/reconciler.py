@@ -27,6 +27,7 @@ from sqlalchemy import delete, select, update
 from clickplane.backup_jobs import BackupJobs
 from clickplane.domain.activity import record_system
 from clickplane.domain.enums import RecordedActivityType
+from clickplane.observability.metrics import ReconcilerMetrics
 from clickplane.runtime.base import Observation, Runtime, RuntimeFailure, ServiceSpec
 from clickplane.store.database import Database
 from clickplane.store.models import Service
@@ -103,13 +104,15 @@ class Reconciler:
         self._slots = asyncio.Semaphore(self.policy.concurrency)
         self._in_flight: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._watches: dict[uuid.UUID, Watch] = {}
+        self.metrics = ReconcilerMetrics()
 
     async def run_forever(self) -> None:
         self.backups.fail_interrupted()
         await self._remove_orphans()
         while True:
             try:
-                self.pass_once()
+                with self.metrics.measuring_pass():
+                    self.pass_once()
             except Exception:  # a store hiccup must not end reconciliation
                 log.exception("reconciler pass failed")
             with contextlib.suppress(TimeoutError):
@@ -136,8 +139,11 @@ class Reconciler:
         self._in_flight[intent.service_id] = task
         task.add_done_callback(partial(self._finished, intent.service_id))
 
-    def _finished(self, service_id: uuid.UUID, _task: asyncio.Task[None]) -> None:
+    def _finished(self, service_id: uuid.UUID, task: asyncio.Task[None]) -> None:
         self._in_flight.pop(service_id, None)
+        if not task.cancelled() and (error := task.exception()) is not None:  # said now, not when collected
+            self.metrics.service_failed()
+            log.error("reconciling service %s failed", service_id, exc_info=error)
 
     async def drain(self) -> None:
         """Wait for the tasks under way (tests and shutdown)."""

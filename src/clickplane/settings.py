@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from clickplane.observability.logs import LogFormat
+
 
 def default_data_dir() -> Path:
     """Per-user data location, as the XDG base-directory convention puts it."""
@@ -73,6 +75,10 @@ class Settings(BaseSettings):
         default=0.025, ge=0, description="CHC for one GiB of table data kept 30 days (clickplane's price).")
     price_backup_per_gib_month: float = Field(
         default=0.025, ge=0, description="CHC for one GiB of backups kept 30 days (clickplane's price).")
+    log_format: LogFormat = Field(
+        default=LogFormat.TEXT, description="How serve logs: text for people, json for one object a line.")
+    access_log: bool = Field(
+        default=True, description="Log a line per request; off, only /metrics counts them (a little faster).")
 
     @property
     def rate_limit(self) -> tuple[int, float] | None:

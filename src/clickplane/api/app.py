@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, cast
 
 from blacksheep import Application, Content, Request, Response, Router
 from blacksheep.exceptions import HTTPException
+from prometheus_client.registry import Collector
 from rodi import Container
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -31,6 +33,8 @@ from clickplane.api.envelope import JSON, failure
 from clickplane.api.limits import BodySizeLimit
 from clickplane.api.query import add_query_route
 from clickplane.domain.errors import ApiError, TooManyRequests
+from clickplane.observability.metrics import registry_of, scrape_handler
+from clickplane.observability.middleware import Observed, RouteRecordingRouter
 
 HTTP_CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
               405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE"}
@@ -83,10 +87,10 @@ def add_health_routes(router: Router, docs: CloudApiDocs, context: AppContext) -
     router.add("GET", "/readyz", readyz)
 
 
-def create_app(context: AppContext) -> Any:
-    """The ASGI application for `context`."""
+def create_app(context: AppContext, collectors: Iterable[Collector] = ()) -> Any:
+    """The ASGI application for `context`; its GET /metrics also exposes `collectors` (the reconciler's)."""
     docs = CloudApiDocs(context.settings.openapi_title)
-    router = Router()
+    router = RouteRecordingRouter()
     router.fallback = no_such_operation(router)
     api = Api(router, docs)
     for resource in (organizations, services, query_endpoints, keys, roles, users, quotas, activities, prometheus,
@@ -94,6 +98,9 @@ def create_app(context: AppContext) -> Any:
         resource.add_routes(api, context)
     add_query_route(router, docs, context)
     add_health_routes(router, docs, context)
+    registry, http_metrics = registry_of(context.database, collectors)
+    # Unauthenticated like /healthz: Prometheus scrapes without credentials, and the metrics hold no org data.
+    router.add("GET", "/metrics", docs.ignore()(scrape_handler(registry)))
     app = Application(router=router, show_error_details=False)
     cast(Container, app.services).add_instance(context)
     # Only our own handlers: BlackSheep's default one for pydantic errors would turn a bug into a 400.
@@ -105,4 +112,4 @@ def create_app(context: AppContext) -> Any:
     for status in (400, 404, 405, 500):
         app.exceptions_handlers[status] = _render_http_exception
     docs.bind_app(app)
-    return BodySizeLimit(app, context.settings.max_body_bytes)
+    return Observed(BodySizeLimit(app, context.settings.max_body_bytes), http_metrics)

@@ -16,6 +16,7 @@ from pydantic_core import from_json
 from clickplane.api.context import AppContext
 from clickplane.domain.auth import Caller, authenticate, check_source
 from clickplane.domain.errors import BadRequest
+from clickplane.observability.context import note_caller
 from clickplane.store.repositories import ApiKeys, Roles
 
 M = TypeVar("M", bound=BaseModel)
@@ -41,6 +42,7 @@ class CallerBinder(Binder):
 
     async def get_value(self, request: Request) -> Caller:
         caller = self._authenticate(request)
+        note_caller(caller.key_id)  # for the request's log lines
         if self.context.rate_limiter is not None:  # after authentication: each key has an allowance of its own
             self.context.rate_limiter.take(caller.key_uuid)
         return caller

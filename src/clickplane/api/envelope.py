@@ -2,32 +2,33 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from blacksheep import Content, Response
 from pydantic_core import to_json
+
+from clickplane.observability.context import request_id
 
 JSON = b"application/json"
 
 
 def ok(result: Any, status: int = 200, page: dict[str, Any] | None = None) -> Response:
     """The success envelope; `page` adds a paged list's top-level fields (nextCursor, limit, totalCount)."""
-    envelope = {"status": status, "requestId": str(uuid.uuid4()), "result": result, **(page or {})}
+    envelope = {"status": status, "requestId": request_id(), "result": result, **(page or {})}
     return Response(status, None, Content(JSON, to_json(envelope, exclude_none=True)))
 
 
 def ok_json(result: bytes) -> Response:
     """The success envelope around a result already rendered as JSON (by ok's rules: no nulls)."""
-    body = b'{"status":200,"requestId":"%s","result":%s}' % (str(uuid.uuid4()).encode(), result)
+    body = b'{"status":200,"requestId":"%s","result":%s}' % (request_id().encode(), result)
     return Response(200, None, Content(JSON, body))
 
 
 def acknowledged(status: int = 200) -> Response:
     """For operations with no payload: still a JSON body, as every Cloud API client expects."""
-    return Response(status, None, Content(JSON, to_json({"status": status, "requestId": str(uuid.uuid4())})))
+    return Response(status, None, Content(JSON, to_json({"status": status, "requestId": request_id()})))
 
 
 def failure(status: int, text: str, headers: list[tuple[bytes, bytes]] | None = None) -> Response:
-    body = to_json({"status": status, "requestId": str(uuid.uuid4()), "error": text})
+    body = to_json({"status": status, "requestId": request_id(), "error": text})
     return Response(status, headers, Content(JSON, body))
