@@ -67,13 +67,18 @@ class CloudApiDocs(OpenAPIHandler):
         self.security = Security([SecurityRequirement("basicAuth", [])])
         self._operation_ids: dict[Callable[..., Any], str] = {}
         self._produces: dict[str, Produces] = {}
+        self._parameter_schemas: dict[str, dict[str, dict[str, Any]]] = {}
         self._document: dict[str, Any] = {}
 
     def operation(self, operation_id: str, summary: str, tag: str, description: str, result: Any,
-                  errors: tuple[int, ...] = COMMON_ERRORS, paged: bool = False, produces: Produces | None = None
-                  ) -> Callable[[F], F]:
+                  errors: tuple[int, ...] = COMMON_ERRORS, paged: bool = False, produces: Produces | None = None,
+                  parameters: dict[str, dict[str, Any]] | None = None) -> Callable[[F], F]:
+        """`parameters`: by query parameter, JSON Schema keywords its Python type cannot say (bounds, formats,
+        enumerations), so that the document refuses no less and no more than the handler does."""
         if produces is not None:
             self._produces[operation_id] = produces
+        if parameters is not None:
+            self._parameter_schemas[operation_id] = parameters
         if isinstance(result, PlainText):
             success = ContentInfo(str, content_type=result.media_type)
         else:
@@ -109,6 +114,7 @@ class CloudApiDocs(OpenAPIHandler):
         await super().build_docs(app)
         self._document = json.loads(self._json_docs)
         add_links(self._document, self._produces)
+        narrow_parameters(self._document, self._parameter_schemas)
 
     def register_docs_handler(self, app: Application) -> None:
         @self.ignore()  # type: ignore[untyped-decorator]
@@ -131,6 +137,14 @@ def add_links(document: dict[str, Any], produces: dict[str, Produces]) -> None:
             target["operationId"]: {"operationId": target["operationId"],
                                     "parameters": _link_parameters(target, path, made)}
             for target_path, target in operations if target_path == under or target_path.startswith(f"{under}/")}
+
+
+def narrow_parameters(document: dict[str, Any], schemas: dict[str, dict[str, dict[str, Any]]]) -> None:
+    for item in document["paths"].values():
+        for operation in item.values():
+            extra = schemas.get(operation["operationId"], {})
+            for parameter in operation.get("parameters", []):
+                parameter["schema"].update(extra.get(parameter["name"], {}))
 
 
 def _link_parameters(target: dict[str, Any], source_path: str, made: Produces) -> dict[str, str]:

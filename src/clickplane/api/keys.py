@@ -75,7 +75,7 @@ def add_routes(api: Api, context: AppContext) -> None:
 
     @api.route("GET", PATH, "openapiKeyGetList", "Get list of all keys", TAG,
                "Every API key of the organization, oldest first; with `limit`, one page at a time (follow "
-               "`nextCursor`).", list[ApiKey], paged=True)
+               "`nextCursor`).", list[ApiKey], paged=True, parameters={"limit": {"minimum": 1, "maximum": MAX_PAGE}})
     async def list_keys(caller: Caller, organizationId: UUID, limit: int | None = None,
                         cursor: str | None = None) -> Response:
         if limit is not None and not 1 <= limit <= MAX_PAGE:

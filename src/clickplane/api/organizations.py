@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import get_args
 from uuid import UUID
 
 from blacksheep import Response
@@ -18,11 +19,13 @@ from clickplane.api.schemas.organization import (
 from clickplane.domain import organizations as rules
 from clickplane.domain.activity import record
 from clickplane.domain.auth import Caller
+from clickplane.domain.enums import REGIONS_BY_PROVIDER, Region
 from clickplane.domain.services import check_provider_region
 from clickplane.store import models
 from clickplane.store.repositories import Activities, Organizations
 
 TAG = "Organization"
+REGIONS = list(get_args(Region))
 
 
 def to_wire(organization: models.Organization) -> Organization:
@@ -65,7 +68,8 @@ def add_routes(api: Api, context: AppContext) -> None:
                "organizationPrivateEndpointConfigGetList",
                "Get private endpoint configuration for region within cloud provider for an organization", TAG,
                "clickplane has no private link: for any valid provider and region the endpoint service id is "
-               "empty.", OrganizationCloudRegionPrivateEndpointConfig)
+               "empty.", OrganizationCloudRegionPrivateEndpointConfig,
+               parameters={"cloud_provider": {"enum": sorted(REGIONS_BY_PROVIDER)}, "region_id": {"enum": REGIONS}})
     async def get_private_endpoint_config(caller: Caller, organizationId: UUID, cloud_provider: str,
                                           region_id: str) -> Response:
         check_provider_region(cloud_provider, region_id)

@@ -41,6 +41,8 @@ from clickplane.store.repositories import Activities, Backups, Organizations, Se
 
 TAG = "Service"
 CHANGE_ERRORS = (400, 401, 403, 404, 409, 500)
+# The `filter` query parameter of the lists that take tag filters, as the document gives it.
+TAG_FILTER = {"filter": {"items": {"type": "string", "pattern": rules.TAG_FILTER_PATTERN}}}
 
 
 def _current_scaling(service: models.Service) -> CurrentScaling:
@@ -96,7 +98,8 @@ def add_routes(api: Api, context: AppContext) -> None:
     @api.route("GET", "/v1/organizations/{organizationId}/services",
                "instanceGetList", "List of organization services", TAG,
                "Every service of the organization the caller may view, oldest first; `filter=tag:KEY` or "
-               "`filter=tag:KEY=VALUE` (repeatable) keeps those carrying all the given tags.", list[Service])
+               "`filter=tag:KEY=VALUE` (repeatable) keeps those carrying all the given tags.", list[Service],
+               parameters=TAG_FILTER)
     async def list_services(caller: Caller, organizationId: UUID, filter: list[str] | None = None) -> Response:
         wanted = rules.tag_filters(filter or [])
         # The guard has checked the organization is the caller's; what each caller sees of it is chosen here.

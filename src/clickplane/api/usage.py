@@ -11,6 +11,7 @@ from clickplane.api.context import AppContext
 from clickplane.api.endpoints import Api
 from clickplane.api.envelope import ok
 from clickplane.api.schemas.usage import UsageCost, UsageCostMetrics, UsageCostRecord
+from clickplane.api.services import TAG_FILTER
 from clickplane.domain import services as service_rules
 from clickplane.domain import usage
 from clickplane.domain.auth import Caller
@@ -42,7 +43,8 @@ def add_routes(api: Api, context: AppContext) -> None:
                "(compute while running, storage of its tables, its backups; deleted services included), and "
                "their grand total. Today's records are still growing; earlier days' are locked. Prices are "
                "clickplane's settings, not ClickHouse Cloud's. `filter=tag:KEY` or `filter=tag:KEY=VALUE` "
-               "(repeatable) keeps the services that carry all the given tags now.", UsageCost)
+               "(repeatable) keeps the services that carry all the given tags now.", UsageCost,
+               parameters={"from_date": {"format": "date"}, "to_date": {"format": "date"}, **TAG_FILTER})
     async def get_usage_cost(caller: Caller, organizationId: UUID, from_date: str, to_date: str,
                              filter: list[str] | None = None) -> Response:
         first, last = usage.report_days(from_date, to_date)

@@ -212,6 +212,10 @@ def changeable(services: Services, caller: Caller, organization_id: uuid.UUID, s
     return service
 
 
+# What tag_filters accepts, as a regular expression for the API document: `tag:` and a key.
+TAG_FILTER_PATTERN = "^tag:[^=]"
+
+
 def tag_filters(filters: list[str]) -> list[tuple[str, str | None]]:
     """`tag:KEY` or `tag:KEY=VALUE` filters as (key, value or None for any value)."""
     parsed: list[tuple[str, str | None]] = []
