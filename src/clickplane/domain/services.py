@@ -212,8 +212,9 @@ def changeable(services: Services, caller: Caller, organization_id: uuid.UUID, s
     return service
 
 
-# What tag_filters accepts, as a regular expression for the API document: `tag:` and a key.
-TAG_FILTER_PATTERN = "^tag:[^=]"
+# What a tag filter may be, as a regular expression for the API document: `tag:` and a key, or empty (the query
+# string parser drops empty values, so tag_filters never sees them).
+TAG_FILTER_PATTERN = "^$|^tag:[^=]"
 
 
 def tag_filters(filters: list[str]) -> list[tuple[str, str | None]]:
