@@ -43,7 +43,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 import provisioning
-from clickplane import server
+from clickplane import operations
 from clickplane.api.schemas.common import IpAccessListEntry
 from clickplane.api.schemas.keys import ApiKeyPostRequest
 from clickplane.api.schemas.service import ServicePostRequest
@@ -134,7 +134,7 @@ def store_settings(sandbox: Sandbox) -> Settings:
 def initialize(sandbox: Sandbox) -> Credentials:
     """What `clickplane init` does (the store migrated, a first organization, its admin key and Admin member),
     in this process: one Python start less per store, which takes seconds on a busy machine."""
-    made = server.initialize(store_settings(sandbox), DEFAULT_ORGANIZATION_NAME, DEFAULT_ADMIN_EMAIL)
+    made = operations.initialize(store_settings(sandbox), DEFAULT_ORGANIZATION_NAME, DEFAULT_ADMIN_EMAIL)
     return Credentials(str(made.organization_id), made.key_id, made.key_secret)
 
 
@@ -145,7 +145,7 @@ class Seeder:
     def __init__(self, sandbox: Sandbox) -> None:
         settings = store_settings(sandbox)
         self.database = Database(settings.resolved_database_url)  # migrated by `initialize`
-        self.hasher = server.secret_hasher(settings)
+        self.hasher = operations.secret_hasher(settings)
         self.named = 0
 
     def organizations(self, count: int, prefix: str) -> list[Credentials]:

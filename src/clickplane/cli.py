@@ -1,5 +1,8 @@
 """The `clickplane` command: serve the API, bootstrap a store, accept invitations, take backups, export a Postman
-collection, stop services."""
+collection, stop services.
+
+Only the commands that serve or answer in the API's shapes import `clickplane.server` (and with it the web stack,
+about a second): `init`, `org create` and `stop-all`, which tests and scripts run often, do without."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from clickplane import postman, server
+from clickplane import operations, postman
 from clickplane.domain.errors import ApiError
 from clickplane.domain.members import DEFAULT_ADMIN_EMAIL, normalize_email
 from clickplane.domain.organizations import DEFAULT_ORGANIZATION_NAME, AlreadyInitialized, Bootstrap
@@ -77,12 +80,14 @@ def serve(
              "the request it was logged for (env CLICKPLANE_LOG_FORMAT).")] = None,
 ) -> None:
     """Serve the API and run the reconciler. On an empty store, print a first admin key."""
+    from clickplane import server
+
     settings = settings_with(host=host, port=port, data_dir=data_dir, cloud_limits=cloud_limits or None,
                              tls=tls or None, tls_certificate=tls_certificate, tls_private_key=tls_private_key,
                              log_format=log_format)
     logs.configure(settings.log_format, settings.access_log)
     with contextlib.suppress(AlreadyInitialized):
-        print_credentials(server.initialize(settings, DEFAULT_ORGANIZATION_NAME, admin_email),
+        print_credentials(operations.initialize(settings, DEFAULT_ORGANIZATION_NAME, admin_email),
                           settings.base_url)
     plane = server.build(settings)
     asyncio.run(server.serve(plane))
@@ -98,7 +103,7 @@ def init(
     """Create the first organization, its admin API key and Admin member, without serving."""
     settings = settings_with(data_dir=data_dir)
     try:
-        created = server.initialize(settings, org_name, admin_email)
+        created = operations.initialize(settings, org_name, admin_email)
     except AlreadyInitialized:
         typer.echo(f"error: the store at {settings.resolved_database_url} is already initialized; nothing was "
                    "changed. Use the API key you were given, or start over with an empty --data-dir.", err=True)
@@ -124,7 +129,7 @@ def org_create(
     """Create another organization with its own admin API key and Admin member (keys never see other
     organizations)."""
     settings = settings_with(data_dir=data_dir)
-    created = server.create_organization(settings, name, admin_email)
+    created = operations.create_organization(settings, name, admin_email)
     if as_json:
         typer.echo(json.dumps({"organizationId": str(created.organization_id), "keyId": created.key_id,
                                "keySecret": created.key_secret}))
@@ -145,7 +150,7 @@ def ca_path(data_dir: DataDir = None) -> None:
 @app.command("stop-all")
 def stop_all(data_dir: DataDir = None) -> None:
     """Stop every service's ClickHouse process, keeping data. `serve` starts them again."""
-    stopped = asyncio.run(server.stop_all(settings_with(data_dir=data_dir)))
+    stopped = asyncio.run(operations.stop_all(settings_with(data_dir=data_dir)))
     typer.echo(f"stopped {stopped} ClickHouse server(s)")
 
 
@@ -190,6 +195,8 @@ def invitation_accept(
     data_dir: DataDir = None,
 ) -> None:
     """Accept a pending invitation for the invitee: they become a member with its roles. Prints the member."""
+    from clickplane import server
+
     try:
         member = server.accept_invitation(settings_with(data_dir=data_dir), invitation_id, name)
     except ApiError as error:
@@ -213,7 +220,7 @@ def store_copy(
     set to the new URL and the same data dir (it holds the key that API key secrets are hashed with)."""
     settings = settings_with(data_dir=data_dir)
     try:
-        copied = server.copy_store(settings, to)
+        copied = operations.copy_store(settings, to)
     except (TargetNotEmpty, SQLAlchemyError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
@@ -232,6 +239,8 @@ def backup_create(
 ) -> None:
     """Back a running service up now (the Cloud API has no call for it), beside or without `serve`. Prints the
     backup as JSON; exits 1 when it failed."""
+    from clickplane import server
+
     try:
         backup = server.take_backup(settings_with(data_dir=data_dir), service_id)
     except ApiError as error:

@@ -79,6 +79,7 @@ class Watch:
     last_queries: int | None = None
     last_active: float = field(default_factory=time.monotonic)
     restarts: deque[float] = field(default_factory=deque)
+    checked_at: float = float("-inf")
 
 
 @dataclass(frozen=True)
@@ -126,10 +127,22 @@ class Reconciler:
             running = [intent_of(service) for service in Services(session).settled_running()]
         for intent in lagging:
             self._spawn(intent, self._converge(intent))
+        now = time.monotonic()
         for intent in running:
-            self._spawn(intent, self._watch(intent))
+            if self._check_due(intent.service_id, now):
+                self._spawn(intent, self._watch(intent))
         for gone in set(self._watches) - {intent.service_id for intent in running + lagging}:
             self._watches.pop(gone, None)
+
+    def _check_due(self, service_id: uuid.UUID, now: float) -> bool:
+        """Whether a running service is due a check, noting it checked at `now` if so: once an interval, however
+        often changes to other services wake the reconciler (a busy API would have every server checked many
+        times a second)."""
+        watch = self._watches.setdefault(service_id, Watch())
+        if now - watch.checked_at < self.policy.interval_seconds:
+            return False
+        watch.checked_at = now
+        return True
 
     def _spawn(self, intent: Intent, work: Any) -> None:
         if intent.service_id in self._in_flight:

@@ -1,16 +1,16 @@
-"""The composition root: builds the store, the runtime, the reconciler and the API from settings."""
+"""The composition root of `serve`: builds the store, the runtime, the reconciler and the API from settings; and the
+operator commands that answer in the API's own shapes (members, backups)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
 
 import uvicorn
 from sqlalchemy.orm import Session
@@ -21,79 +21,24 @@ from clickplane.api.context import AppContext
 from clickplane.api.schemas.backup import Backup
 from clickplane.api.schemas.members import Member
 from clickplane.api.users import member_to_wire
-from clickplane.backup_jobs import BackupJobs
 from clickplane.domain import members
 from clickplane.domain.auth import VerifiedKeys
-from clickplane.domain.backups import Storage
-from clickplane.domain.organizations import Bootstrap, bootstrap, create_organization_with_admin_key
 from clickplane.domain.rate_limit import RateLimiter
-from clickplane.domain.secrets import SecretHasher, load_or_create_secret_key
+from clickplane.domain.secrets import SecretHasher
 from clickplane.leadership import lead, lease_for
 from clickplane.metering import Meter
+from clickplane.operations import backup_jobs, local_runtime, open_store, secret_hasher, with_store
 from clickplane.reconciler import Policy, Reconciler
-from clickplane.runtime.base import Runtime
 from clickplane.runtime.local import LocalRuntime, ca_certificate_path
 from clickplane.runtime.tls import ensure_ca, ensure_server_certificate
 from clickplane.settings import Settings
-from clickplane.store import copy as store_copy
+from clickplane.store import models
 from clickplane.store.database import Database
 from clickplane.store.models import utcnow
 from clickplane.store.read_cache import ReadCache
-from clickplane.store.repositories import Activities, ApiKeys, Invitations, Members, Organizations, Roles
+from clickplane.store.repositories import Activities, Invitations, Members, Roles
 
 log = logging.getLogger(__name__)
-
-MISSING_BINARY = "/nonexistent/clickhouse"  # a runtime without a binary fails each start with a clear reason
-
-T = TypeVar("T")
-
-
-def open_store(settings: Settings) -> Database:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    database = Database(settings.resolved_database_url)
-    database.migrate()
-    return database
-
-
-def secret_hasher(settings: Settings) -> SecretHasher:
-    if settings.secret_key:
-        return SecretHasher(settings.secret_key.encode())
-    return SecretHasher(load_or_create_secret_key(settings.data_dir / "secret.key"))
-
-
-def internal_password_for(hasher: SecretHasher) -> Callable[[str], str]:
-    return lambda service_id: hasher.derive(f"clickhouse-internal-user:{service_id}")
-
-
-def local_runtime(settings: Settings, hasher: SecretHasher) -> LocalRuntime:
-    return LocalRuntime(
-        settings.data_dir, settings.resolved_clickhouse_binary or MISSING_BINARY,
-        settings.service_listen_host, settings.service_advertised_host,
-        internal_password=internal_password_for(hasher), start_timeout=settings.service_start_timeout_seconds,
-    )
-
-
-def _with_store(settings: Settings, act: Callable[[Session, SecretHasher], T]) -> T:
-    """`act` in one transaction on the store, for an operator command run beside (or without) `serve`."""
-    database = open_store(settings)
-    try:
-        hasher = secret_hasher(settings)
-        with database.transaction() as session:
-            return act(session, hasher)
-    finally:
-        database.dispose()
-
-
-def initialize(settings: Settings, organization_name: str, admin_email: str) -> Bootstrap:
-    """First organization, admin key and Admin member; raises AlreadyInitialized on a store that has them."""
-    return _with_store(settings, lambda session, hasher: bootstrap(
-        Organizations(session), ApiKeys(session), Members(session), hasher, organization_name, admin_email))
-
-
-def create_organization(settings: Settings, organization_name: str, admin_email: str) -> Bootstrap:
-    """Another organization with its own admin key and Admin member."""
-    return _with_store(settings, lambda session, hasher: create_organization_with_admin_key(
-        Organizations(session), ApiKeys(session), Members(session), hasher, organization_name, admin_email))
 
 
 def accept_invitation(settings: Settings, invitation_id: uuid.UUID, name: str) -> Member:
@@ -103,29 +48,21 @@ def accept_invitation(settings: Settings, invitation_id: uuid.UUID, name: str) -
                                 Activities(session), datetime.now(UTC))
         return member_to_wire(joined, Roles(session))
 
-    return _with_store(settings, act)
-
-
-def copy_store(settings: Settings, target_url: str) -> dict[str, int]:
-    """Copy the store of `settings` into the empty database at `target_url`; rows copied per table."""
-    source, target = open_store(settings), Database(target_url)
-    try:
-        return store_copy.copy_store(source, target)
-    finally:
-        source.dispose()
-        target.dispose()
-
-
-def backup_jobs(settings: Settings, database: Database, runtime: Runtime) -> BackupJobs:
-    return BackupJobs(database, runtime, Storage(settings.data_dir.resolve()))
+    return with_store(settings, act)
 
 
 def take_backup(settings: Settings, service_id: uuid.UUID) -> Backup:
     """Back a running service up now (the Cloud API has no call for it); the backup as the API shows it."""
     database = open_store(settings)
     try:
-        jobs = backup_jobs(settings, database, local_runtime(settings, secret_hasher(settings)))
-        return backup_to_wire(asyncio.run(jobs.take(service_id)), utcnow())
+        runtime = local_runtime(settings, secret_hasher(settings))
+        jobs = backup_jobs(settings, database, runtime)
+
+        async def take() -> models.Backup:
+            async with aclosing(runtime):
+                return await jobs.take(service_id)
+
+        return backup_to_wire(asyncio.run(take()), utcnow())
     finally:
         database.dispose()
 
@@ -195,6 +132,7 @@ async def serve(plane: ControlPlane) -> None:
     finally:
         leading.cancel()
         await asyncio.gather(leading, return_exceptions=True)
+        await plane.runtime.aclose()
         plane.database.dispose()
 
 
@@ -209,16 +147,3 @@ async def background_work(plane: ControlPlane) -> None:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await plane.reconciler.shutdown()
-
-
-async def stop_all(settings: Settings) -> int:
-    """Stop every local service's ClickHouse process (data is kept); returns how many were running."""
-    hasher = secret_hasher(settings)
-    runtime = local_runtime(settings, hasher)
-    running = [sid for sid in await runtime.list_service_ids() if (await runtime.observe(sid)).running]
-    await runtime.stop_all()
-    return len(running)
-
-
-def data_dir_of(path: Path | None) -> dict[str, Path]:
-    return {"data_dir": path} if path else {}

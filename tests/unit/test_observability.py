@@ -17,7 +17,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from clickplane import server
+from clickplane import operations, server
 from clickplane.api.app import create_app
 from clickplane.domain.organizations import Bootstrap
 from clickplane.observability.context import begin_request, end_request, note_caller, request_id
@@ -66,7 +66,7 @@ class Served:
 async def served(database: Database, tmp_path: Path) -> AsyncIterator[Served]:
     """The application of a real composition root over a real store, driven in process (no ClickHouse)."""
     settings = Settings(data_dir=tmp_path, database_url=database.url, clickhouse_binary="/nonexistent/clickhouse")
-    bootstrap = server.initialize(settings, "observed", "admin@example.com")
+    bootstrap = operations.initialize(settings, "observed", "admin@example.com")
     plane = server.build(settings)
     app = create_app(plane.context, [plane.reconciler.metrics])
     try:

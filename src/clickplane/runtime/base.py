@@ -129,3 +129,7 @@ class Runtime(Protocol):
     async def list_service_ids(self) -> list[str]:
         """Ids of every service this runtime holds anything for (processes or data)."""
         ...
+
+    async def aclose(self) -> None:
+        """Let go of what the runtime holds open to reach its services (connections); services keep running."""
+        ...

@@ -181,6 +181,7 @@ class LocalRuntime:
         self._versions: dict[tuple[str, int], str] = {}
         # Queries the control plane ran on each service's current server for itself (count_own_query).
         self._own_queries: dict[str, int] = {}
+        self._client: httpx.AsyncClient | None = None
 
     # The Runtime protocol.
 
@@ -195,8 +196,7 @@ class LocalRuntime:
                 if spec.restore_from is not None:
                     await asyncio.to_thread(restore_once, Path(spec.restore_from), paths.data)
                 ports, server = await self._start_on_free_ports(spec, paths, ports)
-            async with self._http_client() as client:
-                version = await self._version(client, spec.service_id, ports, server.pid)
+            version = await self._version(spec.service_id, ports, server.pid)
             return self._observation(ports, server.pid, version)
 
     async def apply(self, spec: ServiceSpec) -> None:
@@ -219,15 +219,14 @@ class LocalRuntime:
             # A pid file is removed on every stop: one left behind means the server died.
             reason = f"ClickHouse exited unexpectedly; its logs are in {paths.logs}" if pid_file_left else None
             return Observation(running=False, endpoints=self._endpoints(ports), reason=reason)
-        async with self._http_client() as client:
-            if not await self._pings(client, ports):
-                return Observation(
-                    running=False,
-                    endpoints=self._endpoints(ports),
-                    pid=server.pid,
-                    reason=f"ClickHouse (pid {server.pid}) does not answer /ping",
-                )
-            version = await self._version(client, service_id, ports, server.pid)
+        if not await self._pings(ports):
+            return Observation(
+                running=False,
+                endpoints=self._endpoints(ports),
+                pid=server.pid,
+                reason=f"ClickHouse (pid {server.pid}) does not answer /ping",
+            )
+        version = await self._version(service_id, ports, server.pid)
         return self._observation(ports, server.pid, version)
 
     async def sql_access(self, service_id: str) -> SqlAccess | None:
@@ -241,8 +240,7 @@ class LocalRuntime:
         ports, server, _ = await asyncio.to_thread(self._inspect, paths)
         if ports is None or server is None:
             return None
-        async with self._http_client() as client:
-            answer = await self._internal_query(client, service_id, ports, QUERY_COUNT_SQL)
+        answer = await self._internal_query(service_id, ports, QUERY_COUNT_SQL)
         if answer is None or not answer.isdigit():
             return None
         return int(answer) - self._own_queries.get(service_id, 0)
@@ -256,13 +254,12 @@ class LocalRuntime:
         ports, server, _ = await asyncio.to_thread(self._inspect, paths)
         if ports is None or server is None:
             raise RuntimeFailure(f"service {service_id} is not running: a backup is taken from its running server")
-        async with self._http_client(_BACKUP_SQL_TIMEOUT_SECONDS) as client:
 
-            async def run_sql(sql: str) -> str:
-                self.count_own_query(service_id)
-                return await self._run_sql(client, service_id, ports, sql)
+        async def run_sql(sql: str) -> str:
+            self.count_own_query(service_id)
+            return await self._run_sql(service_id, ports, sql, _BACKUP_SQL_TIMEOUT_SECONDS)
 
-            return await take_backup(run_sql, paths.data, destination)
+        return await take_backup(run_sql, paths.data, destination)
 
     async def stop(self, service_id: str) -> None:
         paths = self._paths(service_id)
@@ -497,16 +494,15 @@ class LocalRuntime:
         """Poll /ping until the server answers (None), exits or misses the start deadline (why not)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.start_timeout
-        async with self._http_client() as client:
-            while True:
-                if await self._pings(client, ports):
-                    return None
-                exit_status = await asyncio.to_thread(self._exit_status, server)
-                if exit_status is not None:
-                    return f"ClickHouse {exit_status} before answering"
-                if loop.time() >= deadline:
-                    return f"ClickHouse did not answer /ping within {self.start_timeout:g} s"
-                await asyncio.sleep(_POLL_SECONDS)
+        while True:
+            if await self._pings(ports):
+                return None
+            exit_status = await asyncio.to_thread(self._exit_status, server)
+            if exit_status is not None:
+                return f"ClickHouse {exit_status} before answering"
+            if loop.time() >= deadline:
+                return f"ClickHouse did not answer /ping within {self.start_timeout:g} s"
+            await asyncio.sleep(_POLL_SECONDS)
 
     async def _stop(self, paths: ServicePaths) -> None:
         server = await asyncio.to_thread(self._running_server, paths, True)
@@ -540,47 +536,65 @@ class LocalRuntime:
 
     # Talking to servers.
 
-    def _http_client(self, timeout: float = _HTTP_TIMEOUT_SECONDS) -> httpx.AsyncClient:
-        # trust_env=False: a proxy from the environment must not stand between us and a local server.
-        return httpx.AsyncClient(timeout=timeout, trust_env=False, verify=_PLAIN_HTTP_ONLY)
+    @property
+    def _http(self) -> httpx.AsyncClient:
+        """One client for every call to the servers, made on first use: each pass checks every running service, and
+        a client (and a connection) per check cost more than the check itself."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=_HTTP_TIMEOUT_SECONDS,
+                trust_env=False,  # a proxy from the environment must not stand between us and a local server
+                verify=_PLAIN_HTTP_ONLY,
+                # A connection kept for each service of a busy machine, dropped before ClickHouse's shortest
+                # keep_alive_timeout (3 s) would close it under a request.
+                limits=httpx.Limits(max_keepalive_connections=256, keepalive_expiry=2.5),
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
     def _url(self, port: int, path: str) -> str:
         host = f"[{self._local_host}]" if ":" in self._local_host else self._local_host
         return f"http://{host}:{port}{path}"
 
-    async def _pings(self, client: httpx.AsyncClient, ports: Ports) -> bool:
+    async def _pings(self, ports: Ports) -> bool:
         try:
-            response = await client.get(self._url(ports.http, "/ping"))
+            response = await self._http.get(self._url(ports.http, "/ping"))
         except httpx.HTTPError:
             return False
         return response.status_code == 200 and response.text.strip() == "Ok."
 
-    async def _version(self, client: httpx.AsyncClient, service_id: str, ports: Ports, pid: int) -> str | None:
+    async def _version(self, service_id: str, ports: Ports, pid: int) -> str | None:
         """The server's version as the internal user (18.16 has no --version), cached per process;
         None when the server does not tell, which only the next observation can fix."""
         cached = self._versions.get((service_id, pid))
         if cached is not None:
             return cached
-        version = await self._internal_query(client, service_id, ports, "SELECT version()")
+        version = await self._internal_query(service_id, ports, "SELECT version()")
         if version is not None:
             self._versions[(service_id, pid)] = version
         return version
 
-    async def _internal_query(self, client: httpx.AsyncClient, service_id: str, ports: Ports, sql: str) -> str | None:
+    async def _internal_query(self, service_id: str, ports: Ports, sql: str) -> str | None:
         """Run `sql` as the internal user; its output, or None (logged) when the server does not answer."""
         try:
-            return (await self._run_sql(client, service_id, ports, sql)).strip()
+            return (await self._run_sql(service_id, ports, sql)).strip()
         except RuntimeFailure as failure:
             log.warning("%s", failure)
             return None
 
-    async def _run_sql(self, client: httpx.AsyncClient, service_id: str, ports: Ports, sql: str) -> str:
+    async def _run_sql(self, service_id: str, ports: Ports, sql: str,
+                       timeout: float = _HTTP_TIMEOUT_SECONDS) -> str:
         """Run `sql` as the internal user; its output, or RuntimeFailure saying why there is none."""
         try:
-            response = await client.post(
+            response = await self._http.post(
                 self._url(ports.http, "/"),
                 content=sql.encode(),
                 auth=(INTERNAL_USER, self._internal_password(service_id)),
+                timeout=timeout,
             )
         except httpx.HTTPError as error:
             raise RuntimeFailure(f"service {service_id} did not answer {sql!r}: {error}") from error

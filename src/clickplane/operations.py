@@ -1,0 +1,96 @@
+"""What operator commands do beside (or without) `serve`: open the store, bootstrap organizations, copy the store,
+stop every service. Nothing here loads the web stack, so `clickplane init` and `stop-all` start quickly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import aclosing
+from typing import TypeVar
+
+from sqlalchemy.orm import Session
+
+from clickplane.backup_jobs import BackupJobs
+from clickplane.domain.backups import Storage
+from clickplane.domain.organizations import Bootstrap, bootstrap, create_organization_with_admin_key
+from clickplane.domain.secrets import SecretHasher, load_or_create_secret_key
+from clickplane.runtime.base import Runtime
+from clickplane.runtime.local import LocalRuntime
+from clickplane.settings import Settings
+from clickplane.store import copy as store_copy
+from clickplane.store.database import Database
+from clickplane.store.repositories import ApiKeys, Members, Organizations
+
+MISSING_BINARY = "/nonexistent/clickhouse"  # a runtime without a binary fails each start with a clear reason
+
+T = TypeVar("T")
+
+
+def open_store(settings: Settings) -> Database:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.resolved_database_url)
+    database.migrate()
+    return database
+
+
+def secret_hasher(settings: Settings) -> SecretHasher:
+    if settings.secret_key:
+        return SecretHasher(settings.secret_key.encode())
+    return SecretHasher(load_or_create_secret_key(settings.data_dir / "secret.key"))
+
+
+def internal_password_for(hasher: SecretHasher) -> Callable[[str], str]:
+    return lambda service_id: hasher.derive(f"clickhouse-internal-user:{service_id}")
+
+
+def local_runtime(settings: Settings, hasher: SecretHasher) -> LocalRuntime:
+    return LocalRuntime(
+        settings.data_dir, settings.resolved_clickhouse_binary or MISSING_BINARY,
+        settings.service_listen_host, settings.service_advertised_host,
+        internal_password=internal_password_for(hasher), start_timeout=settings.service_start_timeout_seconds,
+    )
+
+
+def backup_jobs(settings: Settings, database: Database, runtime: Runtime) -> BackupJobs:
+    return BackupJobs(database, runtime, Storage(settings.data_dir.resolve()))
+
+
+def with_store(settings: Settings, act: Callable[[Session, SecretHasher], T]) -> T:
+    """`act` in one transaction on the store, for an operator command run beside (or without) `serve`."""
+    database = open_store(settings)
+    try:
+        hasher = secret_hasher(settings)
+        with database.transaction() as session:
+            return act(session, hasher)
+    finally:
+        database.dispose()
+
+
+def initialize(settings: Settings, organization_name: str, admin_email: str) -> Bootstrap:
+    """First organization, admin key and Admin member; raises AlreadyInitialized on a store that has them."""
+    return with_store(settings, lambda session, hasher: bootstrap(
+        Organizations(session), ApiKeys(session), Members(session), hasher, organization_name, admin_email))
+
+
+def create_organization(settings: Settings, organization_name: str, admin_email: str) -> Bootstrap:
+    """Another organization with its own admin key and Admin member."""
+    return with_store(settings, lambda session, hasher: create_organization_with_admin_key(
+        Organizations(session), ApiKeys(session), Members(session), hasher, organization_name, admin_email))
+
+
+def copy_store(settings: Settings, target_url: str) -> dict[str, int]:
+    """Copy the store of `settings` into the empty database at `target_url`; rows copied per table."""
+    source, target = open_store(settings), Database(target_url)
+    try:
+        return store_copy.copy_store(source, target)
+    finally:
+        source.dispose()
+        target.dispose()
+
+
+async def stop_all(settings: Settings) -> int:
+    """Stop every local service's ClickHouse process (data is kept); returns how many were running."""
+    hasher = secret_hasher(settings)
+    async with aclosing(local_runtime(settings, hasher)) as runtime:
+        running = [sid for sid in await runtime.list_service_ids() if (await runtime.observe(sid)).running]
+        await runtime.stop_all()
+    return len(running)
