@@ -181,7 +181,8 @@ class LocalRuntime:
         self._versions: dict[tuple[str, int], str] = {}
         # Queries the control plane ran on each service's current server for itself (count_own_query).
         self._own_queries: dict[str, int] = {}
-        self._client: httpx.AsyncClient | None = None
+        # A client per service, its connection kept between checks (closed before the server is stopped).
+        self._clients: dict[str, httpx.AsyncClient] = {}
 
     # The Runtime protocol.
 
@@ -219,7 +220,7 @@ class LocalRuntime:
             # A pid file is removed on every stop: one left behind means the server died.
             reason = f"ClickHouse exited unexpectedly; its logs are in {paths.logs}" if pid_file_left else None
             return Observation(running=False, endpoints=self._endpoints(ports), reason=reason)
-        if not await self._pings(ports):
+        if not await self._pings(service_id, ports):
             return Observation(
                 running=False,
                 endpoints=self._endpoints(ports),
@@ -425,7 +426,7 @@ class LocalRuntime:
         """Take over a server that is already running (started by an earlier control plane, say) if
         it answers. One that does not, or that runs with an outdated config or certificate (the
         runtime's hosts changed, the certificate was renewed), is stopped so that a fresh one starts."""
-        reason = "its config changed" if config_changed else await self._wait_until_answering(ports, server)
+        reason = "its config changed" if config_changed else await self._wait_until_answering(paths, ports, server)
         if reason is None:
             log.info("adopted running ClickHouse of service %s (pid %d)", paths.root.name, server.pid)
             return True
@@ -455,7 +456,7 @@ class LocalRuntime:
             raise RuntimeFailure(f"cannot start ClickHouse ({self.binary}): {error}") from error
         self._children[child.pid] = child
         self._own_queries.pop(paths.root.name, None)  # a new server counts its queries from zero
-        failure = await self._wait_until_answering(ports, server)
+        failure = await self._wait_until_answering(paths, ports, server)
         if failure is not None:
             await self._terminate(paths, server, graceful=False)
             tail = await asyncio.to_thread(self._log_tails, paths, offsets)
@@ -490,12 +491,12 @@ class LocalRuntime:
         tails = (process.log_tail(paths.console_log, offsets[0]), process.log_tail(paths.error_log, offsets[1]))
         return "\n".join(tail for tail in tails if tail)
 
-    async def _wait_until_answering(self, ports: Ports, server: ProcessId) -> str | None:
+    async def _wait_until_answering(self, paths: ServicePaths, ports: Ports, server: ProcessId) -> str | None:
         """Poll /ping until the server answers (None), exits or misses the start deadline (why not)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.start_timeout
         while True:
-            if await self._pings(ports):
+            if await self._pings(paths.root.name, ports):
                 return None
             exit_status = await asyncio.to_thread(self._exit_status, server)
             if exit_status is not None:
@@ -514,6 +515,7 @@ class LocalRuntime:
     async def _terminate(self, paths: ServicePaths, server: ProcessId, graceful: bool) -> None:
         """SIGTERM and wait `stop_timeout` for a clean shutdown, then SIGKILL; `graceful=False` goes
         straight to SIGKILL (a server that failed to start has nothing to save)."""
+        await self._disconnect(paths.root.name)
         steps = [(signal.SIGKILL, _KILL_WAIT_SECONDS)]
         if graceful:
             steps.insert(0, (signal.SIGTERM, self.stop_timeout))
@@ -536,33 +538,36 @@ class LocalRuntime:
 
     # Talking to servers.
 
-    @property
-    def _http(self) -> httpx.AsyncClient:
-        """One client for every call to the servers, made on first use: each pass checks every running service, and
-        a client (and a connection) per check cost more than the check itself."""
-        if self._client is None:
-            self._client = httpx.AsyncClient(
+    def _http(self, service_id: str) -> httpx.AsyncClient:
+        """The service's client, made on first use and kept: each pass checks every running service, and a client
+        (and a connection) per check cost more than the check itself."""
+        client = self._clients.get(service_id)
+        if client is None:
+            client = self._clients[service_id] = httpx.AsyncClient(
                 timeout=_HTTP_TIMEOUT_SECONDS,
                 trust_env=False,  # a proxy from the environment must not stand between us and a local server
                 verify=_PLAIN_HTTP_ONLY,
-                # A connection kept for each service of a busy machine, dropped before ClickHouse's shortest
-                # keep_alive_timeout (3 s) would close it under a request.
-                limits=httpx.Limits(max_keepalive_connections=256, keepalive_expiry=2.5),
+                # Dropped before the server's keep_alive_timeout (3 s in modern configs) would close it under a request.
+                limits=httpx.Limits(max_keepalive_connections=1, keepalive_expiry=2.5),
             )
-        return self._client
+        return client
+
+    async def _disconnect(self, service_id: str) -> None:
+        """Close the service's connections: ClickHouse waits for open ones (10 s on 18.16) before it stops."""
+        client = self._clients.pop(service_id, None)
+        if client is not None:
+            await client.aclose()
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await asyncio.gather(*(self._disconnect(service_id) for service_id in list(self._clients)))
 
     def _url(self, port: int, path: str) -> str:
         host = f"[{self._local_host}]" if ":" in self._local_host else self._local_host
         return f"http://{host}:{port}{path}"
 
-    async def _pings(self, ports: Ports) -> bool:
+    async def _pings(self, service_id: str, ports: Ports) -> bool:
         try:
-            response = await self._http.get(self._url(ports.http, "/ping"))
+            response = await self._http(service_id).get(self._url(ports.http, "/ping"))
         except httpx.HTTPError:
             return False
         return response.status_code == 200 and response.text.strip() == "Ok."
@@ -590,7 +595,7 @@ class LocalRuntime:
                        timeout: float = _HTTP_TIMEOUT_SECONDS) -> str:
         """Run `sql` as the internal user; its output, or RuntimeFailure saying why there is none."""
         try:
-            response = await self._http.post(
+            response = await self._http(service_id).post(
                 self._url(ports.http, "/"),
                 content=sql.encode(),
                 auth=(INTERNAL_USER, self._internal_password(service_id)),
