@@ -123,7 +123,7 @@ class BackupJobs:
     async def run_schedule(self, service_id: uuid.UUID) -> None:
         """For a running service: take a backup if one is due, then delete those past their retention."""
         now = self.clock()
-        with self.database.transaction() as session:
+        with self.database.looking() as session:
             service = session.get(models.Service, service_id)
             if service is None or service.state != "running":
                 return
@@ -139,7 +139,7 @@ class BackupJobs:
 
     async def prune(self, service_id: uuid.UUID, schedule: Schedule, now: datetime) -> None:
         """Delete the files, then the records, of the service's backups past their retention."""
-        with self.database.transaction() as session:
+        with self.database.looking() as session:
             old = [(backup.id, backup.location) for backup in expired(Backups(session).list(service_id), schedule, now)]
         for backup_id, location in old:
             await asyncio.to_thread(_remove, location)

@@ -68,7 +68,7 @@ class Meter:
         now = self.clock()
         with self.database.reading() as connection:  # Core rows: an ORM load of thousands stalled the API
             services = [cast(Service, row) for row in ServiceRows(connection).all()]
-        with self.database.transaction() as session:
+        with self.database.looking() as session:
             backups = UsageDays(session).backup_bytes()
             if self._storage is None:
                 self._storage = UsageDays(session).last_storage_bytes()

@@ -122,7 +122,7 @@ class Reconciler:
 
     def pass_once(self) -> None:
         """Start a task for every service that lags its intent or is running, unless one is under way."""
-        with self.database.transaction() as session:
+        with self.database.looking() as session:
             lagging = [intent_of(service) for service in Services(session).needing_work()]
             running = [intent_of(service) for service in Services(session).settled_running()]
         for intent in lagging:
@@ -273,7 +273,7 @@ class Reconciler:
     async def _remove_orphans(self) -> None:
         """Delete what the runtime holds for services the store no longer knows (a crash between a
         runtime delete and the row's removal leaves the row, so this only catches stray leftovers)."""
-        with self.database.transaction() as session:
+        with self.database.looking() as session:
             known = {str(service_id) for service_id in session.scalars(select(Service.id))}
         for service_id in set(await self.runtime.list_service_ids()) - known:
             log.warning("removing leftovers of unknown service %s", service_id)

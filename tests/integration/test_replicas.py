@@ -146,10 +146,13 @@ def test_deletes_and_state_changes_at_once_are_applied_one_at_a_time(
     assert command(first, service_id, "stop").status_code == 200
     first.wait_for_state(service_id, "stopped")
 
-    # Two deletes at once on each replica: one teardown, recorded once; the others are acknowledged
-    # (DELETE is idempotent: a retried delete must not fail) and change nothing.
+    # Two deletes at once on each replica: one teardown, recorded once. The others change nothing: one that comes
+    # while the service is being torn down is acknowledged (a retried delete must not fail), one that comes after
+    # it is gone is a 404.
     deleted = at_once([(server, lambda client: client.delete(path)) for server in replicas * 2])
-    assert [response.status_code for response in deleted] == [200] * 4, [r.text for r in deleted]
+    statuses = Counter(response.status_code for response in deleted)
+    assert statuses[200] >= 1, [r.text for r in deleted]
+    assert set(statuses) <= {200, 404}, [r.text for r in deleted]
     assert activity_counts(first, service_id)["service_delete"] == 1
     with first.client() as client:
         wait_until(lambda: client.get(path).status_code == 404, what="the deleted service to be gone")

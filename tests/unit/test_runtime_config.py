@@ -68,6 +68,7 @@ def test_server_config_has_the_minimal_settings_under_either_root(root: ConfigRo
     assert text(config, "default_profile") == "default"
     assert text(config, "default_database") == "default"
     assert int(text(config, "mark_cache_size") or "0") > 0
+    assert text(config, "keep_alive_timeout") == "3"  # a stopping server waits this long for an idle connection
     assert text(config, "logger/log") == "/srv/svc/logs/server.log"
     assert text(config, "logger/errorlog") == "/srv/svc/logs/server.err.log"
     assert config.find("https_port") is None

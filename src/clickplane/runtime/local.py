@@ -181,8 +181,10 @@ class LocalRuntime:
         self._versions: dict[tuple[str, int], str] = {}
         # Queries the control plane ran on each service's current server for itself (count_own_query).
         self._own_queries: dict[str, int] = {}
-        # A client per service, its connection kept between checks (closed before the server is stopped).
+        # A client per service, its connection kept between checks (closed before the server is stopped), for the
+        # event loop they were made in: connections cannot move to another loop.
         self._clients: dict[str, httpx.AsyncClient] = {}
+        self._clients_loop: asyncio.AbstractEventLoop | None = None
 
     # The Runtime protocol.
 
@@ -541,25 +543,34 @@ class LocalRuntime:
     def _http(self, service_id: str) -> httpx.AsyncClient:
         """The service's client, made on first use and kept: each pass checks every running service, and a client
         (and a connection) per check cost more than the check itself."""
-        client = self._clients.get(service_id)
+        clients = self._loop_clients()
+        client = clients.get(service_id)
         if client is None:
-            client = self._clients[service_id] = httpx.AsyncClient(
+            client = clients[service_id] = httpx.AsyncClient(
                 timeout=_HTTP_TIMEOUT_SECONDS,
                 trust_env=False,  # a proxy from the environment must not stand between us and a local server
                 verify=_PLAIN_HTTP_ONLY,
-                # Dropped before the server's keep_alive_timeout (3 s in modern configs) would close it under a request.
+                # Dropped before the server's keep_alive_timeout (3 s: clickhouse_config) would drop it mid-request.
                 limits=httpx.Limits(max_keepalive_connections=1, keepalive_expiry=2.5),
             )
         return client
 
     async def _disconnect(self, service_id: str) -> None:
         """Close the service's connections: ClickHouse waits for open ones (10 s on 18.16) before it stops."""
-        client = self._clients.pop(service_id, None)
+        client = self._loop_clients().pop(service_id, None)
         if client is not None:
             await client.aclose()
 
     async def aclose(self) -> None:
-        await asyncio.gather(*(self._disconnect(service_id) for service_id in list(self._clients)))
+        await asyncio.gather(*(self._disconnect(service_id) for service_id in list(self._loop_clients())))
+
+    def _loop_clients(self) -> dict[str, httpx.AsyncClient]:
+        """The clients made in the running event loop; those of an earlier loop (closed with their connections:
+        a command or test that runs the runtime in several `asyncio.run`s) are forgotten."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._clients_loop:
+            self._clients, self._clients_loop = {}, loop
+        return self._clients
 
     def _url(self, port: int, path: str) -> str:
         host = f"[{self._local_host}]" if ":" in self._local_host else self._local_host

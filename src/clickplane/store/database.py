@@ -56,6 +56,8 @@ class Database:
             event.listen(self.engine, "connect", _tune_sqlite)
             event.listen(self.engine, "begin", _begin_sqlite)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._reading_sessions = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}),
+                                              expire_on_commit=False)
 
     def migrate(self) -> None:
         """Bring the schema up to date (idempotent)."""
@@ -69,6 +71,13 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         """A session whose work is committed on success and rolled back on any exception."""
         with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def looking(self) -> Iterator[Session]:
+        """A session to read with, never committed: on SQLite it takes no write lock, so frequent looks (the
+        reconciler's, every pass) do not queue behind writes or hold up the API's."""
+        with self._reading_sessions() as session:
             yield session
 
     @contextmanager
