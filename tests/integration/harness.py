@@ -3,6 +3,7 @@ store of its own (SQLite in the data dir, or a database on the test PostgreSQL: 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -23,6 +24,10 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clickplane import operations
+from clickplane.domain.members import DEFAULT_ADMIN_EMAIL
+from clickplane.domain.organizations import DEFAULT_ORGANIZATION_NAME, Bootstrap
+from clickplane.settings import Settings
 from clickplane.store.database import Database
 from clickplane.store.models import Base
 from tests.stores import drop_database, new_database_url
@@ -66,6 +71,10 @@ class Credentials:
     def from_json(cls, text: str) -> Credentials:
         data = json.loads(text)
         return cls(data["organizationId"], data["keyId"], data["keySecret"])
+
+    @classmethod
+    def of(cls, made: Bootstrap) -> Credentials:
+        return cls(str(made.organization_id), made.key_id, made.key_secret)
 
 
 @dataclass
@@ -117,11 +126,15 @@ class ClickplaneServer:
     def org_path(self, suffix: str = "") -> str:
         return f"/v1/organizations/{self.credentials.organization_id}{suffix}"
 
+    @property
+    def operator_settings(self) -> Settings:
+        """What an operator command on this server's data dir and store works with."""
+        return Settings(data_dir=self.data_dir, database_url=self.database_url)
+
     def create_organization(self, name: str) -> Credentials:
-        """Another organization with its own admin key, made with the operator's `org create`."""
-        created = clickplane("org", "create", "--name", name, "--json", env=self.env)
-        assert created.returncode == 0, created.stderr
-        return Credentials.from_json(created.stdout)
+        """Another organization with its own admin key, as the operator's `org create` makes it (called in this
+        process: test_cli and test_members run the command itself)."""
+        return Credentials.of(operations.create_organization(self.operator_settings, name, DEFAULT_ADMIN_EMAIL))
 
     def start(self, *serve_options: str) -> None:
         log = self.log_path.open("ab")
@@ -203,7 +216,7 @@ class ClickplaneServer:
     def destroy(self) -> None:
         """Stop serving, stop every ClickHouse it started, remove the data dir and the store."""
         self.stop()
-        clickplane("stop-all", env=self.env)
+        asyncio.run(operations.stop_all(self.operator_settings))  # `clickplane stop-all`, in this process
         shutil.rmtree(self.data_dir, ignore_errors=True)
         drop_database(self.database_url)
 
@@ -236,7 +249,7 @@ def new_server(sqlite: bool = False) -> ClickplaneServer:
     if sqlite:
         drop_database(database_url)
         database_url = f"sqlite:///{data_dir / 'clickplane.db'}"
-    result = clickplane("init", "--json", env=store_env(data_dir, database_url))
-    assert result.returncode == 0, result.stderr
-    return ClickplaneServer(data_dir=data_dir, database_url=database_url,
-                            credentials=Credentials.from_json(result.stdout))
+    # `clickplane init`, in this process (test_cli runs the command itself).
+    made = operations.initialize(Settings(data_dir=data_dir, database_url=database_url), DEFAULT_ORGANIZATION_NAME,
+                                 DEFAULT_ADMIN_EMAIL)
+    return ClickplaneServer(data_dir=data_dir, database_url=database_url, credentials=Credentials.of(made))
