@@ -85,6 +85,9 @@ class Watch:
 @dataclass(frozen=True)
 class Policy:
     interval_seconds: float = 2.0
+    # How often each running service is checked (two requests to its server and a look at its backups): a
+    # change wakes the reconciler at once, but a healthy service needs no look every pass.
+    watch_interval_seconds: float = 5.0
     # Starting a server is mostly waiting for it, so many can be under way at once.
     concurrency: int = 16
     # A server that dies this many times within the window is given up on (state failed).
@@ -135,11 +138,10 @@ class Reconciler:
             self._watches.pop(gone, None)
 
     def _check_due(self, service_id: uuid.UUID, now: float) -> bool:
-        """Whether a running service is due a check, noting it checked at `now` if so: once an interval, however
-        often changes to other services wake the reconciler (a busy API would have every server checked many
-        times a second)."""
+        """Whether a running service is due a check, noting it checked at `now` if so: once a watch interval,
+        however often changes to other services wake the reconciler."""
         watch = self._watches.setdefault(service_id, Watch())
-        if now - watch.checked_at < self.policy.interval_seconds:
+        if now - watch.checked_at < self.policy.watch_interval_seconds:
             return False
         watch.checked_at = now
         return True

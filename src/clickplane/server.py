@@ -86,8 +86,9 @@ def build(settings: Settings) -> ControlPlane:
                          rate_limiter=RateLimiter(*limit) if limit else None,
                          read_cache=ReadCache(settings.read_cache_seconds))
     context.read_cache.watch(database.engine)
-    policy = Policy(interval_seconds=settings.reconcile_interval_seconds, concurrency=settings.reconcile_concurrency,
-                    idle_minute_seconds=settings.idle_minute_seconds)
+    policy = Policy(interval_seconds=settings.reconcile_interval_seconds,
+                    watch_interval_seconds=settings.watch_interval_seconds,
+                    concurrency=settings.reconcile_concurrency, idle_minute_seconds=settings.idle_minute_seconds)
     reconciler = Reconciler(database, runtime, backup_jobs(settings, database, runtime), context.reconcile_now, policy)
     return ControlPlane(settings, database, context, runtime, reconciler)
 

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     openapi_title: str = Field(default="OpenAPI spec for ClickHouse Cloud", description="info.title of /v1.")
     secret_key: str | None = Field(default=None, description="Key for hashing secrets; a file in data_dir if unset.")
     reconcile_interval_seconds: float = Field(default=2.0, gt=0, description="Pause between reconciler passes.")
+    watch_interval_seconds: float = Field(
+        default=5.0, gt=0, description="How often each running service is checked: health, idleness, backups due.")
     reconcile_concurrency: int = Field(default=16, ge=1, description="Services the reconciler works on at once.")
     service_start_timeout_seconds: float = Field(default=60.0, gt=0, description="How long a start may take.")
     idle_minute_seconds: float = Field(

@@ -106,7 +106,8 @@ class ClickplaneServer:
     @property
     def env(self) -> dict[str, str]:
         return {**store_env(self.data_dir, self.database_url), "CLICKPLANE_PORT": str(self.port),
-                "CLICKPLANE_RECONCILE_INTERVAL_SECONDS": "0.5", **self.settings}
+                "CLICKPLANE_RECONCILE_INTERVAL_SECONDS": "0.5", "CLICKPLANE_WATCH_INTERVAL_SECONDS": "1",
+                **self.settings}
 
     def client(self, credentials: Credentials | None = None) -> httpx.Client:
         creds = credentials or self.credentials
