@@ -22,7 +22,7 @@ from clickplane.api.app import create_app
 from clickplane.domain.organizations import Bootstrap
 from clickplane.observability.context import begin_request, end_request, note_caller, request_id
 from clickplane.observability.logs import (
-    ACCESS_LOGGER,
+    ACCESS,
     JsonFormatter,
     LogFormat,
     ProblemCounts,
@@ -78,31 +78,34 @@ async def served(database: Database, tmp_path: Path) -> AsyncIterator[Served]:
 
 @pytest.fixture
 def json_lines() -> Iterator[io.StringIO]:
-    """What the root logger writes in JSON format while the test runs."""
-    yield from _captured(JsonFormatter())
+    """What serve would log in JSON format (records and access lines) while the test runs."""
+    yield from _captured(LogFormat.JSON)
 
 
 @pytest.fixture
 def text_lines() -> Iterator[io.StringIO]:
-    yield from _captured(TextFormatter())
+    yield from _captured(LogFormat.TEXT)
 
 
-def _captured(formatter: logging.Formatter) -> Iterator[io.StringIO]:
+def _captured(log_format: LogFormat) -> Iterator[io.StringIO]:
     output = io.StringIO()
     handler = logging.StreamHandler(output)
-    handler.setFormatter(formatter)
+    handler.setFormatter(JsonFormatter() if log_format is LogFormat.JSON else TextFormatter())
     root = logging.getLogger()
-    level = root.level
+    level, access = root.level, (ACCESS.handler, ACCESS.json)
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    ACCESS.handler, ACCESS.json = handler, log_format is LogFormat.JSON
     try:
         yield output
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
+        ACCESS.handler, ACCESS.json = access
 
 
 def parsed(output: io.StringIO) -> list[dict[str, Any]]:
+    ACCESS.flush()  # access lines pending until the event loop's turn ends
     return [json.loads(line) for line in output.getvalue().splitlines()]
 
 
@@ -250,28 +253,30 @@ def test_text_lines_keep_their_format_and_name_the_request(text_lines: io.String
     try:
         note_caller("key-1")
         logger.info("inside")
+        ACCESS.write("GET", "/v1/organizations", 200, 1.5)
         assert request_id() == context.request_id
     finally:
         end_request(token)
-    outside, inside = text_lines.getvalue().splitlines()
+    outside, inside, access = text_lines.getvalue().splitlines()
     # The layout bench/provisioning.py parses.
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO clickplane\.test_observability: outside",
                         outside)
     assert inside.endswith(f": inside requestId={context.request_id} keyId=key-1")
+    assert re.fullmatch(r"\S+ \S+ INFO clickplane\.access: GET /v1/organizations 200 1\.5 ms "
+                        f"requestId={context.request_id} keyId=key-1", access)
     assert request_id() != request_id()  # outside a request, each envelope gets a new one
 
 
 @pytest.fixture
 def restored_logging() -> Iterator[None]:
     """Puts back what configure() changes in the process's logging."""
-    loggers = [logging.getLogger(name) for name in (None, ACCESS_LOGGER, "httpx")]
-    levels, handlers = [logger.level for logger in loggers], logging.getLogger().handlers[:]
-    flags = logging.logThreads, logging.logProcesses, logging.logMultiprocessing
+    root, httpx_log = logging.getLogger(), logging.getLogger("httpx")
+    handlers, levels, access = root.handlers[:], (root.level, httpx_log.level), (ACCESS.handler, ACCESS.json)
     yield
-    logging.getLogger().handlers[:] = handlers
-    for logger, level in zip(loggers, levels, strict=True):
-        logger.setLevel(level)
-    logging.logThreads, logging.logProcesses, logging.logMultiprocessing = flags
+    root.handlers[:] = handlers
+    root.setLevel(levels[0])
+    httpx_log.setLevel(levels[1])
+    ACCESS.handler, ACCESS.json = access
     logging.captureWarnings(False)
 
 
@@ -280,11 +285,11 @@ def test_settings_and_configure_choose_the_format_and_the_access_lines(monkeypat
     monkeypatch.setenv("CLICKPLANE_LOG_FORMAT", "json")
     monkeypatch.setenv("CLICKPLANE_ACCESS_LOG", "false")
     settings = Settings()
-    root, access = logging.getLogger(), logging.getLogger(ACCESS_LOGGER)
+    root = logging.getLogger()
     configure(settings.log_format, settings.access_log)
     assert isinstance(root.handlers[0].formatter, JsonFormatter)
-    assert not access.isEnabledFor(logging.INFO)
+    assert ACCESS.handler is None
     configure(LogFormat.TEXT)
     assert isinstance(root.handlers[0].formatter, TextFormatter)
     assert root.level == logging.INFO
-    assert access.isEnabledFor(logging.INFO)
+    assert (ACCESS.handler, ACCESS.json) == (root.handlers[0], False)

@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import logging
 import time
+from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import get_args
 
 from blacksheep import Content, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -30,34 +34,62 @@ CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 # Any other method a client makes up is counted as OTHER, so it cannot add series.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"
+# prometheus_client's default buckets, for requests.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+BUCKET_NAMES = [*map(floatToGoString, LATENCY_BUCKETS), "+Inf"]
 PASS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
-class HttpMetrics:
-    """Requests by method, route template and status, and their latency by method and route template."""
+@dataclass(slots=True)
+class _Series:
+    """Requests of one method, route and status: how many, their seconds in all, and how many in each bucket."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.requests = Counter("clickplane_http_requests", "HTTP requests answered, by method, route template "
-                                "and status.", ["method", "route", "status"], registry=registry)
-        self.latency = Histogram("clickplane_http_request_duration_seconds", "Time from a request's arrival to "
-                                 "the end of its response, by method and route template.", ["method", "route"],
-                                 registry=registry)
-        # The labelled children, looked up once per series: labels() costs more than the increment itself.
-        self._series: dict[tuple[str, bytes | None, int], tuple[Counter, Histogram]] = {}
+    count: int = 0
+    seconds: float = 0.0
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))  # the last: +Inf
+
+    def add(self, other: _Series) -> None:
+        self.count += other.count
+        self.seconds += other.seconds
+        self.buckets = [mine + theirs for mine, theirs in zip(self.buckets, other.buckets, strict=True)]
+
+
+class HttpMetrics(Collector):
+    """Requests by method, route template and status, and their latency by method and route template.
+
+    Kept as plain numbers and made into metric families when scraped: prometheus_client's Counter and Histogram
+    take a lock for each of several increments a request (17k instructions, against about 5k here). Requests and
+    scrapes alike run on the event loop, so nothing else touches them meanwhile."""
+
+    def __init__(self) -> None:
+        self._series: dict[tuple[str, bytes | None, int], _Series] = {}
 
     def observe(self, method: str, route: bytes | None, status: int, seconds: float) -> None:
         """`route` is the matched route's pattern, None when no route matched."""
         key = (method if method in METHODS else "OTHER", route, status)
         series = self._series.get(key)
         if series is None:
-            series = self._series[key] = self._children(*key)
-        requests, latency = series
-        requests.inc()
-        latency.observe(seconds)
+            series = self._series[key] = _Series()
+        series.count += 1
+        series.seconds += seconds
+        series.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
 
-    def _children(self, method: str, route: bytes | None, status: int) -> tuple[Counter, Histogram]:
-        route_label = route.decode() if route and route != b"*" else UNMATCHED  # `*`: the router's fallback
-        return self.requests.labels(method, route_label, str(status)), self.latency.labels(method, route_label)
+    def collect(self) -> Iterable[Metric]:
+        requests = CounterMetricFamily("clickplane_http_requests", "HTTP requests answered, by method, route "
+                                       "template and status.", labels=["method", "route", "status"])
+        latency: dict[tuple[str, str], _Series] = {}
+        for (method, route, status), series in self._series.items():
+            label = route.decode() if route and route != b"*" else UNMATCHED  # `*`: the router's fallback
+            requests.add_metric([method, label, str(status)], series.count)
+            latency.setdefault((method, label), _Series()).add(series)
+        histogram = HistogramMetricFamily("clickplane_http_request_duration_seconds", "Time from a request's "
+                                          "arrival to the end of its response, by method and route template.",
+                                          labels=["method", "route"])
+        for labels, series in latency.items():
+            histogram.add_metric(list(labels), list(zip(BUCKET_NAMES, accumulate(series.buckets), strict=True)),
+                                 series.seconds)
+        yield requests
+        yield histogram
 
 
 class ReconcilerMetrics(Collector):
@@ -127,9 +159,8 @@ class LoggedProblems(Collector):
 
 def registry_of(database: Database, collectors: Iterable[Collector]) -> tuple[CollectorRegistry, HttpMetrics]:
     """An application's registry: its HTTP metrics, services by state, logged problems and `collectors`."""
-    registry = CollectorRegistry()
-    http = HttpMetrics(registry)
-    for collector in (ServicesByState(database), LoggedProblems(PROBLEMS), *collectors):
+    registry, http = CollectorRegistry(), HttpMetrics()
+    for collector in (http, ServicesByState(database), LoggedProblems(PROBLEMS), *collectors):
         registry.register(collector)
     return registry, http
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
@@ -10,10 +9,8 @@ from blacksheep import Request, Router
 from blacksheep.server.routing import RouteMatch
 
 from clickplane.observability.context import RequestContext, begin_request, current_request, end_request
-from clickplane.observability.logs import ACCESS_LOGGER
+from clickplane.observability.logs import ACCESS
 from clickplane.observability.metrics import HttpMetrics
-
-access_log = logging.getLogger(ACCESS_LOGGER)
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -64,13 +61,6 @@ class Observed:
             end_request(token)
 
     def _record(self, scope: Scope, request: RequestContext, status: int, seconds: float) -> None:
-        method, path = scope["method"], scope["path"]
+        method = scope["method"]
         self.metrics.observe(method, request.route, status, seconds)
-        if access_log.isEnabledFor(logging.INFO):
-            milliseconds = round(seconds * 1000, 1)
-            # Made directly: Logger.info would also walk the stack for the caller's file and line, a good part of
-            # the line's cost on every request, to say what is known here.
-            line = logging.LogRecord(access_log.name, logging.INFO, __file__, 0, "%s %s %d %.1f ms",
-                                     (method, path, status, milliseconds), None)
-            line.fields = {"method": method, "path": path, "status": status, "durationMs": milliseconds}
-            access_log.handle(line)
+        ACCESS.write(method, scope["path"], status, round(seconds * 1000, 1))
