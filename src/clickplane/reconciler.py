@@ -139,9 +139,10 @@ class Reconciler:
 
     def _check_due(self, service_id: uuid.UUID, now: float) -> bool:
         """Whether a running service is due a check, noting it checked at `now` if so: once a watch interval,
-        however often changes to other services wake the reconciler."""
+        however often changes to other services wake the reconciler, and not while its last task is under way
+        (that pass would start no check, and the service would wait a whole interval more)."""
         watch = self._watches.setdefault(service_id, Watch())
-        if now - watch.checked_at < self.policy.watch_interval_seconds:
+        if service_id in self._in_flight or now - watch.checked_at < self.policy.watch_interval_seconds:
             return False
         watch.checked_at = now
         return True
