@@ -765,3 +765,94 @@ def test_a_refused_caller_is_refused_whatever_its_body(matrix: Matrix, caller: C
         if response.status_code != refusal.status:
             mismatches.append(f"{operation.id}: {response.status_code} {response.json()['error'][:80]}")
     assert not mismatches, "\n".join(mismatches)
+
+
+# --- Granting: nobody ends up with more than the caller holds -------------------------------------------
+
+ALL = None  # what the Admin role or ALLOW * on * gives: every permission, today's and tomorrow's, everywhere
+
+
+@dataclass(frozen=True)
+class GrantPath:
+    """A request that hands permissions to someone: what it needs to be made at all, and what it gives."""
+
+    name: str
+    needs: str
+    gives: frozenset[str] | None  # None: ALL
+    request: Callable[[Matrix, str], tuple[str, str, dict[str, Any]]]  # (method, path, body) for a caller
+
+
+def _made_by(matrix: Matrix, caller: str) -> str:
+    return f"grant {caller} {uuid.uuid4().hex[:6]}"
+
+
+GRANT_PATHS = (
+    GrantPath("key-with-admin", KEYS_MANAGE, ALL, lambda m, c: (
+        "POST", m.org_path("/keys"), {"name": _made_by(m, c), "assignedRoleIds": [ADMIN_ROLE]})),
+    GrantPath("key-with-developer", KEYS_MANAGE, VIEWS, lambda m, c: (
+        "POST", m.org_path("/keys"), {"name": _made_by(m, c), "assignedRoleIds": [DEVELOPER_ROLE]})),
+    GrantPath("own-key-made-admin", KEYS_MANAGE, ALL, lambda m, c: (
+        "PATCH", m.org_path(f"/keys/{m.key_ids[c]}"), {"assignedRoleIds": [ADMIN_ROLE]})),
+    GrantPath("role-allowing-everything", ROLES_MANAGE, ALL, lambda m, c: (
+        "POST", m.org_path("/roles"), {"name": _made_by(m, c), "actors": [f"apiKey/{m.key_ids[c]}"],
+                                       "policies": [{"allowDeny": "ALLOW", "permissions": ["*"],
+                                                     "resources": ["*"]}]})),
+    GrantPath("role-allowing-views", ROLES_MANAGE, VIEWS, lambda m, c: (
+        "POST", m.org_path("/roles"), {"name": _made_by(m, c), "actors": [],
+                                       "policies": [{"allowDeny": "ALLOW", "permissions": sorted(VIEWS),
+                                                     "resources": ["*"]}]})),
+    GrantPath("invitation-as-admin", MEMBERS_MANAGE, ALL, lambda m, c: (
+        "POST", m.org_path("/invitations"), {"email": f"{_made_by(m, c).replace(' ', '-')}@example.com",
+                                             "assignedRoleIds": [ADMIN_ROLE]})),
+)
+# The callers that act in the organization with roles, and whether they hold ALL (only the Admin role does:
+# the custom role denies service management on every service).
+GRANTERS = {caller.name: caller for caller in CALLERS if caller.refused is None and not caller.foreign}
+HOLDS_ALL = {"admin"}
+
+
+def expected_grant(caller: Caller, path: GrantPath) -> str:
+    """'guard': refused for the operation; 'beyond': refused for giving more than it holds; 'granted'."""
+    if path.needs not in caller.grants:
+        return "guard"
+    holds = caller.name in HOLDS_ALL
+    return "granted" if holds or (path.gives is not ALL and path.gives <= caller.grants) else "beyond"
+
+
+def _roles_of_keys(matrix: Matrix) -> dict[str, list[str]]:
+    return {name: [role["roleId"] for role in ok(matrix.admin.get(matrix.org_path(f"/keys/{key_id}")))["assignedRoles"]]
+            for name, key_id in matrix.key_ids.items()}
+
+
+def _undo_grant(matrix: Matrix, method: str, path: str, answer: httpx.Response, roles: list[str]) -> None:
+    if answer.status_code != 200:
+        return
+    made = answer.json()["result"]
+    if method == "POST":
+        matrix.delete(f"{path}/{(made.get('key') or made)['id']}")
+    else:  # the caller's own key, given Admin: back to the roles it had
+        ok(matrix.admin.patch(path, json={"assignedRoleIds": roles}))
+
+
+@pytest.mark.parametrize("path", GRANT_PATHS, ids=lambda path: path.name)
+@pytest.mark.parametrize("caller", GRANTERS.values(), ids=lambda caller: caller.name)
+def test_a_caller_grants_only_what_it_holds(matrix: Matrix, caller: Caller, path: GrantPath) -> None:
+    roles_before = _roles_of_keys(matrix)
+    at_start = matrix.contents()
+    method, url, body = path.request(matrix, caller.name)
+    with matrix.client(caller.name) as client:
+        answer = client.request(method, url, json=body)
+    try:
+        check_envelope(answer)
+        seen = f"{path.name} as {caller.name}: {answer.status_code} {answer.text[:300]}"
+        outcome = expected_grant(caller, path)
+        if outcome == "granted":
+            assert answer.status_code == 200, seen
+            return
+        assert answer.status_code == 403, seen
+        wording = "this API key's roles do not allow" if outcome == "guard" else "this change would give"
+        assert wording in answer.json()["error"], seen
+        assert matrix.contents() == at_start, f"refused, yet something changed: {seen}"
+        assert _roles_of_keys(matrix) == roles_before, f"refused, yet a key's roles changed: {seen}"
+    finally:
+        _undo_grant(matrix, method, url, answer, roles_before[caller.name])

@@ -13,6 +13,7 @@ from clickplane.api.context import AppContext
 from clickplane.api.docs import Produces
 from clickplane.api.endpoints import Api
 from clickplane.api.envelope import acknowledged, ok
+from clickplane.api.roles import granting
 from clickplane.api.schemas.keys import (
     ApiKey,
     ApiKeyPatchRequest,
@@ -95,7 +96,8 @@ def add_routes(api: Api, context: AppContext) -> None:
     async def create_key(caller: Caller, organizationId: UUID, body: JsonBody[ApiKeyPostRequest]) -> Response:
         with context.database.transaction() as session:
             organization_rules.visible(Organizations(session), caller, organizationId, for_update=True)
-            new = rules.create_key(body.value, organizationId, ApiKeys(session), Roles(session), context.hasher)
+            with granting(session, caller, organizationId):
+                new = rules.create_key(body.value, organizationId, ApiKeys(session), Roles(session), context.hasher)
             key_activity(session, caller, "key_create", new.key, "created")
             return ok(ApiKeyPostResponse(key=to_wire(new.key, Roles(session)), keyId=new.key_id,
                                          keySecret=new.key_secret))
@@ -114,7 +116,9 @@ def add_routes(api: Api, context: AppContext) -> None:
                          body: JsonBody[ApiKeyPatchRequest]) -> Response:
         with context.database.transaction() as session:
             key = find_key(ApiKeys(session), organizationId, keyId)
-            for update_type in rules.update_key(key, body.value, ApiKeys(session), Roles(session)):
+            with granting(session, caller, organizationId):
+                update_types = rules.update_key(key, body.value, ApiKeys(session), Roles(session))
+            for update_type in update_types:
                 key_activity(session, caller, "openapi_key_update", key, update_type)
             response = ok(to_wire(key, Roles(session)))
         context.verified_keys.forget_key(key.id)

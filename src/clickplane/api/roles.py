@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import AbstractContextManager
 from datetime import datetime
 from uuid import UUID
 
@@ -22,7 +23,7 @@ from clickplane.domain.enums import RecordedActivityType
 from clickplane.domain.errors import BadRequest, NotFound
 from clickplane.domain.permissions import SYSTEM_ROLES, SYSTEM_ROLES_BY_ID, SystemRole
 from clickplane.store import models
-from clickplane.store.repositories import Activities, ApiKeys, Members, Organizations, Roles
+from clickplane.store.repositories import Activities, ApiKeys, Invitations, Members, Organizations, Roles
 
 TAG = "Role Management"
 PATH = "/v1/organizations/{organizationId}/roles"
@@ -33,6 +34,12 @@ def holders(session: Session, organization_id: UUID) -> dict[str, rules.RoleHold
     found: dict[str, rules.RoleHolder] = {f"apiKey/{key.id}": key for key in ApiKeys(session).list(organization_id)}
     found.update({f"user/{member.user_id}": member for member in Members(session).list(organization_id)})
     return found
+
+
+def granting(session: Session, caller: Caller, organization_id: UUID) -> AbstractContextManager[None]:
+    """Around a change of roles or their holders: refuses it when it gives anyone more than `caller` holds."""
+    return rules.granting_only_held(caller.policies, organization_id, lambda: rules.organization_authority(
+        organization_id, ApiKeys(session), Members(session), Invitations(session), Roles(session)))
 
 
 def system_role_wire(role: SystemRole, organization: models.Organization, actors: list[str]) -> RBACRole:
@@ -100,7 +107,7 @@ def add_routes(api: Api, context: AppContext) -> None:
                "and members.", RBACRole, errors=(400, 401, 404, 409, 500), produces=Produces("roleId", "/result/id"))
     async def create_role(caller: Caller, organizationId: UUID, body: JsonBody[RoleCreateRequest]) -> Response:
         request = body.value
-        with context.database.transaction() as session:
+        with context.database.transaction() as session, granting(session, caller, organizationId):
             role_id = uuid.uuid4()
             role = Roles(session).add(models.Role(
                 id=role_id, organization_id=organizationId,
@@ -117,7 +124,7 @@ def add_routes(api: Api, context: AppContext) -> None:
     async def update_role(caller: Caller, organizationId: UUID, roleId: UUID,
                           body: JsonBody[RoleUpdateRequest]) -> Response:
         request = body.value
-        with context.database.transaction() as session:
+        with context.database.transaction() as session, granting(session, caller, organizationId):
             role = custom_role(session, organizationId, roleId)
             if request.name is not None:
                 role.name = rules.check_custom_name(request.name, organizationId, Roles(session), except_id=role.id)
@@ -132,7 +139,7 @@ def add_routes(api: Api, context: AppContext) -> None:
     @api.route("DELETE", PATH + "/{roleId}", "organizationRoleDelete", "Delete a role", TAG,
                "Deletes a custom role; its holders lose what it granted.", None)
     async def delete_role(caller: Caller, organizationId: UUID, roleId: UUID) -> Response:
-        with context.database.transaction() as session:
+        with context.database.transaction() as session, granting(session, caller, organizationId):
             role = custom_role(session, organizationId, roleId)
             rules.assign(role.id, [], holders(session, organizationId))
             changed(session, caller, "role_delete", role)

@@ -13,6 +13,7 @@ from clickplane.api.context import AppContext
 from clickplane.api.docs import Produces
 from clickplane.api.endpoints import Api
 from clickplane.api.envelope import acknowledged, ok
+from clickplane.api.roles import granting
 from clickplane.api.schemas.keys import AssignedRole
 from clickplane.api.schemas.members import Invitation, InvitationPostRequest, Member, MemberPatchRequest, MemberRole
 from clickplane.domain import members as rules
@@ -96,7 +97,8 @@ def add_routes(api: Api, context: AppContext) -> None:
             role_ids = rules.requested_role_ids(request.assignedRoleIds, request.role, organizationId, roles)
             if role_ids is not None and role_ids != member.role_ids:
                 rules.ensure_an_admin_remains(member, members.list(organizationId), role_ids)
-                member.role_ids = role_ids
+                with granting(session, caller, organizationId):
+                    member.role_ids = role_ids
                 activity: RecordedActivityType = ("organization_member_update_roles"
                                                   if request.assignedRoleIds is not None
                                                   else "organization_member_update_role")
@@ -139,8 +141,9 @@ def add_routes(api: Api, context: AppContext) -> None:
             organization_rules.visible(Organizations(session), caller, organizationId)
             roles = Roles(session)
             role_ids = rules.requested_role_ids(request.assignedRoleIds, request.role, organizationId, roles) or []
-            invitation = rules.invite(organizationId, request.email, role_ids, Members(session),
-                                      Invitations(session), utcnow())
+            with granting(session, caller, organizationId):
+                invitation = rules.invite(organizationId, request.email, role_ids, Members(session),
+                                          Invitations(session), utcnow())
             record(Activities(session), caller, "organization_invite_create",
                    details={"invitationId": str(invitation.id), "email": invitation.email, "roleIds": role_ids})
             return ok(invitation_to_wire(invitation, roles))

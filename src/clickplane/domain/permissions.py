@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -151,7 +152,7 @@ def allows_somewhere(policies: tuple[Policy, ...], permission: str) -> bool:
                and any(r == "*" or r.startswith("instance/") for r in policy.resources) for policy in policies)
 
 
-def policies_of(role_ids: tuple[str, ...], custom_roles: dict[str, list[Any]]) -> tuple[Policy, ...]:
+def policies_of(role_ids: tuple[str, ...], custom_roles: Mapping[str, list[Any]]) -> tuple[Policy, ...]:
     """The policies of the given roles: system roles from code, custom ones from their stored policies."""
     found: list[Policy] = []
     for role_id in role_ids:

@@ -5,14 +5,22 @@ from __future__ import annotations
 import fnmatch
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from clickplane.api.schemas.roles import RBACPolicyCreateRequest
+from clickplane.domain import grants
 from clickplane.domain.errors import BadRequest, Conflict
-from clickplane.domain.permissions import ALL_PERMISSIONS, SYSTEM_ROLES, SYSTEM_ROLES_BY_ID, SYSTEM_ROLES_BY_LEGACY_NAME
-from clickplane.store.repositories import Roles
+from clickplane.domain.permissions import (
+    ALL_PERMISSIONS,
+    SYSTEM_ROLES,
+    SYSTEM_ROLES_BY_ID,
+    SYSTEM_ROLES_BY_LEGACY_NAME,
+    Policy,
+)
+from clickplane.store.repositories import ApiKeys, Invitations, Members, Roles
 
 
 @dataclass(frozen=True)
@@ -107,3 +115,24 @@ def check_custom_name(name: str, organization_id: uuid.UUID, roles: Roles, excep
     if existing is not None and existing.id != except_id:
         raise Conflict(f"a role named {name!r} already exists in this organization; choose another name")
     return name
+
+
+def organization_authority(organization_id: uuid.UUID, keys: ApiKeys, members: Members, invitations: Invitations,
+                           roles: Roles) -> grants.Authority:
+    """What every holder of roles in the organization is given: keys, members, pending invitations (what the
+    invitee will hold) and custom roles themselves."""
+    holders: dict[str, list[str]] = {f"apiKey/{key.id}": key.role_ids for key in keys.list(organization_id)}
+    holders.update({f"user/{member.user_id}": member.role_ids for member in members.list(organization_id)})
+    holders.update({f"invitation/{invitation.id}": invitation.role_ids
+                    for invitation in invitations.list(organization_id)})
+    return grants.authority(holders, {str(role.id): role.policies for role in roles.list(organization_id)})
+
+
+@contextmanager
+def granting_only_held(caller: tuple[Policy, ...], organization_id: uuid.UUID,
+                       snapshot: Callable[[], grants.Authority]) -> Iterator[None]:
+    """Around a change of roles or holders: Forbidden, before anything is committed, when it gives any holder
+    a permission `caller` does not hold (`snapshot` reads the organization's authority as it stands)."""
+    before = snapshot()
+    yield
+    grants.ensure_granted_only_held(caller, before, snapshot(), organization_id)
