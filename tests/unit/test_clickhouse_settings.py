@@ -41,7 +41,8 @@ def test_the_catalog_takes_types_and_defaults_from_the_engine_where_it_names_the
     assert CATALOG["max_threads"] == SettingInfo("max_threads", "8", "number", "Threads.")
     assert CATALOG["load_balancing"].kind == "string"
     assert CATALOG["join_use_nulls"].kind == "boolean"
-    assert CATALOG["max_block_size"] == SettingInfo("max_block_size", "65409", "integer", "Rows.")  # default, not value
+    assert CATALOG["max_block_size"] == SettingInfo("max_block_size", "65409", "integer", "Rows.",
+                                                        engine_type="NonZeroUInt64")  # default, not value
     assert CATALOG["max_execution_time"].kind == "number"
     assert CATALOG["allow_experimental_x"].obsolete
 

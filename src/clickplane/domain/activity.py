@@ -38,6 +38,9 @@ PLAIN_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # turned into a space (`...05+02:00` -> `...05 02:00`), so it is read as one.
 DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?P<fraction>\.\d+)?(?:Z|(?P<sign>[+ -])\d{2}:\d{2})")
 ONE_DAY, ONE_SECOND, ONE_MICROSECOND = timedelta(days=1), timedelta(seconds=1), timedelta(microseconds=1)
+# The UTC days a bound may fall on: what a datetime holds, less its last day, after which to_date's exclusive
+# end (the instant after the day or second it names) could not be written.
+FIRST_DAY, LAST_DAY = date.min, date.max - ONE_DAY
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,19 @@ def plain_date(text: str) -> date | None:
 
 
 def _moment(parameter: str, text: str) -> tuple[datetime, timedelta]:
+    """What _parsed reads in `text`, refused naming the parameter unless it falls from FIRST_DAY to LAST_DAY."""
+    out_of_range = BadRequest(f"{parameter} {text!r} is out of range: give a date or date-time from {FIRST_DAY} "
+                              f"to {LAST_DAY} (in UTC)")
+    try:
+        moment, span = _parsed(parameter, text)
+    except OverflowError:  # in UTC it is before the year 1 or after 9999 (0001-01-01T00:00:00+01:00)
+        raise out_of_range from None
+    if not FIRST_DAY <= moment.date() <= LAST_DAY:
+        raise out_of_range
+    return moment, span
+
+
+def _parsed(parameter: str, text: str) -> tuple[datetime, timedelta]:
     """The instant `text` names, and how long it lasts at the precision it is written in: a plain date
     is the whole day in UTC, a date-time the whole second, or the microsecond when it has a fraction."""
     day = plain_date(text)

@@ -5,6 +5,8 @@ profile no setting of the service reaches: its values are the engine's defaults.
 - every name is one the server knows (else 400 naming the unknown ones);
 - each value has the setting's type where that type is simple: integer, number or boolean. Modern servers
   name each setting's type; 18.16 names none, so there a setting whose default is a number takes a number;
+- a whole number fits the setting's integer type (INTEGER_RANGES): servers parse integers without checking
+  for overflow (18.16 takes max_threads = 99999999999999999999999 as 200376420520689663);
 - the server itself takes all of them together (the probe, PROBE_SQL), which catches what a type alone
   cannot, such as a mode that does not exist.
 
@@ -35,6 +37,11 @@ _INTEGER = re.compile(r"[+-]?\d+")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _BOOLEAN = frozenset({"0", "1", "true", "false"})
 _INTEGER_TYPE = re.compile(r"(NonZero)?U?Int(8|16|32|64)|Milliseconds")
+_SIZED_INTEGER_TYPE = re.compile(r"(?P<non_zero>NonZero)?(?P<unsigned>U?)Int(?P<bits>8|16|32|64)")
+# The whole numbers a setting whose engine type is not a sized integer may take: a count held in a UInt64
+# (MaxThreads, Milliseconds), or, where the server names no type (18.16), whatever any integer setting holds.
+UINT64_RANGE = (0, 2**64 - 1)
+UNTYPED_RANGE = (-2**63, 2**64 - 1)
 
 # Settings whose change is worth a second thought, with what it does here.
 WARNINGS = {
@@ -56,6 +63,7 @@ class SettingInfo:
     kind: str  # integer, number, boolean or string
     description: str
     obsolete: bool = False
+    engine_type: str | None = None  # as the server names it; None where it names none (18.16)
 
 
 def kind_of(engine_type: str | None, default: str) -> str:
@@ -77,7 +85,8 @@ def parse_catalog(text: str) -> dict[str, SettingInfo]:
             row = json.loads(line)
             default = str(row.get("default", row["value"]))
             catalog[row["name"]] = SettingInfo(row["name"], default, kind_of(row.get("type"), default),
-                                               str(row.get("description", "")), bool(row.get("is_obsolete", 0)))
+                                               str(row.get("description", "")), bool(row.get("is_obsolete", 0)),
+                                               row.get("type"))
     return catalog
 
 
@@ -130,12 +139,33 @@ def check_known(catalog: dict[str, SettingInfo], names: Iterable[str]) -> None:
 
 
 def check_values(catalog: dict[str, SettingInfo], settings: dict[str, str]) -> None:
-    """Every name known and every value of its simple type; BadRequest naming what is not."""
+    """Every name known, every value of its simple type and every whole number within the setting's
+    integer range; BadRequest naming what is not."""
     check_known(catalog, settings)
     for name, value in settings.items():
-        kind = catalog[name].kind
-        if not fits(kind, value):
-            raise BadRequest(f"settings.{name}: {value!r} is not {'an' if kind == 'integer' else 'a'} {kind}")
+        info = catalog[name]
+        if not fits(info.kind, value):
+            raise BadRequest(f"settings.{name}: {value!r} is not {'an' if info.kind == 'integer' else 'a'} {info.kind}")
+        bounds = integer_range(info)
+        if bounds is not None and _INTEGER.fullmatch(value) and not bounds[0] <= int(value) <= bounds[1]:
+            held_in = f"its type {info.engine_type}" if info.engine_type else "a 64-bit integer setting"
+            raise BadRequest(f"settings.{name}: {value} is out of range for {held_in}: give a whole number from "
+                             f"{bounds[0]} to {bounds[1]}")
+
+
+def integer_range(info: SettingInfo) -> tuple[int, int] | None:
+    """The lowest and highest whole number the setting holds; None for a setting that holds no integer
+    (a Float, Seconds, a boolean or a string)."""
+    sized = _SIZED_INTEGER_TYPE.fullmatch(info.engine_type or "")
+    if sized:
+        bits = int(sized["bits"])
+        low, high = (0, 2**bits - 1) if sized["unsigned"] else (-2**(bits - 1), 2**(bits - 1) - 1)
+        return (max(low, 1) if sized["non_zero"] else low), high
+    if info.engine_type in ("MaxThreads", "Milliseconds"):
+        return UINT64_RANGE
+    if info.engine_type is None and info.kind == "number":
+        return UNTYPED_RANGE
+    return None
 
 
 def fits(kind: str, value: str) -> bool:

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from clickplane.api.schemas.common import IpAccessListEntry, ResourceTag
+from clickplane.api.schemas.common import MAX_IP_ACCESS_LIST_ENTRIES, IpAccessListEntry, ResourceTag
 from clickplane.api.schemas.service import (
     InstanceTagsPatch,
     IpAccessListPatch,
@@ -45,7 +45,8 @@ class NewService:
 
 
 def validate_ip_access_list(entries: list[IpAccessListEntry]) -> list[dict[str, str]]:
-    """Every source must be an IPv4/IPv6 address or CIDR; stored as given, one entry per source."""
+    """Every source must be an IPv4/IPv6 address or CIDR; stored as given, one entry per source, at most
+    MAX_IP_ACCESS_LIST_ENTRIES of them."""
     seen: set[str] = set()
     result: list[dict[str, str]] = []
     for index, entry in enumerate(entries):
@@ -60,6 +61,9 @@ def validate_ip_access_list(entries: list[IpAccessListEntry]) -> list[dict[str, 
                 "(examples: 203.0.113.7, 10.0.0.0/8, 2001:db8::/32, 0.0.0.0/0 for anywhere)") from None
         if str(network) in seen:
             continue
+        if len(seen) == MAX_IP_ACCESS_LIST_ENTRIES:
+            raise BadRequest(f"ipAccessList: a list holds at most {MAX_IP_ACCESS_LIST_ENTRIES} entries; cover "
+                             "addresses with CIDR ranges (10.0.0.0/8) instead of listing them one by one")
         seen.add(str(network))
         result.append({"source": entry.source.strip(), "description": entry.description or ""})
     return result

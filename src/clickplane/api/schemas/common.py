@@ -6,12 +6,17 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
 
 # Marks a field deprecated in the OpenAPI document without pydantic's runtime warning on every access.
 DEPRECATED: dict[str, Any] = {"deprecated": True}
+# The most entries an IP access list (a service's or an API key's) holds. ClickHouse Cloud documents no limit;
+# a service's list becomes its users' <networks> and a key's is scanned on every request it makes, and CIDR
+# ranges make a thousand more than any real allow list needs.
+MAX_IP_ACCESS_LIST_ENTRIES = 1000
 
 
 def rfc3339(moment: datetime) -> str:
@@ -31,6 +36,29 @@ def _whole_number(value: Any) -> Any:
 # For an integer field of a request, after its constraints (so that they stay in the JSON Schema): bodies are
 # validated strictly, and 2.0 is an integer to JSON Schema, and so to the document, though "2" and 2.5 are not.
 WHOLE_FLOAT_AS_INTEGER = BeforeValidator(_whole_number)
+
+
+def exact_multiple_of(step: int) -> AfterValidator:
+    """For a number field that also has `multiple_of=step` (which the document shows): pydantic's check lets
+    through a float within a billionth of its size of a multiple (8.0000000001 for 4); this one does not."""
+    def check(value: float | None) -> float | None:
+        if value is not None and value % step:
+            raise PydanticCustomError("multiple_of", "Input should be a multiple of {multiple_of}",
+                                      {"multiple_of": step})
+        return value
+    return AfterValidator(check)
+
+
+def _printable(text: str | None) -> str | None:
+    if text is not None and not text.isprintable():
+        raise PydanticCustomError("control_character", "must not contain control characters (such as a newline, "
+                                  "tab or escape) nor other unprintable ones; give printable text")
+    return text
+
+
+# For a name: control characters in one forge lines of logs and terminals that show it, and unprintable ones
+# make two names look alike.
+PRINTABLE = AfterValidator(_printable)
 
 
 class RequestModel(BaseModel):

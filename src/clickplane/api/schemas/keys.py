@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import Field
 
-from clickplane.api.schemas.common import DEPRECATED, IpAccessListEntry, RequestModel, ResponseModel, Timestamp
+from clickplane.api.schemas.common import (
+    DEPRECATED,
+    MAX_IP_ACCESS_LIST_ENTRIES,
+    PRINTABLE,
+    IpAccessListEntry,
+    RequestModel,
+    ResponseModel,
+    Timestamp,
+)
 
 LegacyRole = Literal["admin", "developer", "query_endpoints"]
 
@@ -41,7 +49,8 @@ class ApiKeyHashData(RequestModel):
 
 
 class ApiKeyPostRequest(RequestModel):
-    name: str = Field(min_length=1, max_length=128, description="Key name, unique in the organization.")
+    name: Annotated[str, PRINTABLE] = Field(min_length=1, max_length=128,
+                                            description="Key name, unique in the organization.")
     expireAt: datetime | None = Field(default=None, description="When the key stops working; null: never.")
     state: Literal["enabled", "disabled"] | None = Field(default=None, description="enabled unless given.")
     hashData: ApiKeyHashData | None = Field(
@@ -49,18 +58,18 @@ class ApiKeyPostRequest(RequestModel):
     roles: list[LegacyRole] | None = Field(default=None, json_schema_extra=DEPRECATED,
                                            description="Legacy role names; use assignedRoleIds.")
     assignedRoleIds: list[UUID] | None = Field(default=None, description="Roles the key acts with.")
-    ipAccessList: list[IpAccessListEntry] | None = Field(default=None,
+    ipAccessList: list[IpAccessListEntry] | None = Field(default=None, max_length=MAX_IP_ACCESS_LIST_ENTRIES,
                                                          description="Where the key may be used from.")
 
 
 class ApiKeyPatchRequest(RequestModel):
-    name: str | None = Field(default=None, min_length=1, max_length=128, description="New name.")
+    name: Annotated[str | None, PRINTABLE] = Field(default=None, min_length=1, max_length=128, description="New name.")
     roles: list[LegacyRole] | None = Field(default=None, json_schema_extra=DEPRECATED,
                                            description="Legacy role names; use assignedRoleIds.")
     assignedRoleIds: list[UUID] | None = Field(default=None, description="Roles the key acts with (replaces).")
     expireAt: datetime | None = Field(default=None, description="New expiry; null: never expires.")
     state: Literal["enabled", "disabled"] | None = Field(default=None, description="enabled or disabled.")
-    ipAccessList: list[IpAccessListEntry] | None = Field(default=None,
+    ipAccessList: list[IpAccessListEntry] | None = Field(default=None, max_length=MAX_IP_ACCESS_LIST_ENTRIES,
                                                          description="Where the key may be used from (replaces).")
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from clickplane.api.schemas.common import RequestModel, ResponseModel, Timestamp
+from clickplane.api.schemas.common import PRINTABLE, RequestModel, ResponseModel, Timestamp
 
 
 class RBACPolicyTags(RequestModel):
@@ -45,12 +45,13 @@ class RBACPolicyCreateRequest(RequestModel):
 
 
 class RoleCreateRequest(RequestModel):
-    name: str = Field(min_length=1, max_length=128, description="Role name, unique in the organization.")
+    name: Annotated[str, PRINTABLE] = Field(min_length=1, max_length=128,
+                                            description="Role name, unique in the organization.")
     actors: list[str] = Field(description="apiKey/<id> and user/<id> to hold the role.")
     policies: list[RBACPolicyCreateRequest] = Field(description="The role's policies.")
 
 
 class RoleUpdateRequest(RequestModel):
-    name: str | None = Field(default=None, min_length=1, max_length=128, description="New name.")
+    name: Annotated[str | None, PRINTABLE] = Field(default=None, min_length=1, max_length=128, description="New name.")
     actors: list[str] | None = Field(default=None, description="Holders of the role (replaces).")
     policies: list[RBACPolicyCreateRequest] | None = Field(default=None, description="Policies (replaces).")

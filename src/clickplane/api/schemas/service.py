@@ -9,12 +9,14 @@ from pydantic import ConfigDict, Field
 
 from clickplane.api.schemas.common import (
     DEPRECATED,
+    MAX_IP_ACCESS_LIST_ENTRIES,
     WHOLE_FLOAT_AS_INTEGER,
     IpAccessListEntry,
     RequestModel,
     ResourceTag,
     ResponseModel,
     Timestamp,
+    exact_multiple_of,
 )
 from clickplane.domain.enums import (
     AutoscalingMode,
@@ -34,6 +36,9 @@ MAX_IDLE_TIMEOUT_MINUTES = 2**31 - 1
 IdleTimeoutMinutes = Annotated[float | None, Field(ge=5, le=MAX_IDLE_TIMEOUT_MINUTES,
                                                    description="Idle minutes, a whole number, at least 5.")]
 ReplicaCount = Annotated[int, Field(ge=1, le=20), WHOLE_FLOAT_AS_INTEGER]
+ReplicaMemoryGb = Annotated[float | None, Field(ge=8, le=356, multiple_of=4), exact_multiple_of(4)]
+TotalMemoryGb = Annotated[float | None, Field(ge=24, le=1068, multiple_of=12, json_schema_extra=DEPRECATED),
+                          exact_multiple_of(12)]
 
 
 class ServiceEndpoint(ResponseModel):
@@ -142,16 +147,14 @@ class ServicePostRequest(RequestModel):
     region: Region = Field(description="Region label; must belong to the provider.")
     tier: Tier | None = Field(default=None, json_schema_extra=DEPRECATED, description="Legacy size class.")
     ipAccessList: list[IpAccessListEntry] = Field(
-        default_factory=list, max_length=1000, description="Who may connect; empty means nobody.")
-    minTotalMemoryGb: float | None = Field(default=None, ge=24, le=1068, multiple_of=12, json_schema_extra=DEPRECATED,
-                                           description="Legacy: 3 x the minimum memory per replica.")
-    maxTotalMemoryGb: float | None = Field(default=None, ge=24, le=1068, multiple_of=12, json_schema_extra=DEPRECATED,
-                                           description="Legacy: 3 x the maximum memory per replica.")
+        default_factory=list, max_length=MAX_IP_ACCESS_LIST_ENTRIES, description="Who may connect; empty means nobody.")
+    minTotalMemoryGb: TotalMemoryGb = Field(default=None, description="Legacy: 3 x the minimum memory per replica.")
+    maxTotalMemoryGb: TotalMemoryGb = Field(default=None, description="Legacy: 3 x the maximum memory per replica.")
     autoscalingMode: AutoscalingMode | None = Field(default=None, description="vertical (default) or horizontal.")
-    minReplicaMemoryGb: float | None = Field(default=None, ge=8, le=356, multiple_of=4,
-                                             description="Minimum memory per replica, GiB, multiple of 4.")
-    maxReplicaMemoryGb: float | None = Field(default=None, ge=8, le=356, multiple_of=4,
-                                             description="Maximum memory per replica, GiB, multiple of 4.")
+    minReplicaMemoryGb: ReplicaMemoryGb = Field(default=None,
+                                                description="Minimum memory per replica, GiB, multiple of 4.")
+    maxReplicaMemoryGb: ReplicaMemoryGb = Field(default=None,
+                                                description="Maximum memory per replica, GiB, multiple of 4.")
     numReplicas: ReplicaCount | None = Field(default=None, description="Replica count (vertical mode).")
     minReplicas: ReplicaCount | None = Field(default=None, description="Minimum replicas (with max).")
     maxReplicas: ReplicaCount | None = Field(default=None, description="Maximum replicas (with min).")
@@ -213,20 +216,18 @@ class ServiceStatePatchRequest(RequestModel):
 
 
 class ServiceScalingPatchRequest(RequestModel):
-    minTotalMemoryGb: float | None = Field(default=None, ge=24, le=1068, multiple_of=12, json_schema_extra=DEPRECATED,
-                                           description="Legacy: 3 x the minimum memory per replica.")
-    maxTotalMemoryGb: float | None = Field(default=None, ge=24, le=1068, multiple_of=12, json_schema_extra=DEPRECATED,
-                                           description="Legacy: 3 x the maximum memory per replica.")
+    minTotalMemoryGb: TotalMemoryGb = Field(default=None, description="Legacy: 3 x the minimum memory per replica.")
+    maxTotalMemoryGb: TotalMemoryGb = Field(default=None, description="Legacy: 3 x the maximum memory per replica.")
     numReplicas: ReplicaCount | None = Field(default=None, description="Replica count.")
     idleScaling: bool | None = Field(default=None, description="Stop the service when idle.")
     idleTimeoutMinutes: IdleTimeoutMinutes = None
 
 
 class ServiceReplicaScalingPatchRequest(RequestModel):
-    minReplicaMemoryGb: float | None = Field(default=None, ge=8, le=356, multiple_of=4,
-                                             description="Minimum memory per replica, GiB, multiple of 4.")
-    maxReplicaMemoryGb: float | None = Field(default=None, ge=8, le=356, multiple_of=4,
-                                             description="Maximum memory per replica, GiB, multiple of 4.")
+    minReplicaMemoryGb: ReplicaMemoryGb = Field(default=None,
+                                                description="Minimum memory per replica, GiB, multiple of 4.")
+    maxReplicaMemoryGb: ReplicaMemoryGb = Field(default=None,
+                                                description="Maximum memory per replica, GiB, multiple of 4.")
     autoscalingMode: AutoscalingMode | None = Field(default=None, description="Switch mode; omit to keep it.")
     numReplicas: ReplicaCount | None = Field(default=None, description="Replica count (vertical mode).")
     minReplicas: ReplicaCount | None = Field(default=None, description="Minimum replicas (horizontal).")
