@@ -72,7 +72,7 @@ class BackupJobs:
                 raise Conflict(f"service {service_id} is {service.state}: backups are taken from running services; "
                                "start it first")
             bucket = BackupBuckets(session).get(service_id)
-            location = self.storage.root(bucket) / str(service_id) / str(backup_id)
+            location = self.storage.location(bucket, service_id, backup_id)
             Backups(session).add(models.Backup(
                 id=backup_id, organization_id=service.organization_id, service_id=service_id, status="in_progress",
                 type="full", started_at=self.clock(), backup_name=f"{service_id}/{backup_id}", location=str(location),

@@ -51,7 +51,7 @@ def local_runtime(settings: Settings, hasher: SecretHasher) -> LocalRuntime:
 
 
 def backup_jobs(settings: Settings, database: Database, runtime: Runtime) -> BackupJobs:
-    return BackupJobs(database, runtime, Storage(settings.data_dir.resolve()))
+    return BackupJobs(database, runtime, Storage(settings.data_dir.resolve(), settings.resolved_backup_bucket_root))
 
 
 def with_store(settings: Settings, act: Callable[[Session, SecretHasher], T]) -> T:

@@ -113,11 +113,18 @@ def api_certificate(settings: Settings) -> tuple[Path | None, Path | None]:
 async def serve(plane: ControlPlane) -> None:
     """Serve the API and reconcile until SIGINT/SIGTERM. Services keep running after it returns."""
     certificate, private_key = api_certificate(plane.settings)
+    try:
+        proxies = plane.settings.trusted_proxy_networks
+    except ValueError as error:
+        raise SystemExit(f"error: {error} (CLICKPLANE_TRUSTED_PROXIES)") from None
     # uvicorn logs through the handlers `clickplane serve` set up (log_config=None), in the same format; the
     # access lines are clickplane's own (observability.middleware).
     config = uvicorn.Config(create_app(plane.context, [plane.reconciler.metrics]), host=plane.settings.host,
                             port=plane.settings.port, access_log=False, log_config=None, log_level="info",
                             server_header=False,
+                            # X-Forwarded-For and -Proto only from the proxies the operator names: believed from
+                            # anyone else, they let a client pick the address its key's IP access list checks.
+                            proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None,
                             ssl_certfile=certificate, ssl_keyfile=private_key,
                             # Longer than clients' polling intervals (clickhousectl polls every 5 s), so a pooled
                             # connection is not closed under a request; load balancers commonly keep 60 s.

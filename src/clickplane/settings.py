@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 from pathlib import Path
@@ -60,6 +61,13 @@ class Settings(BaseSettings):
                                                                    "clickplane's CA for the listen host.")
     tls_private_key: Path | None = Field(default=None, description="PEM private key of tls_certificate.")
     max_body_bytes: int = Field(default=1 << 20, gt=0, description="Largest request body accepted.")
+    trusted_proxies: str = Field(
+        default="", description="Comma-separated addresses or networks of reverse proxies in front of the API, "
+                                "whose X-Forwarded-For and X-Forwarded-Proto are believed; empty: none, each "
+                                "request's address is the connection's.")
+    backup_bucket_root: Path | None = Field(
+        default=None, description="Directory that every backup bucket must be in (its bucketPath or containerName); "
+                                  "<data dir>/buckets if unset.")
     quota_services_per_organization: int = Field(
         default=100, ge=0, description="Services an organization may have (quota services-per-organization).")
     quota_replicas_per_warehouse: int = Field(
@@ -93,6 +101,21 @@ class Settings(BaseSettings):
     def base_url(self) -> str:
         """Where clients reach the API (what the bootstrap prints)."""
         return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def resolved_backup_bucket_root(self) -> Path:
+        return (self.backup_bucket_root or self.data_dir / "buckets").resolve()
+
+    @property
+    def trusted_proxy_networks(self) -> list[str]:
+        """The trusted proxies as networks; ValueError naming an entry that is not an address or network."""
+        entries = [entry.strip() for entry in self.trusted_proxies.split(",") if entry.strip()]
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {entry!r} is not an IP address or network") from None
+        return entries
 
     @property
     def resolved_database_url(self) -> str:

@@ -4,6 +4,7 @@ and show it, and a service created with its id holds the same rows; schedules an
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,7 +192,7 @@ def test_backup_configuration_is_validated_and_null_restores_defaults(server: Cl
 def test_a_bucket_directory_receives_the_services_backups(server: ClickplaneServer, backed_up: BackedUp) -> None:
     service_id = backed_up.service["id"]
     path = server.org_path(f"/services/{service_id}/backupBucket")
-    bucket_dir = server.data_dir / "bucket-dir"
+    bucket_dir = server.data_dir / "buckets" / "bucket-dir"  # under the default bucket root
 
     with server.client() as client:
         assert client.get(path).status_code == 404
@@ -217,6 +218,29 @@ def test_a_bucket_directory_receives_the_services_backups(server: ClickplaneServ
     assert got.json()["result"] == patched.json()["result"]
     assert (deleted.status_code, deleted.json()["status"]) == (200, 200)
     assert gone.status_code == 404
+
+
+def test_a_bucket_outside_the_bucket_root_is_refused(server: ClickplaneServer, backed_up: BackedUp,
+                                                     tmp_path: Path) -> None:
+    """Backups are written as the user clickplane runs as: a bucket may not point at /etc, a home directory, /proc,
+    or, through a symbolic link, anywhere outside the operator's bucket root."""
+    path = server.org_path(f"/services/{backed_up.service['id']}/backupBucket")
+    root = server.data_dir / "buckets"
+    root.mkdir(exist_ok=True)
+    link = root / f"link-{uuid.uuid4().hex[:6]}"
+    link.symlink_to(tmp_path)
+    try:
+        with server.client() as client:
+            answers = [client.post(path, json={"bucketProvider": provider, "bucketPath": bucket_path})
+                       for provider, bucket_path in (("AWS", "/etc"), ("AWS", "/root/.ssh"), ("GCP", "/proc/self"),
+                                                     ("AWS", str(link)), ("AWS", str(link / "deeper")))]
+            assert client.get(path).status_code == 404
+    finally:
+        link.unlink()
+    for answer in answers:
+        assert answer.status_code == 400, answer.text
+        assert f"is not under {root.resolve()}" in answer.json()["error"], answer.text
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_operator_cannot_back_up_what_is_not_running(server: ClickplaneServer) -> None:

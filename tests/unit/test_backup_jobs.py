@@ -58,7 +58,7 @@ def runtime() -> FakeRuntime:
 
 @pytest.fixture
 def jobs(database: Database, runtime: FakeRuntime, clock: Clock, tmp_path: Path) -> BackupJobs:
-    return BackupJobs(database, runtime, Storage(tmp_path / "data"), clock)  # type: ignore[arg-type]
+    return BackupJobs(database, runtime, Storage(tmp_path / "data", tmp_path), clock)  # type: ignore[arg-type]
 
 
 def running_service(database: Database, state: str = "running", created: datetime = START) -> uuid.UUID:

@@ -19,13 +19,13 @@ from clickplane.api.schemas.backup import (
 from clickplane.api.schemas.service import ServicePostRequest
 from clickplane.domain import backups as rules
 from clickplane.domain.backups import Schedule, Storage
-from clickplane.domain.errors import BadRequest
+from clickplane.domain.errors import BadRequest, Conflict
 from clickplane.domain.secrets import SecretHasher
 from clickplane.store import models
 from clickplane.store.repositories import Backups, Organizations, Services
 
 HASHER = SecretHasher(b"k" * 32)
-STORAGE = Storage(Path("/srv/clickplane"))
+STORAGE = Storage(Path("/srv/clickplane"), Path("/"))  # a bucket may be anywhere: the rules about its name
 NOW = datetime(2026, 11, 27, 10, 30, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 
@@ -172,7 +172,7 @@ def test_secrets_are_kept_only_as_keyed_hashes() -> None:
     assert gcp.secret_hash == HASHER.hash("s3cr3t")
     assert azure.secret_hash == HASHER.hash("AccountKey=abc")
     assert "s3cr3t" not in str(rules.bucket_properties(gcp))
-    assert STORAGE.root(azure) == Path("/srv/clickplane/buckets/nightly-1")
+    assert STORAGE.root(azure) == Path("/nightly-1")
 
 
 def test_a_patch_changes_given_fields_clears_null_ones_and_keeps_the_rest() -> None:
@@ -250,3 +250,36 @@ def test_other_backups_are_refused(session: Session, status: str, region: str, o
     source = stored_backup(session, status, region)
     with pytest.raises(BadRequest, match=fragment):
         restore(session, source, uuid.uuid4() if other_organization else None)
+
+
+def test_a_bucket_must_be_under_the_bucket_root_however_it_is_spelled(tmp_path: Path) -> None:
+    root = tmp_path / "buckets"
+    (root / "nightly").mkdir(parents=True)
+    (root / "to-etc").symlink_to("/etc")
+    (root / "to-ssh").symlink_to(tmp_path)
+    confined = Storage(tmp_path / "data", root)
+
+    assert confined.check_bucket_path(str(root / "nightly")) == str(root / "nightly")
+    assert confined.check_bucket_path(str(root / "not-yet-made")) == str(root / "not-yet-made")
+    for outside in ("/etc", "/root/.ssh", "/proc/self", str(tmp_path), str(root / "to-etc"),
+                    str(root / "to-ssh" / "x")):
+        with pytest.raises(BadRequest) as refused:
+            confined.check_bucket_path(outside)
+        assert f"is not under {root}" in refused.value.message
+        assert "CLICKPLANE_BACKUP_BUCKET_ROOT" in refused.value.message
+    azure = rules.new_bucket(SERVICE_ID, None, BackupBucketPostRequest(bucketProvider="AZURE",
+                                                                        containerName="nightly"), confined, HASHER)
+    assert confined.root(azure) == root / "nightly"
+
+
+def test_a_bucket_turned_into_a_link_out_of_the_root_gets_no_backup(tmp_path: Path) -> None:
+    root = tmp_path / "buckets"
+    root.mkdir()
+    confined = Storage(tmp_path / "data", root)
+    accepted = bucket(bucketProvider="AWS", bucketPath=str(root / "nightly"))
+    backup_id = uuid.uuid4()
+    assert confined.location(accepted, SERVICE_ID, backup_id) == root / "nightly" / str(SERVICE_ID) / str(backup_id)
+
+    (root / "nightly").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(Conflict, match="outside the directory backup buckets must be in"):
+        confined.location(accepted, SERVICE_ID, backup_id)

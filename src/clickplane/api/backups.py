@@ -57,7 +57,7 @@ def bucket_to_wire(bucket: models.BackupBucket) -> BackupBucket:
 
 
 def add_routes(api: Api, context: AppContext) -> None:
-    storage = rules.Storage(context.settings.data_dir.resolve())
+    storage = rules.Storage(context.settings.data_dir.resolve(), context.settings.resolved_backup_bucket_root)
 
     @api.route("GET", f"{SERVICE_PATH}/backups", "backupGetList", "List of service backups", TAG,
                "The service's backups, newest first: taken on its schedule (backupConfiguration) or by the "

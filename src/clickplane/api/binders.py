@@ -6,6 +6,7 @@ Both are BlackSheep binders, so the OpenAPI document learns the request body typ
 from __future__ import annotations
 
 import functools
+import ipaddress
 from typing import Any, Generic, TypeVar
 
 from blacksheep import Request
@@ -48,8 +49,7 @@ class CallerBinder(Binder):
         return caller
 
     def _authenticate(self, request: Request) -> Caller:
-        client = request.scope.get("client")
-        header, ip_address = _header(request, b"authorization"), client[0] if client else None
+        header, ip_address = _header(request, b"authorization"), _client_address(request)
         user_agent = _header(request, b"user-agent")
         cached = self.context.verified_keys.lookup(header, ip_address, user_agent)
         if cached is not None:
@@ -60,6 +60,16 @@ class CallerBinder(Binder):
                                   ip_address=ip_address, user_agent=user_agent)
         self.context.verified_keys.remember(header or "", caller)
         return caller
+
+
+def _client_address(request: Request) -> str | None:
+    """The address the request came from, as an IP address; None when it is not one (a trusted proxy's
+    X-Forwarded-For may say anything), so that no access list matches it and no log records it."""
+    client = request.scope.get("client")
+    try:
+        return str(ipaddress.ip_address(client[0])) if client else None
+    except ValueError:
+        return None
 
 
 class JsonBody(BoundValue[M], Generic[M]):

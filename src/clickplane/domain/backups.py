@@ -9,9 +9,9 @@ other day with 48 (as clickhousectl allows); setting one resets any other period
 (or at the first start time after that); the newest done backup is never pruned, so a service always
 keeps one to restore from.
 
-Buckets: the local runtime writes backups to directories, so a bucket names one. AWS and GCP:
-`bucketPath` is an absolute directory path on the control plane's machine; AZURE: `containerName` is
-a directory under `<data dir>/buckets/`. The local runtime needs no credentials: a GCP
+Buckets: the local runtime writes backups to directories, so a bucket names one, under the operator's bucket
+root (`<data dir>/buckets/` unless set). AWS and GCP: `bucketPath` is an absolute directory path under it;
+AZURE: `containerName` is a directory in it. The local runtime needs no credentials: a GCP
 `secretAccessKey` or Azure `connectionString` that is sent is kept only as a keyed hash. Without a
 bucket, backups are kept under `<data dir>/backups/`. Either way a backup is the directory
 `<root>/<service id>/<backup id>/`, and its `backupName` is `<service id>/<backup id>`.
@@ -33,7 +33,7 @@ from clickplane.api.schemas.backup import (
     BackupConfigurationPatchRequest,
 )
 from clickplane.api.schemas.service import ServicePostRequest
-from clickplane.domain.errors import BadRequest
+from clickplane.domain.errors import BadRequest, Conflict
 from clickplane.domain.secrets import SecretHasher
 from clickplane.store import models
 from clickplane.store.repositories import Backups, Services
@@ -142,9 +142,13 @@ def expired(backups: Sequence[models.Backup], schedule: Schedule, now: datetime)
 
 @dataclass(frozen=True)
 class Storage:
-    """Where backups are kept, under the control plane's data directory unless a bucket says otherwise."""
+    """Where backups are kept: under the control plane's data directory, or in a bucket, which is a directory
+    under `bucket_root` (the operator's choice; `<data dir>/buckets` by default). Nothing a client sends can
+    name a directory outside it, however the path is spelled or whatever symbolic links it passes through:
+    clickplane writes backups as the user it runs as, often root."""
 
     data_dir: Path
+    bucket_root: Path
 
     @property
     def default_root(self) -> Path:
@@ -154,23 +158,42 @@ class Storage:
         if bucket is None:
             return self.default_root
         if bucket.provider == "AZURE":
-            return self.data_dir / "buckets" / str(bucket.container_name)
+            return self.bucket_root / str(bucket.container_name)
         return Path(str(bucket.bucket_path))
+
+    def location(self, bucket: models.BackupBucket | None, service_id: uuid.UUID, backup_id: uuid.UUID) -> Path:
+        """The directory of a new backup; Conflict when a bucket's directory has come to resolve outside the
+        bucket root since it was accepted (a symbolic link put in its way)."""
+        location = self.root(bucket) / str(service_id) / str(backup_id)
+        if bucket is not None and not self._confined(location):
+            raise Conflict(f"the service's backup bucket resolves to {location.resolve()}, outside the directory "
+                           f"backup buckets must be in ({self.bucket_root}); point the bucket at a directory "
+                           "under it")
+        return location
 
     def service_root(self, service_id: uuid.UUID) -> Path:
         """Where the service's backups are kept when it has no bucket."""
         return self.default_root / str(service_id)
 
     def check_bucket_path(self, value: str) -> str:
-        """An absolute, normalized directory path where no service's files live."""
+        """An absolute, normalized directory path under the bucket root, where no service's files live."""
         path = PurePosixPath(value)
         if not path.is_absolute() or ".." in path.parts or "\0" in value or str(path) != value.rstrip("/"):
             raise BadRequest(f"bucketPath: clickplane keeps backups in directories; give an absolute, normalized "
-                             f"directory path on its machine (such as /var/backups/clickplane), not {value!r}")
-        if Path(path).is_relative_to(self.data_dir / "services"):
+                             f"directory path under {self.bucket_root} (such as {self.bucket_root / 'nightly'}), "
+                             f"not {value!r}")
+        if not self._confined(Path(path)):
+            raise BadRequest(f"bucketPath {value!r} is not under {self.bucket_root}, the directory backup buckets "
+                             "must be in (the operator sets it with CLICKPLANE_BACKUP_BUCKET_ROOT); give a directory "
+                             "under it")
+        if Path(path).resolve().is_relative_to(self.data_dir.resolve() / "services"):
             raise BadRequest(f"bucketPath {value!r} is inside the services' own directories, which are removed with "
                              "their services; choose a directory elsewhere")
         return str(path)
+
+    def _confined(self, path: Path) -> bool:
+        """Whether `path`, its symbolic links followed, is the bucket root or under it."""
+        return path.resolve().is_relative_to(self.bucket_root.resolve())
 
 
 def bucket_properties(bucket: models.BackupBucket) -> dict[str, Any]:
