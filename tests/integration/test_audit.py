@@ -4,15 +4,18 @@ Runs in an organization of its own, so that nothing else writes to the log it re
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from clickplane.server import accept_invitation
 from tests.integration.conftest import needs_clickhouse
 from tests.integration.harness import ClickplaneServer
 
+DEVELOPER_ROLE = "00000000-0000-4000-8000-000000000002"
 SERVICE = {"name": "audited", "provider": "aws", "region": "us-east-1", "ipAccessList": [{"source": "127.0.0.1"}]}
 
 
@@ -21,8 +24,20 @@ def ok(response: httpx.Response) -> dict[str, Any]:
     return response.json()  # type: ignore[no-any-return]
 
 
+MUTATING = ("POST", "PATCH", "PUT", "DELETE")
+
+
+def mutating_operations(server: ClickplaneServer) -> set[str]:
+    """The operationIds of every change the served document offers."""
+    document = httpx.get(f"{server.base_url}/v1", timeout=30).json()
+    return {operation["operationId"] for methods in document["paths"].values()
+            for method, operation in methods.items()
+            if method.upper() in MUTATING and isinstance(operation, dict) and "operationId" in operation}
+
+
 @needs_clickhouse
 def test_each_change_is_in_the_log_once_with_its_type_and_actor(server: ClickplaneServer) -> None:
+    """Every mutating operation the document serves is made once here, and each leaves its activity."""
     credentials = server.create_organization("audit")
     org = f"/v1/organizations/{credentials.organization_id}"
     with server.client(credentials) as client:
@@ -35,6 +50,7 @@ def test_each_change_is_in_the_log_once_with_its_type_and_actor(server: Clickpla
 
         def create_service() -> None:
             state["service"] = ok(client.post(f"{org}/services", json=SERVICE))["result"]["service"]["id"]
+            server.wait_for_state_in(credentials, state["service"], "running")  # its settings are the server's
 
         def create_key() -> None:
             state["key"] = ok(client.post(f"{org}/keys", json={"name": "spare"}))["result"]["key"]["id"]
@@ -45,34 +61,68 @@ def test_each_change_is_in_the_log_once_with_its_type_and_actor(server: Clickpla
                     {"allowDeny": "ALLOW", "permissions": ["control-plane:organization:view"], "resources": ["*"]}]}
             ))["result"]["id"]
 
-        def invite() -> None:
-            state["invitation"] = ok(client.post(f"{org}/invitations", json={"email": "audit@example.com"}))[
-                "result"]["id"]
+        def invite(email: str) -> Callable[[], None]:
+            def made() -> None:
+                state[email] = ok(client.post(f"{org}/invitations", json={"email": email}))["result"]["id"]
+            return made
 
-        steps: list[tuple[str, Callable[[], Any]]] = [
-            ("organization_update_name", lambda: ok(client.patch(org, json={"name": "audited org"}))),
-            ("key_create", create_key),
-            ("openapi_key_update", lambda: ok(client.patch(f"{org}/keys/{state['key']}", json={"name": "spare2"}))),
-            ("key_delete", lambda: ok(client.delete(f"{org}/keys/{state['key']}"))),
-            ("role_create", create_role),
-            ("role_update", lambda: ok(client.patch(f"{org}/roles/{state['role']}", json={"name": "auditors2"}))),
-            ("role_delete", lambda: ok(client.delete(f"{org}/roles/{state['role']}"))),
-            ("organization_invite_create", invite),
-            ("organization_invite_delete", lambda: ok(client.delete(f"{org}/invitations/{state['invitation']}"))),
-            ("service_create", create_service),
-            ("service_update_name", service_change("", name="audited2")),
-            ("service_update_ip_access_list", service_change("", ipAccessList={"add": [{"source": "10.0.0.0/8"}]})),
-            ("service_update_password", service_change("/password")),
-            ("service_update_autoscaling_memory", service_change("/replicaScaling", maxReplicaMemoryGb=12)),
-            ("service_update_backup_configuration", service_change("/backupConfiguration",
-                                                                   backupRetentionPeriodInHours=48)),
-            ("service_stop", service_change("/state", command="stop")),
+        def update_member() -> None:
+            # The operator accepts for the invitee (a system activity, not the key's).
+            state["member"] = accept_invitation(server.operator_settings, uuid.UUID(state["member@example.com"]),
+                                                "Audited Member").userId
+            ok(client.patch(f"{org}/members/{state['member']}", json={"assignedRoleIds": [DEVELOPER_ROLE]}))
+
+        bucket = {"bucketProvider": "AZURE", "containerName": "audited"}
+        # (operationId, the activity it records, the request)
+        steps: list[tuple[str, str, Callable[[], Any]]] = [
+            ("organizationUpdate", "organization_update_name", lambda: ok(client.patch(org, json={
+                "name": "audited org"}))),
+            ("openapiKeyCreate", "key_create", create_key),
+            ("openapiKeyUpdate", "openapi_key_update", lambda: ok(client.patch(f"{org}/keys/{state['key']}", json={
+                "name": "spare2"}))),
+            ("openapiKeyDelete", "key_delete", lambda: ok(client.delete(f"{org}/keys/{state['key']}"))),
+            ("organizationRolePost", "role_create", create_role),
+            ("organizationRolePatch", "role_update", lambda: ok(client.patch(f"{org}/roles/{state['role']}", json={
+                "name": "auditors2"}))),
+            ("organizationRoleDelete", "role_delete", lambda: ok(client.delete(f"{org}/roles/{state['role']}"))),
+            ("invitationCreate", "organization_invite_create", invite("audit@example.com")),
+            ("invitationDelete", "organization_invite_delete", lambda: ok(client.delete(
+                f"{org}/invitations/{state['audit@example.com']}"))),
+            ("invitationCreate", "organization_invite_create", invite("member@example.com")),
+            ("memberUpdate", "organization_member_update_roles", update_member),
+            ("memberDelete", "organization_member_delete", lambda: ok(client.delete(
+                f"{org}/members/{state['member']}"))),
+            ("instanceCreate", "service_create", create_service),
+            ("instanceUpdate", "service_update_name", service_change("", name="audited2")),
+            ("instanceUpdate", "service_update_ip_access_list", service_change("", ipAccessList={
+                "add": [{"source": "10.0.0.0/8"}]})),
+            ("instancePasswordUpdate", "service_update_password", service_change("/password")),
+            ("instanceReplicaScalingUpdate", "service_update_autoscaling_memory", service_change(
+                "/replicaScaling", maxReplicaMemoryGb=12)),
+            ("instanceScalingUpdate", "service_update_autoscaling_memory", service_change(
+                "/scaling", maxTotalMemoryGb=48)),
+            ("backupConfigurationUpdate", "service_update_backup_configuration", service_change(
+                "/backupConfiguration", backupRetentionPeriodInHours=48)),
+            ("backupBucketCreate", "service_create_backup_bucket", service_change("/backupBucket", "POST", **bucket)),
+            ("backupBucketUpdate", "service_update_backup_bucket", service_change("/backupBucket",
+                                                                                  containerName="audited2")),
+            ("backupBucketDelete", "service_delete_backup_bucket", service_change("/backupBucket", "DELETE")),
+            ("instanceQueryEndpointUpsert", "service_update_query_endpoint", service_change(
+                "/serviceQueryEndpoint", "POST", roles=["sql_console_read_only"], openApiKeys=[actor])),
+            ("instanceQueryEndpointDelete", "service_delete_query_endpoint", service_change(
+                "/serviceQueryEndpoint", "DELETE")),
+            ("serviceClickhouseSettingsUpdate", "service_update_clickhouse_settings", service_change(
+                "/clickhouseSettings", settings={"max_threads": "4"})),
+            ("serviceClickhouseSettingDelete", "service_update_clickhouse_settings", service_change(
+                "/clickhouseSettings/max_threads", "DELETE")),
+            ("instanceStateUpdate", "service_stop", service_change("/state", command="stop")),
         ]
-        for _, step in steps:
+        for _, _, step in steps:
             step()
         server.wait_for_state_in(credentials, state["service"], "stopped")
         ok(client.delete(f"{org}/services/{state['service']}"))
-        expected = Counter(kind for kind, _ in steps) + Counter(["service_delete"])
+        steps.append(("instanceDelete", "service_delete", lambda: None))
+        expected = Counter(kind for _, kind, _ in steps)
 
         logged = ok(client.get(f"{org}/activities"))["result"]
         by_api = [a for a in logged if a["actorType"] == "api"]
@@ -85,3 +135,5 @@ def test_each_change_is_in_the_log_once_with_its_type_and_actor(server: Clickpla
         assert {a["targetKeyId"] for a in key_activities} == {state["key"]}
         assert [a.get("keyUpdateType") for a in key_activities if a["type"] == "openapi_key_update"] == [
             "name-changed"]
+    assert {operation for operation, _, _ in steps} == mutating_operations(server), \
+        "every change the API serves must be made, and so audited, here"

@@ -8,6 +8,7 @@ from datetime import datetime
 from uuid import UUID
 
 from blacksheep import Response
+from sqlalchemy.orm import Session
 
 from clickplane.api.binders import JsonBody
 from clickplane.api.context import AppContext
@@ -26,6 +27,7 @@ from clickplane.domain import backups as rules
 from clickplane.domain import services as service_rules
 from clickplane.domain.activity import record
 from clickplane.domain.auth import Caller
+from clickplane.domain.enums import RecordedActivityType
 from clickplane.domain.errors import Conflict, NotFound
 from clickplane.store import models
 from clickplane.store.models import utcnow
@@ -108,6 +110,11 @@ def add_routes(api: Api, context: AppContext) -> None:
                    details=body.value.model_dump(exclude_unset=True))
             return ok(configuration_to_wire(schedule))
 
+    def bucket_activity(session: Session, caller: Caller, activity_type: RecordedActivityType,
+                        bucket: models.BackupBucket) -> None:
+        record(Activities(session), caller, activity_type, service_id=bucket.service_id,
+               details=rules.bucket_properties(bucket))  # no secret: those are kept only as hashes
+
     def existing_bucket(buckets: BackupBuckets, service_id: UUID) -> models.BackupBucket:
         bucket = buckets.get(service_id)
         if bucket is None:
@@ -124,9 +131,10 @@ def add_routes(api: Api, context: AppContext) -> None:
             return ok(bucket_to_wire(existing_bucket(BackupBuckets(session), serviceId)))
 
     @api.route("POST", f"{SERVICE_PATH}/backupBucket", "backupBucketCreate", "Create service backup bucket", TAG,
-               "Write the service's next backups to a directory instead of clickplane's data directory: for AWS "
-               "and GCP, `bucketPath` is an absolute directory path on clickplane's machine; for AZURE, "
-               "`containerName` names a directory under the data directory's buckets/. clickplane needs no "
+               "Write the service's next backups to a directory instead of clickplane's data directory, under the "
+               "operator's bucket root (CLICKPLANE_BACKUP_BUCKET_ROOT, the data directory's buckets/ by default): "
+               "for AWS and GCP, `bucketPath` is an absolute directory path under it; for AZURE, `containerName` "
+               "names a directory in it. clickplane needs no "
                "credentials: a secretAccessKey or connectionString sent is kept only as a keyed hash.", BackupBucket,
                errors=CHANGE_ERRORS)
     async def create_backup_bucket(caller: Caller, organizationId: UUID, serviceId: UUID,
@@ -136,8 +144,9 @@ def add_routes(api: Api, context: AppContext) -> None:
             buckets = BackupBuckets(session)
             if buckets.get(serviceId) is not None:
                 raise Conflict(f"service {serviceId} already has a backup bucket; change it with PATCH or delete it")
-            return ok(bucket_to_wire(buckets.put(rules.new_bucket(serviceId, None, body.value, storage,
-                                                                  context.hasher))))
+            bucket = buckets.put(rules.new_bucket(serviceId, None, body.value, storage, context.hasher))
+            bucket_activity(session, caller, "service_create_backup_bucket", bucket)
+            return ok(bucket_to_wire(bucket))
 
     @api.route("PATCH", f"{SERVICE_PATH}/backupBucket", "backupBucketUpdate", "Update service backup bucket", TAG,
                "Fields given replace the stored ones and null clears one; naming another bucketProvider replaces "
@@ -149,8 +158,9 @@ def add_routes(api: Api, context: AppContext) -> None:
             service_rules.changeable(Services(session), caller, organizationId, serviceId)
             buckets = BackupBuckets(session)
             current = existing_bucket(buckets, serviceId)
-            return ok(bucket_to_wire(buckets.put(rules.new_bucket(serviceId, current, body.value, storage,
-                                                                  context.hasher))))
+            bucket = buckets.put(rules.new_bucket(serviceId, current, body.value, storage, context.hasher))
+            bucket_activity(session, caller, "service_update_backup_bucket", bucket)
+            return ok(bucket_to_wire(bucket))
 
     @api.route("DELETE", f"{SERVICE_PATH}/backupBucket", "backupBucketDelete", "Delete service backup bucket", TAG,
                "The service's next backups are kept in clickplane's data directory again; those already in the "
@@ -159,5 +169,7 @@ def add_routes(api: Api, context: AppContext) -> None:
         with context.database.transaction() as session:
             service_rules.changeable(Services(session), caller, organizationId, serviceId)
             buckets = BackupBuckets(session)
-            buckets.delete(existing_bucket(buckets, serviceId))
+            bucket = existing_bucket(buckets, serviceId)
+            bucket_activity(session, caller, "service_delete_backup_bucket", bucket)
+            buckets.delete(bucket)
         return acknowledged()

@@ -6,6 +6,7 @@ import uuid
 from uuid import UUID
 
 from blacksheep import Response
+from sqlalchemy.orm import Session
 
 from clickplane.api.binders import JsonBody
 from clickplane.api.context import AppContext
@@ -14,10 +15,12 @@ from clickplane.api.envelope import acknowledged, ok
 from clickplane.api.schemas.query import InstanceServiceQueryApiEndpointsPostRequest
 from clickplane.api.schemas.service import ServiceQueryAPIEndpoint
 from clickplane.domain import services as service_rules
+from clickplane.domain.activity import record
 from clickplane.domain.auth import Caller
+from clickplane.domain.enums import RecordedActivityType
 from clickplane.domain.errors import BadRequest, NotFound
 from clickplane.store.models import QueryEndpoint
-from clickplane.store.repositories import ApiKeys, QueryEndpoints, Services
+from clickplane.store.repositories import Activities, ApiKeys, QueryEndpoints, Services
 
 TAG = "Service"
 PATH = "/v1/organizations/{organizationId}/services/{serviceId}/serviceQueryEndpoint"
@@ -56,6 +59,7 @@ def add_routes(api: Api, context: AppContext) -> None:
                 service_id=serviceId, id=existing.id if existing else uuid.uuid4(),
                 open_api_keys=list(dict.fromkeys(keys)), roles=request.roles or ["sql_console_admin"],
                 allowed_origins=request.allowedOrigins or ""))
+            endpoint_activity(session, caller, "service_update_query_endpoint", endpoint)
             return ok(to_wire(endpoint))
 
     @api.route("DELETE", PATH, "instanceQueryEndpointDelete", "Delete the service query endpoint for a given instance",
@@ -67,8 +71,15 @@ def add_routes(api: Api, context: AppContext) -> None:
             endpoint = QueryEndpoints(session).get(serviceId)
             if endpoint is None:
                 raise NotFound(f"service {serviceId} has no query endpoint")
+            endpoint_activity(session, caller, "service_delete_query_endpoint", endpoint)
             QueryEndpoints(session).delete(endpoint)
         return acknowledged()
+
+
+def endpoint_activity(session: Session, caller: Caller, activity_type: RecordedActivityType,
+                      endpoint: QueryEndpoint) -> None:
+    record(Activities(session), caller, activity_type, service_id=endpoint.service_id,
+           details={"openApiKeys": endpoint.open_api_keys, "roles": endpoint.roles})
 
 
 def _key_of(keys: ApiKeys, organization_id: UUID, key_ref: str) -> str:

@@ -65,7 +65,9 @@ ActivityType = Literal[
 # Changes clickplane records that the reference has no activity type for, named in the reference's manner.
 ClickplaneActivityType = Literal[
     "organization_update_core_dumps", "organization_update_private_endpoints", "role_create", "role_update",
-    "role_delete", "service_update_tags", "service_update_clickhouse_settings",
+    "role_delete", "service_update_tags", "service_update_clickhouse_settings", "service_update_query_endpoint",
+    "service_delete_query_endpoint", "service_create_backup_bucket", "service_update_backup_bucket",
+    "service_delete_backup_bucket",
 ]  # fmt: skip
 # Every type the activity log may hold: record() takes only these, so the documented enumeration is complete.
 RecordedActivityType = ActivityType | ClickplaneActivityType
