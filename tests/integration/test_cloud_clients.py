@@ -16,9 +16,7 @@ import pytest
 
 from tests.integration.conftest import needs_clickhouse
 from tests.integration.harness import ClickplaneServer
-from tests.shared import SHARED_DIR
-
-SEED_WALKTHROUGH = SHARED_DIR / "acceptance" / "postman" / "seed-walkthrough"
+from tests.shared import shared_file
 
 
 def running_service(server: ClickplaneServer, name: str) -> dict[str, Any]:
@@ -32,11 +30,12 @@ def running_service(server: ClickplaneServer, name: str) -> dict[str, Any]:
 @needs_clickhouse
 @pytest.mark.skipif(shutil.which("node") is None, reason="the Postman walkthrough needs Node.js")
 def test_postman_walkthrough_passes_against_a_running_service(server: ClickplaneServer) -> None:
+    walkthrough = shared_file("acceptance", "postman", "seed-walkthrough")
     service = running_service(server, "postman")
     env = {**os.environ, "BASE_URL": server.base_url, "KEY_ID": server.credentials.key_id,
            "KEY_SECRET": server.credentials.key_secret, "ORG_ID": server.credentials.organization_id,
            "SERVICE_ID": service["id"]}
-    run = subprocess.run([str(SEED_WALKTHROUGH)], env=env, capture_output=True, text=True, timeout=600, check=False)
+    run = subprocess.run([str(walkthrough)], env=env, capture_output=True, text=True, timeout=600, check=False)
     last_line = run.stdout.strip().splitlines()[-1]
     assert last_line == "seed-walkthrough: 9 passed, 0 failed", run.stdout + run.stderr
 

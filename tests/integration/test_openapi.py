@@ -9,7 +9,7 @@ import sys
 import httpx
 
 from tests.integration.harness import ClickplaneServer
-from tests.shared import SHARED_DIR
+from tests.shared import shared_file
 
 EXPECTED_OPERATIONS = (
     "organizationGetList", "organizationGet", "organizationUpdate", "instanceGetList", "instanceCreate",
@@ -47,7 +47,7 @@ def test_operations_carry_the_references_ids_summaries_and_tags(server: Clickpla
 
 
 def test_spec_conformance_shows_no_gaps_for_any_implemented_operation(server: ClickplaneServer) -> None:
-    tool = SHARED_DIR / "tools" / "spec-conformance"
+    tool = shared_file("tools", "spec-conformance")
     run = subprocess.run([sys.executable, str(tool), f"{server.base_url}/v1"], capture_output=True, text=True,
                          timeout=60, check=True)
     lines = run.stdout.splitlines()

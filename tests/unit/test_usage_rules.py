@@ -24,7 +24,7 @@ from clickplane.domain.usage import (
 )
 from clickplane.settings import Settings
 from clickplane.store.models import UsageDay
-from tests.shared import SHARED_DIR
+from tests.shared import shared_file
 
 NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -122,7 +122,7 @@ def test_anything_but_a_plain_date_is_refused_naming_the_parameter(value: str) -
 
 
 def test_a_record_has_every_field_of_the_reference_with_uuids_numbers_and_a_date() -> None:
-    reference = json.loads((SHARED_DIR / "reference" / "clickhouse-cloud-openapi.json").read_text())["components"]
+    reference = json.loads(shared_file("reference", "clickhouse-cloud-openapi.json").read_text())["components"]
     service_id, warehouse_id = uuid.uuid4(), uuid.uuid4()
     day = UsageDay(service_id=service_id, day=date(2026, 3, 9), organization_id=uuid.uuid4(),
                    data_warehouse_id=warehouse_id, service_name="billed", compute_gib_seconds=4 * 3600,
