@@ -2,9 +2,13 @@
 the output back as ClickHouse produces it.
 
 It answers on the API server itself (clickhousectl reaches it through CLICKHOUSE_CLOUD_QUERY_HOST). The
-caller's API key must be bound to the service's query endpoint. An idle service is woken when the
+caller's roles must allow `sql-console:query-endpoints:use` on the service, and its API key must be bound to
+the service's query endpoint. Its SQL runs as a ClickHouse user of that key alone, read-only unless the
+endpoint has the `sql_console_admin` role, under the service's own settings (never as the control plane's
+internal user, whose profile no setting of the service reaches). An idle service is woken when the
 request says `wake-service: true` (else 206 `Confirm wake service`); a stopped one answers 206
-`Service is stopped`. If the client goes away before the output ends, the query is killed on the server.
+`Service is stopped`. If the client goes away before the output ends, the query is killed on the server (by
+the internal user: a read-only user could, but only the runtime knows every query's user and id).
 """
 
 from __future__ import annotations
@@ -25,12 +29,13 @@ from pydantic_core import from_json, to_json
 from clickplane.api.binders import describe_validation_error
 from clickplane.api.context import AppContext
 from clickplane.api.docs import CloudApiDocs
+from clickplane.api.endpoints import authorize
 from clickplane.api.schemas.query import QueryRun
-from clickplane.domain import lifecycle
+from clickplane.domain import lifecycle, permissions
 from clickplane.domain.activity import record
 from clickplane.domain.auth import Caller
 from clickplane.domain.errors import BadRequest, Conflict, Forbidden, NotFound
-from clickplane.runtime.base import SqlAccess
+from clickplane.runtime.base import RuntimeFailure, SqlAccess
 from clickplane.store.repositories import Activities, QueryEndpoints, Services
 
 log = logging.getLogger(__name__)
@@ -58,6 +63,7 @@ def add_query_route(router: Router, docs: CloudApiDocs, context: AppContext) -> 
     @docs.ignore()  # type: ignore[untyped-decorator]
     async def run_query(caller: Caller, serviceId: UUID, request: Request) -> Response:
         run = parse_run(await request.read() or b"")
+        authorize(caller, permissions.QUERY_ENDPOINTS, "POST", None, serviceId)
         state, read_only = authorize_run(caller, serviceId)
         if state == "stopped":
             return _partial("Service is stopped")
@@ -70,16 +76,15 @@ def add_query_route(router: Router, docs: CloudApiDocs, context: AppContext) -> 
             await wait_until_running(caller, serviceId)
         elif state != "running":
             raise Conflict(f"service is {state}; queries run only on a running service. Current state: '{state}'")
-        access = await context.runtime.sql_access(str(serviceId))
-        if access is None:
-            raise Conflict("service is not answering yet; retry in a few seconds")
+        access, internal = await accesses(caller, serviceId, read_only)
         output_format = request.query.get("format", [None])[0]
-        return await stream(request, access, run, output_format, read_only)
+        return await stream(request, access, internal, run, output_format)
 
     router.add("POST", PATH, run_query)
 
     def authorize_run(caller: Caller, service_id: UUID) -> tuple[str, bool]:
-        """The service's state and whether queries must be read-only; refuses keys not bound to it."""
+        """The service's state and whether queries must be read-only (unless the endpoint grants
+        `sql_console_admin`); refuses keys not bound to it."""
         with context.database.transaction() as session:
             service = Services(session).get(caller.organization_id, service_id)
             if service is None:
@@ -88,7 +93,19 @@ def add_query_route(router: Router, docs: CloudApiDocs, context: AppContext) -> 
             if endpoint is None or str(caller.key_uuid) not in endpoint.open_api_keys:
                 raise Forbidden(f"this API key may not query service {service_id}; add its id to the service's "
                                 "query endpoint (POST .../serviceQueryEndpoint)")
-            return service.state, endpoint.roles == ["sql_console_read_only"]
+            return service.state, "sql_console_admin" not in endpoint.roles
+
+    async def accesses(caller: Caller, service_id: UUID, read_only: bool) -> tuple[SqlAccess, SqlAccess]:
+        """The caller's own ClickHouse user, and the internal one (to kill the caller's query if it goes away)."""
+        try:
+            access = await context.runtime.query_access(str(service_id), str(caller.key_uuid), read_only)
+            internal = await context.runtime.sql_access(str(service_id))
+        except RuntimeFailure as failure:
+            log.warning("%s", failure)
+            raise Conflict("service is not ready for queries yet; retry in a few seconds") from None
+        if access is None or internal is None:
+            raise Conflict("service is not answering yet; retry in a few seconds")
+        return access, internal
 
     def wake(caller: Caller, service_id: UUID) -> None:
         with context.database.transaction() as session:
@@ -112,17 +129,15 @@ def add_query_route(router: Router, docs: CloudApiDocs, context: AppContext) -> 
             await asyncio.sleep(0.2)
         raise Conflict(f"service did not start within {WAKE_DEADLINE_SECONDS:.0f} s; retry later")
 
-    async def stream(request: Request, access: SqlAccess, run: QueryRun, output_format: str | None,
-                     read_only: bool) -> Response:
+    async def stream(request: Request, access: SqlAccess, internal: SqlAccess, run: QueryRun,
+                     output_format: str | None) -> Response:
         query_id = run.runId or str(uuid.uuid4())
         params = {"query_id": query_id, "default_format": output_format or "TabSeparated"}
         if run.database:
             params["database"] = run.database
-        if read_only:
-            params["readonly"] = "1"
         # The server does not tell a streaming handler that its client left, so watch for it: when it does,
         # kill the query, which also ends the stream we are relaying.
-        watcher = asyncio.get_running_loop().create_task(kill_when_gone(request, access, query_id))
+        watcher = asyncio.get_running_loop().create_task(kill_when_gone(request, internal, access.user, query_id))
         client = context.http_client()
         try:
             upstream = await client.send(client.build_request("POST", access.url, params=params,
@@ -151,17 +166,22 @@ def add_query_route(router: Router, docs: CloudApiDocs, context: AppContext) -> 
         content_type = upstream.headers.get("content-type", "text/plain; charset=UTF-8").encode()
         return Response(200, [(b"x-clickhouse-query-id", query_id.encode())], StreamedContent(content_type, chunks))
 
-    async def kill_when_gone(request: Request, access: SqlAccess, query_id: str) -> None:
+    async def kill_when_gone(request: Request, internal: SqlAccess, user: str, query_id: str) -> None:
         receive = getattr(request.content, "receive", None)
         if receive is None:
             return
         while (await receive()).get("type") != "http.disconnect":
             pass
         with contextlib.suppress(httpx.HTTPError):
-            await context.http_client().post(access.url, params={"query_id": f"kill-{query_id}"},
-                                             content=f"KILL QUERY WHERE query_id = '{_quoted(query_id)}' ASYNC",
-                                             auth=(access.user, access.password))
+            await context.http_client().post(internal.url, params={"query_id": f"kill-{query_id}"},
+                                             content=kill_statement(query_id, user),
+                                             auth=(internal.user, internal.password))
             log.info("killed query %s: its client went away", query_id)
+
+
+def kill_statement(query_id: str, user: str) -> str:
+    """KILL of one query of one user: query ids are unique per user only, and the caller chose this one."""
+    return f"KILL QUERY WHERE query_id = '{_quoted(query_id)}' AND user = '{_quoted(user)}' ASYNC"
 
 
 def _quoted(text: str) -> str:

@@ -64,7 +64,8 @@ class Observation:
 
 @dataclass(frozen=True)
 class SqlAccess:
-    """How the control plane itself runs SQL on a service: its HTTP interface and an internal user."""
+    """How SQL reaches a service: its HTTP interface and a ClickHouse user (the internal one, or a Query API
+    caller's)."""
 
     url: str
     user: str
@@ -100,6 +101,13 @@ class Runtime(Protocol):
 
     async def sql_access(self, service_id: str) -> SqlAccess | None:
         """Where and as whom the control plane runs SQL on the service; None when it is not running."""
+        ...
+
+    async def query_access(self, service_id: str, caller: str, read_only: bool) -> SqlAccess | None:
+        """Where and as whom the Query API runs the SQL of `caller` (an API key's UUID): a user of that caller
+        alone, read-only or not, under the service's settings, made on first use (waiting until the server
+        knows it); None when the service is not running. Raises RuntimeFailure when the server does not take
+        the user in time."""
         ...
 
     async def query_count(self, service_id: str) -> int | None:

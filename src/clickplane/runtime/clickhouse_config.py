@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import re
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Literal
@@ -24,6 +26,16 @@ INTERNAL_USER_NETWORKS = ("127.0.0.1", "::1")
 # The `default` user's profile: the service's settings. It is not the server's `default_profile`, whose
 # settings every query starts from, so that no setting (readonly, a row limit) reaches the internal user.
 SERVICE_PROFILE = "service"
+# The Query API's read-only users' profile: the service's settings, then readonly = 1, which also refuses any
+# setting a query would change (a SETTINGS clause) and lets a user kill no one's queries but its own (18.16:
+# "Readonly user ... attempts to kill query created by ..."). The HTTP interface's `default_format` and
+# `database` parameters are not settings to it, so output formats still work: readonly = 2 is not needed, and
+# would let every query undo the service's limits with a SETTINGS clause.
+SERVICE_READ_ONLY_PROFILE = "service_read_only"
+# Who may run SQL through the Query API: one user per API key and role, so that a read-only caller cannot kill
+# another's queries (a read-only user may kill those of its own user name).
+_QUERY_USER = re.compile(r"query_(read_only|admin)_[0-9a-f]{32}")
+_READ_ONLY_QUERY_USER = "query_read_only_"
 
 _MARK_CACHE_BYTES = 5 * 1024**3
 _LOG_SIZE = "100M"
@@ -44,6 +56,14 @@ def server_command(binary: str, config_file: Path) -> list[str]:
     """The argv that starts a server: the multi-tool needs its `server` subcommand first."""
     subcommand = ["server"] if PurePath(binary).name == "clickhouse" else []
     return [binary, *subcommand, f"--config-file={config_file}"]
+
+
+def query_user_name(caller: str, read_only: bool) -> str:
+    """The ClickHouse user of one caller (an API key's UUID) for one role of a query endpoint."""
+    name = f"{_READ_ONLY_QUERY_USER if read_only else 'query_admin_'}{caller.replace('-', '').lower()}"
+    if not _QUERY_USER.fullmatch(name):
+        raise ValueError(f"{caller!r} is not a UUID")
+    return name
 
 
 @dataclass(frozen=True)
@@ -135,6 +155,10 @@ def render_users_config(
         if CONFIG_SUBSTITUTION in setting_value:
             raise ValueError(f"the value of setting {setting} holds {CONFIG_SUBSTITUTION!r}")
         _add(service_profile, setting, setting_value)
+    read_only_profile = ET.SubElement(profiles, SERVICE_READ_ONLY_PROFILE)
+    # Inherited first, so that readonly = 1 comes last and wins over a readonly the service's settings set.
+    _add(read_only_profile, "profile", SERVICE_PROFILE)
+    _add(read_only_profile, "readonly", 1)
 
     users = ET.SubElement(document, "users")
     default = _add_user(users, "default", spec.password_sha256_hex, clickhouse_networks(spec.ip_access_list),
@@ -155,6 +179,22 @@ def render_users_config(
         ("execution_time", 0),
     ):
         _add(interval, name, value)
+    return _serialize(document)
+
+
+def render_query_users(passwords: Mapping[str, str], root: ConfigRoot,
+                       networks: tuple[str, ...] = INTERNAL_USER_NETWORKS) -> bytes:
+    """`users.d/query-users.xml`, which ClickHouse merges into users.xml and reloads on change as it does
+    users.xml: the Query API's users (name to password, as `query_user_name` names them), reachable only from
+    `networks` (where the control plane connects from), each under the service's settings. A file of its own,
+    so that a newly bound key's user is added without the service's spec."""
+    document: ET.Element[str] = ET.Element(root)
+    users = ET.SubElement(document, "users")
+    for name, password in sorted(passwords.items()):
+        if not _QUERY_USER.fullmatch(name):  # a name becomes a tag, which ElementTree does not escape
+            raise ValueError(f"invalid query user name {name!r}")
+        profile = SERVICE_READ_ONLY_PROFILE if name.startswith(_READ_ONLY_QUERY_USER) else SERVICE_PROFILE
+        _add_user(users, name, hashlib.sha256(password.encode()).hexdigest(), clickhouse_networks(networks), profile)
     return _serialize(document)
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import logging
 import re
+import secrets
 import shutil
 import signal
 import ssl
@@ -31,6 +33,8 @@ from clickplane.runtime.clickhouse_config import (
     ServerConfig,
     TlsFiles,
     config_root_for,
+    query_user_name,
+    render_query_users,
     render_server_config,
     render_users_config,
     server_command,
@@ -62,6 +66,11 @@ def ca_certificate_path(data_dir: Path) -> Path:
     return data_dir.resolve() / "ca" / CA_CERT_FILE
 
 
+# How long a new Query API user may take to be known to the server: 18.16 rereads its users files every
+# couple of seconds (seen: 2.5-6 s).
+_QUERY_USER_DEADLINE_SECONDS = 20.0
+_QUERY_USER_POLL_SECONDS = 0.2
+
 # Queries the server has started since it began; our own asking counts as one.
 QUERY_COUNT_SQL = "SELECT sum(value) FROM system.events WHERE event = 'Query'"
 
@@ -79,6 +88,16 @@ class ServicePaths:
     @property
     def users_file(self) -> Path:
         return self.root / "users.xml"
+
+    @property
+    def query_users_file(self) -> Path:
+        """The Query API's users, merged by ClickHouse into users.xml (a `users.d` beside it)."""
+        return self.root / "users.d" / "query-users.xml"
+
+    @property
+    def query_passwords_file(self) -> Path:
+        """Those users' passwords (0600), which only the runtime reads: users files hold their hashes."""
+        return self.root / "query-users.json"
 
     @property
     def ports_file(self) -> Path:
@@ -238,6 +257,23 @@ class LocalRuntime:
             return None
         return SqlAccess(self._url(ports.http, "/"), INTERNAL_USER, self._internal_password(service_id))
 
+    async def query_access(self, service_id: str, caller: str, read_only: bool) -> SqlAccess | None:
+        paths = self._paths(service_id)
+        name = query_user_name(caller, read_only)
+        ports, pid, _ = await asyncio.to_thread(self._inspect, paths)
+        if ports is None or pid is None:
+            return None
+        # Not the service's lock, which a start holds for up to start_timeout.
+        async with self._lock(f"query-users:{service_id}"):
+            passwords = await asyncio.to_thread(self._query_passwords, paths)
+            password = passwords.get(name)
+            if password is None:
+                password = secrets.token_urlsafe(32)
+                with _setup_errors(paths):
+                    await asyncio.to_thread(self._write_query_users, paths, {**passwords, name: password})
+                await self._wait_until_user_accepted(service_id, ports, name, password)
+        return SqlAccess(self._url(ports.http, "/"), name, password)
+
     async def query_count(self, service_id: str) -> int | None:
         paths = self._paths(service_id)
         ports, server, _ = await asyncio.to_thread(self._inspect, paths)
@@ -367,7 +403,32 @@ class LocalRuntime:
         )
         config_changed = write_if_changed(paths.config_file, render_server_config(config))
         write_if_changed(paths.users_file, users)
+        self._write_query_users(paths, self._query_passwords(paths))  # back in place if it went missing
         return config_changed or certificate_changed
+
+    @staticmethod
+    def _query_passwords(paths: ServicePaths) -> dict[str, str]:
+        """The Query API users' passwords by user name; none when the file is missing or unreadable (its users
+        then get new passwords on their next use)."""
+        try:
+            stored = json.loads(paths.query_passwords_file.read_bytes())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as error:
+            log.warning("service %s: ignoring %s: %s", paths.root.name, paths.query_passwords_file, error)
+            return {}
+        if not isinstance(stored, dict) or not all(isinstance(v, str) for v in stored.values()):
+            log.warning("service %s: ignoring %s: not an object of passwords", paths.root.name,
+                        paths.query_passwords_file)
+            return {}
+        return stored
+
+    def _write_query_users(self, paths: ServicePaths, passwords: dict[str, str]) -> None:
+        """The passwords first: a users file naming a user whose password is lost would lock it out."""
+        write_if_changed(paths.query_passwords_file, json.dumps(passwords, sort_keys=True).encode())
+        paths.query_users_file.parent.mkdir(mode=0o700, exist_ok=True)
+        write_if_changed(paths.query_users_file,
+                         render_query_users(passwords, self.config_root, self._internal_networks))
 
     def _render_users(self, spec: ServiceSpec) -> bytes:
         try:
@@ -593,6 +654,22 @@ class LocalRuntime:
         if version is not None:
             self._versions[(service_id, pid)] = version
         return version
+
+    async def _wait_until_user_accepted(self, service_id: str, ports: Ports, user: str, password: str) -> None:
+        """Poll until the server has read a new user from its users files; RuntimeFailure past the deadline."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _QUERY_USER_DEADLINE_SECONDS
+        while True:
+            self.count_own_query(service_id)
+            with contextlib.suppress(httpx.HTTPError):
+                response = await self._http(service_id).post(self._url(ports.http, "/"), content=b"SELECT 1",
+                                                             auth=(user, password))
+                if response.status_code == 200:
+                    return
+            if loop.time() >= deadline:
+                raise RuntimeFailure(f"service {service_id} did not take its Query API user {user} within "
+                                     f"{_QUERY_USER_DEADLINE_SECONDS:g} s")
+            await asyncio.sleep(_QUERY_USER_POLL_SECONDS)
 
     async def _internal_query(self, service_id: str, ports: Ports, sql: str) -> str | None:
         """Run `sql` as the internal user; its output, or None (logged) when the server does not answer."""
