@@ -229,8 +229,9 @@ def test_a_read_only_caller_can_neither_write_nor_kill_another_callers_query(
         wait_until(lambda: running_queries(details, password, victim.run_id), what=f"query {victim.run_id} to run")
         for kill in ("KILL QUERY WHERE 1 SYNC", f"KILL QUERY WHERE query_id = '{victim.run_id}' SYNC"):
             attempt = query(server, service_id, kill, credentials=reader)
-            assert attempt.status_code >= 400, (kill, attempt.text)
-            assert "attempts to kill query created by" in attempt.text, attempt.text
+            # 18.16 refuses the whole KILL ("Readonly user ... attempts to kill query created by ..."); what holds
+            # on any server is that nothing was killed, SYNC having waited for whatever it would kill.
+            assert "finished" not in attempt.text, (kill, attempt.text)
             assert running_queries(details, password, victim.run_id), f"{kill} killed another caller's query"
         # Its own queries it may still end.
         own_id = str(uuid.uuid4())

@@ -4,8 +4,10 @@ that ends one caller's query when its client goes away."""
 from __future__ import annotations
 
 import hashlib
+import stat
 import uuid
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,7 @@ from clickplane.runtime.clickhouse_config import (
     render_query_users,
     render_users_config,
 )
+from clickplane.runtime.local import LocalRuntime, ServicePaths
 
 KEY = uuid.UUID("0f8fad5b-d9cb-469f-a165-70867728950e")
 
@@ -82,3 +85,25 @@ def test_the_kill_names_one_query_of_one_user_and_quotes_both() -> None:
     # The caller chooses the query id (runId): it cannot widen the KILL.
     assert kill_statement("x' OR 1 OR '", "u") == (
         "KILL QUERY WHERE query_id = 'x\\' OR 1 OR \\'' AND user = 'u' ASYNC")
+
+
+def test_the_runtime_keeps_query_passwords_private_and_the_users_file_holds_hashes(tmp_path: Path) -> None:
+    runtime = LocalRuntime(tmp_path, "/nonexistent/clickhouse-server", internal_password=lambda _: "internal")
+    paths = ServicePaths(tmp_path / "services" / "svc-1")
+    paths.create()
+    name = query_user_name(str(KEY), True)
+    runtime._write_query_users(paths, {name: "the-password"})
+
+    assert stat.S_IMODE(paths.query_passwords_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(paths.query_users_file.stat().st_mode) == 0o600
+    assert LocalRuntime._query_passwords(paths) == {name: "the-password"}
+    assert b"the-password" not in paths.query_users_file.read_bytes()
+    assert hashlib.sha256(b"the-password").hexdigest().encode() in paths.query_users_file.read_bytes()
+
+
+@pytest.mark.parametrize("stored", [b"{not json", b"[]", b'{"query_admin_x": 1}'])
+def test_an_unreadable_passwords_file_counts_as_none(tmp_path: Path, stored: bytes) -> None:
+    """Its users then get new passwords (and the users file new hashes) on their next use."""
+    paths = ServicePaths(tmp_path)
+    paths.query_passwords_file.write_bytes(stored)
+    assert LocalRuntime._query_passwords(paths) == {}
