@@ -80,6 +80,8 @@ class Watch:
     last_active: float = field(default_factory=time.monotonic)
     restarts: deque[float] = field(default_factory=deque)
     checked_at: float = float("-inf")
+    # Checks in a row at which the server's process ran but did not answer.
+    unanswered: int = 0
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,9 @@ class Policy:
     watch_interval_seconds: float = 5.0
     # Starting a server is mostly waiting for it, so many can be under way at once.
     concurrency: int = 16
+    # A server whose process runs but does not answer this many checks in a row is hung (or stopped: SIGSTOP)
+    # and is replaced; fewer may be a moment's starvation. One whose process is gone is restarted at once.
+    unanswered_checks: int = 3
     # A server that dies this many times within the window is given up on (state failed).
     max_restarts: int = 3
     restart_window_seconds: float = 300.0
@@ -203,13 +208,30 @@ class Reconciler:
             watch = self._watches.setdefault(intent.service_id, Watch())
             observation = await self.runtime.observe(intent.spec.service_id)
             if not observation.running:
-                await self._recover(intent, watch, observation.reason or "ClickHouse stopped answering")
+                await self._unhealthy(intent, watch, observation)
                 return
+            watch.unanswered = 0
             if intent.idle_scaling:
                 await self._check_idle(intent, watch)
             await self.backups.run_schedule(intent.service_id)
 
-    async def _recover(self, intent: Intent, watch: Watch, reason: str) -> None:
+    async def _unhealthy(self, intent: Intent, watch: Watch, observation: Observation) -> None:
+        """Restart a server that is gone at once; replace one whose process runs (its pid is seen) once it has
+        not answered `unanswered_checks` checks in a row."""
+        reason = observation.reason or "ClickHouse stopped answering"
+        hung = observation.pid is not None
+        if hung:
+            watch.unanswered += 1
+            if watch.unanswered < self.policy.unanswered_checks:
+                log.warning("service %s: %s (%d of %d checks in a row)", intent.service_id, reason,
+                            watch.unanswered, self.policy.unanswered_checks)
+                return
+            reason = f"{reason} at {watch.unanswered} checks in a row"
+            watch.unanswered = 0
+        await self._recover(intent, watch, reason, hung)
+
+    async def _recover(self, intent: Intent, watch: Watch, reason: str, hung: bool) -> None:
+        """Restart the service's server, ending a `hung` one first: a start would adopt it and wait for it."""
         now = time.monotonic()
         while watch.restarts and now - watch.restarts[0] > self.policy.restart_window_seconds:
             watch.restarts.popleft()
@@ -224,6 +246,8 @@ class Reconciler:
         log.warning("service %s: %s; restarting it", intent.service_id, reason)
         self._observe(intent, state="degraded", reason=f"{reason}; restarting it")
         try:
+            if hung:
+                await self.runtime.stop(intent.spec.service_id)
             await self._bring_up(intent)
         except RuntimeFailure as failure:
             self._fail(intent, str(failure))

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from clickplane.runtime.process import find_server, is_running, log_tail, signal_server, spawn
+from clickplane.runtime.process import find_server, is_running, log_tail, record_server, signal_server, spawn
 
 
 def test_a_server_is_found_by_pid_file_and_config_and_is_gone_once_killed(tmp_path: Path) -> None:
@@ -17,7 +17,7 @@ def test_a_server_is_found_by_pid_file_and_config_and_is_gone_once_killed(tmp_pa
     argv = [sys.executable, "-c", "import time; time.sleep(60)", f"--config-file={config}"]
     child, server = spawn(argv, tmp_path, tmp_path / "console.log")
     try:
-        pid_file.write_text(f"{server.pid}\n")
+        record_server(pid_file, server)
         # Until the child has exec'd, its command line is still its parent's: poll with a deadline.
         deadline = time.monotonic() + 10
         while find_server(pid_file, config) is None and time.monotonic() < deadline:

@@ -1,11 +1,20 @@
-"""What an outside probe sent that was taken or answered 500 (issue 12, "Low"): dates past the calendar's ends,
-memory sizes a hair off a multiple, setting values that overflow the engine's integers, names with control
-characters and IP access lists of any length. Each is refused with a message naming the field and the rule."""
+"""What an outside probe found (issue 12, "Low"). Input that was taken or answered 500: dates past the calendar's
+ends, memory sizes a hair off a multiple, setting values that overflow the engine's integers, names with control
+characters and IP access lists of any length; each is refused with a message naming the field and the rule. And
+servers: recognised by more than their command line, and a hung one replaced promptly."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,10 +29,21 @@ from clickplane.api.schemas.service import (
     ServiceReplicaScalingPatchRequest,
     ServiceScalingPatchRequest,
 )
+from clickplane.backup_jobs import BackupJobs
 from clickplane.domain.activity import Window, window
+from clickplane.domain.backups import Storage
 from clickplane.domain.clickhouse_settings import check_values, parse_catalog
 from clickplane.domain.errors import BadRequest
 from clickplane.domain.services import validate_ip_access_list
+from clickplane.reconciler import Policy, Reconciler
+from clickplane.runtime.base import Observation, ServiceSpec
+from clickplane.runtime.local import LocalRuntime
+from clickplane.runtime.process import find_server, record_server, search_server, signal_server, spawn, start_time_file
+from clickplane.store import models
+from clickplane.store.database import Database
+from tests.unit.fakes import Clock
+from tests.unit.test_backup_jobs import START, running_service
+from tests.unit.test_runtime_local import SPEC, fake_binary, processes_mentioning
 
 SERVICE = {"name": "probe", "provider": "aws", "region": "us-east-1"}
 
@@ -179,3 +199,193 @@ def test_a_key_request_says_the_limit_too() -> None:
         "ipAccessList: List should have at most 1000 items after validation, not 1001")
     assert refusal(ApiKeyPatchRequest, {"ipAccessList": entries}).startswith(
         "ipAccessList: List should have at most 1000 items")
+
+
+# Recognising a service's server: by the start time recorded at spawn and our user, not the command line alone
+
+
+def await_exec(pid: int, argument: str) -> None:
+    """Until a child has exec'd, its command line is still its parent's: poll with a deadline."""
+    deadline = time.monotonic() + 10
+    while argument.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"):
+        assert time.monotonic() < deadline, f"process {pid} never ran with {argument}"
+        time.sleep(0.01)
+
+
+def sleeper(config: Path) -> list[str]:
+    return [sys.executable, "-c", "import time; time.sleep(60)", f"--config-file={config}"]
+
+
+def test_a_recycled_pid_with_the_same_command_line_is_not_taken_for_the_recorded_server(tmp_path: Path) -> None:
+    config, pid_file = tmp_path / "config.xml", tmp_path / "clickhouse.pid"
+    child, server = spawn(sleeper(config), tmp_path, tmp_path / "console.log")
+    try:
+        await_exec(server.pid, f"--config-file={config}")
+        record_server(pid_file, server)
+        assert pid_file.read_text() == f"{server.pid}\n"  # still a plain pid file, as every tool reads one
+        assert find_server(pid_file, config) == server
+        # The recorded server was another process that had this pid before.
+        start_time_file(pid_file).write_text(f"{server.start_time - 1}\n")
+        assert find_server(pid_file, config) is None
+        # A pid file with no start on record (garbage beside it, or none) is not trusted either.
+        start_time_file(pid_file).write_text("garbage\n")
+        assert find_server(pid_file, config) is None
+        start_time_file(pid_file).unlink()
+        assert find_server(pid_file, config) is None
+    finally:
+        child.kill()
+        child.wait()
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="starting a process as another user needs root")
+def test_a_process_of_another_user_is_never_taken_for_a_server_whatever_its_command_line(tmp_path: Path) -> None:
+    config = tmp_path / "config.xml"
+    # The shell stays, waiting for its sleep, with the argument on its command line.
+    stranger = subprocess.Popen(["/bin/sh", "-c", "sleep 60", "sh", f"--config-file={config}"], user=65534, cwd="/",
+                                start_new_session=True)
+    try:
+        await_exec(stranger.pid, f"--config-file={config}")
+        assert search_server(config) is None
+        ours, server = spawn(sleeper(config), tmp_path, tmp_path / "console.log")
+        try:
+            await_exec(server.pid, f"--config-file={config}")
+            assert search_server(config) == server
+        finally:
+            ours.kill()
+            ours.wait()
+    finally:
+        os.killpg(stranger.pid, signal.SIGKILL)
+        stranger.wait()
+
+
+# Stopping a server that cannot act on SIGTERM
+
+
+def test_sigterm_reaches_a_stopped_server(tmp_path: Path) -> None:
+    """ClickHouse handles SIGTERM itself: a stopped (SIGSTOP) process runs no handler until continued."""
+    handles_sigterm = ("import signal, sys, time; signal.signal(signal.SIGTERM, lambda *_: sys.exit(7)); "
+                       "print('handling', flush=True); time.sleep(60)")
+    log = tmp_path / "log"
+    child, server = spawn([sys.executable, "-c", handles_sigterm], tmp_path, log)
+    try:
+        deadline = time.monotonic() + 10
+        while "handling" not in log.read_text():
+            assert time.monotonic() < deadline, "the child never said it handles SIGTERM"
+            time.sleep(0.01)
+        os.kill(server.pid, signal.SIGSTOP)
+        signal_server(server, signal.SIGTERM)
+        assert child.wait(timeout=10) == 7
+    finally:
+        child.kill()
+        child.wait()
+
+
+# A stand-in server that answers every request with "Ok." on the HTTP port of its config, until a file `hang`
+# appears in its directory; then it holds every request unanswered. On SIGTERM it notes it in `got-sigterm`.
+PING_SERVER = r"""
+import http.server, os, re, signal
+signal.signal(signal.SIGTERM, lambda *_: (open("got-sigterm", "w").close(), os._exit(0)))
+config = next(arg for arg in sys.argv if arg.startswith("--config-file=")).partition("=")[2]
+port = int(re.search(r"<http_port>(\d+)</http_port>", open(config).read()).group(1))
+
+class Answer(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        while os.path.exists("hang"):
+            time.sleep(1)
+        self.send_response(200)
+        self.send_header("Content-Length", "4")
+        self.end_headers()
+        self.wfile.write(b"Ok.\n")
+
+    do_POST = do_GET
+
+    def log_message(self, *args):
+        pass
+
+http.server.ThreadingHTTPServer(("127.0.0.1", port), Answer).serve_forever()
+"""
+
+
+@pytest.mark.anyio
+async def test_a_server_that_does_not_answer_is_killed_without_waiting_out_a_sigterm(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    binary = fake_binary(tmp_path / "bin", "clickhouse-server", PING_SERVER)
+    local = LocalRuntime(data_dir, binary, internal_password=lambda service_id: "internal", stop_timeout=5)
+    try:
+        await local.ensure_running(SPEC)
+        root = data_dir / "services" / SPEC.service_id
+        (root / "hang").touch()
+
+        await local.stop(SPEC.service_id)
+
+        assert not (root / "got-sigterm").exists()
+        assert not processes_mentioning(data_dir)
+        assert not (await local.observe(SPEC.service_id)).running
+    finally:
+        await local.delete(SPEC.service_id)
+        await local.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_server_that_answers_is_still_stopped_with_sigterm(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    binary = fake_binary(tmp_path / "bin", "clickhouse-server", PING_SERVER)
+    local = LocalRuntime(data_dir, binary, internal_password=lambda service_id: "internal", stop_timeout=5)
+    try:
+        await local.ensure_running(SPEC)
+        await local.stop(SPEC.service_id)
+        assert (data_dir / "services" / SPEC.service_id / "got-sigterm").exists()
+    finally:
+        await local.delete(SPEC.service_id)
+        await local.aclose()
+
+
+# The reconciler: a server that runs but does not answer is replaced after a few checks in a row
+
+UNANSWERED = Observation(running=False, pid=4242, reason="ClickHouse (pid 4242) does not answer /ping")
+ANSWERED = Observation(running=True, pid=4242)
+GONE = Observation(running=False, reason="ClickHouse exited unexpectedly")
+
+
+@dataclass
+class ScriptedRuntime:
+    """Observes what the test scripts, one observation a check, and notes what it is asked to do."""
+
+    observations: list[Observation]
+    calls: list[str] = field(default_factory=list)
+
+    async def observe(self, service_id: str) -> Observation:
+        observation = self.observations.pop(0)
+        self.calls.append("answered" if observation.running else "unanswered" if observation.pid else "gone")
+        return observation
+
+    async def stop(self, service_id: str) -> None:
+        self.calls.append("stop")
+
+    async def ensure_running(self, spec: ServiceSpec) -> Observation:
+        self.calls.append("start")
+        return ANSWERED
+
+
+@pytest.mark.anyio
+async def test_a_server_is_replaced_after_unanswered_checks_in_a_row_and_one_that_is_gone_at_once(
+        database: Database, tmp_path: Path) -> None:
+    service_id = running_service(database)
+    script = [UNANSWERED, UNANSWERED, ANSWERED, UNANSWERED, UNANSWERED, UNANSWERED, GONE, ANSWERED]
+    runtime = ScriptedRuntime(list(script))
+    jobs = BackupJobs(database, runtime, Storage(tmp_path / "data", tmp_path), Clock(START))  # type: ignore[arg-type]
+    reconciler = Reconciler(database, runtime, jobs, asyncio.Event(),  # type: ignore[arg-type]
+                            Policy(watch_interval_seconds=0, unanswered_checks=3))
+
+    for _ in script:
+        reconciler.pass_once()
+        await reconciler.drain()
+
+    assert runtime.calls == [
+        "unanswered", "unanswered", "answered",  # an answer starts the count again
+        "unanswered", "unanswered", "unanswered", "stop", "start",  # the third in a row: ended, then started
+        "gone", "start",  # nothing left to end: started at once
+        "answered",
+    ]
+    with database.transaction() as session:
+        assert session.get(models.Service, service_id).state == "running"  # type: ignore[union-attr]

@@ -39,7 +39,7 @@ from clickplane.runtime.clickhouse_config import (
     render_users_config,
     server_command,
 )
-from clickplane.runtime.files import write_atomically, write_if_changed
+from clickplane.runtime.files import write_if_changed
 from clickplane.runtime.local_backup import restore_once, take_backup
 from clickplane.runtime.ports import Ports, choose_ports, load_ports, port_is_free, save_ports
 from clickplane.runtime.process import ProcessId
@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 _SERVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _POLL_SECONDS = 0.05
 _HTTP_TIMEOUT_SECONDS = 5.0
+# A server answers /ping from memory, in a millisecond or so even when busy: one that takes longer than
+# this is stopped (SIGSTOP), hung or starved, and the reconciler counts it as a failed check.
+_PING_TIMEOUT_SECONDS = 2.0
 # A backup's statements (FREEZE links every file of a table's parts) may take longer than a probe.
 _BACKUP_SQL_TIMEOUT_SECONDS = 300.0
 # After SIGKILL only the kernel is left to act; this bounds a process stuck in uninterruptible I/O.
@@ -464,7 +467,7 @@ class LocalRuntime:
             log.warning("the pid file of service %s did not name its running server, pid %d; rewriting it",
                         paths.root.name, server.pid)
             with contextlib.suppress(OSError):  # found either way; the record is repaired when it can be
-                write_atomically(paths.pid_file, f"{server.pid}\n".encode(), 0o644)
+                process.record_server(paths.pid_file, server)
         return server
 
     def _inspect(self, paths: ServicePaths) -> tuple[Ports | None, ProcessId | None, bool]:
@@ -541,7 +544,7 @@ class LocalRuntime:
         start is under way cancels the waiting coroutine, not this, so no server goes unrecorded."""
         child, server = process.spawn(argv, paths.root, paths.console_log)
         try:
-            write_atomically(paths.pid_file, f"{child.pid}\n".encode(), 0o644)
+            process.record_server(paths.pid_file, server)
         except OSError:
             # Unrecorded, the server would run on untracked (a full disk does this): end it, then say why.
             child.kill()
@@ -573,11 +576,17 @@ class LocalRuntime:
         if server is not None:
             await self._terminate(paths, server, graceful=True)
             log.info("stopped ClickHouse of service %s (pid %d)", paths.root.name, server.pid)
-        await asyncio.to_thread(paths.pid_file.unlink, missing_ok=True)
+        await asyncio.to_thread(process.forget_server, paths.pid_file)
 
     async def _terminate(self, paths: ServicePaths, server: ProcessId, graceful: bool) -> None:
-        """SIGTERM and wait `stop_timeout` for a clean shutdown, then SIGKILL; `graceful=False` goes
-        straight to SIGKILL (a server that failed to start has nothing to save)."""
+        """SIGTERM and wait `stop_timeout` for a clean shutdown, then SIGKILL. Straight to SIGKILL when
+        `graceful` is False (a server that failed to start has nothing to save) or the server does not answer
+        /ping: a hung one would only use up the wait, and a stopped one (SIGSTOP) cannot act on SIGTERM."""
+        ports = await asyncio.to_thread(load_ports, paths.ports_file)
+        if graceful and ports is not None and not await self._pings(paths.root.name, ports):
+            log.warning("ClickHouse of service %s (pid %d) does not answer /ping: killing it", paths.root.name,
+                        server.pid)
+            graceful = False
         await self._disconnect(paths.root.name)
         steps = [(signal.SIGKILL, _KILL_WAIT_SECONDS)]
         if graceful:
@@ -585,7 +594,7 @@ class LocalRuntime:
         for signum, timeout in steps:
             await asyncio.to_thread(process.signal_server, server, signum)
             if await self._wait_gone(server, timeout):
-                await asyncio.to_thread(paths.pid_file.unlink, missing_ok=True)
+                await asyncio.to_thread(process.forget_server, paths.pid_file)
                 self._versions.pop((paths.root.name, server.pid), None)
                 return
         raise RuntimeFailure(f"ClickHouse (pid {server.pid}) is still running after SIGKILL")
@@ -639,7 +648,7 @@ class LocalRuntime:
 
     async def _pings(self, service_id: str, ports: Ports) -> bool:
         try:
-            response = await self._http(service_id).get(self._url(ports.http, "/ping"))
+            response = await self._http(service_id).get(self._url(ports.http, "/ping"), timeout=_PING_TIMEOUT_SECONDS)
         except httpx.HTTPError:
             return False
         return response.status_code == 200 and response.text.strip() == "Ok."

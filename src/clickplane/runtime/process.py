@@ -8,6 +8,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from clickplane.runtime.files import write_atomically
+
 
 def spawn(argv: list[str], cwd: Path, console_log: Path) -> tuple[subprocess.Popen[bytes], ProcessId]:
     """Start `argv` in a session of its own, so it outlives the control plane and a Ctrl-C or a
@@ -36,24 +38,46 @@ class ProcessId:
     start_time: int  # clock ticks after boot, from /proc/<pid>/stat
 
 
-def read_pid(pid_file: Path) -> int | None:
-    """The pid the file names; None when there is none to read (missing, garbage, not even a file)."""
+def record_server(pid_file: Path, server: ProcessId) -> None:
+    """Note `server` as the one `pid_file` names: its pid in the pid file, plain as every tool reads one, and
+    its start time in the file beside it. The start time goes first, so that a pid file never names a
+    process whose start is not on record (a crash in between leaves a mismatch, which find_server refuses)."""
+    write_atomically(start_time_file(pid_file), f"{server.start_time}\n".encode(), 0o644)
+    write_atomically(pid_file, f"{server.pid}\n".encode(), 0o644)
+
+
+def forget_server(pid_file: Path) -> None:
+    """Remove what record_server wrote."""
+    pid_file.unlink(missing_ok=True)
+    start_time_file(pid_file).unlink(missing_ok=True)
+
+
+def start_time_file(pid_file: Path) -> Path:
+    return pid_file.with_name(f"{pid_file.name}.start")
+
+
+def _read_number(path: Path) -> int | None:
+    """The number the file holds; None when there is none to read (missing, garbage, not even a file)."""
     try:
-        return int(pid_file.read_text().strip())
+        return int(path.read_text().strip())
     except (OSError, ValueError):
         return None
 
 
 def find_server(pid_file: Path, config_file: Path) -> ProcessId | None:
-    """The process named by `pid_file` if it runs and was started with this config file: a pid file
-    can outlive its process, and the pid can since belong to another program."""
-    pid = read_pid(pid_file)
-    return _server_at(pid, _config_argument(config_file)) if pid is not None and pid > 0 else None
+    """The process `pid_file` names if it is the very one record_server noted (a pid file can outlive its
+    process, and the pid can since belong to another program, even one run with the same command line) and
+    it runs with this config file."""
+    pid, start_time = _read_number(pid_file), _read_number(start_time_file(pid_file))
+    if pid is None or pid <= 0 or start_time is None:
+        return None
+    server = _server_at(pid, _config_argument(config_file))
+    return server if server is not None and server.start_time == start_time else None
 
 
 def search_server(config_file: Path) -> ProcessId | None:
-    """The running process started with this config file, found by reading every process's command
-    line: for when a pid file has lost track of its server (garbage written over it, or removed)."""
+    """The running process of ours started with this config file, found by reading every process's
+    command line: for when a pid file has lost track of its server (garbage written over it, or removed)."""
     argument = _config_argument(config_file)
     for entry in Path("/proc").iterdir():
         server = _server_at(int(entry.name), argument) if entry.name.isdigit() else None
@@ -67,7 +91,8 @@ def _config_argument(config_file: Path) -> bytes:
 
 
 def _server_at(pid: int, config_argument: bytes) -> ProcessId | None:
-    """Process `pid` if it runs (not a zombie) with `config_argument` on its command line."""
+    """Process `pid` if it runs (not a zombie) with `config_argument` on its command line, as our user:
+    anyone may start a program with any arguments, but only we (or root) can start one as us."""
     fields = _stat_fields(pid)
     if fields is None or fields[_STATE] == "Z":
         return None
@@ -75,7 +100,18 @@ def _server_at(pid: int, config_argument: bytes) -> ProcessId | None:
         arguments = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
     except OSError:
         return None
-    return ProcessId(pid, int(fields[_START_TIME])) if config_argument in arguments else None
+    if config_argument not in arguments or _real_uid(pid) != os.getuid():
+        return None
+    return ProcessId(pid, int(fields[_START_TIME]))
+
+
+def _real_uid(pid: int) -> int | None:
+    """The real user id of process `pid` (the first number of the Uid line of /proc/<pid>/status)."""
+    try:
+        status = (Path("/proc") / str(pid) / "status").read_text()
+    except OSError:
+        return None
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("Uid:")), None)
 
 
 def _start_time(pid: int) -> int:
@@ -109,14 +145,18 @@ _START_TIME = 19
 
 def signal_server(server: ProcessId, signum: signal.Signals) -> None:
     """Signal the server and whatever it started (it leads its own process group since `spawn`),
-    unless it has finished: its pid may belong to another program by now."""
+    unless it has finished: its pid may belong to another program by now. A stopped server (SIGSTOP)
+    acts on no signal but SIGKILL until it is continued, so every other one is followed by SIGCONT."""
     if not is_running(server):
         return
+    follow_up = [] if signum == signal.SIGKILL else [signal.SIGCONT]
     try:
-        if os.getpgid(server.pid) == server.pid:
-            os.killpg(server.pid, signum)
-        else:
-            os.kill(server.pid, signum)
+        in_group = os.getpgid(server.pid) == server.pid
+        for each in [signum, *follow_up]:
+            if in_group:
+                os.killpg(server.pid, each)
+            else:
+                os.kill(server.pid, each)
     except ProcessLookupError:
         pass
 
