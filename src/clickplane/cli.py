@@ -174,10 +174,10 @@ def export_postman(
     try:
         document, target = postman.fetch(url or settings.base_url, key_id, key_secret,
                                          service_id)
+        collection_file, environment_file = postman.write(out, document, target)
     except postman.ExportError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
-    collection_file, environment_file = postman.write(out, document, target)
     typer.echo(f"wrote {collection_file} and {environment_file} (it holds the key secret) for organization "
                f"{target.organization_id}, service {target.service_id or '(none)'}\n"
                f"run: newman run {collection_file} -e {environment_file}")

@@ -14,6 +14,7 @@ from clickplane.domain.backups import Storage
 from clickplane.domain.organizations import Bootstrap, bootstrap, create_organization_with_admin_key
 from clickplane.domain.secrets import SecretHasher, load_or_create_secret_key
 from clickplane.runtime.base import Runtime
+from clickplane.runtime.files import private_directory
 from clickplane.runtime.local import LocalRuntime
 from clickplane.settings import Settings
 from clickplane.store import copy as store_copy
@@ -26,7 +27,7 @@ T = TypeVar("T")
 
 
 def open_store(settings: Settings) -> Database:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(settings.data_dir)
     database = Database(settings.resolved_database_url)
     database.migrate()
     return database

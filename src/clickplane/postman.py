@@ -252,11 +252,22 @@ def fetch(base_url: str, key_id: str, key_secret: str, service_id: str | None = 
 
 
 def write(directory: Path, document: Json, target: Target) -> tuple[Path, Path]:
-    """Write the collection and the environment (private: it holds the key secret) into `directory`."""
+    """Write the collection and the environment (private: it holds the key secret) into `directory`. Refused
+    when the directory or either file is a symbolic link: someone else may have put it there (in /tmp, say)
+    to have the key secret, or a file of theirs, written where it points."""
+    _refuse_link(directory)
     directory.mkdir(parents=True, exist_ok=True)
     exported = collection(document)
     paths = directory / COLLECTION_FILE, directory / ENVIRONMENT_FILE
+    for path in paths:
+        _refuse_link(path)
     write_atomically(paths[0], json.dumps(exported, indent=2).encode(), mode=0o644)
     write_atomically(paths[1], json.dumps(environment(f"{exported['info']['name']} ({target.base_url})", target),
                                           indent=2).encode())
     return paths
+
+
+def _refuse_link(path: Path) -> None:
+    if path.is_symlink():
+        raise ExportError(f"{path} is a symbolic link, and clickplane writes through no link it did not make; "
+                          "remove it, or give --out a directory of your own")

@@ -13,6 +13,8 @@ import secrets
 import string
 from pathlib import Path
 
+from clickplane.runtime.files import create_private, private_directory
+
 _ALPHANUMERIC = string.ascii_letters + string.digits
 # How a key's secret hash was made: HMAC of the secret's SHA-256 (every key since hashData support),
 # or HMAC of the secret itself (keys made before).
@@ -58,20 +60,12 @@ class SecretHasher:
 
 
 def load_or_create_secret_key(path: Path) -> bytes:
-    """The installation key from `path`, created (readable by the owner only) on first use."""
-    if path.exists():
-        return bytes.fromhex(path.read_text().strip())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
-    # O_EXCL: two processes starting at once must not each write a different key.
-    try:
-        fd = path.open("x", encoding="ascii")
-    except FileExistsError:
-        return bytes.fromhex(path.read_text().strip())
-    with fd:
-        path.chmod(0o600)
-        fd.write(key.hex())
-    return key
+    """The installation key from `path`, created on first use: private (0600) from its first byte, in a data
+    dir of the owner's only, and whole when it appears, so two processes starting at once use one key."""
+    if not path.exists():
+        private_directory(path.parent)
+        create_private(path, secrets.token_bytes(32).hex().encode())
+    return bytes.fromhex(path.read_text().strip())
 
 
 def password_sha256_hex(password: str) -> str:

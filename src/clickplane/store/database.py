@@ -13,6 +13,8 @@ than failing mid-transaction.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,11 +50,31 @@ def _begin_sqlite(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _make_sqlite_file_private(database: str | None) -> None:
+    """Create the SQLite file 0600 before SQLite does (it would make it 0644), and take other users' access
+    from one made before: it holds password hashes, emails and addresses. SQLite gives the -wal and -shm files
+    it makes the database file's mode; ones left by an earlier version are made private too."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        return  # no such directory: SQLite says so when it is opened
+    for existing in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if existing.stat().st_mode & 0o077:
+                existing.chmod(0o600)
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine: Engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
         if self.engine.dialect.name == "sqlite":
+            _make_sqlite_file_private(self.engine.url.database)
             event.listen(self.engine, "connect", _tune_sqlite)
             event.listen(self.engine, "begin", _begin_sqlite)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
