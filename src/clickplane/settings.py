@@ -89,6 +89,9 @@ class Settings(BaseSettings):
         default=LogFormat.TEXT, description="How serve logs: text for people, json for one object a line.")
     access_log: bool = Field(
         default=True, description="Log a line per request; off, only /metrics counts them (a little faster).")
+    body_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="How long a request's whole body may take to arrive after its headers "
+                                        "(else 408 and the connection is closed).")
 
     @property
     def rate_limit(self) -> tuple[int, float] | None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any, cast
 
 from blacksheep import Application, Content, Request, Response, Router
-from blacksheep.exceptions import HTTPException
+from blacksheep.exceptions import HTTPException, MessageAborted
 from prometheus_client.registry import Collector
 from rodi import Container
 from sqlalchemy import text
@@ -30,14 +31,30 @@ from clickplane.api.context import AppContext
 from clickplane.api.docs import CloudApiDocs
 from clickplane.api.endpoints import Api, no_such_operation
 from clickplane.api.envelope import JSON, failure
-from clickplane.api.limits import BodySizeLimit
+from clickplane.api.limits import BodyLimits
 from clickplane.api.query import add_query_route
 from clickplane.domain.errors import ApiError, TooManyRequests
 from clickplane.observability.metrics import registry_of, scrape_handler
 from clickplane.observability.middleware import Observed, RouteRecordingRouter
 
+log = logging.getLogger(__name__)
+
 HTTP_CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
               405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE"}
+# What nginx records for a request whose client went away before it was answered; never sent (nobody is there).
+CLIENT_CLOSED_REQUEST = 499
+
+
+class QuietApplication(Application):
+    """BlackSheep, without its own log line for each handled error: that line had the query string and the
+    error's text, which may quote what the client sent (a key secret put in `openApiKeys` by mistake), and the
+    access line already has the status. An unhandled error is logged with its traceback, naming the path only."""
+
+    async def log_handled_exc(self, request: Request, exc: Exception) -> None:
+        return
+
+    async def log_unhandled_exc(self, request: Request, exc: Exception) -> None:
+        self.logger.error('Unhandled exception - "%s %s"', request.method, request.path, exc_info=exc)
 
 
 async def _render_api_error(app: Application, request: Request, error: ApiError) -> Response:
@@ -59,6 +76,13 @@ async def _render_http_exception(app: Application, request: Request, error: HTTP
     status = error.status if error.status in HTTP_CODES else 400
     text = (str(error) or "the request could not be processed").removeprefix("Bad Request: ")
     return failure(status, f"{HTTP_CODES[status]}: {text}")
+
+
+async def _client_went_away(app: Application, request: Request, error: MessageAborted) -> Response:
+    """The client disconnected before its request's body arrived whole (an aborted upload): nothing went wrong
+    here, and there is nobody to answer; recorded as 499 in the access line and the metrics, not as a 500."""
+    log.info("the client disconnected before its request body arrived whole")
+    return Response(CLIENT_CLOSED_REQUEST, None, None)
 
 
 async def _render_write_conflict(app: Application, request: Request, error: IntegrityError) -> Response:
@@ -101,7 +125,7 @@ def create_app(context: AppContext, collectors: Iterable[Collector] = ()) -> Any
     registry, http_metrics = registry_of(context.database, collectors)
     # Unauthenticated like /healthz: Prometheus scrapes without credentials, and the metrics hold no org data.
     router.add("GET", "/metrics", docs.ignore()(scrape_handler(registry)))
-    app = Application(router=router, show_error_details=False)
+    app = QuietApplication(router=router, show_error_details=False)
     cast(Container, app.services).add_instance(context)
     # Only our own handlers: BlackSheep's default one for pydantic errors would turn a bug into a 400.
     app.exceptions_handlers.clear()
@@ -109,7 +133,9 @@ def create_app(context: AppContext, collectors: Iterable[Collector] = ()) -> Any
     app.exceptions_handlers[TooManyRequests] = _render_rate_limited
     app.exceptions_handlers[HTTPException] = _render_http_exception
     app.exceptions_handlers[IntegrityError] = _render_write_conflict
+    app.exceptions_handlers[MessageAborted] = _client_went_away
     for status in (400, 404, 405, 500):
         app.exceptions_handlers[status] = _render_http_exception
     docs.bind_app(app)
-    return Observed(BodySizeLimit(app, context.settings.max_body_bytes), http_metrics)
+    settings = context.settings
+    return Observed(BodyLimits(app, settings.max_body_bytes, settings.body_timeout_seconds), http_metrics)

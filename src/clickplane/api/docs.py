@@ -8,6 +8,7 @@ serves it with `servers[0].url` set to the base URL the client used.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -134,7 +135,7 @@ class CloudApiDocs(OpenAPIHandler):
         @app.router.route(self.json_spec_path, methods=["GET", "HEAD"])
         def get_openapi_document(request: Request) -> Response:
             document = {**self._document, "servers": [{"url": base_url(request)}]}
-            return Response(200, None, Content(JSON, json.dumps(document).encode()))
+            return Response(200, [VARY], Content(JSON, json.dumps(document).encode()))
 
 
 def add_links(document: dict[str, Any], produces: dict[str, Produces]) -> None:
@@ -171,15 +172,27 @@ def _link_parameters(target: dict[str, Any], source_path: str, made: Produces) -
     return parameters
 
 
+# A host name (RFC 1123 labels), an IPv4 address or a bracketed IPv6 one, and an optional port: what a URL's
+# authority may hold, and nothing that could close the JSON string or the URL it is put in.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+VALID_HOST = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?")
+VALID_SCHEMES = frozenset({"http", "https"})
+# The document's servers[0].url depends on these headers: a cache must not give one client's to another.
+VARY = (b"vary", b"X-Forwarded-Proto, X-Forwarded-Host")
+
+
 def base_url(request: Request) -> str:
-    """The scheme and host the client addressed, honouring a reverse proxy's X-Forwarded-* headers."""
+    """The scheme and host the client addressed, honouring a reverse proxy's X-Forwarded-* headers when they
+    name a scheme and a host; ones that do not (`javascript:`, markup) are ignored."""
     def header(name: bytes) -> str | None:
         value = request.get_first_header(name)
         return value.decode("latin-1").split(",")[0].strip() if value else None
 
-    scheme = header(b"x-forwarded-proto") or request.scope.get("scheme", "http")
-    host = header(b"x-forwarded-host") or header(b"host")
-    if not host:  # HTTP/1.0 without Host: name the socket that answered
+    forwarded_scheme = (header(b"x-forwarded-proto") or "").lower()
+    scheme = forwarded_scheme if forwarded_scheme in VALID_SCHEMES else request.scope.get("scheme", "http")
+    host = next((value for value in (header(b"x-forwarded-host"), header(b"host"))
+                 if value and VALID_HOST.fullmatch(value)), None)
+    if not host:  # HTTP/1.0 without Host, or a Host that names no host: name the socket that answered
         address, port = request.scope["server"]
         host = f"{address}:{port}"
     return f"{scheme}://{host}{request.scope.get('root_path', '')}"

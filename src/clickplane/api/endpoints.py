@@ -21,6 +21,7 @@ from clickplane.api.envelope import failure
 from clickplane.domain import permissions
 from clickplane.domain.auth import Caller
 from clickplane.domain.errors import Forbidden, MethodNotAllowed, NotFound
+from clickplane.observability.middleware import RouteRecordingRouter
 
 Handler = Callable[..., Awaitable[Response]]
 
@@ -42,11 +43,14 @@ def authorize(caller: Caller, permission: str, method: str, organization_id: uui
                         "ask an admin to assign a role that does")
 
 
-def no_such_operation(router: Router) -> Handler:
-    """The router's fallback: 405 with Allow for a path that has operations under other methods, else 404."""
+def no_such_operation(router: RouteRecordingRouter) -> Handler:
+    """The router's fallback: 405 with Allow for a path that has operations under other methods, else 404.
+    Allow lists HEAD wherever it lists GET, as the router answers HEAD with GET's operation."""
 
     async def fallback(request: Request) -> Response:
-        matches = {method.decode(): router.get_matching_route(method, request.path) for method in router.routes}
+        path = request.path.encode()
+        methods = {method.decode() for method in router.routes} | {"HEAD"}
+        matches = {method: router.exact_route(method, path)[0] for method in methods}
         routes = [route for route in matches.values() if route is not None]
         if not routes:
             raise NotFound(f"no API operation at {request.method} {request.path}; GET /v1 lists the operations")

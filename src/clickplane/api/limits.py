@@ -1,5 +1,5 @@
 """Request limits, enforced before a handler reads anything: the size and pace of a request's head in the
-HTTP protocol uvicorn serves with, the size of its body in an ASGI wrapper around the app."""
+HTTP protocol uvicorn serves with, the size and pace of its body in an ASGI wrapper around the app."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from clickplane.api.envelope import failure
-from clickplane.domain.errors import PayloadTooLarge
+from clickplane.domain.errors import PayloadTooLarge, RequestTimeout
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -20,6 +20,9 @@ Message = dict[str, Any]
 MAX_HEAD_BYTES = 64 * 1024
 # Clients send a request's head in one packet or a few; nginx waits 60 s, Apache 20 to 40.
 HEAD_TIMEOUT_SECONDS = 20.0
+# A whole body (at most max_body_bytes, 1 MiB by default) within a minute: 17 KiB/s; nginx's client_body_timeout
+# is 60 s too (between reads).
+BODY_TIMEOUT_SECONDS = 60.0
 
 
 class LimitedHttpProtocol(HttpToolsProtocol):
@@ -31,6 +34,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     max_head_bytes = MAX_HEAD_BYTES
     head_timeout = HEAD_TIMEOUT_SECONDS
+    body_timeout = BODY_TIMEOUT_SECONDS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -38,6 +42,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._head_received = 0  # bytes received while its head was still incomplete
         # Set while a request's head is arriving; cancelled once it is complete.
         self._head_deadline: asyncio.TimerHandle | None = None
+        # Set while a request's body is arriving; cancelled once it is complete.
+        self._body_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -45,6 +51,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._head_done()
+        self._body_done()
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
@@ -65,6 +72,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._head_done()
         if self._head_size <= self.max_head_bytes:
             super().on_headers_complete()
+            if any(name in (b"content-length", b"transfer-encoding") for name, _ in self.headers):
+                self._body_deadline = self.loop.call_later(self.body_timeout, self._body_timed_out)
             return
         # Answered without reaching the app, the way uvicorn answers 503 past its concurrency limit.
         app, self.app = self.app, self._answer_head_too_large
@@ -72,6 +81,25 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             super().on_headers_complete()
         finally:
             self.app = app
+
+    def on_message_complete(self) -> None:
+        self._body_done()
+        super().on_message_complete()
+
+    def _body_done(self) -> None:
+        if self._body_deadline is not None:
+            self._body_deadline.cancel()
+            self._body_deadline = None
+
+    def _body_timed_out(self) -> None:
+        """The body is still arriving. A handler reading it has been answered 408 by BodyLimits; one that does
+        not read it (a 401, say) leaves the client trickling bytes that would hold the connection forever (each
+        one puts off the keep-alive timeout): close it once its answer is sent."""
+        self._body_deadline = None
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.close()
+        else:
+            self.cycle.keep_alive = False
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -81,6 +109,11 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             self._head_received += len(data)
             if self._head_received > self.max_head_bytes:
                 self._refuse(431, self._head_too_large())
+
+    def send_400_response(self, msg: str) -> None:
+        """httptools could not parse the request: answer in the envelope, not uvicorn's plain text."""
+        self._refuse(400, "BAD_REQUEST: the request is not valid HTTP/1.1; check its request line, headers and "
+                          "chunked encoding")
 
     def _head_too_large(self) -> str:
         return (f"REQUEST_HEADER_FIELDS_TOO_LARGE: the request line and headers are larger than {self.max_head_bytes} "
@@ -103,44 +136,77 @@ class LimitedHttpProtocol(HttpToolsProtocol):
                           "s; send them at once")
 
     def _refuse(self, status: int, text: str) -> None:
-        """Answer with the error and close; with a response to an earlier request still being sent, just close."""
+        """Answer with the error and close; with a response already being sent, just close. A request whose
+        body broke off (bad chunked encoding) is told at once that its connection is gone, so that its
+        handler answers nothing after the error."""
         self._head_done()
         if self.transport.is_closing():
             return
-        if self.cycle is None or self.cycle.response_complete:
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete or not cycle.response_started:
             self.transport.write(_raw_response(status, text))
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True
+            cycle.message_event.set()
         self.transport.close()
 
 
-class BodySizeLimit:
-    """Refuses bodies over `max_bytes`: at once when Content-Length says so, else while streaming."""
+class BodyLimits:
+    """Refuses a body over `max_bytes` (413: at once when Content-Length says so, else while streaming) and one
+    that has not arrived whole within `timeout_seconds` of the request's head (408: a client trickling a byte
+    now and then would otherwise hold its connection, and a handler, for as long as it likes). After either
+    answer the connection is closed: the rest of the body is never read."""
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: Any, max_bytes: int, timeout_seconds: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_seconds = timeout_seconds
 
     def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge(f"the request body is larger than {self.max_bytes} bytes; send a smaller body")
+
+    def _too_slow(self) -> RequestTimeout:
+        return RequestTimeout(f"the request body did not arrive whole within {self.timeout_seconds:g} s of its "
+                              "headers; send it at once")
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._reply_too_large(send)
             return
-        received = 0
+        if declared in (None, b"0") and b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)  # no body: nothing to limit, and no deadline to keep
+            return
+        deadline = asyncio.get_running_loop().time() + self.timeout_seconds
+        received, complete, refused = 0, False, False
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message: Message = await receive()
+            nonlocal received, complete, refused
+            if complete:  # only a disconnect to wait for now, which may rightly take as long as the answer
+                return await receive()  # type: ignore[no-any-return]
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message: Message = await receive()
+            except TimeoutError:
+                refused = True
+                raise self._too_slow() from None  # rendered by the app's ApiError handler
             received += len(message.get("body", b""))
+            complete = not message.get("more_body", False)
             if received > self.max_bytes:
-                raise self._too_large()  # rendered by the app's ApiError handler
+                refused = True
+                raise self._too_large()
             return message
 
-        await self.app(scope, limited_receive, send)
+        async def closing_send(message: Message) -> None:
+            if refused and message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, limited_receive, closing_send)
 
     async def _reply_too_large(self, send: Any) -> None:
         error = self._too_large()

@@ -45,6 +45,11 @@ class MethodNotAllowed(ApiError):
     code = "METHOD_NOT_ALLOWED"
 
 
+class RequestTimeout(ApiError):
+    status = 408
+    code = "REQUEST_TIMEOUT"
+
+
 class Conflict(ApiError):
     status = 409
     code = "CONFLICT"

@@ -7,6 +7,7 @@ import asyncio
 import enum
 import functools
 import logging
+import re
 import sys
 import time
 from collections import Counter
@@ -18,10 +19,32 @@ from clickplane.observability.context import current_request
 
 ACCESS_LOGGER = "clickplane.access"  # the name access lines carry
 
+# What could forge a line or drive a terminal when a request's path or an error's text is logged: C0 and C1
+# controls (newlines, ESC, NUL; C1's CSI starts escape sequences too), DEL, and Unicode's line separators.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# What JSON leaves raw inside a string: it escapes C0 itself.
+_RAW_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029]")
+
 
 class LogFormat(enum.StrEnum):
     TEXT = "text"
     JSON = "json"
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return f"\\x{ord(match[0]):02x}" if ord(match[0]) < 0x100 else f"\\u{ord(match[0]):04x}"
+
+
+def escape_controls(text: str) -> str:
+    """`text` with each control character written as its escape (`\\x0a`, `\\x1b`), so that what a client sent
+    cannot start a line of its own or reach the terminal of whoever reads the log."""
+    return _CONTROLS.sub(_escaped, text)
+
+
+def indent_continuation(text: str) -> str:
+    """A traceback of several lines, its control characters escaped but its lines kept, each indented: in the
+    text format only a record's first line starts at the margin, so none below it can pass for a record."""
+    return "\n".join("  " + escape_controls(line) for line in text.split("\n"))
 
 
 def request_fields() -> dict[str, str]:
@@ -45,7 +68,8 @@ def text_line(created: float, level: str, logger: str, message: str, fields: dic
     ` name=value` for each field."""
     second = int(created)
     suffix = "".join(f" {name}={value}" for name, value in fields.items())
-    return f"{_second(second, False)},{int((created - second) * 1000):03d} {level} {logger}: {message}{suffix}"
+    line = f"{_second(second, False)},{int((created - second) * 1000):03d} {level} {logger}: {message}{suffix}"
+    return escape_controls(line)
 
 
 def json_line(created: float, level: str, logger: str, message: str, fields: dict[str, Any]) -> str:
@@ -53,7 +77,11 @@ def json_line(created: float, level: str, logger: str, message: str, fields: dic
     second = int(created)
     stamp = f"{_second(second, True)}.{int((created - second) * 1000):03d}+00:00"
     entry = {"time": stamp, "level": level, "logger": logger, "message": message, **fields}
-    return to_json(entry, fallback=str).decode()
+    return _RAW_IN_JSON.sub(_json_escaped, to_json(entry, fallback=str).decode())
+
+
+def _json_escaped(match: re.Match[str]) -> str:
+    return f"\\u{ord(match[0]):04x}"  # only ever inside a string: JSON's own escape, read back as the character
 
 
 class _Formatter(logging.Formatter):
@@ -68,7 +96,7 @@ class TextFormatter(_Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = text_line(record.created, record.levelname, record.name, record.getMessage(), request_fields())
-        return "\n".join([line, *self._traceback(record).values()])
+        return "\n".join([line, *map(indent_continuation, self._traceback(record).values())])
 
 
 class JsonFormatter(_Formatter):
