@@ -75,7 +75,7 @@ def test_a_binary_that_cannot_start_fails_each_service_with_the_reason(fresh_ser
                                                                        binary: str) -> None:
     path = "/nonexistent" if binary == "missing" else crashing_binary(fresh_server.data_dir)
     reason = (r"cannot start ClickHouse \(/nonexistent\): \[Errno 2\]" if binary == "missing"
-              else r"ClickHouse exited with status 1 before answering. End of its logs:\nsimulated crash")
+              else r"ClickHouse exited with status 1 before answering. End of its logs:\\x0asimulated crash")
     fresh_server.settings["CLICKPLANE_CLICKHOUSE_BINARY"] = path
     fresh_server.start()
 

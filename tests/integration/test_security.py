@@ -89,7 +89,7 @@ def service_files(server: ClickplaneServer, service_id: str) -> tuple[ET.Element
 
 def assert_only_our_users(users: ET.Element) -> None:
     assert [user.tag for user in users.find("users") or []] == ["default", "clickplane"]
-    assert [profile.tag for profile in users.find("profiles") or []] == ["default", "service"]
+    assert [profile.tag for profile in users.find("profiles") or []] == ["default", "service", "service_read_only"]
 
 
 def test_hostile_text_that_is_accepted_stays_text(server: ClickplaneServer, tmp_path: Path) -> None:
