@@ -18,8 +18,8 @@ import timeit
 import uuid
 from collections.abc import Callable
 
-from clickplane.domain.errors import TooManyRequests
-from clickplane.domain.rate_limit import RateLimiter
+from clickplane.auth.rate_limit import RateLimiter
+from clickplane.kit.errors import TooManyRequests
 
 RUNS = 5
 

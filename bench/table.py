@@ -44,18 +44,22 @@ from sqlalchemy import func, select
 
 import provisioning
 from clickplane import operations
-from clickplane.api.schemas.common import IpAccessListEntry
-from clickplane.api.schemas.keys import ApiKeyPostRequest
-from clickplane.api.schemas.service import ServicePostRequest
-from clickplane.domain.keys import MAX_KEYS_PER_ORGANIZATION, create_key
-from clickplane.domain.members import DEFAULT_ADMIN_EMAIL
-from clickplane.domain.organizations import DEFAULT_ORGANIZATION_NAME, create_organization_with_admin_key
-from clickplane.domain.permissions import DEVELOPER
-from clickplane.domain.services import plan_new_service
+from clickplane.auth.permissions import DEVELOPER
+from clickplane.keys.repository import ApiKeys
+from clickplane.keys.schemas import ApiKeyPostRequest
+from clickplane.keys.service import MAX_KEYS_PER_ORGANIZATION, create_key
+from clickplane.kit.schemas import IpAccessListEntry
+from clickplane.members.repository import Members
+from clickplane.members.service import DEFAULT_ADMIN_EMAIL
+from clickplane.organizations.repository import Organizations
+from clickplane.organizations.service import DEFAULT_ORGANIZATION_NAME, create_organization_with_admin_key
+from clickplane.roles.repository import Roles
+from clickplane.services.repository import Services
+from clickplane.services.schemas import ServicePostRequest
+from clickplane.services.service import plan_new_service
 from clickplane.settings import Settings, discover_clickhouse_binary
 from clickplane.store.database import Database
 from clickplane.store.models import ApiKey, Organization, Service
-from clickplane.store.repositories import ApiKeys, Members, Organizations, Roles, Services
 from harness import (
     Api,
     BenchError,

@@ -17,11 +17,11 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from clickplane import operations, postman
-from clickplane.domain.errors import ApiError
-from clickplane.domain.members import DEFAULT_ADMIN_EMAIL, normalize_email
-from clickplane.domain.organizations import DEFAULT_ORGANIZATION_NAME, AlreadyInitialized, Bootstrap
+from clickplane.kit.errors import ApiError
+from clickplane.members.service import DEFAULT_ADMIN_EMAIL, normalize_email
 from clickplane.observability import logs
 from clickplane.observability.logs import LogFormat
+from clickplane.organizations.service import DEFAULT_ORGANIZATION_NAME, AlreadyInitialized, Bootstrap
 from clickplane.runtime.local import ca_certificate_path
 from clickplane.settings import Settings
 from clickplane.store.copy import TargetNotEmpty

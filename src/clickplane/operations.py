@@ -9,17 +9,19 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
-from clickplane.backup_jobs import BackupJobs
-from clickplane.domain.backups import Storage
-from clickplane.domain.organizations import Bootstrap, bootstrap, create_organization_with_admin_key
-from clickplane.domain.secrets import SecretHasher, load_or_create_secret_key
+from clickplane.auth.secrets import SecretHasher, load_or_create_secret_key
+from clickplane.backups.jobs import BackupJobs
+from clickplane.backups.service import Storage
+from clickplane.keys.repository import ApiKeys
+from clickplane.members.repository import Members
+from clickplane.organizations.repository import Organizations
+from clickplane.organizations.service import Bootstrap, bootstrap, create_organization_with_admin_key
 from clickplane.runtime.base import Runtime
 from clickplane.runtime.files import private_directory
 from clickplane.runtime.local import LocalRuntime
 from clickplane.settings import Settings
 from clickplane.store import copy as store_copy
 from clickplane.store.database import Database
-from clickplane.store.repositories import ApiKeys, Members, Organizations
 
 MISSING_BINARY = "/nonexistent/clickhouse"  # a runtime without a binary fails each start with a clear reason
 

@@ -15,20 +15,22 @@ from pathlib import Path
 import uvicorn
 from sqlalchemy.orm import Session
 
-from clickplane.api.app import create_app
-from clickplane.api.backups import to_wire as backup_to_wire
-from clickplane.api.context import AppContext
-from clickplane.api.schemas.backup import Backup
-from clickplane.api.schemas.members import Member
-from clickplane.api.users import member_to_wire
-from clickplane.domain import members
-from clickplane.domain.auth import VerifiedKeys
-from clickplane.domain.rate_limit import RateLimiter
-from clickplane.domain.secrets import SecretHasher
+from clickplane.activities.repository import Activities
+from clickplane.app import create_app
+from clickplane.auth.authentication import VerifiedKeys
+from clickplane.auth.rate_limit import RateLimiter
+from clickplane.auth.secrets import SecretHasher
+from clickplane.backups.endpoints import to_wire as backup_to_wire
+from clickplane.backups.schemas import Backup
+from clickplane.kit.context import AppContext
 from clickplane.leadership import lead, lease_for
-from clickplane.metering import Meter
+from clickplane.members import service as members
+from clickplane.members.endpoints import member_to_wire
+from clickplane.members.repository import Invitations, Members
+from clickplane.members.schemas import Member
 from clickplane.operations import backup_jobs, local_runtime, open_store, secret_hasher, with_store
-from clickplane.reconciler import Policy, Reconciler
+from clickplane.reconcile.loop import Policy, Reconciler
+from clickplane.roles.repository import Roles
 from clickplane.runtime.local import LocalRuntime, ca_certificate_path
 from clickplane.runtime.tls import ensure_ca, ensure_server_certificate
 from clickplane.settings import Settings
@@ -36,7 +38,7 @@ from clickplane.store import models
 from clickplane.store.database import Database
 from clickplane.store.models import utcnow
 from clickplane.store.read_cache import ReadCache
-from clickplane.store.repositories import Activities, Invitations, Members, Roles
+from clickplane.usage.meter import Meter
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +132,7 @@ async def serve(plane: ControlPlane) -> None:
                             # connection is not closed under a request; load balancers commonly keep 60 s.
                             timeout_keep_alive=75,
                             # httptools with a cap on a request's head and a deadline for it (slow clients).
-                            http="clickplane.api.limits:LimitedHttpProtocol")
+                            http="clickplane.kit.limits:LimitedHttpProtocol")
     server = uvicorn.Server(config)
     lease = lease_for(plane.settings.resolved_database_url, plane.settings.data_dir)
     check_seconds = plane.settings.reconcile_interval_seconds

@@ -25,8 +25,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clickplane import operations
-from clickplane.domain.members import DEFAULT_ADMIN_EMAIL
-from clickplane.domain.organizations import DEFAULT_ORGANIZATION_NAME, Bootstrap
+from clickplane.members.service import DEFAULT_ADMIN_EMAIL
+from clickplane.organizations.service import DEFAULT_ORGANIZATION_NAME, Bootstrap
 from clickplane.settings import Settings
 from clickplane.store.database import Database
 from clickplane.store.models import Base

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from clickplane.domain.members import DEFAULT_ADMIN_EMAIL
-from clickplane.domain.permissions import ADMIN, DEVELOPER
+from clickplane.auth.permissions import ADMIN, DEVELOPER
+from clickplane.members.service import DEFAULT_ADMIN_EMAIL
 from clickplane.store.models import Activity, Invitation, Member
 from tests.integration.harness import ClickplaneServer, clickplane
 from tests.integration.test_cloud_clients import CLICKHOUSECTL, Cli, cli  # noqa: F401 - cli is a fixture

@@ -1,6 +1,6 @@
 """Access control on every operation: the operations `GET /v1` serves, each tried by every kind of caller.
 
-The expectations are written out here, on purpose independently of `clickplane.domain.permissions`, so a
+The expectations are written out here, on purpose independently of `clickplane.auth.permissions`, so a
 wrong entry in the server's operation map or a wrong policy check shows up as a failing cell:
 
 * no credentials or a wrong secret: 401; a disabled or an expired key: 401 `Key is not active`;

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from clickplane.domain.prometheus import FILTERED, SERVICE_INFO
+from clickplane.prometheus.service import FILTERED, SERVICE_INFO
 from tests.integration.conftest import needs_clickhouse
 from tests.integration.harness import ClickplaneServer, wait_until
 from tests.integration.test_cloud_clients import CLICKHOUSECTL, Cli, running_service

@@ -28,7 +28,7 @@ import httpx
 import pytest
 from clickhouse_driver import Client as NativeClient
 
-from clickplane.domain.secrets import SecretHasher, load_or_create_secret_key
+from clickplane.auth.secrets import SecretHasher, load_or_create_secret_key
 from tests.integration.conftest import needs_clickhouse
 from tests.integration.harness import ClickplaneServer, Credentials, store_contents, wait_until
 from tests.integration.test_lifecycle import clickhouse_pid, http_port, patch, service_dir, sql

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from clickplane.domain.activity import Window, window
-from clickplane.domain.errors import BadRequest
+from clickplane.activities.service import Window, window
+from clickplane.kit.errors import BadRequest
 
 
 def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0,

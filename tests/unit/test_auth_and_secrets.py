@@ -9,15 +9,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from clickplane.domain.auth import VerifiedKeys, authenticate, parse_basic
-from clickplane.domain.errors import Unauthorized
-from clickplane.domain.secrets import (
+from clickplane.auth.authentication import VerifiedKeys, authenticate, parse_basic
+from clickplane.auth.secrets import (
     SecretHasher,
     key_id_hash,
     load_or_create_secret_key,
     new_key_secret,
     sha256_digest,
 )
+from clickplane.kit.errors import Unauthorized
 from clickplane.store.models import ApiKey
 
 HASHER = SecretHasher(b"k" * 32)
@@ -106,7 +106,7 @@ class Clock:
 
 def test_verified_keys_remember_for_their_ttl_only(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = Clock()
-    monkeypatch.setattr("clickplane.domain.auth.time.monotonic", clock)
+    monkeypatch.setattr("clickplane.auth.authentication.time.monotonic", clock)
     cache = VerifiedKeys(ttl_seconds=5)
     caller = authenticate(basic("KEY", "s3cret"), OneKey(key("s3cret")), HASHER)  # type: ignore[arg-type]
     cache.remember(basic("KEY", "s3cret"), caller)

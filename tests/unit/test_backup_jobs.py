@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from clickplane.backup_jobs import INTERRUPTED, BackupJobs
-from clickplane.domain.backups import Storage
-from clickplane.domain.errors import Conflict
-from clickplane.reconciler import Reconciler
+from clickplane.activities.repository import Activities
+from clickplane.backups.jobs import INTERRUPTED, BackupJobs
+from clickplane.backups.repository import BackupBuckets, BackupConfigurations, Backups
+from clickplane.backups.service import Storage
+from clickplane.kit.errors import Conflict
+from clickplane.reconcile.loop import Reconciler
 from clickplane.runtime.base import BackupResult, Observation, RuntimeFailure
 from clickplane.store import models
 from clickplane.store.database import Database
-from clickplane.store.repositories import Activities, BackupBuckets, BackupConfigurations, Backups
 from tests.unit.fakes import Clock
 
 pytestmark = pytest.mark.anyio

@@ -11,18 +11,20 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from clickplane.api.schemas.backup import (
+from clickplane.auth.secrets import SecretHasher
+from clickplane.backups import service as rules
+from clickplane.backups.repository import Backups
+from clickplane.backups.schemas import (
     BackupBucketPatchRequest,
     BackupBucketPostRequest,
     BackupConfigurationPatchRequest,
 )
-from clickplane.api.schemas.service import ServicePostRequest
-from clickplane.domain import backups as rules
-from clickplane.domain.backups import Schedule, Storage
-from clickplane.domain.errors import BadRequest, Conflict
-from clickplane.domain.secrets import SecretHasher
+from clickplane.backups.service import Schedule, Storage
+from clickplane.kit.errors import BadRequest, Conflict
+from clickplane.organizations.repository import Organizations
+from clickplane.services.repository import Services
+from clickplane.services.schemas import ServicePostRequest
 from clickplane.store import models
-from clickplane.store.repositories import Backups, Organizations, Services
 
 HASHER = SecretHasher(b"k" * 32)
 STORAGE = Storage(Path("/srv/clickplane"), Path("/"))  # a bucket may be anywhere: the rules about its name

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from clickplane.domain.clickhouse_settings import (
+from clickplane.kit.errors import BadRequest
+from clickplane.service_settings.service import (
     SettingInfo,
     check_name,
     check_values,
@@ -17,8 +18,7 @@ from clickplane.domain.clickhouse_settings import (
     probe_refusal,
     warnings_for,
 )
-from clickplane.domain.errors import BadRequest
-from clickplane.domain.services import reset_clickhouse_setting, set_clickhouse_settings
+from clickplane.services.service import reset_clickhouse_setting, set_clickhouse_settings
 from clickplane.store.models import Service
 
 # As 18.16 answers CATALOG_SQL (no type column), and as a modern server does (type, default, is_obsolete).

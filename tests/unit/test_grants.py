@@ -6,9 +6,7 @@ import uuid
 
 import pytest
 
-from clickplane.domain import grants
-from clickplane.domain.errors import Forbidden
-from clickplane.domain.permissions import (
+from clickplane.auth.permissions import (
     ADMIN,
     ALL_PERMISSIONS,
     DEVELOPER,
@@ -19,6 +17,8 @@ from clickplane.domain.permissions import (
     SERVICE_VIEW,
     Policy,
 )
+from clickplane.kit.errors import Forbidden
+from clickplane.roles import grants
 
 ORGANIZATION = uuid.uuid4()
 SERVICE = uuid.uuid4()

@@ -10,13 +10,17 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clickplane.domain import members as rules
-from clickplane.domain.errors import BadRequest, Conflict, NotFound
-from clickplane.domain.organizations import create_organization_with_admin_key
-from clickplane.domain.permissions import ADMIN, DEVELOPER
-from clickplane.domain.secrets import SecretHasher
+from clickplane.activities.repository import Activities
+from clickplane.auth.permissions import ADMIN, DEVELOPER
+from clickplane.auth.secrets import SecretHasher
+from clickplane.keys.repository import ApiKeys
+from clickplane.kit.errors import BadRequest, Conflict, NotFound
+from clickplane.members import service as rules
+from clickplane.members.repository import Invitations, Members
+from clickplane.organizations.repository import Organizations
+from clickplane.organizations.service import create_organization_with_admin_key
+from clickplane.roles.repository import Roles
 from clickplane.store.models import Activity, Invitation, Member, Organization, Role, utcnow
-from clickplane.store.repositories import Activities, ApiKeys, Invitations, Members, Organizations, Roles
 
 HASHER = SecretHasher(b"k" * 32)
 ADMIN_ID, DEVELOPER_ID = str(ADMIN.id), str(DEVELOPER.id)

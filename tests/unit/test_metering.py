@@ -8,11 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from clickplane.domain.usage import GIB
-from clickplane.metering import Meter
+from clickplane.backups.repository import Backups
 from clickplane.store import models
 from clickplane.store.database import Database
-from clickplane.store.repositories import Backups, UsageDays
+from clickplane.usage.meter import Meter
+from clickplane.usage.repository import UsageDays
+from clickplane.usage.service import GIB
 from tests.unit.fakes import Clock
 
 pytestmark = pytest.mark.anyio

@@ -18,8 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from clickplane import operations, server
-from clickplane.api.app import create_app
-from clickplane.domain.organizations import Bootstrap
+from clickplane.app import create_app
 from clickplane.observability.context import begin_request, end_request, note_caller, request_id
 from clickplane.observability.logs import (
     ACCESS,
@@ -30,7 +29,8 @@ from clickplane.observability.logs import (
     configure,
 )
 from clickplane.observability.metrics import LoggedProblems, ReconcilerMetrics
-from clickplane.reconciler import Intent
+from clickplane.organizations.service import Bootstrap
+from clickplane.reconcile.loop import Intent
 from clickplane.runtime.base import ServiceSpec
 from clickplane.settings import Settings
 from clickplane.store.database import Database
@@ -202,7 +202,7 @@ async def test_work_on_a_service_that_fails_unexpectedly_is_counted_and_logged_a
     await reconciler.drain()
     samples = await served.samples()
     assert samples[("clickplane_reconciler_errors_total", frozenset({("stage", "service")}))] == 1
-    (logged,) = [line for line in parsed(json_lines) if line["logger"] == "clickplane.reconciler"]
+    (logged,) = [line for line in parsed(json_lines) if line["logger"] == "clickplane.reconcile.loop"]
     assert logged["message"] == f"reconciling service {service_id} failed"
     assert "OSError: the disk went away" in logged["exception"]
 

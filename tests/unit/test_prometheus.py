@@ -10,8 +10,8 @@ import pytest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from clickplane.domain.errors import BadRequest
-from clickplane.domain.prometheus import (
+from clickplane.kit.errors import BadRequest
+from clickplane.prometheus.service import (
     ASYNC_METRICS,
     EVENTS,
     METRICS,

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from clickplane.domain import quotas
-from clickplane.domain.errors import BadRequest, NotFound
+from clickplane.kit.errors import BadRequest, NotFound
+from clickplane.quotas import service as quotas
 from clickplane.settings import Settings
 from clickplane.store.models import Service
 

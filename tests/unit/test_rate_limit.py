@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from clickplane.domain.errors import TooManyRequests
-from clickplane.domain.rate_limit import RateLimiter
+from clickplane.auth.rate_limit import RateLimiter
+from clickplane.kit.errors import TooManyRequests
 from clickplane.settings import CLOUD_RATE_LIMIT, Settings
 
 KEY, OTHER_KEY = uuid.uuid4(), uuid.uuid4()

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from clickplane.api.limits import LimitedHttpProtocol
+from clickplane.kit.limits import LimitedHttpProtocol
 
 pytestmark = pytest.mark.anyio
 

@@ -21,10 +21,10 @@ import uvicorn
 from blacksheep import Response
 
 from clickplane import postman
-from clickplane.api.envelope import acknowledged, failure, ok, ok_json
-from clickplane.api.limits import BodyLimits, LimitedHttpProtocol
-from clickplane.domain.errors import ApiError
-from clickplane.domain.secrets import load_or_create_secret_key
+from clickplane.auth.secrets import load_or_create_secret_key
+from clickplane.kit.envelope import acknowledged, failure, ok, ok_json
+from clickplane.kit.errors import ApiError
+from clickplane.kit.limits import BodyLimits, LimitedHttpProtocol
 from clickplane.observability.logs import ACCESS, JsonFormatter, TextFormatter, json_line, text_line
 from clickplane.runtime.files import create_private, private_directory, write_atomically
 from clickplane.store.database import Database

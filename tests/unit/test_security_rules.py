@@ -10,14 +10,15 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from clickplane.api.schemas.common import IpAccessListEntry
-from clickplane.domain import clickhouse_settings, secrets
-from clickplane.domain.auth import authenticate
-from clickplane.domain.errors import BadRequest, Unauthorized
-from clickplane.domain.secrets import SecretHasher
-from clickplane.domain.services import validate_ip_access_list
+from clickplane.auth import secrets
+from clickplane.auth.authentication import authenticate
+from clickplane.auth.secrets import SecretHasher
+from clickplane.kit.errors import BadRequest, Unauthorized
+from clickplane.kit.schemas import IpAccessListEntry
 from clickplane.runtime.base import ServiceSpec
 from clickplane.runtime.clickhouse_config import clickhouse_networks, render_users_config
+from clickplane.service_settings import service as clickhouse_settings
+from clickplane.services.service import validate_ip_access_list
 
 SPEC = ServiceSpec("svc-1", hashlib.sha256(b"pw").hexdigest(), ip_access_list=("127.0.0.1",))
 

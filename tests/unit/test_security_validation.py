@@ -20,25 +20,25 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from clickplane.api.binders import describe_validation_error
-from clickplane.api.schemas.common import MAX_IP_ACCESS_LIST_ENTRIES, IpAccessListEntry
-from clickplane.api.schemas.keys import ApiKeyPatchRequest, ApiKeyPostRequest
-from clickplane.api.schemas.roles import RoleCreateRequest, RoleUpdateRequest
-from clickplane.api.schemas.service import (
+from clickplane.activities.service import Window, window
+from clickplane.backups.jobs import BackupJobs
+from clickplane.backups.service import Storage
+from clickplane.keys.schemas import ApiKeyPatchRequest, ApiKeyPostRequest
+from clickplane.kit.binders import describe_validation_error
+from clickplane.kit.errors import BadRequest
+from clickplane.kit.schemas import MAX_IP_ACCESS_LIST_ENTRIES, IpAccessListEntry
+from clickplane.reconcile.loop import Policy, Reconciler
+from clickplane.roles.schemas import RoleCreateRequest, RoleUpdateRequest
+from clickplane.runtime.base import Observation, ServiceSpec
+from clickplane.runtime.local import LocalRuntime
+from clickplane.runtime.process import find_server, record_server, search_server, signal_server, spawn, start_time_file
+from clickplane.service_settings.service import check_values, parse_catalog
+from clickplane.services.schemas import (
     ServicePostRequest,
     ServiceReplicaScalingPatchRequest,
     ServiceScalingPatchRequest,
 )
-from clickplane.backup_jobs import BackupJobs
-from clickplane.domain.activity import Window, window
-from clickplane.domain.backups import Storage
-from clickplane.domain.clickhouse_settings import check_values, parse_catalog
-from clickplane.domain.errors import BadRequest
-from clickplane.domain.services import validate_ip_access_list
-from clickplane.reconciler import Policy, Reconciler
-from clickplane.runtime.base import Observation, ServiceSpec
-from clickplane.runtime.local import LocalRuntime
-from clickplane.runtime.process import find_server, record_server, search_server, signal_server, spawn, start_time_file
+from clickplane.services.service import validate_ip_access_list
 from clickplane.store import models
 from clickplane.store.database import Database
 from tests.unit.fakes import Clock

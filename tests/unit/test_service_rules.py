@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from clickplane.api.schemas.service import ServicePostRequest
-from clickplane.domain.errors import BadRequest
-from clickplane.domain.secrets import password_sha256_hex
-from clickplane.domain.services import plan_new_service
+from clickplane.auth.secrets import password_sha256_hex
+from clickplane.kit.errors import BadRequest
+from clickplane.services.schemas import ServicePostRequest
+from clickplane.services.service import plan_new_service
 
 ORG = uuid.uuid4()
 

@@ -8,9 +8,11 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from clickplane.api.usage import to_wire
-from clickplane.domain.errors import BadRequest
-from clickplane.domain.usage import (
+from clickplane.kit.errors import BadRequest
+from clickplane.settings import Settings
+from clickplane.store.models import UsageDay
+from clickplane.usage.endpoints import to_wire
+from clickplane.usage.service import (
     GIB,
     Cost,
     Prices,
@@ -22,8 +24,6 @@ from clickplane.domain.usage import (
     locked,
     report_days,
 )
-from clickplane.settings import Settings
-from clickplane.store.models import UsageDay
 from tests.shared import shared_file
 
 NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)

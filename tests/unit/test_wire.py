@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from pydantic import ValidationError
 
-from clickplane.api.binders import describe_validation_error
-from clickplane.api.schemas.common import rfc3339
-from clickplane.api.schemas.service import ServicePostRequest
+from clickplane.kit.binders import describe_validation_error
+from clickplane.kit.schemas import rfc3339
+from clickplane.services.schemas import ServicePostRequest
 
 
 def test_timestamps_are_rfc3339_utc_with_z() -> None:

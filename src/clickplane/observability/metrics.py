@@ -23,7 +23,7 @@ from prometheus_client.utils import floatToGoString
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from clickplane.domain.enums import ServiceState
+from clickplane.kit.enums import ServiceState
 from clickplane.observability.logs import PROBLEMS, ProblemCounts
 from clickplane.store.database import Database
 from clickplane.store.models import Service

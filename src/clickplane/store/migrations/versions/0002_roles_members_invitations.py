@@ -18,7 +18,7 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-# The system roles' fixed ids (clickplane.domain.permissions), by the legacy names keys held before.
+# The system roles' fixed ids (clickplane.auth.permissions), by the legacy names keys held before.
 LEGACY_ROLE_IDS = {
     "admin": "00000000-0000-4000-8000-000000000001",
     "developer": "00000000-0000-4000-8000-000000000002",

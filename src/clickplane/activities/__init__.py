@@ -1,0 +1,1 @@
+"""The activity log: every change, recorded in the transaction that makes it."""

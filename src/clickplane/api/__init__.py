@@ -1,1 +1,0 @@
-"""The HTTP API: thin routers that parse, authorize, call the domain layer and render the envelope."""

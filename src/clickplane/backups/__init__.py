@@ -1,0 +1,1 @@
+"""Backups of services: schedules, buckets, taking, pruning and restoring."""

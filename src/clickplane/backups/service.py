@@ -1,0 +1,256 @@
+"""Rules for backups: a service's schedule, which backup is due and which have expired, what a bucket
+may name, where backups are kept, and which backup a new service may start from.
+
+Schedule, as ClickHouse Cloud's configurable backups: a backup every `backupPeriodInHours` (6, 8, 12,
+16, 20, 24, 36 or 48), each kept `backupRetentionPeriodInHours` (whole days, 1 to 45). A
+`backupStartTime` "HH:MM" (UTC) means backups at that time: every day with a period of 24 hours, every
+other day with 48 (as clickhousectl allows); setting one resets any other period to 24. Defaults: every
+24 hours, kept 24 hours, no start time. A service's first backup comes one period after it was created
+(or at the first start time after that); the newest done backup is never pruned, so a service always
+keeps one to restore from.
+
+Buckets: the local runtime writes backups to directories, so a bucket names one, under the operator's bucket
+root (`<data dir>/buckets/` unless set). AWS and GCP: `bucketPath` is an absolute directory path under it;
+AZURE: `containerName` is a directory in it. The local runtime needs no credentials: a GCP
+`secretAccessKey` or Azure `connectionString` that is sent is kept only as a keyed hash. Without a
+bucket, backups are kept under `<data dir>/backups/`. Either way a backup is the directory
+`<root>/<service id>/<backup id>/`, and its `backupName` is `<service id>/<backup id>`.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from clickplane.auth.secrets import SecretHasher
+from clickplane.backups.repository import Backups
+from clickplane.backups.schemas import (
+    BackupBucketPatchRequest,
+    BackupBucketPostRequest,
+    BackupConfigurationPatchRequest,
+)
+from clickplane.kit.errors import BadRequest, Conflict
+from clickplane.services.repository import Services
+from clickplane.services.schemas import ServicePostRequest
+from clickplane.store import models
+
+PERIODS_HOURS = (6, 8, 12, 16, 20, 24, 36, 48)
+DAY_HOURS = 24
+START_TIME_PERIODS_HOURS = (24, 48)  # every day, or every other day, at the start time
+MAX_RETENTION_HOURS = 45 * DAY_HOURS
+START_TIME = re.compile(r"(?P<hour>[01]\d|2[0-3]):(?P<minute>[0-5]\d)")
+# Azure's rule for container names, which also makes them safe directory names.
+CONTAINER_NAME = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}")
+BUCKET_FIELDS = {
+    "AWS": ("bucketPath", "iamRoleArn", "iamRoleSessionName"),
+    "GCP": ("bucketPath", "accessKeyId", "secretAccessKey"),
+    "AZURE": ("containerName", "connectionString"),
+}
+SECRET_FIELDS = ("secretAccessKey", "connectionString")
+# Stored columns of a bucket's non-secret fields.
+BUCKET_COLUMNS = {"bucketPath": "bucket_path", "iamRoleArn": "iam_role_arn",
+                  "iamRoleSessionName": "iam_role_session_name", "accessKeyId": "access_key_id",
+                  "containerName": "container_name"}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    period_hours: int = DAY_HOURS
+    retention_hours: int = DAY_HOURS
+    start_time: str | None = None
+
+    @classmethod
+    def of(cls, stored: models.BackupConfiguration | None) -> Schedule:
+        if stored is None:
+            return cls()
+        return cls(stored.period_hours, stored.retention_hours, stored.start_time)
+
+
+DEFAULT_SCHEDULE = Schedule()
+
+
+def _whole(value: float, field: str) -> int:
+    if value != int(value):
+        raise BadRequest(f"{field} must be a whole number of hours, not {value:g}")
+    return int(value)
+
+
+def patched_schedule(current: Schedule, patch: BackupConfigurationPatchRequest) -> Schedule:
+    """`current` with the PATCH applied: fields left out are kept, null ones return to their default."""
+    given = patch.model_fields_set
+    schedule = current
+    if "backupPeriodInHours" in given:
+        period = DEFAULT_SCHEDULE.period_hours
+        if patch.backupPeriodInHours is not None:
+            period = _whole(patch.backupPeriodInHours, "backupPeriodInHours")
+            if period not in PERIODS_HOURS:
+                raise BadRequest(f"backupPeriodInHours must be one of {', '.join(map(str, PERIODS_HOURS))}, "
+                                 f"not {period}")
+        schedule = replace(schedule, period_hours=period)
+    if "backupRetentionPeriodInHours" in given:
+        retention = DEFAULT_SCHEDULE.retention_hours
+        if patch.backupRetentionPeriodInHours is not None:
+            retention = _whole(patch.backupRetentionPeriodInHours, "backupRetentionPeriodInHours")
+            if retention % DAY_HOURS or not DAY_HOURS <= retention <= MAX_RETENTION_HOURS:
+                raise BadRequest("backupRetentionPeriodInHours must be a whole number of days: a multiple of 24 "
+                                 f"from 24 to {MAX_RETENTION_HOURS}, not {retention}")
+        schedule = replace(schedule, retention_hours=retention)
+    if "backupStartTime" in given:
+        start = patch.backupStartTime
+        if start is not None and not START_TIME.fullmatch(start):
+            raise BadRequest(f"backupStartTime must be HH:MM in UTC, 00:00 to 23:59, not {start!r}")
+        schedule = replace(schedule, start_time=start)
+    if schedule.start_time is not None and schedule.period_hours not in START_TIME_PERIODS_HOURS:
+        if "backupPeriodInHours" in given and patch.backupPeriodInHours is not None:
+            raise BadRequest("with a backupStartTime, backupPeriodInHours must be 24 or 48 (a backup every day or "
+                             "every other day at that time); set backupStartTime to null to choose another period")
+        schedule = replace(schedule, period_hours=DAY_HOURS)
+    return schedule
+
+
+def latest_start(start_time: str, now: datetime) -> datetime:
+    """The latest moment, at or before `now`, when the clock (UTC) read `start_time`."""
+    match = START_TIME.fullmatch(start_time)
+    assert match is not None, start_time  # validated when stored
+    today = datetime.combine(now.astimezone(UTC).date(), time(int(match["hour"]), int(match["minute"])), UTC)
+    return today if today <= now else today - timedelta(days=1)
+
+
+def backup_due(schedule: Schedule, last_started: datetime | None, created: datetime, now: datetime) -> bool:
+    """Whether a scheduled backup is due: a period after the newest backup began (whatever became of it)
+    or, before the first, after the service was created. With a start time: at the latest start time,
+    unless a backup began since the one a period before it (for 24 hours, that start time itself)."""
+    since = last_started or created
+    if schedule.start_time is not None:
+        skipped_days = timedelta(hours=schedule.period_hours - DAY_HOURS)
+        return since < latest_start(schedule.start_time, now) - skipped_days
+    return now - since >= timedelta(hours=schedule.period_hours)
+
+
+def expired(backups: Sequence[models.Backup], schedule: Schedule, now: datetime) -> list[models.Backup]:
+    """Backups older than the retention period, except any in progress and the newest done one."""
+    done = [backup for backup in backups if backup.status == "done"]
+    newest_done = max(done, key=lambda backup: backup.started_at) if done else None
+    retention = timedelta(hours=schedule.retention_hours)
+    return [backup for backup in backups
+            if backup.status != "in_progress" and backup is not newest_done and now - backup.started_at > retention]
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Where backups are kept: under the control plane's data directory, or in a bucket, which is a directory
+    under `bucket_root` (the operator's choice; `<data dir>/buckets` by default). Nothing a client sends can
+    name a directory outside it, however the path is spelled or whatever symbolic links it passes through:
+    clickplane writes backups as the user it runs as, often root."""
+
+    data_dir: Path
+    bucket_root: Path
+
+    @property
+    def default_root(self) -> Path:
+        return self.data_dir / "backups"
+
+    def root(self, bucket: models.BackupBucket | None) -> Path:
+        if bucket is None:
+            return self.default_root
+        if bucket.provider == "AZURE":
+            return self.bucket_root / str(bucket.container_name)
+        return Path(str(bucket.bucket_path))
+
+    def location(self, bucket: models.BackupBucket | None, service_id: uuid.UUID, backup_id: uuid.UUID) -> Path:
+        """The directory of a new backup; Conflict when a bucket's directory has come to resolve outside the
+        bucket root since it was accepted (a symbolic link put in its way)."""
+        location = self.root(bucket) / str(service_id) / str(backup_id)
+        if bucket is not None and not self._confined(location):
+            raise Conflict(f"the service's backup bucket resolves to {location.resolve()}, outside the directory "
+                           f"backup buckets must be in ({self.bucket_root}); point the bucket at a directory "
+                           "under it")
+        return location
+
+    def service_root(self, service_id: uuid.UUID) -> Path:
+        """Where the service's backups are kept when it has no bucket."""
+        return self.default_root / str(service_id)
+
+    def check_bucket_path(self, value: str) -> str:
+        """An absolute, normalized directory path under the bucket root, where no service's files live."""
+        path = PurePosixPath(value)
+        if not path.is_absolute() or ".." in path.parts or "\0" in value or str(path) != value.rstrip("/"):
+            raise BadRequest(f"bucketPath: clickplane keeps backups in directories; give an absolute, normalized "
+                             f"directory path under {self.bucket_root} (such as {self.bucket_root / 'nightly'}), "
+                             f"not {value!r}")
+        if not self._confined(Path(path)):
+            raise BadRequest(f"bucketPath {value!r} is not under {self.bucket_root}, the directory backup buckets "
+                             "must be in (the operator sets it with CLICKPLANE_BACKUP_BUCKET_ROOT); give a directory "
+                             "under it")
+        if Path(path).resolve().is_relative_to(self.data_dir.resolve() / "services"):
+            raise BadRequest(f"bucketPath {value!r} is inside the services' own directories, which are removed with "
+                             "their services; choose a directory elsewhere")
+        return str(path)
+
+    def _confined(self, path: Path) -> bool:
+        """Whether `path`, its symbolic links followed, is the bucket root or under it."""
+        return path.resolve().is_relative_to(self.bucket_root.resolve())
+
+
+def bucket_properties(bucket: models.BackupBucket) -> dict[str, Any]:
+    """The bucket as the API shows it (without its id): provider and its non-secret fields."""
+    fields = {name: getattr(bucket, column) for name, column in BUCKET_COLUMNS.items()}
+    return {"bucketProvider": bucket.provider, **{name: value for name, value in fields.items() if value is not None}}
+
+
+def new_bucket(service_id: uuid.UUID, current: models.BackupBucket | None,
+               request: BackupBucketPostRequest | BackupBucketPatchRequest, storage: Storage,
+               hasher: SecretHasher) -> models.BackupBucket:
+    """The bucket a create (`current` None) or a PATCH asks for: a PATCH's given fields replace the stored
+    ones and null clears one; naming another provider replaces the whole bucket, as a create would."""
+    provider = request.bucketProvider or (current.provider if current else None)
+    if provider is None:
+        raise BadRequest("bucketProvider is required: AWS, GCP or AZURE")
+    kept = current is not None and current.provider == provider
+    given = request.model_dump(include=request.model_fields_set - {"bucketProvider"})
+    foreign = sorted(name for name, value in given.items() if value is not None and name not in BUCKET_FIELDS[provider])
+    if foreign:
+        raise BadRequest(f"{', '.join(foreign)}: not a field of {provider} buckets, which take "
+                         f"{', '.join(BUCKET_FIELDS[provider])}")
+    fields = {name: getattr(current, column) for name, column in BUCKET_COLUMNS.items()} if kept else {}
+    fields.update({name: value for name, value in given.items() if name in BUCKET_COLUMNS})
+    secrets = [given[name] for name in SECRET_FIELDS if name in given]  # null forgets the stored one
+    secret_hash = current.secret_hash if current and kept else None
+    if secrets:
+        secret_hash = hasher.hash(secrets[0]) if secrets[0] is not None else None
+    required = "containerName" if provider == "AZURE" else "bucketPath"
+    if not fields.get(required):
+        raise BadRequest(f"{required} is required for {provider} buckets")
+    if provider == "AZURE" and not CONTAINER_NAME.fullmatch(fields["containerName"]):
+        raise BadRequest("containerName must be 3 to 63 lowercase letters, digits and single hyphens, starting and "
+                         "ending with a letter or digit; it names a directory under the data directory's buckets/")
+    if provider != "AZURE":
+        fields["bucketPath"] = storage.check_bucket_path(fields["bucketPath"])
+    return models.BackupBucket(
+        service_id=service_id, id=current.id if current and kept else uuid.uuid4(), provider=provider,
+        secret_hash=secret_hash,
+        **{column: fields.get(name) for name, column in BUCKET_COLUMNS.items()},
+    )
+
+
+def restore_source(request: ServicePostRequest, organization_id: uuid.UUID, backups: Backups,
+                   services: Services) -> str | None:
+    """The directory of the backup a new service starts from (None without backupId): a done backup of a
+    service of the organization, in the region the new service asks for."""
+    if request.backupId is None:
+        return None
+    backup = backups.get(organization_id, request.backupId)
+    if backup is None:
+        raise BadRequest(f"backupId: backup {request.backupId} was not found in this organization")
+    if backup.status != "done":
+        raise BadRequest(f"backupId: backup {backup.id} is {backup.status}; only a done backup can be restored")
+    source = services.get(organization_id, backup.service_id)
+    if source is not None and (source.provider, source.region) != (request.provider, request.region):
+        raise BadRequest(f"backupId: backup {backup.id} is of a service in {source.provider} {source.region}; a "
+                         "service restored from it must be created in the same provider and region")
+    return backup.location

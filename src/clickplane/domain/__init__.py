@@ -1,1 +1,0 @@
-"""Rules of the control plane: what is valid, what is allowed, what happens next."""

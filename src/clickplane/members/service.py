@@ -1,0 +1,115 @@
+"""Rules for members and invitations: who may be invited, who joins with which roles, and that an
+organization never loses its last Admin."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from clickplane.activities.repository import Activities
+from clickplane.activities.service import record_system
+from clickplane.auth.permissions import ADMIN
+from clickplane.kit.errors import BadRequest, Conflict, NotFound
+from clickplane.kit.schemas import rfc3339
+from clickplane.members.repository import Invitations, Members
+from clickplane.members.schemas import MemberRole
+from clickplane.roles.repository import Roles
+from clickplane.roles.service import describe, role_ids_from
+from clickplane.store.models import Invitation, Member
+
+INVITATION_LIFETIME = timedelta(days=7)
+DEFAULT_ADMIN_EMAIL = "admin@localhost"
+MAX_NAME_LENGTH = 128
+ADMIN_ROLE_ID = str(ADMIN.id)
+# A plausible address: RFC 5322 "atext" and dots before the @, host name labels after (a dot is not
+# required, so that admin@localhost is one).
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL = re.compile(rf"[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]{{1,64}}@{_LABEL}(?:\.{_LABEL})*")
+MAX_EMAIL_LENGTH = 254
+
+
+def normalize_email(email: str) -> str:
+    """The address in lowercase, the form it is stored and compared in; BadRequest if it is not one."""
+    if len(email) > MAX_EMAIL_LENGTH or not _EMAIL.fullmatch(email):
+        raise BadRequest(f"email: {email!r} is not an email address (like name@example.com)")
+    return email.lower()
+
+
+def check_name(name: str) -> str:
+    if not 1 <= len(name) <= MAX_NAME_LENGTH or name != name.strip() or not name.isprintable():
+        raise BadRequest(f"name must be 1 to {MAX_NAME_LENGTH} printable characters, without leading or "
+                         "trailing spaces")
+    return name
+
+
+def requested_role_ids(assigned: list[str] | None, legacy: MemberRole | None, organization_id: uuid.UUID,
+                       roles: Roles) -> list[str] | None:
+    """The role ids a request names (assignedRoleIds, and the deprecated single role), each checked to be a
+    system role or a custom role of the organization; None when it names none."""
+    parsed: list[uuid.UUID] = []
+    for value in assigned or []:
+        try:
+            parsed.append(uuid.UUID(value))
+        except ValueError:
+            raise BadRequest(f"assignedRoleIds: {value!r} is not a role id; GET /v1/organizations/"
+                             f"{organization_id}/roles lists the organization's roles and their ids") from None
+    return role_ids_from(parsed if assigned is not None else None, [legacy] if legacy else None, organization_id,
+                         roles)
+
+
+def ensure_an_admin_remains(member: Member, members: Sequence[Member], new_role_ids: list[str] | None) -> None:
+    """Refuse to take the Admin role from the organization's last member holding it. `members` are the
+    organization's; `new_role_ids` None means the member is being removed."""
+    if ADMIN_ROLE_ID not in member.role_ids or (new_role_ids is not None and ADMIN_ROLE_ID in new_role_ids):
+        return
+    if any(ADMIN_ROLE_ID in other.role_ids for other in members if other.id != member.id):
+        return
+    change = "be removed" if new_role_ids is None else "lose the Admin role"
+    raise Conflict(f"member {member.user_id} ({member.email}) is the organization's last Admin and cannot {change}; "
+                   f"assign the Admin role ({ADMIN_ROLE_ID}) to another member first")
+
+
+def invite(organization_id: uuid.UUID, email: str, role_ids: list[str], members: Members, invitations: Invitations,
+           now: datetime) -> Invitation:
+    """A pending invitation for `email`, valid for INVITATION_LIFETIME. An expired invitation for the same
+    address makes way for it; a pending one, or membership already, is a conflict."""
+    address = normalize_email(email)
+    if members.by_email(organization_id, address) is not None:
+        raise Conflict(f"{address} is already a member of this organization")
+    for earlier in invitations.for_email(organization_id, address):
+        if earlier.expire_at > now:
+            raise Conflict(f"{address} already has a pending invitation ({earlier.id}, valid until "
+                           f"{rfc3339(earlier.expire_at)}); delete it first to invite again")
+        invitations.delete(earlier)
+    # clickplane sends no mail: the operator accepts by invitation id (`clickplane invitation accept`).
+    return invitations.add(Invitation(id=uuid.uuid4(), organization_id=organization_id, email=address,
+                                      role_ids=role_ids, created_at=now, expire_at=now + INVITATION_LIFETIME))
+
+
+def join(organization_id: uuid.UUID, email: str, name: str, role_ids: list[str], members: Members) -> Member:
+    """Make the user with `email` a member: with the user id they have in another organization, if any."""
+    address = normalize_email(email)
+    if members.by_email(organization_id, address) is not None:
+        raise Conflict(f"{address} is already a member of this organization")
+    return members.add(Member(id=uuid.uuid4(), organization_id=organization_id,
+                              user_id=members.user_id_of(address) or uuid.uuid4(), email=address,
+                              name=check_name(name), role_ids=role_ids))
+
+
+def accept(invitation_id: uuid.UUID, name: str, members: Members, invitations: Invitations, roles: Roles,
+           activities: Activities, now: datetime) -> Member:
+    """Turn a pending invitation into a member with its roles (those that still exist), and delete it."""
+    invitation = invitations.by_id(invitation_id)
+    if invitation is None:
+        raise NotFound(f"invitation {invitation_id} does not exist; it may have been accepted or deleted")
+    if invitation.expire_at <= now:
+        raise Conflict(f"invitation {invitation_id} for {invitation.email} expired at "
+                       f"{rfc3339(invitation.expire_at)}; invite {invitation.email} again")
+    role_ids = [str(role.id) for role in describe(invitation.role_ids, invitation.organization_id, roles)]
+    member = join(invitation.organization_id, invitation.email, name, role_ids, members)
+    invitations.delete(invitation)
+    record_system(activities, invitation.organization_id, "organization_member_join",
+                  details={"userId": str(member.user_id), "email": member.email, "invitationId": str(invitation_id)})
+    return member

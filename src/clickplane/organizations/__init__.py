@@ -1,0 +1,1 @@
+"""Organizations: get, list, update; the bootstrap of the first one."""

@@ -1,0 +1,179 @@
+"""Services' ClickHouse metrics in the Prometheus text exposition format (0.0.4), named and labelled as
+ClickHouse Cloud's Prometheus endpoints name them.
+
+A running service's server is read live (READINGS_SQL): `system.metrics` become gauges named
+`ClickHouseMetrics_<metric>`, `system.events` counters named `ClickHouseProfileEvents_<event>`, and
+`system.asynchronous_metrics` gauges named `ClickHouseAsyncMetrics_<metric>` (that table is empty for
+about a minute after a server starts). Every sample is labelled with `clickhouse_org`,
+`clickhouse_service` and `clickhouse_service_name`, and with the server's `hostname` (also as
+`instance`) and the `table` it came from.
+
+Every service, running or not, has one `ClickHouse_ServiceInfo` sample of value 1, labelled with its
+state (`clickhouse_cluster_status`: running, idle, stopped, ...), its ClickHouse version and `scrape`:
+`full`, or `partial` when the server of a running service could not be read. A stopped or idle service is
+reported that way, never as an error, and reading metrics does not wake it.
+
+With `filtered_metrics=true` only ClickHouse_ServiceInfo and the FILTERED subset are returned: query
+counts and failures, rows and bytes read and written, merges, connections, memory and uptime, part
+counts and replica health.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from clickplane.kit.errors import BadRequest
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+METRICS, EVENTS, ASYNC_METRICS = "system.metrics", "system.events", "system.asynchronous_metrics"
+# Source table -> (metric name prefix, Prometheus type).
+SOURCES = {
+    METRICS: ("ClickHouseMetrics_", "gauge"),
+    EVENTS: ("ClickHouseProfileEvents_", "counter"),
+    ASYNC_METRICS: ("ClickHouseAsyncMetrics_", "gauge"),
+}
+
+# One query reads all three tables; the columns are what `Reading` holds. Values are Float64 (what
+# Prometheus stores); non-finite asynchronous metrics are left out, as JSON cannot carry them.
+READINGS_SQL = """
+SELECT 'system.metrics' AS source, metric AS name, toFloat64(value) AS value, description, hostName() AS host
+FROM system.metrics
+UNION ALL
+SELECT 'system.events', event, toFloat64(value), description, hostName() FROM system.events
+UNION ALL
+SELECT 'system.asynchronous_metrics', metric, value, '', hostName() FROM system.asynchronous_metrics
+WHERE isFinite(value)
+FORMAT JSONEachRow
+"""
+
+# What `filtered_metrics=true` keeps, by source table (names absent from a server's tables are skipped).
+FILTERED = {
+    METRICS: frozenset({
+        "Query", "Merge", "PartMutation", "BackgroundPoolTask", "TCPConnection", "HTTPConnection",
+        "MySQLConnection", "MemoryTracking", "ReadonlyReplica", "DelayedInserts",
+    }),
+    EVENTS: frozenset({
+        "Query", "SelectQuery", "InsertQuery", "FailedQuery", "FailedSelectQuery", "FailedInsertQuery",
+        "QueryTimeMicroseconds", "SelectQueryTimeMicroseconds", "InsertQueryTimeMicroseconds",
+        "InsertedRows", "InsertedBytes", "SelectedRows", "SelectedBytes", "ReadCompressedBytes",
+        "MergedRows", "MergedUncompressedBytes", "DelayedInserts", "RejectedInserts",
+    }),
+    ASYNC_METRICS: frozenset({
+        "Uptime", "MemoryResident", "MaxPartCountForPartition", "NumberOfDatabases", "NumberOfTables",
+        "TotalRowsOfMergeTreeTables", "TotalBytesOfMergeTreeTables", "TotalPartsOfMergeTreeTables",
+        "ReplicasMaxAbsoluteDelay", "MarkCacheBytes", "UncompressedCacheBytes", "LoadAverage1",
+        "OSMemoryAvailable", "OSMemoryTotal",
+    }),
+}
+
+SERVICE_INFO = "ClickHouse_ServiceInfo"
+SERVICE_INFO_HELP = ("The service as clickplane sees it: its state, its ClickHouse version and whether its "
+                     "metrics could be read; always 1")
+
+Labels = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One row of a server's system tables."""
+
+    source: str  # the table
+    name: str
+    value: float
+    description: str
+    host: str
+
+
+@dataclass(frozen=True)
+class ServiceMetrics:
+    organization_id: str
+    service_id: str
+    service_name: str
+    state: str
+    clickhouse_version: str | None
+    readings: tuple[Reading, ...] = ()
+    # False when the service should have been read but its server did not answer.
+    complete: bool = True
+
+
+@dataclass
+class _Family:
+    name: str
+    kind: str
+    help: str
+    samples: list[tuple[Labels, float]] = field(default_factory=list)
+
+
+def parse_filtered(text: str | None) -> bool:
+    """The `filtered_metrics` query parameter: true or false (or 1 or 0), false when absent."""
+    if text is None or text.strip().lower() in ("false", "0", ""):
+        return False
+    if text.strip().lower() in ("true", "1"):
+        return True
+    raise BadRequest(f"filtered_metrics must be true or false, not {text!r}")
+
+
+def parse_readings(text: str) -> tuple[Reading, ...]:
+    """The rows of READINGS_SQL's output; ValueError if it is not that."""
+    readings = []
+    for line in text.splitlines():
+        if line.strip():
+            row = json.loads(line)
+            readings.append(Reading(str(row["source"]), str(row["name"]), float(row["value"]),
+                                    str(row["description"]), str(row["host"])))
+    return tuple(readings)
+
+
+def render(services: Sequence[ServiceMetrics], filtered: bool) -> str:
+    """The exposition of every service's metrics: each family's HELP and TYPE once, then its samples."""
+    info = _Family(SERVICE_INFO, "gauge", SERVICE_INFO_HELP)
+    families: dict[str, _Family] = {}
+    for service in services:
+        labels: Labels = (("clickhouse_org", service.organization_id), ("clickhouse_service", service.service_id),
+                          ("clickhouse_service_name", service.service_name))
+        info.samples.append(((*labels, ("clickhouse_cluster_status", service.state),
+                              ("clickhouse_version", service.clickhouse_version or ""),
+                              ("scrape", "full" if service.complete else "partial")), 1.0))
+        seen: set[str] = set()
+        for reading in service.readings:
+            if reading.source not in SOURCES or (filtered and reading.name not in FILTERED[reading.source]):
+                continue
+            prefix, kind = SOURCES[reading.source]
+            name = prefix + re.sub(r"[^A-Za-z0-9_:]", "_", reading.name)
+            if name in seen:  # two names that differ only in characters Prometheus does not allow
+                continue
+            seen.add(name)
+            family = families.setdefault(name, _Family(name, kind, reading.description or reading.name))
+            family.samples.append(((*labels, ("hostname", reading.host), ("instance", reading.host),
+                                    ("table", reading.source)), reading.value))
+    lines: list[str] = []
+    for family in (info, *families.values()):
+        lines.append(f"# HELP {family.name} {_escape(family.help)}")
+        lines.append(f"# TYPE {family.name} {family.kind}")
+        lines.extend(f"{family.name}{{{_labels(labels)}}} {_number(value)}" for labels, value in family.samples)
+    return "\n".join(lines) + "\n"
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _labels(labels: Labels) -> str:
+    return ",".join(f'{name}="{_label_value(value)}"' for name, value in labels)
+
+
+def _label_value(value: str) -> str:
+    return _escape(value).replace('"', '\\"')
+
+
+def _number(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return str(int(value)) if float(value).is_integer() and abs(value) < 2**53 else repr(value)

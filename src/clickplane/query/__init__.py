@@ -1,0 +1,1 @@
+"""The Query API: SQL run on a service and streamed back."""

@@ -1,0 +1,1 @@
+"""Quotas: services per organization, replicas per warehouse."""

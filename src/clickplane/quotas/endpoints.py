@@ -1,0 +1,43 @@
+"""Quotas: the organization's limits, with what it uses of each."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from blacksheep import Response
+
+from clickplane.auth.authentication import Caller
+from clickplane.kit.context import AppContext
+from clickplane.kit.docs import Produces
+from clickplane.kit.envelope import ok
+from clickplane.kit.routes import Api
+from clickplane.quotas import service as rules
+from clickplane.quotas.schemas import OrganizationQuota
+from clickplane.services.repository import Services
+
+TAG = "Organization"
+PATH = "/v1/organizations/{organizationId}/quotas"
+
+
+def to_wire(quota: rules.Quota) -> OrganizationQuota:
+    return OrganizationQuota(quotaCode=quota.code, name=quota.name, description=quota.description,
+                             scope=quota.scope, value=quota.value, usage=quota.usage, adjustable=quota.adjustable)
+
+
+def add_routes(api: Api, context: AppContext) -> None:
+    limits = rules.Limits.of(context.settings)
+
+    @api.route("GET", PATH, "organizationQuotasGetList", "Get organization quotas", TAG,
+               "Every quota of the organization: its limit and how much is in use.", list[OrganizationQuota],
+               produces=Produces("quotaCode", "/result/0/quotaCode"))
+    async def list_quotas(caller: Caller, organizationId: UUID) -> Response:
+        with context.database.transaction() as session:
+            quotas = rules.organization_quotas(limits, Services(session).list(organizationId))
+        return ok([to_wire(quota) for quota in quotas])
+
+    @api.route("GET", PATH + "/{quotaCode}", "organizationQuotaGet", "Get organization quota details", TAG,
+               "One quota of the organization, by its code; 404 for a code that does not exist.", OrganizationQuota)
+    async def get_quota(caller: Caller, organizationId: UUID, quotaCode: str) -> Response:
+        with context.database.transaction() as session:
+            quota = rules.organization_quota(limits, Services(session).list(organizationId), quotaCode)
+        return ok(to_wire(quota))

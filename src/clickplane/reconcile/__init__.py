@@ -1,0 +1,1 @@
+"""The reconcile loop: drives every resource toward its intent through the runtimes."""

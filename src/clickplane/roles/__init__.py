@@ -1,0 +1,1 @@
+"""System and custom roles, their policies and holders; the rule that nobody grants more than they hold."""

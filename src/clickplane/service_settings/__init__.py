@@ -1,0 +1,1 @@
+"""A service's ClickHouse settings through the API."""

@@ -1,0 +1,1 @@
+"""ClickHouse services: create, change, scale, stop, start, delete; their lifecycle table."""

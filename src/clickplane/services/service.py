@@ -1,0 +1,406 @@
+"""Rules for services: what a create may ask for, and what a new service looks like."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import ipaddress
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from clickplane.auth.authentication import Caller
+from clickplane.auth.secrets import new_service_password, password_double_sha1_hex, password_sha256_hex
+from clickplane.kit.enums import REGIONS_BY_PROVIDER, RecordedActivityType
+from clickplane.kit.errors import BadRequest, Conflict, NotFound
+from clickplane.kit.schemas import MAX_IP_ACCESS_LIST_ENTRIES, IpAccessListEntry, ResourceTag
+from clickplane.services.repository import Services
+from clickplane.services.schemas import (
+    InstanceTagsPatch,
+    IpAccessListPatch,
+    ServicePasswordPatchRequest,
+    ServicePatchRequest,
+    ServicePostRequest,
+    ServiceReplicaScalingPatchRequest,
+    ServiceScalingPatchRequest,
+)
+from clickplane.store.models import Service
+
+# A local service is sized like ClickHouse Cloud's smallest: one replica of 8 GiB.
+DEFAULT_REPLICA_MEMORY_GB = 8.0
+DEFAULT_IDLE_TIMEOUT_MINUTES = 15
+# What the legacy total-memory fields were measured over.
+LEGACY_REPLICAS_IN_TOTAL = 3
+MAX_TAGS = 50
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class NewService:
+    service: Service
+    password: str  # shown once, in the create response
+
+
+def validate_ip_access_list(entries: list[IpAccessListEntry]) -> list[dict[str, str]]:
+    """Every source must be an IPv4/IPv6 address or CIDR; stored as given, one entry per source, at most
+    MAX_IP_ACCESS_LIST_ENTRIES of them."""
+    seen: set[str] = set()
+    result: list[dict[str, str]] = []
+    for index, entry in enumerate(entries):
+        if "%" in entry.source:  # a zone index (fe80::1%eth0), which Python's parser takes but ClickHouse may not
+            raise BadRequest(f"ipAccessList[{index}].source {entry.source!r}: a zone index (%...) has no meaning in "
+                             "an access list; give the address alone")
+        try:
+            network = ipaddress.ip_network(entry.source.strip(), strict=False)
+        except ValueError:
+            raise BadRequest(
+                f"ipAccessList[{index}].source {entry.source!r} is not an IP address or CIDR range "
+                "(examples: 203.0.113.7, 10.0.0.0/8, 2001:db8::/32, 0.0.0.0/0 for anywhere)") from None
+        if str(network) in seen:
+            continue
+        if len(seen) == MAX_IP_ACCESS_LIST_ENTRIES:
+            raise BadRequest(f"ipAccessList: a list holds at most {MAX_IP_ACCESS_LIST_ENTRIES} entries; cover "
+                             "addresses with CIDR ranges (10.0.0.0/8) instead of listing them one by one")
+        seen.add(str(network))
+        result.append({"source": entry.source.strip(), "description": entry.description or ""})
+    return result
+
+
+def validate_tags(tags: list[ResourceTag]) -> list[dict[str, str]]:
+    keys = [tag.key for tag in tags]
+    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicates:
+        raise BadRequest(f"tags: key {duplicates[0]!r} is given more than once; each key may appear once")
+    return [{"key": tag.key, "value": tag.value or ""} for tag in tags]
+
+
+def _check_name(name: str) -> str:
+    if name != name.strip() or not name.isprintable():
+        raise BadRequest("name must not start or end with spaces nor contain control characters")
+    return name
+
+
+def check_provider_region(provider: str, region: str) -> None:
+    if provider not in REGIONS_BY_PROVIDER:
+        raise BadRequest(f"provider {provider!r} is not one of: {', '.join(sorted(REGIONS_BY_PROVIDER))}")
+    if region not in REGIONS_BY_PROVIDER[provider]:
+        choices = ", ".join(sorted(REGIONS_BY_PROVIDER[provider]))
+        raise BadRequest(f"region {region!r} is not offered by provider {provider}; use one of: {choices}")
+
+
+def _refuse_unavailable(request: ServicePostRequest) -> None:
+    """Features a cloud would honour but clickplane cannot: refuse them rather than pretend."""
+    if request.hasTransparentDataEncryption:
+        raise BadRequest("hasTransparentDataEncryption: transparent data encryption is not available in "
+                         "clickplane; omit the field or set it to false")
+    if request.encryptionKey or request.encryptionAssumedRoleIdentifier:
+        raise BadRequest("encryptionKey: customer-managed disk encryption is not available in clickplane; "
+                         "encrypt the data directory's file system instead")
+    if request.byocId:
+        raise BadRequest(f"byocId: no bring-your-own-cloud infrastructure {request.byocId!r} exists in this "
+                         "organization")
+    if any(change.enabled for change in request.endpoints or []):
+        raise BadRequest("endpoints: the MySQL interface is not offered by clickplane services; "
+                         "connect with the native or HTTPS protocol")
+
+
+def _memory(request: ServicePostRequest) -> tuple[float, float]:
+    low = request.minReplicaMemoryGb
+    high = request.maxReplicaMemoryGb
+    if low is None and request.minTotalMemoryGb is not None:
+        low = request.minTotalMemoryGb / LEGACY_REPLICAS_IN_TOTAL
+    if high is None and request.maxTotalMemoryGb is not None:
+        high = request.maxTotalMemoryGb / LEGACY_REPLICAS_IN_TOTAL
+    low = low if low is not None else (high if high is not None else DEFAULT_REPLICA_MEMORY_GB)
+    high = high if high is not None else max(low, DEFAULT_REPLICA_MEMORY_GB)
+    if low > high:
+        raise BadRequest(f"minReplicaMemoryGb ({low:g}) must not exceed maxReplicaMemoryGb ({high:g})")
+    return low, high
+
+
+def _replicas(request: ServicePostRequest) -> tuple[str, int, int | None, int | None]:
+    """(autoscalingMode, numReplicas, minReplicas, maxReplicas) under the reference's rules."""
+    band = (request.minReplicas, request.maxReplicas)
+    if (band[0] is None) != (band[1] is None):
+        raise BadRequest("minReplicas and maxReplicas must be given together")
+    if band[0] is not None and request.numReplicas is not None:
+        raise BadRequest("numReplicas cannot be combined with minReplicas/maxReplicas; give one or the other")
+    low, high = band
+    if low is not None and high is not None and low > high:
+        raise BadRequest(f"minReplicas ({low}) must not exceed maxReplicas ({high})")
+    mode = request.autoscalingMode or "vertical"
+    if mode == "horizontal":
+        if low is None:
+            raise BadRequest("autoscalingMode horizontal needs minReplicas and maxReplicas")
+        if request.minReplicaMemoryGb != request.maxReplicaMemoryGb:
+            raise BadRequest("autoscalingMode horizontal needs minReplicaMemoryGb equal to maxReplicaMemoryGb")
+        return mode, low, low, high
+    if low is not None and low != high:
+        raise BadRequest("a minReplicas/maxReplicas band that differs needs autoscalingMode horizontal")
+    return mode, request.numReplicas or low or 1, None, None
+
+
+def _warehouse(request: ServicePostRequest, organization_id: uuid.UUID,
+               services: Services) -> tuple[uuid.UUID, bool]:
+    if request.dataWarehouseId is None:
+        if request.isReadonly:
+            raise BadRequest("isReadonly needs dataWarehouseId: only a secondary service can be read-only")
+        return uuid.uuid4(), True
+    try:
+        warehouse_id = uuid.UUID(request.dataWarehouseId)
+    except ValueError:
+        raise BadRequest(f"dataWarehouseId {request.dataWarehouseId!r} is not a UUID") from None
+    if not services.warehouse_exists(organization_id, warehouse_id):
+        raise BadRequest(f"dataWarehouseId {warehouse_id} is not a warehouse of this organization")
+    return warehouse_id, False
+
+
+def plan_new_service(request: ServicePostRequest, organization_id: uuid.UUID, services: Services,
+                     restore_from: str | None = None) -> NewService:
+    """Validate a create request and build the service record, in state provisioning; `restore_from` is the
+    directory of the backup it starts from (`backups.restore_source` checks the request's backupId)."""
+    _check_name(request.name)
+    check_provider_region(request.provider, request.region)
+    _refuse_unavailable(request)
+    low_memory, high_memory = _memory(request)
+    mode, num_replicas, min_replicas, max_replicas = _replicas(request)
+    warehouse_id, is_primary = _warehouse(request, organization_id, services)
+    password = new_service_password()
+    options = {
+        "tier": request.tier, "releaseChannel": request.releaseChannel or "default",
+        "profile": request.profile, "complianceType": request.complianceType,
+        "enableCoreDumps": request.enableCoreDumps, "privateEndpointIds": request.privateEndpointIds or [],
+    }
+    service = Service(
+        id=uuid.uuid4(), organization_id=organization_id, name=request.name,
+        provider=request.provider, region=request.region, state="provisioning", desired_state="running",
+        password_sha256_hex=password_sha256_hex(password),
+        password_double_sha1_hex=password_double_sha1_hex(password),
+        ip_access_list=validate_ip_access_list(request.ipAccessList),
+        tags=validate_tags(request.tags or []),
+        autoscaling_mode=mode, min_replica_memory_gb=low_memory, max_replica_memory_gb=high_memory,
+        num_replicas=num_replicas, min_replicas=min_replicas, max_replicas=max_replicas,
+        idle_scaling=True if request.idleScaling is None else request.idleScaling,
+        idle_timeout_minutes=_whole_minutes(request.idleTimeoutMinutes or DEFAULT_IDLE_TIMEOUT_MINUTES),
+        data_warehouse_id=warehouse_id, is_primary=is_primary, is_readonly=bool(request.isReadonly),
+        options={k: v for k, v in options.items() if v is not None},
+        generation=1, observed_generation=0, restore_from=restore_from,
+    )
+    return NewService(service=service, password=password)
+
+
+def visible(services: Services, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID,
+            for_update: bool = False) -> Service:
+    """The service if it belongs to the caller's organization; any other id is reported as not found."""
+    service = services.get(organization_id, service_id, for_update) if organization_id == caller.organization_id \
+        else None
+    if service is None:
+        raise not_found(organization_id, service_id)
+    return service
+
+
+def not_found(organization_id: uuid.UUID, service_id: uuid.UUID) -> NotFound:
+    return NotFound(f"service {service_id} does not exist in organization {organization_id} "
+                    "or is not visible to this API key")
+
+
+def changeable(services: Services, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID) -> Service:
+    """The visible service, locked for the change, unless it is being deleted (Conflict)."""
+    service = visible(services, caller, organization_id, service_id, for_update=True)
+    if service.state == "terminating":
+        raise Conflict(f"service {service_id} is being deleted and can no longer be changed. "
+                       "Current state: 'terminating'")
+    return service
+
+
+# What a tag filter may be, as a regular expression for the API document: `tag:` and a key, or empty (the query
+# string parser drops empty values, so tag_filters never sees them).
+TAG_FILTER_PATTERN = "^$|^tag:[^=]"
+
+
+def tag_filters(filters: list[str]) -> list[tuple[str, str | None]]:
+    """`tag:KEY` or `tag:KEY=VALUE` filters as (key, value or None for any value)."""
+    parsed: list[tuple[str, str | None]] = []
+    for raw in filters:
+        kind, _, condition = raw.partition(":")
+        key, has_value, value = condition.partition("=")
+        if kind != "tag" or not key:
+            raise BadRequest(f"filter {raw!r} is not understood; use tag:KEY or tag:KEY=VALUE")
+        parsed.append((key, value if has_value else None))
+    return parsed
+
+
+def has_tags(service_tags: list[Any], wanted: list[tuple[str, str | None]]) -> bool:
+    """Whether a service's tags (its `tags`: key/value objects) hold every wanted one."""
+    tags = {tag["key"]: tag["value"] for tag in service_tags}
+    return all(key in tags and (value is None or tags[key] == value) for key, value in wanted)
+
+
+def _bump(service: Service) -> None:
+    """Mark a change the runtime must apply (password, networks, memory)."""
+    service.generation += 1
+
+
+def _patched_ip_access_list(service: Service, patch: IpAccessListPatch) -> list[dict[str, str]]:
+    removed = {_network_key(entry.source, f"ipAccessList.remove[{i}]") for i, entry in enumerate(patch.remove or [])}
+    kept = [IpAccessListEntry.model_validate(entry) for entry in service.ip_access_list
+            if _network_key(entry["source"], "ipAccessList") not in removed]
+    return validate_ip_access_list([*kept, *(patch.add or [])])
+
+
+def _network_key(source: str, where: str) -> str:
+    try:
+        return str(ipaddress.ip_network(source.strip(), strict=False))
+    except ValueError:
+        raise BadRequest(f"{where}: {source!r} is not an IP address or CIDR range") from None
+
+
+def _patched_tags(service: Service, patch: InstanceTagsPatch) -> list[dict[str, str]]:
+    removed = {tag.key for tag in patch.remove or []}
+    tags = {tag["key"]: tag["value"] for tag in service.tags if tag["key"] not in removed}
+    tags.update({tag["key"]: tag["value"] for tag in validate_tags(patch.add or [])})
+    if len(tags) > MAX_TAGS:
+        raise BadRequest(f"tags: a service holds at most {MAX_TAGS} tags; remove some first")
+    return [{"key": key, "value": value} for key, value in tags.items()]
+
+
+def apply_patch(service: Service, patch: ServicePatchRequest) -> list[RecordedActivityType]:
+    """Apply a PATCH to the service; returns the activity types of what changed."""
+    changed: list[RecordedActivityType] = []
+    if patch.endpoints and any(change.enabled for change in patch.endpoints):
+        raise BadRequest("endpoints: the MySQL interface is not offered by clickplane services; "
+                         "connect with the native or HTTPS protocol")
+    if patch.transparentDataEncryptionKeyId is not None:
+        raise BadRequest("transparentDataEncryptionKeyId: transparent data encryption is not available in clickplane")
+    if patch.name is not None and patch.name != service.name:
+        service.name = _check_name(patch.name)
+        changed.append("service_update_name")
+    if patch.ipAccessList is not None:
+        networks = _patched_ip_access_list(service, patch.ipAccessList)
+        if networks != service.ip_access_list:
+            service.ip_access_list = networks
+            _bump(service)
+            changed.append("service_update_ip_access_list")
+    if patch.tags is not None:
+        service.tags = _patched_tags(service, patch.tags)
+        changed.append("service_update_tags")
+    options = dict(service.options)
+    if patch.releaseChannel is not None and patch.releaseChannel != options.get("releaseChannel"):
+        options["releaseChannel"] = patch.releaseChannel
+        changed.append("service_update_release_channel")
+    if patch.privateEndpointIds is not None:
+        removed = set(patch.privateEndpointIds.remove or [])
+        attached = [e for e in options.get("privateEndpointIds", []) if e not in removed]
+        options["privateEndpointIds"] = attached + [e for e in patch.privateEndpointIds.add or [] if e not in attached]
+        changed.append("service_update_private_endpoints")
+    if patch.enableCoreDumps is not None and patch.enableCoreDumps != options.get("enableCoreDumps"):
+        options["enableCoreDumps"] = patch.enableCoreDumps
+        changed.append("service_update_core_dump")
+    service.options = options
+    return changed
+
+
+def apply_replica_scaling(service: Service, request: ServiceReplicaScalingPatchRequest) -> list[RecordedActivityType]:
+    """Resize a service under the create rules; returns the activity types of what changed."""
+    mode = request.autoscalingMode or service.autoscaling_mode
+    band_given = request.minReplicas is not None or request.maxReplicas is not None
+    merged = ServicePostRequest.model_construct(
+        name=service.name, provider=service.provider, region=service.region, autoscalingMode=mode,
+        minReplicaMemoryGb=_first(request.minReplicaMemoryGb, service.min_replica_memory_gb),
+        maxReplicaMemoryGb=_first(request.maxReplicaMemoryGb, service.max_replica_memory_gb),
+        numReplicas=None if band_given or mode == "horizontal" else _first(request.numReplicas, service.num_replicas),
+        minReplicas=_first(request.minReplicas, service.min_replicas) if mode == "horizontal" or band_given else None,
+        maxReplicas=_first(request.maxReplicas, service.max_replicas) if mode == "horizontal" or band_given else None,
+        minTotalMemoryGb=None, maxTotalMemoryGb=None,
+    )
+    low, high = _memory(merged)
+    mode, replicas, min_replicas, max_replicas = _replicas(merged)
+    changed: list[RecordedActivityType] = []
+    if (low, high) != (service.min_replica_memory_gb, service.max_replica_memory_gb):
+        service.min_replica_memory_gb, service.max_replica_memory_gb = low, high
+        _bump(service)
+        changed.append("service_update_autoscaling_memory")
+    replica_shape = (mode, replicas, min_replicas, max_replicas)
+    if replica_shape != (service.autoscaling_mode, service.num_replicas, service.min_replicas, service.max_replicas):
+        service.autoscaling_mode, service.num_replicas, service.min_replicas, service.max_replicas = replica_shape
+        changed.append("service_update_autoscaling_replicas")
+    changed += _apply_idling(service, request.idleScaling, request.idleTimeoutMinutes)
+    return changed
+
+
+def apply_legacy_scaling(service: Service, request: ServiceScalingPatchRequest) -> list[RecordedActivityType]:
+    """The older /scaling call: total memory over three replicas, replica count, idling."""
+    def per_replica(total: float | None) -> float | None:
+        return None if total is None else total / LEGACY_REPLICAS_IN_TOTAL
+
+    return apply_replica_scaling(service, ServiceReplicaScalingPatchRequest(
+        minReplicaMemoryGb=per_replica(request.minTotalMemoryGb),
+        maxReplicaMemoryGb=per_replica(request.maxTotalMemoryGb),
+        numReplicas=request.numReplicas, idleScaling=request.idleScaling,
+        idleTimeoutMinutes=request.idleTimeoutMinutes))
+
+
+def _first(given: T | None, current: T) -> T:
+    return current if given is None else given
+
+
+def _apply_idling(service: Service, idle_scaling: bool | None, timeout_minutes: float | None
+                  ) -> list[RecordedActivityType]:
+    before = (service.idle_scaling, service.idle_timeout_minutes)
+    if idle_scaling is not None:
+        service.idle_scaling = idle_scaling
+    if timeout_minutes is not None:
+        service.idle_timeout_minutes = _whole_minutes(timeout_minutes)
+    after = (service.idle_scaling, service.idle_timeout_minutes)
+    return ["service_update_autoscaling_idling"] if before != after else []
+
+
+def _whole_minutes(timeout_minutes: float) -> int:
+    if timeout_minutes != int(timeout_minutes):
+        raise BadRequest("idleTimeoutMinutes must be a whole number of minutes")
+    return int(timeout_minutes)
+
+
+def change_password(service: Service, request: ServicePasswordPatchRequest) -> str | None:
+    """Set a new password; returns it when generated, None when the client sent its hash."""
+    if request.newPasswordHash is None:
+        password = new_service_password()
+        service.password_sha256_hex = password_sha256_hex(password)
+        service.password_double_sha1_hex = password_double_sha1_hex(password)
+        _bump(service)
+        return password
+    try:
+        digest = base64.b64decode(request.newPasswordHash, validate=True)
+    except (binascii.Error, ValueError):
+        digest = b""
+    if len(digest) != hashlib.sha256().digest_size:
+        raise BadRequest("newPasswordHash must be the base64 of a SHA-256 digest: "
+                         "echo -n \"$PASSWORD\" | sha256sum | tr -d '-' | xxd -r -p | base64")
+    double_sha1 = request.newDoubleSha1Hash
+    if double_sha1 is not None and not re.fullmatch(r"[0-9a-fA-F]{40}", double_sha1):
+        raise BadRequest("newDoubleSha1Hash must be 40 hexadecimal digits (the SHA-1 of the SHA-1 of the password)")
+    service.password_sha256_hex = digest.hex()
+    service.password_double_sha1_hex = double_sha1.lower() if double_sha1 else None
+    _bump(service)
+    return None
+
+
+def set_clickhouse_settings(service: Service, settings: dict[str, str]) -> dict[str, str]:
+    """Set ClickHouse settings already checked against the engine; returns those whose value changed."""
+    changed = {name: value for name, value in settings.items() if service.clickhouse_settings.get(name) != value}
+    if changed:
+        service.clickhouse_settings = {**service.clickhouse_settings, **changed}
+        _bump(service)
+    return changed
+
+
+def reset_clickhouse_setting(service: Service, name: str) -> bool:
+    """Return a setting to the engine's default; False when it was not set."""
+    if name not in service.clickhouse_settings:
+        return False
+    service.clickhouse_settings = {key: value for key, value in service.clickhouse_settings.items() if key != name}
+    _bump(service)
+    return True

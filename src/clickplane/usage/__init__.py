@@ -1,0 +1,1 @@
+"""Usage and cost: the meter that samples what services use, and the usageCost report."""

@@ -1,0 +1,130 @@
+"""Usage and cost: what each service used each UTC day, and what that costs in ClickHouse Credits (CHC).
+
+Metering (clickplane/metering.py) looks at every service every few seconds and adds what it used since the
+last look to its row for the day, in GiB-seconds:
+
+* compute: seconds the service was running (state `running`) x the memory of a replica (its
+  maxReplicaMemoryGb, the memory limit the runtime gives each replica) x its replicas. A stopped or idle
+  service uses none.
+* storage: the bytes on disk of its tables' active parts (`system.parts`, leaving out the server's own
+  `system` database), sampled from its running server, x seconds. A stopped or idle service keeps the last
+  sample (its data cannot change while its server is down), so it goes on paying for storage.
+* backups: the sizes of its finished backups x seconds.
+
+So a day's storage is charged for what was held on average during the day, for the time it was held; a
+GiB-month is one GiB held for 30 days. Prices are clickplane's own settings, not ClickHouse Cloud's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from clickplane.activities.service import plain_date
+from clickplane.kit.errors import BadRequest
+from clickplane.settings import Settings
+
+GIB = 1 << 30
+SECONDS_PER_HOUR = 3600
+SECONDS_PER_MONTH = 30 * 24 * SECONDS_PER_HOUR
+# The longest period one usage report may cover, both ends included.
+MAX_REPORT_DAYS = 31
+ONE_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Prices:
+    """CHC per unit of what is metered."""
+
+    compute_per_gib_hour: float
+    storage_per_gib_month: float
+    backup_per_gib_month: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> Prices:
+        return cls(settings.price_compute_per_gib_hour, settings.price_storage_per_gib_month,
+                   settings.price_backup_per_gib_month)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A service as one look of the metering sees it."""
+
+    running: bool
+    replica_memory_gib: float
+    replicas: int
+    storage_bytes: int
+    backup_bytes: int
+
+
+@dataclass(frozen=True)
+class Use:
+    """What a service used in one UTC day, in GiB-seconds."""
+
+    day: date
+    compute_gib_seconds: float = 0.0
+    storage_gib_seconds: float = 0.0
+    backup_gib_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a Use costs, in CHC."""
+
+    compute: float
+    storage: float
+    backup: float
+
+    @property
+    def total(self) -> float:
+        return self.compute + self.storage + self.backup
+
+
+def days_between(start: datetime, end: datetime) -> Iterator[tuple[date, float]]:
+    """The UTC days from `start` to `end`, each with the seconds of that span that fall in it."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    while start < end:
+        stop = min(end, datetime.combine(start.date() + ONE_DAY, time(), UTC))
+        yield start.date(), (stop - start).total_seconds()
+        start = stop
+
+
+def accrue(sample: Sample, start: datetime, end: datetime) -> list[Use]:
+    """What a service used from `start` to `end` being as `sample` says throughout, by UTC day; nothing
+    for a service that used nothing (stopped, with no data and no backups)."""
+    compute_gib = sample.replica_memory_gib * sample.replicas if sample.running else 0.0
+    if not (compute_gib or sample.storage_bytes or sample.backup_bytes):
+        return []
+    return [Use(day, compute_gib * seconds, sample.storage_bytes / GIB * seconds, sample.backup_bytes / GIB * seconds)
+            for day, seconds in days_between(start, end)]
+
+
+def cost(use: Use, prices: Prices) -> Cost:
+    return Cost(compute=use.compute_gib_seconds / SECONDS_PER_HOUR * prices.compute_per_gib_hour,
+                storage=use.storage_gib_seconds / SECONDS_PER_MONTH * prices.storage_per_gib_month,
+                backup=use.backup_gib_seconds / SECONDS_PER_MONTH * prices.backup_per_gib_month)
+
+
+def locked(day: date, today: date) -> bool:
+    """A day's record no longer changes once the day is over (in UTC)."""
+    return day < today
+
+
+def _day(parameter: str, text: str) -> date:
+    day = plain_date(text)
+    if day is None:
+        raise BadRequest(f"{parameter} {text!r} is not a date: give YYYY-MM-DD, a day in UTC")
+    return day
+
+
+def report_days(from_date: str, to_date: str) -> tuple[date, date]:
+    """The first and last day (both included) a usage report covers; raises BadRequest naming the parameter
+    that is wrong, or a period of more than MAX_REPORT_DAYS days."""
+    first, last = _day("from_date", from_date), _day("to_date", to_date)
+    if first > last:
+        raise BadRequest(f"from_date {first} is after to_date {last}; give from_date no later than to_date")
+    if (last - first).days >= MAX_REPORT_DAYS:
+        raise BadRequest(f"to_date {last} is more than {MAX_REPORT_DAYS - 1} days after from_date {first}; a report "
+                         f"covers at most {MAX_REPORT_DAYS} days")
+    return first, last
