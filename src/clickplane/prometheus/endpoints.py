@@ -1,5 +1,5 @@
 """Prometheus: the metrics of one service, or of every service of the organization, read live from their
-servers and answered as Prometheus text (domain/prometheus.py says what is in it)."""
+servers and answered as Prometheus text (prometheus/service.py says what is in it)."""
 
 from __future__ import annotations
 

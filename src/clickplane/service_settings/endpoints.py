@@ -1,6 +1,6 @@
 """A service's ClickHouse settings: list, describe, read, change and reset them.
 
-Changes are checked against the service's running server (domain/clickhouse_settings.py says how), stored
+Changes are checked against the service's running server (service_settings/service.py says how), stored
 with the service, and applied by the reconciler to the server's `default` user within seconds, without a
 restart. Each change is recorded as a `service_update_clickhouse_settings` activity (the reference has no
 type for it): `details.set` holds what a PATCH changed, `details.reset` the setting a DELETE returned to

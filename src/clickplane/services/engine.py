@@ -2,7 +2,7 @@
 
 It runs as the runtime's internal user, whose profile no setting of the service reaches, and each query
 is noted with the runtime so that it never counts as a client's activity (which would keep the service
-from idling). Clients' own SQL goes through the Query API instead (api/query.py).
+from idling). Clients' own SQL goes through the Query API instead (query/endpoints.py).
 """
 
 from __future__ import annotations

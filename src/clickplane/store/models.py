@@ -263,7 +263,7 @@ class BackupBucket(Base):
 
 
 class UsageDay(Base):
-    """What one service used in one UTC day (see domain/usage.py), added to by the metering as it goes.
+    """What one service used in one UTC day (see usage/service.py), added to by the metering as it goes.
 
     Not tied to the services table: a deleted service's usage stays billed. Its warehouse and name are kept
     here for the same reason, the name as of the row's latest metering."""

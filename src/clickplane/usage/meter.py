@@ -1,6 +1,6 @@
 """Metering: every few seconds, what each service used since the last look is added to its usage of the day.
 
-What is counted, and how, is in domain/usage.py. Each look reads the services from the store, samples the
+What is counted, and how, is in usage/service.py. Each look reads the services from the store, samples the
 storage of the running ones from their servers (as the control plane's own queries, which never keep a
 service from idling), and writes one row per service in one statement. Time when `serve` was not running is
 not metered: the first look after a start only samples.
