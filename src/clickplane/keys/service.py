@@ -1,13 +1,19 @@
-"""Rules for API keys: making them (from generated or client-hashed credentials), changing, deleting."""
+"""API keys: the rules for making them (from generated or client-hashed credentials), changing and deleting
+them, and `KeyService`, whose methods are the API's use cases, each in a transaction of its own."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy.orm import Session
+
+from clickplane.activities.repository import Activities
+from clickplane.activities.service import record
 from clickplane.auth.authentication import Caller
 from clickplane.auth.secrets import (
     SECRET_OF_DIGEST,
@@ -17,15 +23,22 @@ from clickplane.auth.secrets import (
     new_key_secret,
     sha256_digest,
 )
+from clickplane.keys import schemas
 from clickplane.keys.repository import ApiKeys
 from clickplane.keys.schemas import ApiKeyPatchRequest, ApiKeyPostRequest
-from clickplane.kit.errors import BadRequest, Conflict
+from clickplane.kit.context import AppContext
+from clickplane.kit.enums import RecordedActivityType
+from clickplane.kit.envelope import Page
+from clickplane.kit.errors import BadRequest, Conflict, NotFound
+from clickplane.organizations.repository import Organizations
+from clickplane.organizations.service import visible
 from clickplane.roles.repository import Roles
-from clickplane.roles.service import role_ids_from
+from clickplane.roles.service import describe, granting, role_ids_from
 from clickplane.services.service import validate_ip_access_list
 from clickplane.store.models import ApiKey
 
 MAX_KEYS_PER_ORGANIZATION = 100
+MAX_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -115,3 +128,98 @@ def update_key(key: ApiKey, patch: ApiKeyPatchRequest, keys: ApiKeys, roles: Rol
 def check_deletable(key: ApiKey, caller: Caller) -> None:
     if key.id == caller.key_uuid:
         raise BadRequest("an API key cannot delete itself; delete it with another key that may manage keys")
+
+
+def to_wire(key: ApiKey, roles: Roles) -> schemas.ApiKey:
+    assigned = describe(key.role_ids, key.organization_id, roles)
+    return schemas.ApiKey.model_validate({
+        "id": key.id, "name": key.name, "state": key.state, "keySuffix": key.key_suffix,
+        "roles": [role.legacy_name for role in assigned if role.legacy_name],
+        "assignedRoles": [schemas.AssignedRole(roleId=r.id, roleName=r.name, roleType=r.type) for r in assigned],
+        "createdAt": key.created_at, "expireAt": key.expire_at, "usedAt": key.used_at,
+        "ipAccessList": key.ip_access_list,
+    })
+
+
+def find_key(keys: ApiKeys, organization_id: uuid.UUID, key_ref: str) -> ApiKey:
+    """A key by its id, or (leniently, as clickhousectl may pass it) by its Basic-auth user name."""
+    try:
+        key = keys.get(organization_id, uuid.UUID(key_ref))
+    except ValueError:
+        by_credential = keys.by_key_id_hash(key_id_hash(key_ref))
+        key = by_credential if by_credential and by_credential.organization_id == organization_id else None
+    if key is None:
+        raise NotFound(f"API key {key_ref} does not exist in organization {organization_id}")
+    return key
+
+
+def page_of(keys: Sequence[ApiKey], limit: int | None, cursor: str | None) -> tuple[Sequence[ApiKey], Page | None]:
+    """The keys of one page: those after the key the cursor names, at most `limit`; and the paging fields when
+    the client asked for a page."""
+    if limit is not None and not 1 <= limit <= MAX_PAGE:
+        raise BadRequest(f"limit must be between 1 and {MAX_PAGE}")
+    start = 0
+    if cursor is not None:
+        start = next((index + 1 for index, key in enumerate(keys) if str(key.id) == cursor), -1)
+        if start < 0:
+            raise BadRequest("cursor does not name a key of this organization; start again without a cursor")
+    page = keys[start:start + limit] if limit else keys[start:]
+    more = limit is not None and start + limit < len(keys)
+    paging = Page(limit, len(keys), str(page[-1].id) if more else None) if limit or cursor else None
+    return page, paging
+
+
+class KeyService:
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+
+    def whoami(self, caller: Caller) -> schemas.Whoami:
+        with self.context.database.looking() as session:
+            key = find_key(ApiKeys(session), caller.organization_id, str(caller.key_uuid))
+            return schemas.Whoami(actorType="apiKey", keyId=key.id, name=key.name, organizationId=key.organization_id)
+
+    def list(self, organization_id: uuid.UUID, limit: int | None, cursor: str | None
+             ) -> tuple[list[schemas.ApiKey], Page | None]:
+        with self.context.database.looking() as session:
+            page, paging = page_of(ApiKeys(session).list(organization_id), limit, cursor)
+            return [to_wire(key, Roles(session)) for key in page], paging
+
+    def get(self, organization_id: uuid.UUID, key_ref: str) -> schemas.ApiKey:
+        with self.context.database.looking() as session:
+            return to_wire(find_key(ApiKeys(session), organization_id, key_ref), Roles(session))
+
+    def create(self, caller: Caller, organization_id: uuid.UUID, request: ApiKeyPostRequest
+               ) -> schemas.ApiKeyPostResponse:
+        with self.context.database.transaction() as session:
+            visible(Organizations(session), caller, organization_id, for_update=True)  # one create at a time
+            with granting(session, caller, organization_id):
+                new = create_key(request, organization_id, ApiKeys(session), Roles(session), self.context.hasher)
+            _record(session, caller, "key_create", new.key, "created")
+            return schemas.ApiKeyPostResponse(key=to_wire(new.key, Roles(session)), keyId=new.key_id,
+                                              keySecret=new.key_secret)
+
+    def update(self, caller: Caller, organization_id: uuid.UUID, key_ref: str, patch: ApiKeyPatchRequest
+               ) -> schemas.ApiKey:
+        with self.context.database.transaction() as session:
+            key = find_key(ApiKeys(session), organization_id, key_ref)
+            with granting(session, caller, organization_id):
+                update_types = update_key(key, patch, ApiKeys(session), Roles(session))
+            for update_type in update_types:
+                _record(session, caller, "openapi_key_update", key, update_type)
+            updated = to_wire(key, Roles(session))
+        self.context.verified_keys.forget_key(key.id)  # committed: verify it afresh
+        return updated
+
+    def delete(self, caller: Caller, organization_id: uuid.UUID, key_ref: str) -> None:
+        with self.context.database.transaction() as session:
+            key = find_key(ApiKeys(session), organization_id, key_ref)
+            check_deletable(key, caller)
+            _record(session, caller, "key_delete", key, "deleted")
+            ApiKeys(session).delete(key)
+        self.context.verified_keys.forget_key(key.id)
+
+
+def _record(session: Session, caller: Caller, activity_type: RecordedActivityType, key: ApiKey,
+            update_type: str) -> None:
+    record(Activities(session), caller, activity_type, target_key_id=key.id, key_update_type=update_type,
+           details={"name": key.name})

@@ -6,6 +6,7 @@ hold secrets shown once (a new key's secret, a service's password), which no pro
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from blacksheep import Content, Response
@@ -19,9 +20,18 @@ NO_STORE = (b"cache-control", b"no-store")
 AUTHENTICATE = (b"www-authenticate", b'Basic realm="clickplane"')
 
 
-def ok(result: Any, status: int = 200, page: dict[str, Any] | None = None) -> Response:
+@dataclass(frozen=True)
+class Page:
+    """A paged list's top-level fields, beside its result."""
+
+    limit: int | None
+    totalCount: int
+    nextCursor: str | None
+
+
+def ok(result: Any, status: int = 200, page: Page | None = None) -> Response:
     """The success envelope; `page` adds a paged list's top-level fields (nextCursor, limit, totalCount)."""
-    envelope = {"status": status, "requestId": request_id(), "result": result, **(page or {})}
+    envelope = {"status": status, "requestId": request_id(), "result": result, **(asdict(page) if page else {})}
     return Response(status, [NO_STORE], Content(JSON, to_json(envelope, exclude_none=True)))
 
 

@@ -24,9 +24,8 @@ from clickplane.members.repository import Invitations, Members
 from clickplane.members.schemas import Invitation, InvitationPostRequest, Member, MemberPatchRequest, MemberRole
 from clickplane.organizations import service as organization_rules
 from clickplane.organizations.repository import Organizations
-from clickplane.roles.endpoints import granting
 from clickplane.roles.repository import Roles
-from clickplane.roles.service import describe
+from clickplane.roles.service import describe, granting
 from clickplane.store import models
 from clickplane.store.models import utcnow
 

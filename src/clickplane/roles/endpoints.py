@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from contextlib import AbstractContextManager
 from datetime import datetime
 from uuid import UUID
 
@@ -22,7 +21,7 @@ from clickplane.kit.enums import RecordedActivityType
 from clickplane.kit.envelope import acknowledged, ok
 from clickplane.kit.errors import BadRequest, NotFound
 from clickplane.kit.routes import Api
-from clickplane.members.repository import Invitations, Members
+from clickplane.members.repository import Members
 from clickplane.organizations.repository import Organizations
 from clickplane.roles import service as rules
 from clickplane.roles.repository import Roles
@@ -38,12 +37,6 @@ def holders(session: Session, organization_id: UUID) -> dict[str, rules.RoleHold
     found: dict[str, rules.RoleHolder] = {f"apiKey/{key.id}": key for key in ApiKeys(session).list(organization_id)}
     found.update({f"user/{member.user_id}": member for member in Members(session).list(organization_id)})
     return found
-
-
-def granting(session: Session, caller: Caller, organization_id: UUID) -> AbstractContextManager[None]:
-    """Around a change of roles or their holders: refuses it when it gives anyone more than `caller` holds."""
-    return rules.granting_only_held(caller.policies, organization_id, lambda: rules.organization_authority(
-        organization_id, ApiKeys(session), Members(session), Invitations(session), Roles(session)))
 
 
 def system_role_wire(role: SystemRole, organization: models.Organization, actors: list[str]) -> RBACRole:
@@ -111,7 +104,7 @@ def add_routes(api: Api, context: AppContext) -> None:
                "and members.", RBACRole, errors=(400, 401, 404, 409, 500), produces=Produces("roleId", "/result/id"))
     async def create_role(caller: Caller, organizationId: UUID, body: JsonBody[RoleCreateRequest]) -> Response:
         request = body.value
-        with context.database.transaction() as session, granting(session, caller, organizationId):
+        with context.database.transaction() as session, rules.granting(session, caller, organizationId):
             role_id = uuid.uuid4()
             role = Roles(session).add(models.Role(
                 id=role_id, organization_id=organizationId,
@@ -128,7 +121,7 @@ def add_routes(api: Api, context: AppContext) -> None:
     async def update_role(caller: Caller, organizationId: UUID, roleId: UUID,
                           body: JsonBody[RoleUpdateRequest]) -> Response:
         request = body.value
-        with context.database.transaction() as session, granting(session, caller, organizationId):
+        with context.database.transaction() as session, rules.granting(session, caller, organizationId):
             role = custom_role(session, organizationId, roleId)
             if request.name is not None:
                 role.name = rules.check_custom_name(request.name, organizationId, Roles(session), except_id=role.id)
@@ -143,7 +136,7 @@ def add_routes(api: Api, context: AppContext) -> None:
     @api.route("DELETE", PATH + "/{roleId}", "organizationRoleDelete", "Delete a role", TAG,
                "Deletes a custom role; its holders lose what it granted.", None)
     async def delete_role(caller: Caller, organizationId: UUID, roleId: UUID) -> Response:
-        with context.database.transaction() as session, granting(session, caller, organizationId):
+        with context.database.transaction() as session, rules.granting(session, caller, organizationId):
             role = custom_role(session, organizationId, roleId)
             rules.assign(role.id, [], holders(session, organizationId))
             changed(session, caller, "role_delete", role)

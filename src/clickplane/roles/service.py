@@ -6,10 +6,13 @@ import fnmatch
 import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from sqlalchemy.orm import Session
+
+from clickplane.auth.authentication import Caller
 from clickplane.auth.permissions import (
     ALL_PERMISSIONS,
     SYSTEM_ROLES,
@@ -138,3 +141,10 @@ def granting_only_held(caller: tuple[Policy, ...], organization_id: uuid.UUID,
     before = snapshot()
     yield
     grants.ensure_granted_only_held(caller, before, snapshot(), organization_id)
+
+
+def granting(session: Session, caller: Caller, organization_id: uuid.UUID) -> AbstractContextManager[None]:
+    """Around a change of roles or their holders in `session`: refuses it when it gives anyone more than `caller`
+    holds."""
+    return granting_only_held(caller.policies, organization_id, lambda: organization_authority(
+        organization_id, ApiKeys(session), Members(session), Invitations(session), Roles(session)))
