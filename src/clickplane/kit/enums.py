@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from clickplane.kit.errors import BadRequest
+
 Provider = Literal["aws", "gcp", "azure"]
 
 Region = Literal[
@@ -18,6 +20,9 @@ ServiceState = Literal[
     "starting", "stopping", "terminating", "softdeleting", "awaking", "partially_running",
     "provisioning", "running", "stopped", "terminated", "softdeleted", "degraded", "failed", "idle",
 ]  # fmt: skip
+
+# What was asked of a service: the state the reconciler drives it toward (services/lifecycle.py).
+DesiredState = Literal["running", "stopped", "idle", "deleted"]
 
 Tier = Literal[
     "development", "production", "dedicated_high_mem", "dedicated_high_cpu", "dedicated_standard",
@@ -44,6 +49,15 @@ REGIONS_BY_PROVIDER: dict[str, frozenset[str]] = {
                       "asia-northeast1"}),
     "azure": frozenset({"eastus", "eastus2", "westus3", "germanywestcentral", "centralus"}),
 }
+
+def check_provider_region(provider: str, region: str) -> None:
+    """BadRequest unless `region` is one of `provider`'s."""
+    if provider not in REGIONS_BY_PROVIDER:
+        raise BadRequest(f"provider {provider!r} is not one of: {', '.join(sorted(REGIONS_BY_PROVIDER))}")
+    if region not in REGIONS_BY_PROVIDER[provider]:
+        choices = ", ".join(sorted(REGIONS_BY_PROVIDER[provider]))
+        raise BadRequest(f"region {region!r} is not offered by provider {provider}; use one of: {choices}")
+
 
 ActivityType = Literal[
     "create_organization", "organization_update_name", "transfer_service_in", "transfer_service_out",

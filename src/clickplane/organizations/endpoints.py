@@ -22,7 +22,7 @@ from clickplane.organizations.schemas import (
     OrganizationCloudRegionPrivateEndpointConfig,
     OrganizationPatchRequest,
 )
-from clickplane.services.service import check_provider_region
+from clickplane.kit.enums import check_provider_region
 from clickplane.store import models
 
 TAG = "Organization"

@@ -115,7 +115,7 @@ def add_query_route(router: Router, docs: CloudApiDocs, context: AppContext) -> 
             service = Services(session).get(caller.organization_id, service_id)
             transition = lifecycle.apply_command(service.state, "awake") if service else None
             if service is not None and transition is not None:
-                service.state, service.desired_state = transition.state, transition.desired_state
+                lifecycle.enter(service, transition)
                 record(Activities(session), caller, "service_awaken", service_id=service.id)
         context.reconcile_now.set()
 

@@ -1,80 +1,125 @@
-"""The service state machine: which command is allowed from which state, and what it asks for.
+"""The lifecycle of a ClickHouse service: one table of `(state, event) -> (next state, desired state)`.
 
-A service has an observed `state` (the reference's 14 values, written by the reconciler) and a
-`desired_state` (running, stopped, idle or deleted: the intent). A command checks the observed state,
-then records a new intent and the state to show until the reconciler reports back. Every refusal says
-what the service is doing and what to do instead.
+A service has an observed `state` (the reference's 14 values) and a `desired_state` (the intent: running,
+stopped, idle or deleted). Events come from two sides, and both read this table:
+- the API's commands (`start`, `stop`, `awake`, `delete`) record a new intent and the state to show until the
+  reconciler reports back; a refusal says what the service is doing and what to do instead;
+- the reconciler's observations (`came_up`, `halted`, `went_idle`, `died`, `gave_up`, `timed_out_idle`,
+  `removed`) record what happened to the server.
+
+An event absent for a state changes nothing (a command already under way, a server already up).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
-from clickplane.kit.enums import RecordedActivityType
+from clickplane.kit.enums import DesiredState, RecordedActivityType, ServiceState
 from clickplane.kit.errors import Conflict
+from clickplane.store.models import Service
+
+Command = Literal["start", "stop", "awake", "delete"]
+Observed = Literal["came_up", "halted", "went_idle", "died", "gave_up", "timed_out_idle", "removed"]
+Event = Command | Observed
 
 # States in which the service's server is up, or on its way up.
-UP = frozenset({"running", "starting", "awaking", "provisioning", "partially_running", "degraded"})
+UP: frozenset[ServiceState] = frozenset({"running", "starting", "awaking", "provisioning", "partially_running",
+                                         "degraded"})
+# On its way up: a query waits for these to end in running.
+STARTING: frozenset[ServiceState] = frozenset({"starting", "awaking", "provisioning"})
 # States from which a service may be deleted: nothing is serving, or it never got going.
-DELETABLE = frozenset({"stopped", "idle", "failed", "provisioning", "terminated"})
+DELETABLE: frozenset[ServiceState] = frozenset({"stopped", "idle", "failed", "provisioning", "terminated"})
+ALL_STATES: frozenset[ServiceState] = frozenset(get_args(ServiceState))
+# What the observed state settles at once the reconciler has reached each intent.
+SETTLED: dict[DesiredState, ServiceState] = {"running": "running", "stopped": "stopped", "idle": "idle"}
 
 
 @dataclass(frozen=True)
 class Transition:
-    """What a command leads to: the state shown now and the intent handed to the reconciler."""
+    """The state shown from now on, and the intent handed to the reconciler (None: unchanged)."""
 
-    state: str
-    desired_state: str
-
-
-def _refuse(state: str, advice: str) -> Conflict:
-    return Conflict(f"service is {state}; {advice}. Current state: '{state}'")
+    state: ServiceState | None
+    desired_state: DesiredState | None = None
 
 
-def _start(state: str) -> Transition | None:
-    if state in UP:
-        return None  # already running or on its way
-    if state == "stopping":
-        raise _refuse(state, "wait until it is stopped, then start it")
-    if state == "terminating":
-        raise _refuse(state, "it is being deleted and cannot be started")
-    return Transition("awaking" if state == "idle" else "starting", "running")
+@dataclass(frozen=True)
+class Refusal:
+    advice: str
 
 
-def _stop(state: str) -> Transition | None:
-    if state in ("stopped", "stopping"):
+Outcome = Transition | Refusal
+# A row: the event, the states it applies in, and what it leads to. The first row that matches wins.
+Row = tuple[Event, frozenset[ServiceState], Outcome]
+_NOTHING: Outcome = Transition(None)  # allowed, with nothing to do
+
+
+def _states(*states: ServiceState) -> frozenset[ServiceState]:
+    return frozenset(states)
+
+
+ROWS: tuple[Row, ...] = (
+    # The API's commands.
+    ("start", UP, _NOTHING),
+    ("start", _states("stopping"), Refusal("wait until it is stopped, then start it")),
+    ("start", _states("terminating"), Refusal("it is being deleted and cannot be started")),
+    ("start", _states("idle"), Transition("awaking", "running")),
+    ("start", ALL_STATES, Transition("starting", "running")),
+    ("stop", _states("stopped", "stopping"), _NOTHING),
+    ("stop", _states("terminating"), Refusal("it is being deleted")),
+    ("stop", _states("idle"), Transition("stopped", "stopped")),  # nothing runs; only the intent changes
+    ("stop", ALL_STATES, Transition("stopping", "stopped")),
+    ("awake", _states("idle"), Transition("awaking", "running")),
+    ("awake", UP, _NOTHING),
+    ("awake", _states("stopped", "failed"), Refusal("only an idle service can be woken; start it instead")),
+    ("awake", ALL_STATES, Refusal("wait until it is stopped or idle")),
+    ("delete", _states("terminating"), _NOTHING),
+    ("delete", DELETABLE, Transition("terminating", "deleted")),
+    ("delete", ALL_STATES, Refusal("stop it first")),
+    # What the reconciler sees.
+    ("came_up", ALL_STATES - {"terminating"}, Transition("running")),
+    ("halted", ALL_STATES - {"terminating"}, Transition("stopped")),
+    ("went_idle", ALL_STATES - {"terminating"}, Transition("idle")),
+    ("died", UP, Transition("degraded")),
+    ("gave_up", ALL_STATES - {"terminating"}, Transition("failed")),
+    ("timed_out_idle", _states("running"), Transition("stopping", "idle")),
+    ("removed", _states("terminating"), Transition("terminated")),
+)
+
+# The activity an API command records when it changes something.
+COMMAND_ACTIVITIES: dict[Command, RecordedActivityType] = {
+    "start": "service_start", "stop": "service_stop", "awake": "service_awaken", "delete": "service_delete"}
+
+
+def outcome(state: ServiceState, event: Event) -> Outcome | None:
+    """What `event` leads to from `state`; None when the table has no row for it (nothing happens)."""
+    return next((result for row_event, states, result in ROWS if row_event == event and state in states), None)
+
+
+def apply(state: ServiceState, event: Event) -> Transition | None:
+    """The transition `event` makes from `state`, None when it has nothing to do; raises Conflict for a refused
+    command."""
+    result = outcome(state, event)
+    if isinstance(result, Refusal):
+        raise Conflict(f"service is {state}; {result.advice}. Current state: '{state}'")
+    if result is None or result == _NOTHING:
         return None
-    if state == "terminating":
-        raise _refuse(state, "it is being deleted")
-    if state == "idle":
-        return Transition("stopped", "stopped")  # nothing runs; only the intent changes
-    return Transition("stopping", "stopped")
+    return result
 
 
-def _awake(state: str) -> Transition | None:
-    if state == "idle":
-        return Transition("awaking", "running")
-    if state in UP:
-        return None
-    if state in ("stopped", "failed"):
-        raise _refuse(state, "only an idle service can be woken; start it instead")
-    raise _refuse(state, "wait until it is stopped or idle")
+def apply_command(state: ServiceState, command: Command) -> Transition | None:
+    """An API command's transition (see `apply`)."""
+    return apply(state, command)
 
 
-COMMANDS = {"start": _start, "stop": _stop, "awake": _awake}
-COMMAND_ACTIVITIES: dict[str, RecordedActivityType] = {
-    "start": "service_start", "stop": "service_stop", "awake": "service_awaken"}
-
-
-def apply_command(state: str, command: str) -> Transition | None:
-    """The transition `command` makes from `state`, None when it has nothing to do; raises Conflict."""
-    return COMMANDS[command](state)
-
-
-def delete(state: str) -> Transition | None:
+def delete(state: ServiceState) -> Transition | None:
     """Deleting is allowed once nothing serves; None when a delete is already under way."""
-    if state == "terminating":
-        return None
-    if state not in DELETABLE:
-        raise _refuse(state, "stop it first")
-    return Transition("terminating", "deleted")
+    return apply(state, "delete")
+
+
+def enter(service: Service, transition: Transition) -> None:
+    """Write the transition's state and intent (those it sets) to the service."""
+    if transition.state is not None:
+        service.state = transition.state
+    if transition.desired_state is not None:
+        service.desired_state = transition.desired_state

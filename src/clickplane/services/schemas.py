@@ -258,3 +258,10 @@ class ServiceQueryAPIEndpoint(ResponseModel):
     roles: list[Literal["sql_console_read_only", "sql_console_admin"]] = Field(
         default_factory=list, description="Roles queries run with.")
     allowedOrigins: str | None = Field(default=None, description="Comma-separated origins allowed (CORS).")
+
+
+# What a tag filter may be, as a regular expression for the API document: `tag:` and a key, or empty (the query
+# string parser drops empty values, so the service's tag_filters never sees them).
+TAG_FILTER_PATTERN = "^$|^tag:[^=]"
+# The `filter` query parameter of the lists that take tag filters, as the document gives it.
+TAG_FILTER = {"filter": {"items": {"type": "string", "pattern": TAG_FILTER_PATTERN}}}

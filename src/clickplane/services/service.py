@@ -1,4 +1,6 @@
-"""Rules for services: what a create may ask for, and what a new service looks like."""
+"""ClickHouse services: the rules (what a create may ask for, what a new service looks like, how a change or a
+resize applies) and `ClickHouseServices`, whose methods are the API's use cases, each in a transaction of its
+own, waking the reconciler once it has committed a new intent."""
 
 from __future__ import annotations
 
@@ -8,15 +10,30 @@ import hashlib
 import ipaddress
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+from pydantic_core import to_json
+from sqlalchemy.orm import Session
+
+from clickplane.activities.repository import Activities
+from clickplane.activities.service import record
+from clickplane.auth import permissions
 from clickplane.auth.authentication import Caller
 from clickplane.auth.secrets import new_service_password, password_double_sha1_hex, password_sha256_hex
-from clickplane.kit.enums import REGIONS_BY_PROVIDER, RecordedActivityType
+from clickplane.backups.repository import Backups
+from clickplane.backups.service import restore_source
+from clickplane.kit.context import AppContext
+from clickplane.kit.enums import RecordedActivityType, check_provider_region
 from clickplane.kit.errors import BadRequest, Conflict, NotFound
 from clickplane.kit.schemas import MAX_IP_ACCESS_LIST_ENTRIES, IpAccessListEntry, ResourceTag
-from clickplane.services.repository import Services
+from clickplane.organizations.repository import Organizations
+from clickplane.organizations.service import visible as visible_organization
+from clickplane.quotas import service as quotas
+from clickplane.services import lifecycle, schemas
+from clickplane.services.lifecycle import Command
+from clickplane.services.repository import ServiceRows, Services
 from clickplane.services.schemas import (
     InstanceTagsPatch,
     IpAccessListPatch,
@@ -81,14 +98,6 @@ def _check_name(name: str) -> str:
     if name != name.strip() or not name.isprintable():
         raise BadRequest("name must not start or end with spaces nor contain control characters")
     return name
-
-
-def check_provider_region(provider: str, region: str) -> None:
-    if provider not in REGIONS_BY_PROVIDER:
-        raise BadRequest(f"provider {provider!r} is not one of: {', '.join(sorted(REGIONS_BY_PROVIDER))}")
-    if region not in REGIONS_BY_PROVIDER[provider]:
-        choices = ", ".join(sorted(REGIONS_BY_PROVIDER[provider]))
-        raise BadRequest(f"region {region!r} is not offered by provider {provider}; use one of: {choices}")
 
 
 def _refuse_unavailable(request: ServicePostRequest) -> None:
@@ -214,11 +223,6 @@ def changeable(services: Services, caller: Caller, organization_id: uuid.UUID, s
         raise Conflict(f"service {service_id} is being deleted and can no longer be changed. "
                        "Current state: 'terminating'")
     return service
-
-
-# What a tag filter may be, as a regular expression for the API document: `tag:` and a key, or empty (the query
-# string parser drops empty values, so tag_filters never sees them).
-TAG_FILTER_PATTERN = "^$|^tag:[^=]"
 
 
 def tag_filters(filters: list[str]) -> list[tuple[str, str | None]]:
@@ -404,3 +408,182 @@ def reset_clickhouse_setting(service: Service, name: str) -> bool:
     service.clickhouse_settings = {key: value for key, value in service.clickhouse_settings.items() if key != name}
     _bump(service)
     return True
+
+
+def _current_scaling(service: Service) -> schemas.CurrentScaling:
+    replicas_low = service.min_replicas or service.num_replicas
+    return schemas.CurrentScaling(
+        effectiveAutoscalingMode=service.autoscaling_mode,  # type: ignore[arg-type]
+        effectiveMinReplicaMemoryGb=service.min_replica_memory_gb,
+        effectiveMaxReplicaMemoryGb=service.max_replica_memory_gb,
+        effectiveMinReplicas=replicas_low, effectiveMaxReplicas=service.max_replicas or service.num_replicas,
+        effectiveIdleScaling=service.idle_scaling, effectiveIdleTimeoutMinutes=service.idle_timeout_minutes,
+    )
+
+
+def to_wire(service: Service) -> schemas.Service:
+    horizontal = service.autoscaling_mode == "horizontal"
+    options = service.options
+    return schemas.Service.model_validate({
+        "id": service.id, "name": service.name, "provider": service.provider, "region": service.region,
+        "state": service.state, "clickhouseVersion": service.clickhouse_version,
+        "endpoints": service.endpoints, "tier": options.get("tier"),
+        "minReplicaMemoryGb": service.min_replica_memory_gb, "maxReplicaMemoryGb": service.max_replica_memory_gb,
+        "numReplicas": None if horizontal else service.num_replicas,
+        "minReplicas": service.min_replicas if horizontal else None,
+        "maxReplicas": service.max_replicas if horizontal else None,
+        "replicaMemoryGb": service.max_replica_memory_gb if horizontal else None,
+        "autoscalingMode": service.autoscaling_mode, "idleScaling": service.idle_scaling,
+        "idleTimeoutMinutes": service.idle_timeout_minutes, "ipAccessList": service.ip_access_list,
+        "createdAt": service.created_at, "privateEndpointIds": options.get("privateEndpointIds", []),
+        "dataWarehouseId": str(service.data_warehouse_id), "isPrimary": service.is_primary,
+        "isReadonly": service.is_readonly, "releaseChannel": options.get("releaseChannel"),
+        "profile": options.get("profile"), "complianceType": options.get("complianceType"),
+        "hasTransparentDataEncryption": False, "enableCoreDumps": options.get("enableCoreDumps"),
+        "tags": service.tags, "currentScaling": _current_scaling(service),
+    })
+
+
+@dataclass(frozen=True)
+class RenderedService:
+    """A service of a list as JSON, with what callers' views of the list are chosen by."""
+
+    id: uuid.UUID
+    tags: list[dict[str, str]]
+    json: bytes
+
+
+def _rendered(row: Any) -> bytes:
+    return to_json(to_wire(cast(Service, row)), exclude_none=True)
+
+
+class ClickHouseServices:
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+
+    # Reads: the hottest of the API, served through the read cache from Core rows of a plain connection.
+
+    def list_json(self, caller: Caller, organization_id: uuid.UUID, filters: list[str]) -> bytes:
+        """The services the caller may view, carrying every tag of `filters`, as a JSON list."""
+        wanted = tag_filters(filters)
+        listed = self.context.read_cache.get(("services", organization_id),
+                                             lambda: self._rendered_list(organization_id))
+        return b"[" + b",".join(
+            service.json for service in listed
+            if permissions.allows(caller.policies, permissions.SERVICE_VIEW, f"instance/{service.id}")
+            and has_tags(service.tags, wanted)) + b"]"
+
+    def _rendered_list(self, organization_id: uuid.UUID) -> list[RenderedService]:
+        with self.context.database.reading() as connection:
+            rows = ServiceRows(connection).list(organization_id)
+        return [RenderedService(row.id, row.tags, _rendered(row)) for row in rows]
+
+    def get_json(self, organization_id: uuid.UUID, service_id: uuid.UUID) -> bytes:
+        rendered = self.context.read_cache.get(("service", service_id),
+                                               lambda: self._rendered_one(organization_id, service_id))
+        if rendered is None:
+            raise not_found(organization_id, service_id)
+        return rendered
+
+    def _rendered_one(self, organization_id: uuid.UUID, service_id: uuid.UUID) -> bytes | None:
+        with self.context.database.reading() as connection:
+            row = ServiceRows(connection).get(organization_id, service_id)
+        return None if row is None else _rendered(row)
+
+    def private_endpoint_config(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID
+                                ) -> schemas.PrivateEndpointConfig:
+        with self.context.database.looking() as session:
+            visible(Services(session), caller, organization_id, service_id)
+        settings = self.context.settings
+        return schemas.PrivateEndpointConfig(
+            endpointServiceId="", privateDnsHostname=settings.service_advertised_host or settings.service_listen_host)
+
+    # Changes: each records its intent and its activity in one transaction, then wakes the reconciler.
+
+    def create(self, caller: Caller, organization_id: uuid.UUID, request: ServicePostRequest
+               ) -> schemas.ServicePostResponse:
+        with self.context.database.transaction() as session:
+            visible_organization(Organizations(session), caller, organization_id, for_update=True)
+            services = Services(session)
+            restore_from = restore_source(request, organization_id, Backups(session), services)
+            new = plan_new_service(request, organization_id, services, restore_from)
+            quotas.check_new_service(quotas.Limits.of(self.context.settings), services.list(organization_id),
+                                     new.service)
+            services.add(new.service)
+            _record(session, caller, new.service, ["service_create"], {"name": new.service.name})
+            if restore_from is not None:
+                _record(session, caller, new.service, ["service_restore_backup"], {"backupId": str(request.backupId)})
+            created = schemas.ServicePostResponse(service=to_wire(new.service), password=new.password)
+        self.context.reconcile_now.set()
+        return created
+
+    def update(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID, patch: ServicePatchRequest
+               ) -> schemas.Service:
+        return self._change(caller, organization_id, service_id, lambda service, _: apply_patch(service, patch),
+                            patch.model_dump(exclude_none=True, mode="json"))
+
+    def rescale(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID,
+                request: ServiceReplicaScalingPatchRequest | ServiceScalingPatchRequest) -> schemas.Service:
+        """Resize under the create rules and the replica quota (replicaScaling, or the legacy scaling form)."""
+        def resize(service: Service, services: Services) -> list[RecordedActivityType]:
+            replicas_before = quotas.replicas(service)
+            changes = (apply_replica_scaling(service, request) if isinstance(request, ServiceReplicaScalingPatchRequest)
+                       else apply_legacy_scaling(service, request))
+            quotas.check_resized(quotas.Limits.of(self.context.settings), services.list(organization_id), service,
+                                 replicas_before)
+            return changes
+
+        return self._change(caller, organization_id, service_id, resize, request.model_dump(exclude_none=True))
+
+    def command(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID, command: Command
+                ) -> schemas.Service:
+        """start, stop or awake, as the lifecycle table allows from the service's state."""
+        def act(service: Service, _: Services) -> list[RecordedActivityType]:
+            transition = lifecycle.apply(service.state, command)
+            if transition is None:
+                return []
+            lifecycle.enter(service, transition)
+            service.state_reason = None
+            return [lifecycle.COMMAND_ACTIVITIES[command]]
+
+        return self._change(caller, organization_id, service_id, act, {})
+
+    def delete(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID) -> None:
+        with self.context.database.transaction() as session:
+            service = visible(Services(session), caller, organization_id, service_id, for_update=True)
+            transition = lifecycle.apply(service.state, "delete")
+            if transition is not None:
+                lifecycle.enter(service, transition)
+                _record(session, caller, service, ["service_delete"], {"name": service.name})
+        self.context.reconcile_now.set()
+
+    def change_password(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID,
+                        request: ServicePasswordPatchRequest) -> schemas.ServicePasswordPatchResponse:
+        """A new password for the `default` user: generated and shown once, or the one whose hash is sent."""
+        password: str | None = None
+
+        def act(service: Service, _: Services) -> list[RecordedActivityType]:
+            nonlocal password
+            password = change_password(service, request)
+            return ["service_update_password"]
+
+        self._change(caller, organization_id, service_id, act, {})
+        return schemas.ServicePasswordPatchResponse(password=password)
+
+    def _change(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID,
+                change: Callable[[Service, Services], list[RecordedActivityType]], details: dict[str, Any]
+                ) -> schemas.Service:
+        """Apply `change` to the service, locked and not being deleted, with an activity per change it reports."""
+        with self.context.database.transaction() as session:
+            services = Services(session)
+            service = changeable(services, caller, organization_id, service_id)
+            _record(session, caller, service, change(service, services), details)
+            changed = to_wire(service)
+        self.context.reconcile_now.set()
+        return changed
+
+
+def _record(session: Session, caller: Caller, service: Service, changes: list[RecordedActivityType],
+            details: dict[str, Any]) -> None:
+    for activity_type in changes:
+        record(Activities(session), caller, activity_type, service_id=service.id, details=details)

@@ -24,6 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from clickplane.kit.enums import DesiredState, ServiceState
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -98,10 +100,10 @@ class Service(Base):
     provider: Mapped[str] = mapped_column(String(16))
     region: Mapped[str] = mapped_column(String(32))
     # Observed state, written by the reconciler (and by the API only when it records an intent).
-    state: Mapped[str] = mapped_column(String(24), default="provisioning")
+    state: Mapped[ServiceState] = mapped_column(String(24), default="provisioning")
     state_reason: Mapped[str | None] = mapped_column(String(2000), default=None)
     # What was asked for: running, stopped or deleted. The reconciler drives `state` toward it.
-    desired_state: Mapped[str] = mapped_column(String(16), default="running")
+    desired_state: Mapped[DesiredState] = mapped_column(String(16), default="running")
     # Bumped by every change the runtime must apply; the reconciler records what it applied.
     generation: Mapped[int] = mapped_column(Integer, default=1)
     observed_generation: Mapped[int] = mapped_column(Integer, default=0)

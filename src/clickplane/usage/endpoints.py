@@ -12,7 +12,7 @@ from clickplane.kit.context import AppContext
 from clickplane.kit.envelope import ok
 from clickplane.kit.routes import Api
 from clickplane.services import service as service_rules
-from clickplane.services.endpoints import TAG_FILTER
+from clickplane.services.schemas import TAG_FILTER
 from clickplane.services.repository import Services
 from clickplane.store import models
 from clickplane.usage import service as usage
