@@ -8,29 +8,22 @@ import logging
 import uuid
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
 import uvicorn
-from sqlalchemy.orm import Session
 
-from clickplane.activities.repository import Activities
 from clickplane.app import create_app
 from clickplane.auth.authentication import VerifiedKeys
 from clickplane.auth.rate_limit import RateLimiter
-from clickplane.auth.secrets import SecretHasher
 from clickplane.backups.endpoints import to_wire as backup_to_wire
 from clickplane.backups.schemas import Backup
 from clickplane.kit.context import AppContext
 from clickplane.leadership import lead, lease_for
 from clickplane.members import service as members
-from clickplane.members.endpoints import member_to_wire
-from clickplane.members.repository import Invitations, Members
 from clickplane.members.schemas import Member
 from clickplane.operations import backup_jobs, local_runtime, open_store, secret_hasher, with_store
 from clickplane.reconcile.loop import Policy, Reconciler
-from clickplane.roles.repository import Roles
 from clickplane.runtime.local import LocalRuntime, ca_certificate_path
 from clickplane.runtime.tls import ensure_ca, ensure_server_certificate
 from clickplane.settings import Settings
@@ -45,12 +38,7 @@ log = logging.getLogger(__name__)
 
 def accept_invitation(settings: Settings, invitation_id: uuid.UUID, name: str) -> Member:
     """Make the invited user a member: the operator accepts for them, as clickplane sends no invitation mail."""
-    def act(session: Session, hasher: SecretHasher) -> Member:
-        joined = members.accept(invitation_id, name, Members(session), Invitations(session), Roles(session),
-                                Activities(session), datetime.now(UTC))
-        return member_to_wire(joined, Roles(session))
-
-    return with_store(settings, act)
+    return with_store(settings, lambda session, _hasher: members.accept_invitation(session, invitation_id, name))
 
 
 def take_backup(settings: Settings, service_id: uuid.UUID) -> Backup:

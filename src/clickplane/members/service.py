@@ -1,23 +1,33 @@
 """Rules for members and invitations: who may be invited, who joins with which roles, and that an
-organization never loses its last Admin."""
+organization never loses its last Admin; and `MemberService`, whose methods are the API's use cases, each in a
+transaction of its own."""
 
 from __future__ import annotations
 
 import re
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import get_args
+
+from sqlalchemy.orm import Session
 
 from clickplane.activities.repository import Activities
-from clickplane.activities.service import record_system
+from clickplane.activities.service import record, record_system
+from clickplane.auth.authentication import Caller
 from clickplane.auth.permissions import ADMIN
+from clickplane.keys.schemas import AssignedRole
+from clickplane.kit.context import AppContext
+from clickplane.kit.enums import RecordedActivityType
 from clickplane.kit.errors import BadRequest, Conflict, NotFound
 from clickplane.kit.schemas import rfc3339
+from clickplane.members import schemas
 from clickplane.members.repository import Invitations, Members
-from clickplane.members.schemas import MemberRole
+from clickplane.members.schemas import InvitationPostRequest, MemberPatchRequest, MemberRole
+from clickplane.organizations.repository import Organizations
 from clickplane.roles.repository import Roles
-from clickplane.roles.service import describe, role_ids_from
-from clickplane.store.models import Invitation, Member
+from clickplane.roles.service import describe, granting, role_ids_from
+from clickplane.store.models import Invitation, Member, utcnow
 
 INVITATION_LIFETIME = timedelta(days=7)
 DEFAULT_ADMIN_EMAIL = "admin@localhost"
@@ -113,3 +123,127 @@ def accept(invitation_id: uuid.UUID, name: str, members: Members, invitations: I
     record_system(activities, invitation.organization_id, "organization_member_join",
                   details={"userId": str(member.user_id), "email": member.email, "invitationId": str(invitation_id)})
     return member
+
+
+def _roles_fields(role_ids: list[str], organization_id: uuid.UUID, roles: Roles) -> dict[str, object]:
+    """`assignedRoles`, and the deprecated `role`: the legacy name of the first Admin or Developer role."""
+    assigned = describe(role_ids, organization_id, roles)
+    legacy = next((role.legacy_name for role in assigned if role.legacy_name in get_args(MemberRole)), None)
+    return {"role": legacy,
+            "assignedRoles": [AssignedRole(roleId=r.id, roleName=r.name, roleType=r.type) for r in assigned]}
+
+
+def member_to_wire(member: Member, roles: Roles) -> schemas.Member:
+    return schemas.Member.model_validate({"userId": str(member.user_id), "name": member.name,
+                                          "email": member.email, "joinedAt": member.joined_at,
+                                          **_roles_fields(member.role_ids, member.organization_id, roles)})
+
+
+def invitation_to_wire(invitation: Invitation, roles: Roles) -> schemas.Invitation:
+    return schemas.Invitation.model_validate({"id": invitation.id, "email": invitation.email,
+                                              "createdAt": invitation.created_at, "expireAt": invitation.expire_at,
+                                              **_roles_fields(invitation.role_ids, invitation.organization_id,
+                                                              roles)})
+
+
+def find_member(members: Members, organization_id: uuid.UUID, user_id: uuid.UUID) -> Member:
+    member = members.get(organization_id, user_id)
+    if member is None:
+        raise NotFound(f"user {user_id} is not a member of organization {organization_id}")
+    return member
+
+
+def find_invitation(invitations: Invitations, organization_id: uuid.UUID, invitation_id: uuid.UUID) -> Invitation:
+    invitation = invitations.get(organization_id, invitation_id)
+    if invitation is None:
+        raise NotFound(f"invitation {invitation_id} does not exist in organization {organization_id}; it may "
+                       "have been accepted or deleted")
+    return invitation
+
+
+def _visible(session: Session, caller: Caller, organization_id: uuid.UUID) -> None:
+    # Imported on use: organizations.service imports this module (an organization's first member joins through
+    # `join`), so importing it at the top would fail whichever of the two is imported first.
+    from clickplane.organizations.service import visible
+
+    visible(Organizations(session), caller, organization_id)
+
+
+def accept_invitation(session: Session, invitation_id: uuid.UUID, name: str) -> schemas.Member:
+    """The operator's use case (`clickplane invitation accept`), in the operator command's transaction: the
+    invited user joins, as clickplane sends no invitation mail."""
+    joined = accept(invitation_id, name, Members(session), Invitations(session), Roles(session),
+                    Activities(session), datetime.now(UTC))
+    return member_to_wire(joined, Roles(session))
+
+
+class MemberService:
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+
+    def list_members(self, caller: Caller, organization_id: uuid.UUID) -> list[schemas.Member]:
+        with self.context.database.looking() as session:
+            _visible(session, caller, organization_id)
+            return [member_to_wire(member, Roles(session)) for member in Members(session).list(organization_id)]
+
+    def get_member(self, organization_id: uuid.UUID, user_id: uuid.UUID) -> schemas.Member:
+        with self.context.database.looking() as session:
+            return member_to_wire(find_member(Members(session), organization_id, user_id), Roles(session))
+
+    def update_member(self, caller: Caller, organization_id: uuid.UUID, user_id: uuid.UUID,
+                      request: MemberPatchRequest) -> schemas.Member:
+        with self.context.database.transaction() as session:
+            members, roles = Members(session), Roles(session)
+            member = find_member(members, organization_id, user_id)
+            role_ids = requested_role_ids(request.assignedRoleIds, request.role, organization_id, roles)
+            if role_ids is not None and role_ids != member.role_ids:
+                ensure_an_admin_remains(member, members.list(organization_id), role_ids)
+                with granting(session, caller, organization_id):
+                    member.role_ids = role_ids
+                activity: RecordedActivityType = ("organization_member_update_roles"
+                                                  if request.assignedRoleIds is not None
+                                                  else "organization_member_update_role")
+                record(Activities(session), caller, activity,
+                       details={"userId": str(member.user_id), "email": member.email, "roleIds": role_ids})
+            return member_to_wire(member, roles)
+
+    def delete_member(self, caller: Caller, organization_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        with self.context.database.transaction() as session:
+            members = Members(session)
+            member = find_member(members, organization_id, user_id)
+            ensure_an_admin_remains(member, members.list(organization_id), None)
+            record(Activities(session), caller, "organization_member_delete",
+                   details={"userId": str(member.user_id), "email": member.email})
+            members.delete(member)
+
+    def list_invitations(self, caller: Caller, organization_id: uuid.UUID) -> list[schemas.Invitation]:
+        with self.context.database.looking() as session:
+            _visible(session, caller, organization_id)
+            return [invitation_to_wire(invitation, Roles(session))
+                    for invitation in Invitations(session).list(organization_id)]
+
+    def create_invitation(self, caller: Caller, organization_id: uuid.UUID, request: InvitationPostRequest
+                          ) -> schemas.Invitation:
+        with self.context.database.transaction() as session:
+            _visible(session, caller, organization_id)
+            roles = Roles(session)
+            role_ids = requested_role_ids(request.assignedRoleIds, request.role, organization_id, roles) or []
+            with granting(session, caller, organization_id):
+                invitation = invite(organization_id, request.email, role_ids, Members(session), Invitations(session),
+                                    utcnow())
+            record(Activities(session), caller, "organization_invite_create",
+                   details={"invitationId": str(invitation.id), "email": invitation.email, "roleIds": role_ids})
+            return invitation_to_wire(invitation, roles)
+
+    def get_invitation(self, organization_id: uuid.UUID, invitation_id: uuid.UUID) -> schemas.Invitation:
+        with self.context.database.looking() as session:
+            invitation = find_invitation(Invitations(session), organization_id, invitation_id)
+            return invitation_to_wire(invitation, Roles(session))
+
+    def delete_invitation(self, caller: Caller, organization_id: uuid.UUID, invitation_id: uuid.UUID) -> None:
+        with self.context.database.transaction() as session:
+            invitations = Invitations(session)
+            invitation = find_invitation(invitations, organization_id, invitation_id)
+            record(Activities(session), caller, "organization_invite_delete",
+                   details={"invitationId": str(invitation.id), "email": invitation.email})
+            invitations.delete(invitation)
