@@ -1,4 +1,5 @@
-"""Roles: resolving role ids and legacy names, validating custom roles' policies, and who holds a role."""
+"""Roles: resolving role ids and legacy names, validating custom roles' policies, who holds a role, the grant
+check; and `RoleService`, whose methods are the API's use cases, each in a transaction of its own."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from sqlalchemy.orm import Session
 
+from clickplane.activities.repository import Activities
+from clickplane.activities.service import record
 from clickplane.auth.authentication import Caller
 from clickplane.auth.permissions import (
     ALL_PERMISSIONS,
@@ -19,13 +23,18 @@ from clickplane.auth.permissions import (
     SYSTEM_ROLES_BY_ID,
     SYSTEM_ROLES_BY_LEGACY_NAME,
     Policy,
+    SystemRole,
 )
 from clickplane.keys.repository import ApiKeys
-from clickplane.kit.errors import BadRequest, Conflict
+from clickplane.kit.context import AppContext
+from clickplane.kit.enums import RecordedActivityType
+from clickplane.kit.errors import BadRequest, Conflict, NotFound
 from clickplane.members.repository import Invitations, Members
+from clickplane.organizations.repository import Organizations
 from clickplane.roles import grants
 from clickplane.roles.repository import Roles
-from clickplane.roles.schemas import RBACPolicyCreateRequest
+from clickplane.roles.schemas import RBACPolicy, RBACPolicyCreateRequest, RBACRole, RoleCreateRequest, RoleUpdateRequest
+from clickplane.store import models
 
 
 @dataclass(frozen=True)
@@ -148,3 +157,115 @@ def granting(session: Session, caller: Caller, organization_id: uuid.UUID) -> Ab
     holds."""
     return granting_only_held(caller.policies, organization_id, lambda: organization_authority(
         organization_id, ApiKeys(session), Members(session), Invitations(session), Roles(session)))
+
+
+def holders(session: Session, organization_id: uuid.UUID) -> dict[str, RoleHolder]:
+    """Everything in the organization that can hold a role, by actor name: API keys and members."""
+    found: dict[str, RoleHolder] = {f"apiKey/{key.id}": key for key in ApiKeys(session).list(organization_id)}
+    found.update({f"user/{member.user_id}": member for member in Members(session).list(organization_id)})
+    return found
+
+
+def system_role_wire(role: SystemRole, organization: models.Organization, actors: list[str]) -> RBACRole:
+    tenant = f"organization/{organization.id}"
+    policies = [RBACPolicy(id=str(uuid.uuid5(role.id, str(index))), roleId=str(role.id), tenantId=tenant,
+                           allowDeny=policy.effect, permissions=list(policy.permissions),
+                           resources=list(policy.resources)) for index, policy in enumerate(role.policies)]
+    return _wire(str(role.id), organization.id, role.name, "system", actors, policies, organization.created_at,
+                 organization.created_at)
+
+
+def custom_role_wire(role: models.Role, actors: list[str]) -> RBACRole:
+    policies = [RBACPolicy.model_validate(policy) for policy in role.policies]
+    return _wire(str(role.id), role.organization_id, role.name, "custom", actors, policies, role.created_at,
+                 role.updated_at)
+
+
+def _wire(role_id: str, organization_id: uuid.UUID, name: str, kind: str, actors: list[str],
+          policies: list[RBACPolicy], created: datetime, updated: datetime) -> RBACRole:
+    tenant = f"organization/{organization_id}"
+    return RBACRole.model_validate({"id": role_id, "tenantId": tenant, "ownerId": tenant, "name": name,
+                                    "type": kind, "actors": actors, "policies": policies, "createdAt": created,
+                                    "updatedAt": updated})
+
+
+def to_wire(session: Session, organization_id: uuid.UUID, role_id: uuid.UUID) -> RBACRole:
+    """A system or custom role of the organization, with its holders."""
+    actors = actors_of(role_id, holders(session, organization_id))
+    system = SYSTEM_ROLES_BY_ID.get(role_id)
+    if system is not None:
+        organization = Organizations(session).get(organization_id)
+        assert organization is not None  # the guard checked it is the caller's
+        return system_role_wire(system, organization, actors)
+    return custom_role_wire(find_custom_role(Roles(session), organization_id, role_id), actors)
+
+
+def find_custom_role(roles: Roles, organization_id: uuid.UUID, role_id: uuid.UUID) -> models.Role:
+    role = roles.get(organization_id, role_id)
+    if role is None:
+        if role_id in SYSTEM_ROLES_BY_ID:
+            raise BadRequest(f"role {role_id} is a system role; system roles cannot be changed or deleted")
+        raise NotFound(f"role {role_id} does not exist in organization {organization_id}")
+    return role
+
+
+class RoleService:
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+
+    def list(self, organization_id: uuid.UUID) -> list[RBACRole]:
+        with self.context.database.looking() as session:
+            ids = [role.id for role in SYSTEM_ROLES] + [role.id for role in Roles(session).list(organization_id)]
+            return [to_wire(session, organization_id, role_id) for role_id in ids]
+
+    def get(self, organization_id: uuid.UUID, role_id: uuid.UUID) -> RBACRole:
+        with self.context.database.looking() as session:
+            return to_wire(session, organization_id, role_id)
+
+    def create(self, caller: Caller, organization_id: uuid.UUID, request: RoleCreateRequest) -> RBACRole:
+        with self.context.database.transaction() as session, granting(session, caller, organization_id):
+            roles, role_id = Roles(session), uuid.uuid4()
+            role = roles.add(models.Role(
+                id=role_id, organization_id=organization_id,
+                name=check_custom_name(request.name, organization_id, roles),
+                policies=validate_policies(request.policies, role_id, organization_id)))
+            assign(role.id, request.actors, holders(session, organization_id))
+            _record(session, caller, "role_create", role)
+            session.flush()
+            created = to_wire(session, organization_id, role.id)
+        self._holders_changed()
+        return created
+
+    def update(self, caller: Caller, organization_id: uuid.UUID, role_id: uuid.UUID, request: RoleUpdateRequest
+               ) -> RBACRole:
+        with self.context.database.transaction() as session, granting(session, caller, organization_id):
+            roles = Roles(session)
+            role = find_custom_role(roles, organization_id, role_id)
+            if request.name is not None:
+                role.name = check_custom_name(request.name, organization_id, roles, except_id=role.id)
+            if request.policies is not None:
+                role.policies = validate_policies(request.policies, role.id, organization_id)
+            if request.actors is not None:
+                assign(role.id, request.actors, holders(session, organization_id))
+            _record(session, caller, "role_update", role)
+            session.flush()
+            updated = to_wire(session, organization_id, role.id)
+        self._holders_changed()
+        return updated
+
+    def delete(self, caller: Caller, organization_id: uuid.UUID, role_id: uuid.UUID) -> None:
+        with self.context.database.transaction() as session, granting(session, caller, organization_id):
+            roles = Roles(session)
+            role = find_custom_role(roles, organization_id, role_id)
+            assign(role.id, [], holders(session, organization_id))
+            _record(session, caller, "role_delete", role)
+            roles.delete(role)
+        self._holders_changed()
+
+    def _holders_changed(self) -> None:
+        """Committed: holders' permissions may have changed, so every key is verified afresh."""
+        self.context.verified_keys.clear()
+
+
+def _record(session: Session, caller: Caller, activity_type: RecordedActivityType, role: models.Role) -> None:
+    record(Activities(session), caller, activity_type, details={"roleId": str(role.id), "name": role.name})
