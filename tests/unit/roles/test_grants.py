@@ -1,4 +1,4 @@
-"""The rule that nobody grants more than they hold, on policies alone (domain/grants.py)."""
+"""The rule that nobody grants more than they hold, on policies alone (roles/grants.py)."""
 
 from __future__ import annotations
 
