@@ -36,8 +36,9 @@ def test_postman_walkthrough_passes_against_a_running_service(server: Clickplane
            "KEY_SECRET": server.credentials.key_secret, "ORG_ID": server.credentials.organization_id,
            "SERVICE_ID": service["id"]}
     run = subprocess.run([str(walkthrough)], env=env, capture_output=True, text=True, timeout=600, check=False)
-    last_line = run.stdout.strip().splitlines()[-1]
-    assert last_line == "seed-walkthrough: 9 passed, 0 failed", run.stdout + run.stderr
+    lines = run.stdout.strip().splitlines()
+    assert lines, f"the walkthrough printed nothing (exit {run.returncode}): {run.stderr}"
+    assert lines[-1] == "seed-walkthrough: 9 passed, 0 failed", run.stdout + run.stderr
 
 
 def clickhousectl_binary() -> str | None:
