@@ -11,18 +11,39 @@ profile no setting of the service reaches: its values are the engine's defaults.
   cannot, such as a mode that does not exist.
 
 Accepted settings are stored with the service and written to its `default` user's profile by the runtime.
+`SettingsService`'s methods are the API's use cases (list, describe, read, change, reset), each reading or
+writing in a session of its own. Each change is recorded as a `service_update_clickhouse_settings` activity
+(the reference has no type for it): `details.set` holds what a PATCH changed, `details.reset` the setting a
+DELETE returned to its default.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from clickplane.kit.errors import BadRequest
+from clickplane.activities.repository import Activities
+from clickplane.activities.service import record
+from clickplane.auth.authentication import Caller
+from clickplane.kit.context import AppContext
+from clickplane.kit.errors import BadRequest, Conflict
 from clickplane.runtime.base import CONFIG_SUBSTITUTION, SETTING_NAME
+from clickplane.service_settings.schemas import (
+    ServiceClickhouseSetting,
+    ServiceClickhouseSettingSchemaEntry,
+    ServiceClickhouseSettingsList,
+    ServiceClickhouseSettingsPatchRequest,
+    ServiceClickhouseSettingsPatchResponse,
+    ServiceClickhouseSettingsSchema,
+    ServiceClickhouseSettingWarning,
+)
+from clickplane.services import engine
+from clickplane.services.repository import Services
+from clickplane.services.service import changeable, reset_clickhouse_setting, set_clickhouse_settings, visible
 
 CATALOG_SQL = "SELECT * FROM system.settings FORMAT JSONEachRow"
 # An empty query, sent with the settings as URL parameters. The server applies the parameters before it
@@ -189,3 +210,97 @@ def probe_refusal(answer: str) -> str | None:
 
 def warnings_for(names: list[str]) -> list[tuple[str, str]]:
     return [(name, WARNINGS[name]) for name in names if name in WARNINGS]
+
+
+def schema_entry(info: SettingInfo) -> ServiceClickhouseSettingSchemaEntry:
+    return ServiceClickhouseSettingSchemaEntry(
+        name=info.name, type=info.kind, description=info.description,
+        enum=[0, 1] if info.kind == "boolean" else None, warning=WARNINGS.get(info.name),
+        deprecationNotice=DEPRECATED if info.obsolete else None, example=info.default)
+
+
+@dataclass(frozen=True)
+class SeenService:
+    """What the settings' use cases need of a service, read in a session that is closed before its server
+    is asked anything."""
+
+    id: uuid.UUID
+    state: str
+    settings: dict[str, str]
+
+
+class SettingsService:
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+
+    def list(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID
+             ) -> ServiceClickhouseSettingsList:
+        configured = sorted(self._look(caller, organization_id, service_id).settings.items())
+        return ServiceClickhouseSettingsList(settings=[
+            ServiceClickhouseSetting(name=name, value=value) for name, value in configured])
+
+    async def schema(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID
+                     ) -> ServiceClickhouseSettingsSchema:
+        known = await self._catalog(self._look(caller, organization_id, service_id))
+        return ServiceClickhouseSettingsSchema(settings=[schema_entry(known[name]) for name in sorted(known)])
+
+    async def get(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID, setting_name: str
+                  ) -> ServiceClickhouseSetting:
+        name = check_name(setting_name)
+        service = self._look(caller, organization_id, service_id)
+        value = service.settings.get(name)
+        if value is None:
+            known = await self._catalog(service)
+            check_known(known, [name])
+            value = known[name].default
+        return ServiceClickhouseSetting(name=name, value=value)
+
+    async def update(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID,
+                     request: ServiceClickhouseSettingsPatchRequest) -> ServiceClickhouseSettingsPatchResponse:
+        settings = parse_request(request.settings)
+        await self._check(self._look(caller, organization_id, service_id), settings)
+        with self.context.database.transaction() as session:
+            service = changeable(Services(session), caller, organization_id, service_id)
+            changed = set_clickhouse_settings(service, settings)
+            if changed:
+                record(Activities(session), caller, ACTIVITY, service_id=service.id, details={"set": changed})
+        self.context.reconcile_now.set()
+        warnings = [ServiceClickhouseSettingWarning(name=name, message=message)
+                    for name, message in warnings_for(sorted(settings))]
+        return ServiceClickhouseSettingsPatchResponse(settings=json.dumps(settings), warnings=warnings)
+
+    def reset(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID, setting_name: str) -> None:
+        name = check_name(setting_name)
+        with self.context.database.transaction() as session:
+            service = changeable(Services(session), caller, organization_id, service_id)
+            if reset_clickhouse_setting(service, name):
+                record(Activities(session), caller, ACTIVITY, service_id=service.id, details={"reset": name})
+        self.context.reconcile_now.set()
+
+    def _look(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID) -> SeenService:
+        with self.context.database.looking() as session:
+            service = visible(Services(session), caller, organization_id, service_id)
+            return SeenService(service.id, service.state, dict(service.clickhouse_settings))
+
+    async def _catalog(self, service: SeenService) -> dict[str, SettingInfo]:
+        """The settings the service's running server knows, with their defaults."""
+        if service.state != "running":
+            raise Conflict(f"service {service.id} is {service.state}: its ClickHouse settings are read from its "
+                           f"running server; start it (or wake it) first. Current state: '{service.state}'")
+        answer = await self._ask(service, CATALOG_SQL)
+        if not answer.ok:
+            raise RuntimeError(f"system.settings of service {service.id} could not be read: {answer.text[:500]}")
+        return parse_catalog(answer.text)
+
+    async def _check(self, service: SeenService, settings: dict[str, str]) -> None:
+        """BadRequest unless the service's running server knows every setting and takes every value."""
+        check_values(await self._catalog(service), settings)
+        refusal = probe_refusal((await self._ask(service, PROBE_SQL, settings)).text)
+        if refusal is not None:
+            raise BadRequest(f"settings: ClickHouse refused them: {refusal}")
+
+    async def _ask(self, service: SeenService, sql: str, settings: dict[str, str] | None = None) -> engine.Answer:
+        answer = await engine.ask(self.context, service.id, sql, settings)
+        if answer is None:
+            raise Conflict(f"the ClickHouse server of service {service.id} is not answering; retry in a few seconds")
+        return answer
