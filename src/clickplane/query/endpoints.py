@@ -35,8 +35,8 @@ from clickplane.kit.context import AppContext
 from clickplane.kit.docs import CloudApiDocs
 from clickplane.kit.errors import BadRequest, Conflict, Forbidden, NotFound
 from clickplane.kit.routes import authorize
+from clickplane.query.schemas import QueryRun
 from clickplane.query_endpoints.repository import QueryEndpoints
-from clickplane.query_endpoints.schemas import QueryRun
 from clickplane.runtime.base import RuntimeFailure, SqlAccess
 from clickplane.services import lifecycle
 from clickplane.services.repository import Services
