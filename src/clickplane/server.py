@@ -16,8 +16,8 @@ import uvicorn
 from clickplane.app import create_app
 from clickplane.auth.authentication import VerifiedKeys
 from clickplane.auth.rate_limit import RateLimiter
-from clickplane.backups.endpoints import to_wire as backup_to_wire
 from clickplane.backups.schemas import Backup
+from clickplane.backups.service import to_wire as backup_to_wire
 from clickplane.kit.context import AppContext
 from clickplane.leadership import lead, lease_for
 from clickplane.members import service as members

@@ -1,5 +1,6 @@
 """Rules for backups: a service's schedule, which backup is due and which have expired, what a bucket
-may name, where backups are kept, and which backup a new service may start from.
+may name, where backups are kept, and which backup a new service may start from; and `BackupService`, whose
+methods are the API's use cases, each in a transaction of its own.
 
 Schedule, as ClickHouse Cloud's configurable backups: a backup every `backupPeriodInHours` (6, 8, 12,
 16, 20, 24, 36 or 48), each kept `backupRetentionPeriodInHours` (whole days, 1 to 45). A
@@ -27,17 +28,26 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from clickplane.activities.repository import Activities
+from clickplane.activities.service import record
+from clickplane.auth.authentication import Caller
 from clickplane.auth.secrets import SecretHasher
-from clickplane.backups.repository import Backups
+from clickplane.backups import schemas
+from clickplane.backups.repository import BackupBuckets, BackupConfigurations, Backups
 from clickplane.backups.schemas import (
     BackupBucketPatchRequest,
     BackupBucketPostRequest,
     BackupConfigurationPatchRequest,
 )
-from clickplane.kit.errors import BadRequest, Conflict
+from clickplane.kit.context import AppContext
+from clickplane.kit.enums import RecordedActivityType
+from clickplane.kit.errors import BadRequest, Conflict, NotFound
 from clickplane.services.repository import Services
 from clickplane.services.schemas import ServicePostRequest
 from clickplane.store import models
+from clickplane.store.models import utcnow
 
 PERIODS_HOURS = (6, 8, 12, 16, 20, 24, 36, 48)
 DAY_HOURS = 24
@@ -254,3 +264,126 @@ def restore_source(request: ServicePostRequest, organization_id: uuid.UUID, back
         raise BadRequest(f"backupId: backup {backup.id} is of a service in {source.provider} {source.region}; a "
                          "service restored from it must be created in the same provider and region")
     return backup.location
+
+
+def to_wire(backup: models.Backup, now: datetime) -> schemas.Backup:
+    end = backup.finished_at or now
+    return schemas.Backup.model_validate({
+        "id": backup.id, "status": backup.status, "serviceId": str(backup.service_id), "startedAt": backup.started_at,
+        "finishedAt": backup.finished_at, "sizeInBytes": backup.size_in_bytes,
+        "durationInSeconds": max(0.0, (end - backup.started_at).total_seconds()), "type": backup.type,
+        "backupName": backup.backup_name, "bucket": backup.bucket, "error": backup.error,
+    })
+
+
+def configuration_to_wire(schedule: Schedule) -> schemas.BackupConfiguration:
+    return schemas.BackupConfiguration(backupPeriodInHours=schedule.period_hours,
+                                       backupRetentionPeriodInHours=schedule.retention_hours,
+                                       backupStartTime=schedule.start_time)
+
+
+def bucket_to_wire(bucket: models.BackupBucket) -> schemas.BackupBucket:
+    return schemas.BackupBucket.model_validate({"id": bucket.id, **bucket_properties(bucket)})
+
+
+def existing_bucket(buckets: BackupBuckets, service_id: uuid.UUID) -> models.BackupBucket:
+    bucket = buckets.get(service_id)
+    if bucket is None:
+        raise NotFound(f"service {service_id} has no backup bucket: its backups are kept in clickplane's data "
+                       "directory. Create one with POST")
+    return bucket
+
+
+class BackupService:
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+        self.storage = Storage(context.settings.data_dir.resolve(), context.settings.resolved_backup_bucket_root)
+
+    def list(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID) -> list[schemas.Backup]:
+        with self.context.database.looking() as session:
+            _visible(session, caller, organization_id, service_id)
+            now = utcnow()
+            return [to_wire(backup, now) for backup in Backups(session).list(service_id)]
+
+    def get(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID, backup_id: uuid.UUID
+            ) -> schemas.Backup:
+        with self.context.database.looking() as session:
+            _visible(session, caller, organization_id, service_id)
+            backup = Backups(session).get(organization_id, backup_id)
+            if backup is None or backup.service_id != service_id:
+                raise NotFound(f"backup {backup_id} of service {service_id} does not exist")
+            return to_wire(backup, utcnow())
+
+    def configuration(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID
+                      ) -> schemas.BackupConfiguration:
+        with self.context.database.looking() as session:
+            _visible(session, caller, organization_id, service_id)
+            return configuration_to_wire(Schedule.of(BackupConfigurations(session).get(service_id)))
+
+    def update_configuration(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID,
+                             patch: BackupConfigurationPatchRequest) -> schemas.BackupConfiguration:
+        with self.context.database.transaction() as session:
+            _changeable(session, caller, organization_id, service_id)
+            configurations = BackupConfigurations(session)
+            schedule = patched_schedule(Schedule.of(configurations.get(service_id)), patch)
+            configurations.put(models.BackupConfiguration(
+                service_id=service_id, period_hours=schedule.period_hours, retention_hours=schedule.retention_hours,
+                start_time=schedule.start_time))
+            record(Activities(session), caller, "service_update_backup_configuration", service_id=service_id,
+                   details=patch.model_dump(exclude_unset=True))
+            return configuration_to_wire(schedule)
+
+    def bucket(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID) -> schemas.BackupBucket:
+        with self.context.database.looking() as session:
+            _visible(session, caller, organization_id, service_id)
+            return bucket_to_wire(existing_bucket(BackupBuckets(session), service_id))
+
+    def create_bucket(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID,
+                      request: BackupBucketPostRequest) -> schemas.BackupBucket:
+        with self.context.database.transaction() as session:
+            _changeable(session, caller, organization_id, service_id)
+            buckets = BackupBuckets(session)
+            if buckets.get(service_id) is not None:
+                raise Conflict(f"service {service_id} already has a backup bucket; change it with PATCH or delete it")
+            bucket = buckets.put(new_bucket(service_id, None, request, self.storage, self.context.hasher))
+            _record_bucket(session, caller, "service_create_backup_bucket", bucket)
+            return bucket_to_wire(bucket)
+
+    def update_bucket(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID,
+                      patch: BackupBucketPatchRequest) -> schemas.BackupBucket:
+        with self.context.database.transaction() as session:
+            _changeable(session, caller, organization_id, service_id)
+            buckets = BackupBuckets(session)
+            current = existing_bucket(buckets, service_id)
+            bucket = buckets.put(new_bucket(service_id, current, patch, self.storage, self.context.hasher))
+            _record_bucket(session, caller, "service_update_backup_bucket", bucket)
+            return bucket_to_wire(bucket)
+
+    def delete_bucket(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID) -> None:
+        with self.context.database.transaction() as session:
+            _changeable(session, caller, organization_id, service_id)
+            buckets = BackupBuckets(session)
+            bucket = existing_bucket(buckets, service_id)
+            _record_bucket(session, caller, "service_delete_backup_bucket", bucket)
+            buckets.delete(bucket)
+
+
+def _visible(session: Session, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID) -> None:
+    # Imported on use: services.service imports this module (a new service may start from a backup, see
+    # restore_source), so importing it at the top would fail whichever of the two is imported first.
+    from clickplane.services.service import visible
+
+    visible(Services(session), caller, organization_id, service_id)
+
+
+def _changeable(session: Session, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID) -> None:
+    """The service is the caller's, locked for the change, and not being deleted."""
+    from clickplane.services.service import changeable  # imported on use, as in _visible
+
+    changeable(Services(session), caller, organization_id, service_id)
+
+
+def _record_bucket(session: Session, caller: Caller, activity_type: RecordedActivityType,
+                   bucket: models.BackupBucket) -> None:
+    record(Activities(session), caller, activity_type, service_id=bucket.service_id,
+           details=bucket_properties(bucket))  # no secret: those are kept only as hashes
