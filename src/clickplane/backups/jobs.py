@@ -28,7 +28,7 @@ from typing import Any
 
 from clickplane.activities.repository import Activities
 from clickplane.activities.service import record_system
-from clickplane.backups.repository import BackupBuckets, BackupConfigurations, Backups
+from clickplane.backups.repository import BackedUpServices, BackupBuckets, BackupConfigurations, Backups
 from clickplane.backups.service import Schedule, Storage, backup_due, bucket_properties, expired
 from clickplane.kit.errors import Conflict, NotFound
 from clickplane.runtime.base import Runtime, RuntimeFailure
@@ -66,7 +66,7 @@ class BackupJobs:
     def _record_start(self, service_id: uuid.UUID, backup_id: uuid.UUID) -> Path:
         """Record the backup in progress; where it goes."""
         with self.database.transaction() as session:
-            service = session.get(models.Service, service_id)
+            service = BackedUpServices(session).get(service_id)
             if service is None:
                 raise NotFound(f"service {service_id} does not exist")
             if service.state != "running":
@@ -125,7 +125,7 @@ class BackupJobs:
         """For a running service: take a backup if one is due, then delete those past their retention."""
         now = self.clock()
         with self.database.looking() as session:
-            service = session.get(models.Service, service_id)
+            service = BackedUpServices(session).get(service_id)
             if service is None or service.state != "running":
                 return
             schedule = Schedule.of(BackupConfigurations(session).get(service_id))

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clickplane.store.models import Backup, BackupBucket, BackupConfiguration
+from clickplane.store.models import Backup, BackupBucket, BackupConfiguration, Service
 
 
 class Backups:
@@ -62,3 +62,14 @@ class BackupBuckets:
 
     def delete(self, bucket: BackupBucket) -> None:
         self.session.delete(bucket)
+
+
+class BackedUpServices:
+    """The services backups are taken of, by id alone: the reconciler and `clickplane backup create` name no
+    organization, which services.repository.Services.get needs."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, service_id: uuid.UUID) -> Service | None:
+        return self.session.get(Service, service_id)
