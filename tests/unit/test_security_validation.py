@@ -41,8 +41,8 @@ from clickplane.services.schemas import (
 from clickplane.services.service import validate_ip_access_list
 from clickplane.store import models
 from clickplane.store.database import Database
+from tests.unit.backups.test_backup_jobs import START, running_service
 from tests.unit.fakes import Clock
-from tests.unit.test_backup_jobs import START, running_service
 from tests.unit.test_runtime_local import SPEC, fake_binary, processes_mentioning
 
 SERVICE = {"name": "probe", "provider": "aws", "region": "us-east-1"}
