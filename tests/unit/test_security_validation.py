@@ -362,8 +362,10 @@ class ScriptedRuntime:
     async def stop(self, service_id: str) -> None:
         self.calls.append("stop")
 
-    async def ensure_running(self, spec: ServiceSpec) -> Observation:
+    async def start(self, spec: ServiceSpec) -> None:
         self.calls.append("start")
+
+    async def wait_until_up(self, service_id: str) -> Observation:
         return ANSWERED
 
 

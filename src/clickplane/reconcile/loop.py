@@ -180,22 +180,27 @@ class Reconciler:
     # Driving a service toward its intent.
 
     async def _converge(self, intent: Intent) -> None:
-        async with self._slots:
-            try:
-                if intent.desired_state == "running":
-                    await self._bring_up(intent)
-                elif intent.desired_state in ("stopped", "idle"):
+        try:
+            if intent.desired_state == "running":
+                await self._bring_up(intent)
+                return
+            async with self._slots:
+                if intent.desired_state in ("stopped", "idle"):
                     await self.runtime.stop(intent.spec.service_id)
                     self._observe(intent, state=intent.desired_state, reason=None)
                 elif intent.desired_state == "deleted":
                     await self.runtime.delete(intent.spec.service_id)
                     await self.backups.remove_all(intent.service_id)
                     self._forget(intent)
-            except RuntimeFailure as failure:
-                self._fail(intent, str(failure))
+        except RuntimeFailure as failure:
+            self._fail(intent, str(failure))
 
     async def _bring_up(self, intent: Intent) -> None:
-        observation = await self.runtime.ensure_running(intent.spec)
+        """Start the server in a slot, then wait for it outside of one: a server coming up is mostly waiting,
+        and slots bound the work of many starting at once, not the waiting."""
+        async with self._slots:
+            await self.runtime.start(intent.spec)
+        observation = await self.runtime.wait_until_up(intent.spec.service_id)
         started = intent.state != "running"
         self._observe(intent, "service_running" if started else None, state="running", reason=None,
                       endpoints=endpoints_of(observation), clickhouse_version=observation.clickhouse_version)
@@ -205,16 +210,16 @@ class Reconciler:
     # Watching a running service.
 
     async def _watch(self, intent: Intent) -> None:
+        watch = self._watches.setdefault(intent.service_id, Watch())
         async with self._slots:
-            watch = self._watches.setdefault(intent.service_id, Watch())
             observation = await self.runtime.observe(intent.spec.service_id)
-            if not observation.running:
-                await self._unhealthy(intent, watch, observation)
-                return
-            watch.unanswered = 0
-            if intent.idle_scaling:
-                await self._check_idle(intent, watch)
-            await self.backups.run_schedule(intent.service_id)
+            if observation.running:
+                watch.unanswered = 0
+                if intent.idle_scaling:
+                    await self._check_idle(intent, watch)
+                await self.backups.run_schedule(intent.service_id)
+        if not observation.running:  # out of the slot: a restart takes one of its own
+            await self._unhealthy(intent, watch, observation)
 
     async def _unhealthy(self, intent: Intent, watch: Watch, observation: Observation) -> None:
         """Restart a server that is gone at once; replace one whose process runs (its pid is seen) once it has

@@ -86,9 +86,15 @@ class RuntimeFailure(Exception):
 class Runtime(Protocol):
     """How services really run: local processes now, Kubernetes later."""
 
-    async def ensure_running(self, spec: ServiceSpec) -> Observation:
-        """Start the service if it is not running (adopting one already running), apply `spec`,
-        wait until it answers, and report it. Raises RuntimeFailure with a reason on failure."""
+    async def start(self, spec: ServiceSpec) -> None:
+        """Set the service up as `spec` says and get its server going (adopting one already running), without
+        waiting for it to answer: a runtime whose servers take minutes to come up holds nobody up. Raises
+        RuntimeFailure with a reason on failure."""
+        ...
+
+    async def wait_until_up(self, service_id: str) -> Observation:
+        """Wait until the server `start` got going answers, and report it; RuntimeFailure with the reason (and
+        what the server logged) when it does not come up in time."""
         ...
 
     async def apply(self, spec: ServiceSpec) -> None:

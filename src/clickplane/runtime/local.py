@@ -19,7 +19,7 @@ import signal
 import ssl
 import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -201,6 +201,8 @@ class LocalRuntime:
         # Servers this runtime started, kept to reap them when they exit (else they stay zombies).
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._versions: dict[tuple[str, int], str] = {}
+        # Servers `start` left running, until `wait_until_up` sees them answer.
+        self._launches: dict[str, _Launch] = {}
         # Queries the control plane ran on each service's current server for itself (count_own_query).
         self._own_queries: dict[str, int] = {}
         # A client per service, its connection kept between checks (closed before the server is stopped), for the
@@ -210,19 +212,51 @@ class LocalRuntime:
 
     # The Runtime protocol.
 
-    async def ensure_running(self, spec: ServiceSpec) -> Observation:
+    async def start(self, spec: ServiceSpec) -> None:
+        """Write the service's files, then adopt its running server or launch one; returns once a server runs,
+        before it answers (`wait_until_up` waits for that)."""
         paths = self._paths(spec.service_id)
         async with self._lock(spec.service_id):
             server = await asyncio.to_thread(self._running_server, paths, True)
             ports, config_changed = await self._prepare(spec, paths, running=server is not None)
-            if server is not None and not await self._adopt(paths, ports, server, config_changed):
+            if server is not None and config_changed:
+                log.warning("restarting ClickHouse of service %s (pid %d): its config changed", paths.root.name,
+                            server.pid)
+                await self._terminate(paths, server, graceful=True)
                 server = None
             if server is None:
                 if spec.restore_from is not None:
                     await asyncio.to_thread(restore_once, Path(spec.restore_from), paths.data)
-                ports, server = await self._start_on_free_ports(spec, paths, ports)
-            version = await self._version(spec.service_id, ports, server.pid)
-            return self._observation(ports, server.pid, version)
+                self._launches[spec.service_id] = await self._launch(paths, ports, spec)
+            else:
+                self._launches[spec.service_id] = _Launch(server, ports, spec, offsets=None)
+
+    async def wait_until_up(self, service_id: str) -> Observation:
+        """Wait until the server `start` left running answers, and report it. One adopted that does not answer
+        is replaced; one launched that exits or misses the start deadline is ended, with the reason and the end
+        of its logs in the RuntimeFailure (launched once more on other ports when another program took one)."""
+        paths = self._paths(service_id)
+        async with self._lock(service_id):
+            launch = self._launches.pop(service_id, None)
+            if launch is None:
+                raise RuntimeFailure(f"service {service_id} was not started: start it before waiting for it")
+            failure = await self._wait_until_answering(paths, launch.ports, launch.server)
+            if failure is not None and launch.offsets is None:  # adopted: replace it
+                log.warning("restarting ClickHouse of service %s (pid %d): %s", service_id, launch.server.pid, failure)
+                await self._terminate(paths, launch.server, graceful=True)
+                launch = await self._launch(paths, launch.ports, launch.spec)
+                failure = await self._wait_until_answering(paths, launch.ports, launch.server)
+            if failure is not None:
+                launch = await self._relaunch_after(failure, paths, launch)
+            elif launch.offsets is None:
+                log.info("adopted running ClickHouse of service %s (pid %d)", service_id, launch.server.pid)
+            version = await self._version(service_id, launch.ports, launch.server.pid)
+            return self._observation(launch.ports, launch.server.pid, version)
+
+    async def ensure_running(self, spec: ServiceSpec) -> Observation:
+        """start, then wait_until_up: for callers that have nothing else to do meanwhile (operator commands)."""
+        await self.start(spec)
+        return await self.wait_until_up(spec.service_id)
 
     async def apply(self, spec: ServiceSpec) -> None:
         """Rewrite users.xml, which ClickHouse reloads by itself within seconds. Every setting of a
@@ -488,30 +522,7 @@ class LocalRuntime:
         self._children.pop(server.pid, None)
         return f"exited with status {child.returncode}"
 
-    async def _adopt(self, paths: ServicePaths, ports: Ports, server: ProcessId, config_changed: bool) -> bool:
-        """Take over a server that is already running (started by an earlier control plane, say) if
-        it answers. One that does not, or that runs with an outdated config or certificate (the
-        runtime's hosts changed, the certificate was renewed), is stopped so that a fresh one starts."""
-        reason = "its config changed" if config_changed else await self._wait_until_answering(paths, ports, server)
-        if reason is None:
-            log.info("adopted running ClickHouse of service %s (pid %d)", paths.root.name, server.pid)
-            return True
-        log.warning("restarting ClickHouse of service %s (pid %d): %s", paths.root.name, server.pid, reason)
-        await self._terminate(paths, server, graceful=True)
-        return False
-
-    async def _start_on_free_ports(self, spec: ServiceSpec, paths: ServicePaths, ports: Ports
-                                   ) -> tuple[Ports, ProcessId]:
-        """Start the server; when another program took one of its ports between their choice and the
-        server's start, choose again and retry once."""
-        try:
-            return ports, await self._start(paths, ports)
-        except _PortsTaken as taken:
-            log.warning("%s; starting it on other ports", taken)
-        ports, _ = await self._prepare(spec, paths, running=False)
-        return ports, await self._start(paths, ports)
-
-    async def _start(self, paths: ServicePaths, ports: Ports) -> ProcessId:
+    async def _launch(self, paths: ServicePaths, ports: Ports, spec: ServiceSpec) -> _Launch:
         offsets = await asyncio.to_thread(
             lambda: (process.log_size(paths.console_log), process.log_size(paths.error_log))
         )
@@ -522,18 +533,27 @@ class LocalRuntime:
             raise RuntimeFailure(f"cannot start ClickHouse ({self.binary}): {error}") from error
         self._children[child.pid] = child
         self._own_queries.pop(paths.root.name, None)  # a new server counts its queries from zero
-        failure = await self._wait_until_answering(paths, ports, server)
-        if failure is not None:
-            await self._terminate(paths, server, graceful=False)
-            tail = await asyncio.to_thread(self._log_tails, paths, offsets)
-            # Our server is gone: a port still held now is another program's.
-            held = await asyncio.to_thread(self._held_ports, ports)
-            if held:
-                raise _PortsTaken(f"ClickHouse of service {paths.root.name} could not listen: another program holds "
-                                  f"port {', '.join(map(str, held))}")
-            raise RuntimeFailure(f"{failure}. End of its logs:\n{tail}" if tail else failure)
         log.info("started ClickHouse of service %s (pid %d)", paths.root.name, child.pid)
-        return server
+        return _Launch(server, ports, spec, offsets)
+
+    async def _relaunch_after(self, failure: str, paths: ServicePaths, launch: _Launch) -> _Launch:
+        """End a launched server that did not come up. When another program took one of its ports between their
+        choice and the server's start, choose again and launch once more; else RuntimeFailure saying why."""
+        await self._terminate(paths, launch.server, graceful=False)
+        tail = await asyncio.to_thread(self._log_tails, paths, launch.offsets or (0, 0))
+        # Our server is gone: a port still held now is another program's.
+        held = await asyncio.to_thread(self._held_ports, launch.ports)
+        if not held:
+            raise RuntimeFailure(f"{failure}. End of its logs:\n{tail}" if tail else failure)
+        if launch.retried:
+            raise RuntimeFailure(f"ClickHouse of service {paths.root.name} could not listen: another program holds "
+                                 f"port {', '.join(map(str, held))}")
+        log.warning("ClickHouse of service %s could not listen: another program holds port %s; starting it on other "
+                    "ports", paths.root.name, ", ".join(map(str, held)))
+        ports, _ = await self._prepare(launch.spec, paths, running=False)
+        retry = replace(await self._launch(paths, ports, launch.spec), retried=True)
+        failure_again = await self._wait_until_answering(paths, retry.ports, retry.server)
+        return retry if failure_again is None else await self._relaunch_after(failure_again, paths, retry)
 
     def _held_ports(self, ports: Ports) -> list[int]:
         return [port for port in ports.values() if not port_is_free(self.listen_host, port)]
@@ -717,8 +737,15 @@ class LocalRuntime:
         return Observation(running=True, endpoints=self._endpoints(ports), clickhouse_version=version, pid=pid)
 
 
-class _PortsTaken(RuntimeFailure):
-    """A server could not start because another program holds one of the ports chosen for it."""
+@dataclass(frozen=True)
+class _Launch:
+    """A server `start` left running for `wait_until_up`: adopted (no log offsets) or launched by it."""
+
+    server: ProcessId
+    ports: Ports
+    spec: ServiceSpec
+    offsets: tuple[int, int] | None  # where its logs stood at launch
+    retried: bool = False  # launched again on other ports
 
 
 @contextlib.contextmanager
