@@ -17,8 +17,8 @@ One bare server is started and stopped first, unrecorded, so that both sides fin
 For clickplane, a phase table splits each service's time, in seconds after its POST: the POST answered; `ports`,
 its ports.json written (the reconciler began work on it); `config`, its config.xml written (after the CA and its
 certificate); `CH log`, ClickHouse's first log line (the process runs and has read its config); `CH ready`, its
-`Ready for connections`; `pinged`, the runtime's /ping answered (serve's `started ClickHouse` log line, before the
-version query and the store write); `running`, the poll that first showed it running. File times and log lines
+`Ready for connections`; `pinged`, the runtime's /ping answered (serve's `ClickHouse of service ... answers` log
+line, before the version query and the store write); `running`, the poll that first showed it running. File times and log lines
 are wall-clock times; a phase that cannot be read is left out. Nothing is asserted; every server and temp dir is
 removed at the end, also on errors and Ctrl-C.
 """
@@ -163,7 +163,7 @@ CLICKHOUSE_FIRST = re.compile(r"\A" + CLICKHOUSE_TIME)
 CLICKHOUSE_READY = re.compile(r"^" + CLICKHOUSE_TIME + r".*Ready for connections", re.MULTILINE)
 # `clickplane serve` logs `%(asctime)s %(levelname)s %(name)s: %(message)s`, asctime in local time.
 RUNTIME_STARTED = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO clickplane\.runtime\.local: "
-                             r"started ClickHouse of service (\S+) \(pid", re.MULTILINE)
+                             r"ClickHouse of service (\S+) answers \(pid", re.MULTILINE)
 
 
 def local_timestamp(text: str, layout: str) -> float:

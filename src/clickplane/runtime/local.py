@@ -250,6 +250,8 @@ class LocalRuntime:
                 launch = await self._relaunch_after(failure, paths, launch)
             elif launch.offsets is None:
                 log.info("adopted running ClickHouse of service %s (pid %d)", service_id, launch.server.pid)
+            else:
+                log.info("ClickHouse of service %s answers (pid %d)", service_id, launch.server.pid)
             version = await self._version(service_id, launch.ports, launch.server.pid)
             return self._observation(launch.ports, launch.server.pid, version)
 
