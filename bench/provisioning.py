@@ -18,9 +18,9 @@ For clickplane, a phase table splits each service's time, in seconds after its P
 its ports.json written (the reconciler began work on it); `config`, its config.xml written (after the CA and its
 certificate); `CH log`, ClickHouse's first log line (the process runs and has read its config); `CH ready`, its
 `Ready for connections`; `pinged`, the runtime's /ping answered (serve's `ClickHouse of service ... answers` log
-line, before the version query and the store write); `running`, the poll that first showed it running. File times and log lines
-are wall-clock times; a phase that cannot be read is left out. Nothing is asserted; every server and temp dir is
-removed at the end, also on errors and Ctrl-C.
+line, before the version query and the store write); `running`, the poll that first showed it running. File times
+and log lines are wall-clock times; a phase that cannot be read is left out. Nothing is asserted; every server and
+temp dir is removed at the end, also on errors and Ctrl-C.
 """
 
 from __future__ import annotations
