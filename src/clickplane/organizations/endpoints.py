@@ -7,50 +7,37 @@ from uuid import UUID
 
 from blacksheep import Response
 
-from clickplane.activities.repository import Activities
-from clickplane.activities.service import record
 from clickplane.auth.authentication import Caller
 from clickplane.kit.binders import JsonBody
 from clickplane.kit.context import AppContext
 from clickplane.kit.enums import REGIONS_BY_PROVIDER, Region
 from clickplane.kit.envelope import ok
 from clickplane.kit.routes import Api
-from clickplane.organizations import service as rules
-from clickplane.organizations.repository import Organizations
 from clickplane.organizations.schemas import (
     Organization,
     OrganizationCloudRegionPrivateEndpointConfig,
     OrganizationPatchRequest,
 )
-from clickplane.kit.enums import check_provider_region
-from clickplane.store import models
+from clickplane.organizations.service import OrganizationService
 
 TAG = "Organization"
 REGIONS = list(get_args(Region))
 
 
-def to_wire(organization: models.Organization) -> Organization:
-    return Organization(id=organization.id, createdAt=organization.created_at, name=organization.name,
-                        privateEndpoints=organization.private_endpoints, byocConfig=[],
-                        enableCoreDumps=organization.enable_core_dumps)
-
-
 def add_routes(api: Api, context: AppContext) -> None:
+    organizations = OrganizationService(context)
 
     @api.route("GET", "/v1/organizations",
                "organizationGetList", "Get list of available organizations", TAG,
                "The organization the API key belongs to, as a one-element list.", list[Organization])
     async def list_organizations(caller: Caller) -> Response:
-        with context.database.transaction() as session:
-            organization = rules.visible(Organizations(session), caller, caller.organization_id)
-            return ok([to_wire(organization)])
+        return ok(organizations.list(caller))
 
     @api.route("GET", "/v1/organizations/{organizationId}",
                "organizationGet", "Get organization details", TAG,
                "One organization; only the API key's own organization is visible.", Organization)
     async def get_organization(caller: Caller, organizationId: UUID) -> Response:
-        with context.database.transaction() as session:
-            return ok(to_wire(rules.visible(Organizations(session), caller, organizationId)))
+        return ok(organizations.get(caller, organizationId))
 
     @api.route("PATCH", "/v1/organizations/{organizationId}",
                "organizationUpdate", "Update organization details", TAG,
@@ -58,12 +45,7 @@ def add_routes(api: Api, context: AppContext) -> None:
                errors=(400, 401, 403, 404, 500))
     async def update_organization(caller: Caller, organizationId: UUID,
                                   body: JsonBody[OrganizationPatchRequest]) -> Response:
-        with context.database.transaction() as session:
-            organization = rules.visible(Organizations(session), caller, organizationId)
-            details = body.value.model_dump(exclude_none=True, mode="json")
-            for activity_type in rules.update(organization, body.value):
-                record(Activities(session), caller, activity_type, details=details)
-            return ok(to_wire(organization))
+        return ok(organizations.update(caller, organizationId, body.value))
 
     @api.route("GET", "/v1/organizations/{organizationId}/privateEndpointConfig",
                "organizationPrivateEndpointConfigGetList",
@@ -73,7 +55,4 @@ def add_routes(api: Api, context: AppContext) -> None:
                parameters={"cloud_provider": {"enum": sorted(REGIONS_BY_PROVIDER)}, "region_id": {"enum": REGIONS}})
     async def get_private_endpoint_config(caller: Caller, organizationId: UUID, cloud_provider: str,
                                           region_id: str) -> Response:
-        check_provider_region(cloud_provider, region_id)
-        with context.database.transaction() as session:
-            rules.visible(Organizations(session), caller, organizationId)
-        return ok(OrganizationCloudRegionPrivateEndpointConfig(endpointServiceId=""))
+        return ok(organizations.private_endpoint_config(caller, organizationId, cloud_provider, region_id))

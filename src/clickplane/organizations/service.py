@@ -1,10 +1,13 @@
-"""Organizations, and the first admin key and Admin member that bootstrap one."""
+"""Organizations, and the first admin key and Admin member that bootstrap one; `OrganizationService`, whose
+methods are the API's use cases, each in a transaction of its own."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 
+from clickplane.activities.repository import Activities
+from clickplane.activities.service import record
 from clickplane.auth.authentication import Caller
 from clickplane.auth.permissions import ADMIN
 from clickplane.auth.secrets import (
@@ -16,12 +19,14 @@ from clickplane.auth.secrets import (
     sha256_digest,
 )
 from clickplane.keys.repository import ApiKeys
-from clickplane.kit.enums import RecordedActivityType
+from clickplane.kit.context import AppContext
+from clickplane.kit.enums import RecordedActivityType, check_provider_region
 from clickplane.kit.errors import BadRequest, NotFound
 from clickplane.members.repository import Members
 from clickplane.members.service import join
+from clickplane.organizations import schemas
 from clickplane.organizations.repository import Organizations
-from clickplane.organizations.schemas import OrganizationPatchRequest
+from clickplane.organizations.schemas import OrganizationCloudRegionPrivateEndpointConfig, OrganizationPatchRequest
 from clickplane.store.models import ApiKey, Organization
 
 DEFAULT_ORGANIZATION_NAME = "clickplane"
@@ -89,3 +94,39 @@ def update(organization: Organization, patch: OrganizationPatchRequest) -> list[
             organization.private_endpoints = kept
             changes.append("organization_update_private_endpoints")
     return changes
+
+
+def to_wire(organization: Organization) -> schemas.Organization:
+    return schemas.Organization(id=organization.id, createdAt=organization.created_at, name=organization.name,
+                                privateEndpoints=organization.private_endpoints, byocConfig=[],
+                                enableCoreDumps=organization.enable_core_dumps)
+
+
+class OrganizationService:
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+
+    def list(self, caller: Caller) -> list[schemas.Organization]:
+        """The caller's own organization, the only one it sees."""
+        return [self.get(caller, caller.organization_id)]
+
+    def get(self, caller: Caller, organization_id: uuid.UUID) -> schemas.Organization:
+        with self.context.database.looking() as session:
+            return to_wire(visible(Organizations(session), caller, organization_id))
+
+    def update(self, caller: Caller, organization_id: uuid.UUID, patch: OrganizationPatchRequest
+               ) -> schemas.Organization:
+        with self.context.database.transaction() as session:
+            organization = visible(Organizations(session), caller, organization_id)
+            details = patch.model_dump(exclude_none=True, mode="json")
+            for activity_type in update(organization, patch):
+                record(Activities(session), caller, activity_type, details=details)
+            return to_wire(organization)
+
+    def private_endpoint_config(self, caller: Caller, organization_id: uuid.UUID, provider: str, region: str
+                                ) -> OrganizationCloudRegionPrivateEndpointConfig:
+        """clickplane has no private link: for a valid provider and region, an empty endpoint service id."""
+        check_provider_region(provider, region)
+        with self.context.database.looking() as session:
+            visible(Organizations(session), caller, organization_id)
+        return OrganizationCloudRegionPrivateEndpointConfig(endpointServiceId="")
