@@ -11,33 +11,23 @@ from clickplane.kit.context import AppContext
 from clickplane.kit.docs import Produces
 from clickplane.kit.envelope import ok
 from clickplane.kit.routes import Api
-from clickplane.quotas import service as rules
 from clickplane.quotas.schemas import OrganizationQuota
-from clickplane.services.repository import Services
+from clickplane.quotas.service import QuotaService
 
 TAG = "Organization"
 PATH = "/v1/organizations/{organizationId}/quotas"
 
 
-def to_wire(quota: rules.Quota) -> OrganizationQuota:
-    return OrganizationQuota(quotaCode=quota.code, name=quota.name, description=quota.description,
-                             scope=quota.scope, value=quota.value, usage=quota.usage, adjustable=quota.adjustable)
-
-
 def add_routes(api: Api, context: AppContext) -> None:
-    limits = rules.Limits.of(context.settings)
+    quotas = QuotaService(context)
 
     @api.route("GET", PATH, "organizationQuotasGetList", "Get organization quotas", TAG,
                "Every quota of the organization: its limit and how much is in use.", list[OrganizationQuota],
                produces=Produces("quotaCode", "/result/0/quotaCode"))
     async def list_quotas(caller: Caller, organizationId: UUID) -> Response:
-        with context.database.transaction() as session:
-            quotas = rules.organization_quotas(limits, Services(session).list(organizationId))
-        return ok([to_wire(quota) for quota in quotas])
+        return ok(quotas.list(organizationId))
 
     @api.route("GET", PATH + "/{quotaCode}", "organizationQuotaGet", "Get organization quota details", TAG,
                "One quota of the organization, by its code; 404 for a code that does not exist.", OrganizationQuota)
     async def get_quota(caller: Caller, organizationId: UUID, quotaCode: str) -> Response:
-        with context.database.transaction() as session:
-            quota = rules.organization_quota(limits, Services(session).list(organizationId), quotaCode)
-        return ok(to_wire(quota))
+        return ok(quotas.get(organizationId, quotaCode))

@@ -3,6 +3,7 @@
 The limits come from settings (the operator adjusts them); usage is counted from the store. A create or a
 resize that would go past a limit is refused with 400 BAD_REQUEST, as ClickHouse Cloud answers quota
 errors. A limit lowered below what already exists leaves existing services alone: only growth is refused.
+`QuotaService` answers the API's reads of them.
 """
 
 from __future__ import annotations
@@ -10,9 +11,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from uuid import UUID
 
+from clickplane.kit.context import AppContext
 from clickplane.kit.enums import QuotaCode, QuotaScope
 from clickplane.kit.errors import BadRequest, NotFound
+from clickplane.quotas.schemas import OrganizationQuota
+from clickplane.services.repository import Services
 from clickplane.settings import Settings
 from clickplane.store.models import Service
 
@@ -110,3 +115,24 @@ def check_resized(limits: Limits, services: Sequence[Service], service: Service,
     """Refuse a resize that adds replicas past the warehouse's limit (shrinking is always allowed)."""
     if replicas(service) > replicas_before:
         _check_warehouse(limits, services, service)
+
+
+def to_wire(quota: Quota) -> OrganizationQuota:
+    return OrganizationQuota(quotaCode=quota.code, name=quota.name, description=quota.description,
+                             scope=quota.scope, value=quota.value, usage=quota.usage, adjustable=quota.adjustable)
+
+
+class QuotaService:
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+        self.limits = Limits.of(context.settings)
+
+    def list(self, organization_id: UUID) -> list[OrganizationQuota]:
+        with self.context.database.looking() as session:
+            quotas = organization_quotas(self.limits, Services(session).list(organization_id))
+        return [to_wire(quota) for quota in quotas]
+
+    def get(self, organization_id: UUID, code: str) -> OrganizationQuota:
+        with self.context.database.looking() as session:
+            quota = organization_quota(self.limits, Services(session).list(organization_id), code)
+        return to_wire(quota)
