@@ -1,6 +1,6 @@
 """Usage and cost: what each service used each UTC day, and what that costs in ClickHouse Credits (CHC).
 
-Metering (clickplane/metering.py) looks at every service every few seconds and adds what it used since the
+Metering (usage/meter.py) looks at every service every few seconds and adds what it used since the
 last look to its row for the day, in GiB-seconds:
 
 * compute: seconds the service was running (state `running`) x the memory of a replica (its
@@ -13,6 +13,7 @@ last look to its row for the day, in GiB-seconds:
 
 So a day's storage is charged for what was held on average during the day, for the time it was held; a
 GiB-month is one GiB held for 30 days. Prices are clickplane's own settings, not ClickHouse Cloud's.
+`UsageService` answers the API's usageCost report from the rows the metering wrote.
 """
 
 from __future__ import annotations
@@ -20,10 +21,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from uuid import UUID
 
 from clickplane.activities.service import plain_date
+from clickplane.kit.context import AppContext
 from clickplane.kit.errors import BadRequest
+from clickplane.services.repository import Services
+from clickplane.services.service import has_tags, tag_filters
 from clickplane.settings import Settings
+from clickplane.store.models import UsageDay
+from clickplane.usage.repository import UsageDays
+from clickplane.usage.schemas import UsageCost, UsageCostMetrics, UsageCostRecord
 
 GIB = 1 << 30
 SECONDS_PER_HOUR = 3600
@@ -128,3 +136,35 @@ def report_days(from_date: str, to_date: str) -> tuple[date, date]:
         raise BadRequest(f"to_date {last} is more than {MAX_REPORT_DAYS - 1} days after from_date {first}; a report "
                          f"covers at most {MAX_REPORT_DAYS} days")
     return first, last
+
+
+def to_wire(day: UsageDay, prices: Prices, today: date) -> UsageCostRecord:
+    used = cost(Use(day.day, day.compute_gib_seconds, day.storage_gib_seconds, day.backup_gib_seconds), prices)
+    metrics = UsageCostMetrics(
+        storageCHC=used.storage, backupCHC=used.backup, computeCHC=used.compute, dataTransferCHC=0.0,
+        initialLoadCHC=0.0, publicDataTransferCHC=0.0, interRegionTier1DataTransferCHC=0.0,
+        interRegionTier2DataTransferCHC=0.0, interRegionTier3DataTransferCHC=0.0, interRegionTier4DataTransferCHC=0.0)
+    return UsageCostRecord(dataWarehouseId=day.data_warehouse_id, serviceId=day.service_id, date=day.day,
+                           entityType="service", entityId=day.service_id, entityName=day.service_name,
+                           metrics=metrics, totalCHC=used.total, locked=locked(day.day, today))
+
+
+class UsageService:
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+        self.prices = Prices.of(context.settings)
+
+    def cost_report(self, organization_id: UUID, from_date: str, to_date: str, filters: list[str]) -> UsageCost:
+        """The organization's costs from `from_date` to `to_date`, of the services that carry every tag the
+        `filters` ask for now."""
+        first, last = report_days(from_date, to_date)
+        wanted = tag_filters(filters)
+        today = datetime.now(UTC).date()
+        with self.context.database.looking() as session:
+            days = UsageDays(session).between(organization_id, first, last)
+            if wanted:
+                tagged = {service.id for service in Services(session).list(organization_id)
+                          if has_tags(service.tags, wanted)}
+                days = [day for day in days if day.service_id in tagged]
+            records = [to_wire(day, self.prices, today) for day in days]
+        return UsageCost(grandTotalCHC=sum(record.totalCHC for record in records), costs=records)

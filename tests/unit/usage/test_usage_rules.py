@@ -11,7 +11,6 @@ import pytest
 from clickplane.kit.errors import BadRequest
 from clickplane.settings import Settings
 from clickplane.store.models import UsageDay
-from clickplane.usage.endpoints import to_wire
 from clickplane.usage.service import (
     GIB,
     Cost,
@@ -23,6 +22,7 @@ from clickplane.usage.service import (
     days_between,
     locked,
     report_days,
+    to_wire,
 )
 from tests.shared import shared_file
 
