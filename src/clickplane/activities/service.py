@@ -1,4 +1,5 @@
-"""The activity log: every change is recorded in the transaction that makes it."""
+"""The activity log: every change is recorded in the transaction that makes it; `ActivityService` reads it
+back for the API."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from clickplane.activities import schemas
 from clickplane.activities.repository import Activities
 from clickplane.auth.authentication import Caller
+from clickplane.kit.context import AppContext
 from clickplane.kit.enums import RecordedActivityType
-from clickplane.kit.errors import BadRequest
+from clickplane.kit.errors import BadRequest, NotFound
 from clickplane.store.models import Activity
 
 
@@ -102,3 +105,40 @@ def window(from_date: str | None, to_date: str | None) -> Window:
     if start is not None and end is not None and start >= end:
         raise BadRequest(f"from_date {from_date} is after to_date {to_date}; give from_date no later than to_date")
     return Window(start, end)
+
+
+def _text(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def to_wire(activity: Activity) -> schemas.Activity:
+    return schemas.Activity.model_validate({
+        "id": str(activity.id), "createdAt": activity.created_at, "type": activity.type,
+        "actorType": activity.actor_type, "actorId": activity.actor_id, "actorIpAddress": activity.actor_ip_address,
+        "organizationId": str(activity.organization_id), "serviceId": _text(activity.service_id),
+        "userAgent": activity.user_agent, "targetKeyId": _text(activity.target_key_id),
+        "keyUpdateType": activity.key_update_type,
+    })
+
+
+class ActivityService:
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+
+    def list(self, organization_id: uuid.UUID, from_date: str | None, to_date: str | None
+             ) -> list[schemas.Activity]:
+        selected = window(from_date, to_date)
+        with self.context.database.looking() as session:
+            found = Activities(session).list(organization_id, selected.start, selected.end)
+            return [to_wire(activity) for activity in found]
+
+    def get(self, organization_id: uuid.UUID, activity_ref: str) -> schemas.Activity:
+        try:
+            activity_id = uuid.UUID(activity_ref)
+        except ValueError:
+            activity_id = None
+        with self.context.database.looking() as session:
+            activity = Activities(session).get(organization_id, activity_id) if activity_id else None
+            if activity is None:
+                raise NotFound(f"activity {activity_ref} does not exist in organization {organization_id}")
+            return to_wire(activity)
