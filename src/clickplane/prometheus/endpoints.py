@@ -3,26 +3,15 @@ servers and answered as Prometheus text (prometheus/service.py says what is in i
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
-from dataclasses import replace
 from uuid import UUID
 
 from blacksheep import Content, Response
 
-from clickplane.auth import permissions
 from clickplane.auth.authentication import Caller
 from clickplane.kit.context import AppContext
 from clickplane.kit.docs import PlainText
-from clickplane.kit.errors import NotFound
 from clickplane.kit.routes import Api
-from clickplane.organizations import service as organization_rules
-from clickplane.organizations.repository import Organizations
-from clickplane.prometheus import service as prometheus
-from clickplane.services import engine
-from clickplane.services import service as service_rules
-from clickplane.services.repository import Services
-from clickplane.store import models
+from clickplane.prometheus.service import CONTENT_TYPE, PrometheusService
 
 TAG = "Prometheus"
 RESULT = PlainText("text/plain")
@@ -30,27 +19,12 @@ FILTERING = ("`filtered_metrics=true` keeps a curated subset: query counts and f
              "written, merges, connections, memory, uptime, part counts and replica health.")
 
 
+def exposition(text: str) -> Response:
+    return Response(200, None, Content(CONTENT_TYPE.encode(), text.encode()))
+
+
 def add_routes(api: Api, context: AppContext) -> None:
-
-    async def read(service: models.Service) -> prometheus.ServiceMetrics:
-        """The service's metrics: read from its server when it runs, else only what the store knows."""
-        metrics = prometheus.ServiceMetrics(
-            organization_id=str(service.organization_id), service_id=str(service.id), service_name=service.name,
-            state=service.state, clickhouse_version=service.clickhouse_version)
-        if service.state != "running":
-            return metrics
-        answer = await engine.ask(context, service.id, prometheus.READINGS_SQL)
-        try:
-            readings = prometheus.parse_readings(answer.text) if answer is not None and answer.ok else None
-        except (ValueError, KeyError):
-            readings = None
-        return replace(metrics, complete=False) if readings is None else replace(metrics, readings=readings)
-
-    async def exposition(services: Sequence[models.Service], filtered_metrics: str | None) -> Response:
-        filtered = prometheus.parse_filtered(filtered_metrics)
-        metrics = await asyncio.gather(*(read(service) for service in services))
-        text = prometheus.render(metrics, filtered)
-        return Response(200, None, Content(prometheus.CONTENT_TYPE.encode(), text.encode()))
+    metrics = PrometheusService(context)
 
     @api.route("GET", "/v1/organizations/{organizationId}/prometheus",
                "organizationPrometheusGet", "Get organization metrics", TAG,
@@ -60,11 +34,7 @@ def add_routes(api: Api, context: AppContext) -> None:
                + FILTERING, RESULT, errors=(400, 401, 404, 500))
     async def organization_metrics(caller: Caller, organizationId: UUID, filtered_metrics: str | None = None
                                    ) -> Response:
-        with context.database.transaction() as session:
-            organization_rules.visible(Organizations(session), caller, organizationId)
-            services = [service for service in Services(session).list(organizationId)
-                        if permissions.allows(caller.policies, permissions.SERVICE_VIEW, f"instance/{service.id}")]
-        return await exposition(services, filtered_metrics)
+        return exposition(await metrics.organization_metrics(caller, organizationId, filtered_metrics))
 
     @api.route("GET", "/v1/organizations/{organizationId}/services/{serviceId}/prometheus",
                "instancePrometheusGet", "Get service metrics", TAG,
@@ -73,9 +43,7 @@ def add_routes(api: Api, context: AppContext) -> None:
                "idle service answers with its ClickHouse_ServiceInfo sample only. " + FILTERING, RESULT)
     async def service_metrics(caller: Caller, organizationId: UUID, serviceId: UUID,
                               filtered_metrics: str | None = None) -> Response:
-        with context.database.transaction() as session:
-            service = service_rules.visible(Services(session), caller, organizationId, serviceId)
-        return await exposition([service], filtered_metrics)
+        return exposition(await metrics.service_metrics(caller, organizationId, serviceId, filtered_metrics))
 
     @api.route("GET", "/v1/organizations/{organizationId}/postgres/prometheus",
                "postgresOrgPrometheusGet", "Get organization PostgreSQL metrics", TAG,
@@ -83,11 +51,10 @@ def add_routes(api: Api, context: AppContext) -> None:
                errors=(400, 401, 404, 500))
     async def organization_postgres_metrics(caller: Caller, organizationId: UUID,
                                             filtered_metrics: str | None = None) -> Response:
-        prometheus.parse_filtered(filtered_metrics)
-        return Response(200, None, Content(prometheus.CONTENT_TYPE.encode(), b""))
+        return exposition(metrics.postgres_organization_metrics(filtered_metrics))
 
     @api.route("GET", "/v1/organizations/{organizationId}/postgres/{postgresId}/prometheus",
                "postgresInstancePrometheusGet", "Get PostgreSQL service metrics", TAG,
                "clickplane runs no PostgreSQL services: every id answers 404.", RESULT)
     async def postgres_metrics(caller: Caller, organizationId: UUID, postgresId: str) -> Response:
-        raise NotFound(f"PostgreSQL service {postgresId} does not exist: clickplane runs no PostgreSQL services")
+        return exposition(metrics.postgres_service_metrics(postgresId))

@@ -16,17 +16,31 @@ reported that way, never as an error, and reading metrics does not wake it.
 With `filtered_metrics=true` only ClickHouse_ServiceInfo and the FILTERED subset are returned: query
 counts and failures, rows and bytes read and written, merges, connections, memory and uptime, part
 counts and replica health.
+
+`PrometheusService` reads the services the caller may view and answers their exposition.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
+import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import NoReturn
 
-from clickplane.kit.errors import BadRequest
+from clickplane.auth import permissions
+from clickplane.auth.authentication import Caller
+from clickplane.kit.context import AppContext
+from clickplane.kit.errors import BadRequest, NotFound
+from clickplane.organizations.repository import Organizations
+from clickplane.organizations.service import visible
+from clickplane.services import engine
+from clickplane.services import service as service_rules
+from clickplane.services.repository import Services
+from clickplane.store.models import Service
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -177,3 +191,56 @@ def _number(value: float) -> str:
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
     return str(int(value)) if float(value).is_integer() and abs(value) < 2**53 else repr(value)
+
+
+def described(service: Service) -> ServiceMetrics:
+    """What the store knows of the service's metrics: no readings yet."""
+    return ServiceMetrics(organization_id=str(service.organization_id), service_id=str(service.id),
+                          service_name=service.name, state=service.state,
+                          clickhouse_version=service.clickhouse_version)
+
+
+class PrometheusService:
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+
+    async def organization_metrics(self, caller: Caller, organization_id: uuid.UUID, filtered_metrics: str | None
+                                   ) -> str:
+        """The exposition of every service of the organization the caller may view."""
+        with self.context.database.looking() as session:
+            visible(Organizations(session), caller, organization_id)
+            services = [described(service) for service in Services(session).list(organization_id)
+                        if permissions.allows(caller.policies, permissions.SERVICE_VIEW, f"instance/{service.id}")]
+        return await self._exposition(services, filtered_metrics)
+
+    async def service_metrics(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID,
+                              filtered_metrics: str | None) -> str:
+        with self.context.database.looking() as session:
+            service = described(service_rules.visible(Services(session), caller, organization_id, service_id))
+        return await self._exposition([service], filtered_metrics)
+
+    @staticmethod
+    def postgres_organization_metrics(filtered_metrics: str | None) -> str:
+        """clickplane runs no PostgreSQL services: an exposition without samples."""
+        parse_filtered(filtered_metrics)
+        return ""
+
+    @staticmethod
+    def postgres_service_metrics(postgres_id: str) -> NoReturn:
+        raise NotFound(f"PostgreSQL service {postgres_id} does not exist: clickplane runs no PostgreSQL services")
+
+    async def _exposition(self, services: Sequence[ServiceMetrics], filtered_metrics: str | None) -> str:
+        """The services' exposition; a bad `filtered_metrics` is refused only once the services are found."""
+        filtered = parse_filtered(filtered_metrics)
+        return render(await asyncio.gather(*(self._read(service) for service in services)), filtered)
+
+    async def _read(self, metrics: ServiceMetrics) -> ServiceMetrics:
+        """The service's metrics: read from its server when it runs, else only what the store knows."""
+        if metrics.state != "running":
+            return metrics
+        answer = await engine.ask(self.context, uuid.UUID(metrics.service_id), READINGS_SQL)
+        try:
+            readings = parse_readings(answer.text) if answer is not None and answer.ok else None
+        except (ValueError, KeyError):
+            readings = None
+        return replace(metrics, complete=False) if readings is None else replace(metrics, readings=readings)
