@@ -15,4 +15,3 @@ class InstanceServiceQueryApiEndpointsPostRequest(RequestModel):
     roles: list[QueryRole] | None = Field(default=None, description="Roles queries run with; admin if absent.")
     openApiKeys: list[str] | None = Field(default=None, description="Ids of the API keys allowed to run queries.")
     allowedOrigins: str | None = Field(default=None, description="Comma-separated origins allowed (CORS).")
-
