@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from clickplane.query.endpoints import kill_statement
+from clickplane.query.service import kill_statement
 from clickplane.runtime.base import ServiceSpec
 from clickplane.runtime.clickhouse_config import (
     SERVICE_PROFILE,
