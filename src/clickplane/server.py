@@ -23,9 +23,10 @@ from clickplane.leadership import lead, lease_for
 from clickplane.members import service as members
 from clickplane.members.schemas import Member
 from clickplane.operations import backup_jobs, local_runtime, open_store, secret_hasher, with_store
-from clickplane.reconcile.loop import Policy, Reconciler
+from clickplane.reconcile.loop import LoopPolicy, ReconcileLoop, Slots
 from clickplane.runtime.local import LocalRuntime, ca_certificate_path
 from clickplane.runtime.tls import ensure_ca, ensure_server_certificate
+from clickplane.services.controller import ServiceController, ServicePolicy
 from clickplane.settings import Settings
 from clickplane.store import models
 from clickplane.store.database import Database
@@ -63,7 +64,7 @@ class ControlPlane:
     database: Database
     context: AppContext
     runtime: LocalRuntime
-    reconciler: Reconciler
+    reconciler: ReconcileLoop
 
 
 def build(settings: Settings) -> ControlPlane:
@@ -76,10 +77,11 @@ def build(settings: Settings) -> ControlPlane:
                          rate_limiter=RateLimiter(*limit) if limit else None,
                          read_cache=ReadCache(settings.read_cache_seconds))
     context.read_cache.watch(database.engine)
-    policy = Policy(interval_seconds=settings.reconcile_interval_seconds,
-                    watch_interval_seconds=settings.watch_interval_seconds,
-                    concurrency=settings.reconcile_concurrency, idle_minute_seconds=settings.idle_minute_seconds)
-    reconciler = Reconciler(database, runtime, backup_jobs(settings, database, runtime), context.reconcile_now, policy)
+    services = ServiceController(
+        database, runtime, backup_jobs(settings, database, runtime), Slots(settings.reconcile_concurrency),
+        context.reconcile_now.set, ServicePolicy(watch_interval_seconds=settings.watch_interval_seconds,
+                                                 idle_minute_seconds=settings.idle_minute_seconds))
+    reconciler = ReconcileLoop([services], context.reconcile_now, LoopPolicy(settings.reconcile_interval_seconds))
     return ControlPlane(settings, database, context, runtime, reconciler)
 
 

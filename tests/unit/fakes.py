@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+from clickplane.backups.jobs import BackupJobs
+from clickplane.reconcile.loop import ReconcileLoop, Slots
+from clickplane.services.controller import ServiceController, ServicePolicy
+from clickplane.store.database import Database
 
 
 @dataclass
@@ -14,3 +21,10 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+def service_loop(database: Database, runtime: Any, jobs: BackupJobs, policy: ServicePolicy | None = None
+                 ) -> ReconcileLoop:
+    """The reconcile loop with the ClickHouse services' controller alone, on a test double of the runtime."""
+    wake = asyncio.Event()
+    return ReconcileLoop([ServiceController(database, runtime, jobs, Slots(4), wake.set, policy)], wake)

@@ -30,8 +30,7 @@ from clickplane.observability.logs import (
 )
 from clickplane.observability.metrics import LoggedProblems, ReconcilerMetrics
 from clickplane.organizations.service import Bootstrap
-from clickplane.reconcile.loop import Intent
-from clickplane.runtime.base import ServiceSpec
+from clickplane.services.controller import work_key
 from clickplane.settings import Settings
 from clickplane.store.database import Database
 
@@ -192,13 +191,11 @@ async def test_work_on_a_service_that_fails_unexpectedly_is_counted_and_logged_a
         served: Served, json_lines: io.StringIO) -> None:
     reconciler = served.plane.reconciler
     service_id = uuid.uuid4()
-    intent = Intent(service_id, served.bootstrap.organization_id, "running", "running", 1, False, 15,
-                    ServiceSpec(str(service_id), "0" * 64))
 
     async def broken() -> None:
         raise OSError("the disk went away")
 
-    reconciler._spawn(intent, broken())
+    reconciler._spawn(work_key(service_id), broken)
     await reconciler.drain()
     samples = await served.samples()
     assert samples[("clickplane_reconciler_errors_total", frozenset({("stage", "service")}))] == 1

@@ -5,7 +5,6 @@ servers: recognised by more than their command line, and a hung one replaced pro
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -27,12 +26,12 @@ from clickplane.keys.schemas import ApiKeyPatchRequest, ApiKeyPostRequest
 from clickplane.kit.binders import describe_validation_error
 from clickplane.kit.errors import BadRequest
 from clickplane.kit.schemas import MAX_IP_ACCESS_LIST_ENTRIES, IpAccessListEntry
-from clickplane.reconcile.loop import Policy, Reconciler
 from clickplane.roles.schemas import RoleCreateRequest, RoleUpdateRequest
 from clickplane.runtime.base import Observation, ServiceSpec
 from clickplane.runtime.local import LocalRuntime
 from clickplane.runtime.process import find_server, record_server, search_server, signal_server, spawn, start_time_file
 from clickplane.service_settings.service import check_values, parse_catalog
+from clickplane.services.controller import ServicePolicy
 from clickplane.services.schemas import (
     ServicePostRequest,
     ServiceReplicaScalingPatchRequest,
@@ -42,7 +41,7 @@ from clickplane.services.service import validate_ip_access_list
 from clickplane.store import models
 from clickplane.store.database import Database
 from tests.unit.backups.test_backup_jobs import START, running_service
-from tests.unit.fakes import Clock
+from tests.unit.fakes import Clock, service_loop
 from tests.unit.test_runtime_local import SPEC, fake_binary, processes_mentioning
 
 SERVICE = {"name": "probe", "provider": "aws", "region": "us-east-1"}
@@ -376,8 +375,7 @@ async def test_a_server_is_replaced_after_unanswered_checks_in_a_row_and_one_tha
     script = [UNANSWERED, UNANSWERED, ANSWERED, UNANSWERED, UNANSWERED, UNANSWERED, GONE, ANSWERED]
     runtime = ScriptedRuntime(list(script))
     jobs = BackupJobs(database, runtime, Storage(tmp_path / "data", tmp_path), Clock(START))  # type: ignore[arg-type]
-    reconciler = Reconciler(database, runtime, jobs, asyncio.Event(),  # type: ignore[arg-type]
-                            Policy(watch_interval_seconds=0, unanswered_checks=3))
+    reconciler = service_loop(database, runtime, jobs, ServicePolicy(watch_interval_seconds=0, unanswered_checks=3))
 
     for _ in script:
         reconciler.pass_once()

@@ -1,13 +1,12 @@
-"""The reconciler: the one writer of observed state, and the only caller of the runtime.
+"""The reconcile loop: one for every kind of resource, each kind's work in a controller of its own.
 
-API handlers record intent (a desired state, a new generation) and return at once. Each pass, the
-reconciler drives every service whose observed state lags its intent toward it through the runtime,
-and watches the running ones: a server that died is restarted (and after repeated deaths the service
-is marked failed), one that has served no query for its idle timeout is stopped and shown idle, and
-each is backed up on its schedule, its backups past their retention deleted (`backup_jobs`).
+API handlers record intent and return at once, waking the loop. Each pass asks every controller what is due
+(resources whose observed state lags their intent, running ones due a check) and runs each piece of work as a
+task, one at a time per resource: work on a resource still under way is not started again. Controllers take a
+slot from the loop's `Slots` for what costs the machine (starting or stopping a server), not for waiting.
 
-A service is worked on by one task at a time. A write lands only if the intent it acted on is still
-the current one, so a request that arrived meanwhile is never overwritten: the next pass acts on it.
+The loop runs only in the `serve` that holds the lease (leadership.py); a pass that fails is logged and the
+next one starts on time.
 """
 
 from __future__ import annotations
@@ -15,110 +14,61 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-import uuid
-from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Hashable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import delete, select, update
-
-from clickplane.activities.repository import Activities
-from clickplane.activities.service import record_system
-from clickplane.backups.jobs import BackupJobs
-from clickplane.kit.enums import RecordedActivityType
 from clickplane.observability.metrics import ReconcilerMetrics
-from clickplane.runtime.base import Observation, Runtime, RuntimeFailure, ServiceSpec
-from clickplane.services.repository import Services
-from clickplane.store.database import Database
-from clickplane.store.models import Service
 
 log = logging.getLogger(__name__)
 
-GIB = 1 << 30
-# What the observed state settles at for each intent.
-SETTLED = {"running": "running", "stopped": "stopped", "idle": "idle"}
+Work = Callable[[], Coroutine[Any, Any, None]]
+
+
+class Controller(Protocol):
+    """One kind of resource's reconciliation."""
+
+    async def prepare(self) -> None:
+        """Once, before the first pass: recover what an earlier holder of the lease left half done."""
+        ...
+
+    def due(self, busy: Callable[[Hashable], bool]) -> Iterable[tuple[Hashable, Work]]:
+        """The work due now, by the key of the resource it is for; `busy` tells whether work on a resource is
+        still under way (that work is not started again)."""
+        ...
+
+
+class Slots:
+    """How many costly steps (a server's start or stop) run at once, across every controller."""
+
+    def __init__(self, concurrency: int) -> None:
+        self._semaphore = asyncio.Semaphore(concurrency)
+
+    async def __aenter__(self) -> None:
+        await self._semaphore.acquire()
+
+    async def __aexit__(self, *_: object) -> None:
+        self._semaphore.release()
 
 
 @dataclass(frozen=True)
-class Intent:
-    """A service's wishes as read at the start of a pass, detached from the session."""
-
-    service_id: uuid.UUID
-    organization_id: uuid.UUID
-    state: str
-    desired_state: str
-    generation: int
-    idle_scaling: bool
-    idle_timeout_minutes: int
-    spec: ServiceSpec
-
-
-def intent_of(service: Service) -> Intent:
-    spec = ServiceSpec(
-        service_id=str(service.id),
-        password_sha256_hex=service.password_sha256_hex,
-        password_double_sha1_hex=service.password_double_sha1_hex,
-        ip_access_list=tuple(entry["source"] for entry in service.ip_access_list),
-        max_memory_bytes=int(service.max_replica_memory_gb * GIB),
-        settings=tuple(sorted(service.clickhouse_settings.items())),
-        restore_from=service.restore_from,
-    )
-    return Intent(service.id, service.organization_id, service.state, service.desired_state, service.generation,
-                  service.idle_scaling, service.idle_timeout_minutes, spec)
-
-
-def endpoints_of(observation: Observation) -> list[dict[str, Any]]:
-    return [{"protocol": e.protocol, "host": e.host, "port": e.port} for e in observation.endpoints]
-
-
-@dataclass
-class Watch:
-    """What the reconciler remembers of a running service between passes."""
-
-    last_queries: int | None = None
-    last_active: float = field(default_factory=time.monotonic)
-    restarts: deque[float] = field(default_factory=deque)
-    checked_at: float = float("-inf")
-    # Checks in a row at which the server's process ran but did not answer.
-    unanswered: int = 0
-
-
-@dataclass(frozen=True)
-class Policy:
+class LoopPolicy:
     interval_seconds: float = 2.0
-    # How often each running service is checked (two requests to its server and a look at its backups): a
-    # change wakes the reconciler at once, but a healthy service needs no look every pass.
-    watch_interval_seconds: float = 5.0
-    # Starting a server is mostly waiting for it, so many can be under way at once.
-    concurrency: int = 16
-    # A server whose process runs but does not answer this many checks in a row is hung (or stopped: SIGSTOP)
-    # and is replaced; fewer may be a moment's starvation. One whose process is gone is restarted at once.
-    unanswered_checks: int = 3
-    # A server that dies this many times within the window is given up on (state failed).
-    max_restarts: int = 3
-    restart_window_seconds: float = 300.0
-    # Seconds in an idle-timeout "minute": 60, except in tests that cannot wait minutes.
-    idle_minute_seconds: float = 60.0
 
 
-class Reconciler:
-    def __init__(self, database: Database, runtime: Runtime, backups: BackupJobs, wake: asyncio.Event,
-                 policy: Policy | None = None) -> None:
-        self.database = database
-        self.runtime = runtime
-        self.backups = backups
+class ReconcileLoop:
+    def __init__(self, controllers: Sequence[Controller], wake: asyncio.Event, policy: LoopPolicy | None = None,
+                 metrics: ReconcilerMetrics | None = None) -> None:
+        self.controllers = controllers
         self.wake = wake
-        self.policy = policy or Policy()
-        self._slots = asyncio.Semaphore(self.policy.concurrency)
-        self._in_flight: dict[uuid.UUID, asyncio.Task[None]] = {}
-        self._watches: dict[uuid.UUID, Watch] = {}
-        self.metrics = ReconcilerMetrics()
+        self.policy = policy or LoopPolicy()
+        self.metrics = metrics or ReconcilerMetrics()
+        self._in_flight: dict[Hashable, asyncio.Task[None]] = {}
 
     async def run_forever(self) -> None:
-        self.backups.fail_interrupted()
-        await self._remove_orphans()
+        for controller in self.controllers:
+            await controller.prepare()
         while True:
             try:
                 with self.metrics.measuring_pass():
@@ -130,42 +80,26 @@ class Reconciler:
             self.wake.clear()
 
     def pass_once(self) -> None:
-        """Start a task for every service that lags its intent or is running, unless one is under way."""
-        with self.database.looking() as session:
-            lagging = [intent_of(service) for service in Services(session).needing_work()]
-            running = [intent_of(service) for service in Services(session).settled_running()]
-        for intent in lagging:
-            self._spawn(intent, self._converge(intent))
-        now = time.monotonic()
-        for intent in running:
-            if self._check_due(intent.service_id, now):
-                self._spawn(intent, self._watch(intent))
-        for gone in set(self._watches) - {intent.service_id for intent in running + lagging}:
-            self._watches.pop(gone, None)
+        """Start every controller's due work, unless work on the same resource is under way."""
+        for controller in self.controllers:
+            for key, work in controller.due(self.busy):
+                if key not in self._in_flight:
+                    self._spawn(key, work)
 
-    def _check_due(self, service_id: uuid.UUID, now: float) -> bool:
-        """Whether a running service is due a check, noting it checked at `now` if so: once a watch interval,
-        however often changes to other services wake the reconciler, and not while its last task is under way
-        (that pass would start no check, and the service would wait a whole interval more)."""
-        watch = self._watches.setdefault(service_id, Watch())
-        if service_id in self._in_flight or now - watch.checked_at < self.policy.watch_interval_seconds:
-            return False
-        watch.checked_at = now
-        return True
+    def busy(self, key: Hashable) -> bool:
+        """Whether work on the resource is under way."""
+        return key in self._in_flight
 
-    def _spawn(self, intent: Intent, work: Any) -> None:
-        if intent.service_id in self._in_flight:
-            work.close()  # the coroutine was never started
-            return
-        task = asyncio.create_task(work, name=f"reconcile {intent.service_id}")
-        self._in_flight[intent.service_id] = task
-        task.add_done_callback(partial(self._finished, intent.service_id))
+    def _spawn(self, key: Hashable, work: Work) -> None:
+        task = asyncio.create_task(work(), name=f"reconcile {key}")
+        self._in_flight[key] = task
+        task.add_done_callback(partial(self._finished, key))
 
-    def _finished(self, service_id: uuid.UUID, task: asyncio.Task[None]) -> None:
-        self._in_flight.pop(service_id, None)
+    def _finished(self, key: Hashable, task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(key, None)
         if not task.cancelled() and (error := task.exception()) is not None:  # said now, not when collected
             self.metrics.service_failed()
-            log.error("reconciling service %s failed", service_id, exc_info=error)
+            log.error("reconciling %s failed", key, exc_info=error)
 
     async def drain(self) -> None:
         """Wait for the tasks under way (tests and shutdown)."""
@@ -176,138 +110,3 @@ class Reconciler:
         for task in list(self._in_flight.values()):
             task.cancel()
         await asyncio.gather(*list(self._in_flight.values()), return_exceptions=True)
-
-    # Driving a service toward its intent.
-
-    async def _converge(self, intent: Intent) -> None:
-        try:
-            if intent.desired_state == "running":
-                await self._bring_up(intent)
-                return
-            async with self._slots:
-                if intent.desired_state in ("stopped", "idle"):
-                    await self.runtime.stop(intent.spec.service_id)
-                    self._observe(intent, state=intent.desired_state, reason=None)
-                elif intent.desired_state == "deleted":
-                    await self.runtime.delete(intent.spec.service_id)
-                    await self.backups.remove_all(intent.service_id)
-                    self._forget(intent)
-        except RuntimeFailure as failure:
-            self._fail(intent, str(failure))
-
-    async def _bring_up(self, intent: Intent) -> None:
-        """Start the server in a slot, then wait for it outside of one: a server coming up is mostly waiting,
-        and slots bound the work of many starting at once, not the waiting."""
-        async with self._slots:
-            await self.runtime.start(intent.spec)
-        observation = await self.runtime.wait_until_up(intent.spec.service_id)
-        started = intent.state != "running"
-        self._observe(intent, "service_running" if started else None, state="running", reason=None,
-                      endpoints=endpoints_of(observation), clickhouse_version=observation.clickhouse_version)
-        if started:
-            self._watches[intent.service_id] = Watch()
-
-    # Watching a running service.
-
-    async def _watch(self, intent: Intent) -> None:
-        watch = self._watches.setdefault(intent.service_id, Watch())
-        async with self._slots:
-            observation = await self.runtime.observe(intent.spec.service_id)
-            if observation.running:
-                watch.unanswered = 0
-                if intent.idle_scaling:
-                    await self._check_idle(intent, watch)
-                await self.backups.run_schedule(intent.service_id)
-        if not observation.running:  # out of the slot: a restart takes one of its own
-            await self._unhealthy(intent, watch, observation)
-
-    async def _unhealthy(self, intent: Intent, watch: Watch, observation: Observation) -> None:
-        """Restart a server that is gone at once; replace one whose process runs (its pid is seen) once it has
-        not answered `unanswered_checks` checks in a row."""
-        reason = observation.reason or "ClickHouse stopped answering"
-        hung = observation.pid is not None
-        if hung:
-            watch.unanswered += 1
-            if watch.unanswered < self.policy.unanswered_checks:
-                log.warning("service %s: %s (%d of %d checks in a row)", intent.service_id, reason,
-                            watch.unanswered, self.policy.unanswered_checks)
-                return
-            reason = f"{reason} at {watch.unanswered} checks in a row"
-            watch.unanswered = 0
-        await self._recover(intent, watch, reason, hung)
-
-    async def _recover(self, intent: Intent, watch: Watch, reason: str, hung: bool) -> None:
-        """Restart the service's server, ending a `hung` one first: a start would adopt it and wait for it."""
-        now = time.monotonic()
-        while watch.restarts and now - watch.restarts[0] > self.policy.restart_window_seconds:
-            watch.restarts.popleft()
-        if len(watch.restarts) >= self.policy.max_restarts:
-            message = (f"{reason}; it died {len(watch.restarts) + 1} times within "
-                       f"{self.policy.restart_window_seconds:.0f} s, so clickplane stopped restarting it. "
-                       "Start the service again once the cause is fixed")
-            await self.runtime.stop(intent.spec.service_id)
-            self._fail(intent, message)
-            return
-        watch.restarts.append(now)
-        log.warning("service %s: %s; restarting it", intent.service_id, reason)
-        self._observe(intent, state="degraded", reason=f"{reason}; restarting it")
-        try:
-            if hung:
-                await self.runtime.stop(intent.spec.service_id)
-            await self._bring_up(intent)
-        except RuntimeFailure as failure:
-            self._fail(intent, str(failure))
-
-    async def _check_idle(self, intent: Intent, watch: Watch) -> None:
-        queries = await self.runtime.query_count(intent.spec.service_id)
-        now = time.monotonic()
-        # Our own count query is one query: only more than that is a client's activity.
-        if queries is None or watch.last_queries is None or queries > watch.last_queries + 1:
-            watch.last_active = now
-        watch.last_queries = queries
-        idle_for = now - watch.last_active
-        timed_out = idle_for >= intent.idle_timeout_minutes * self.policy.idle_minute_seconds
-        if timed_out and self._set_intent(intent, "service_idle", desired_state="idle", state="stopping"):
-            self.wake.set()
-
-    # Writes.
-
-    def _fail(self, intent: Intent, reason: str) -> None:
-        """Mark the service failed, with the reason in the log as well: the API does not show the stored one."""
-        log.warning("service %s failed: %s", intent.service_id, reason)
-        self._observe(intent, state="failed", reason=reason)
-
-    def _observe(self, intent: Intent, activity: RecordedActivityType | None = None, **values: Any) -> None:
-        """Record what was seen, unless the intent changed meanwhile (then the next pass acts on the new one)."""
-        reason = values.pop("reason", None)
-        self._set_intent(intent, activity, observed_generation=intent.generation, state_reason=reason, **values)
-
-    def _set_intent(self, intent: Intent, activity: RecordedActivityType | None = None, **values: Any) -> bool:
-        """Write `values` unless the intent changed meanwhile, with `activity` recorded in the same transaction: a
-        control plane killed in between must not leave the change without its activity, or the reverse."""
-        with self.database.transaction() as session:
-            result = session.execute(
-                update(Service)
-                .where(Service.id == intent.service_id, Service.generation == intent.generation,
-                       Service.desired_state == intent.desired_state)
-                .values(**values)
-            )
-            written = bool(result.rowcount)  # type: ignore[attr-defined]
-            if written and activity is not None:
-                record_system(Activities(session), intent.organization_id, activity, service_id=intent.service_id)
-            return written
-
-    def _forget(self, intent: Intent) -> None:
-        with self.database.transaction() as session:
-            session.execute(delete(Service).where(Service.id == intent.service_id,
-                                                  Service.desired_state == "deleted"))
-        self._watches.pop(intent.service_id, None)
-
-    async def _remove_orphans(self) -> None:
-        """Delete what the runtime holds for services the store no longer knows (a crash between a
-        runtime delete and the row's removal leaves the row, so this only catches stray leftovers)."""
-        with self.database.looking() as session:
-            known = {str(service_id) for service_id in session.scalars(select(Service.id))}
-        for service_id in set(await self.runtime.list_service_ids()) - known:
-            log.warning("removing leftovers of unknown service %s", service_id)
-            await self.runtime.delete(service_id)

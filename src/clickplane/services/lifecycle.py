@@ -81,7 +81,7 @@ ROWS: tuple[Row, ...] = (
     ("halted", ALL_STATES - {"terminating"}, Transition("stopped")),
     ("went_idle", ALL_STATES - {"terminating"}, Transition("idle")),
     ("died", UP, Transition("degraded")),
-    ("gave_up", ALL_STATES - {"terminating"}, Transition("failed")),
+    ("gave_up", ALL_STATES, Transition("failed")),  # a delete that fails too: it waits for a new request
     ("timed_out_idle", _states("running"), Transition("stopping", "idle")),
     ("removed", _states("terminating"), Transition("terminated")),
 )

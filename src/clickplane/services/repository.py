@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, not_, or_, select
+from sqlalchemy import and_, bindparam, delete, not_, or_, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session
 
@@ -48,6 +48,21 @@ class Services:
         query = select(Service).where(Service.state == "running", Service.desired_state == "running",
                                       Service.observed_generation == Service.generation)
         return self.session.scalars(query).all()
+
+    def ids(self) -> Sequence[uuid.UUID]:
+        return self.session.scalars(select(Service.id)).all()
+
+    def write_if_intent(self, service_id: uuid.UUID, generation: int, desired_state: str, values: dict[str, Any]
+                        ) -> bool:
+        """Write `values` only if the service still has the intent they answer (compare and set); whether it did."""
+        result = self.session.execute(
+            update(Service).where(Service.id == service_id, Service.generation == generation,
+                                  Service.desired_state == desired_state).values(**values))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def remove_deleted(self, service_id: uuid.UUID) -> None:
+        """Remove the row of a service whose deletion is done, unless a request changed its intent meanwhile."""
+        self.session.execute(delete(Service).where(Service.id == service_id, Service.desired_state == "deleted"))
 
     def all(self) -> Sequence[Service]:
         return self.session.scalars(select(Service).order_by(Service.created_at)).all()

@@ -17,11 +17,10 @@ from clickplane.backups.jobs import INTERRUPTED, BackupJobs
 from clickplane.backups.repository import BackupBuckets, BackupConfigurations, Backups
 from clickplane.backups.service import Storage
 from clickplane.kit.errors import Conflict
-from clickplane.reconcile.loop import Reconciler
 from clickplane.runtime.base import BackupResult, Observation, RuntimeFailure
 from clickplane.store import models
 from clickplane.store.database import Database
-from tests.unit.fakes import Clock
+from tests.unit.fakes import Clock, service_loop
 
 pytestmark = pytest.mark.anyio
 START = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -272,7 +271,7 @@ async def test_a_deleted_services_backup_files_are_removed(jobs: BackupJobs, dat
 async def test_the_reconciler_backs_up_each_running_service_on_its_schedule(
         jobs: BackupJobs, database: Database, clock: Clock, runtime: FakeRuntime) -> None:
     due, not_yet = running_service(database, created=START - 25 * HOUR), running_service(database)
-    reconciler = Reconciler(database, runtime, jobs, asyncio.Event())  # type: ignore[arg-type]
+    reconciler = service_loop(database, runtime, jobs)
 
     reconciler.pass_once()
     await reconciler.drain()

@@ -63,8 +63,9 @@ def test_the_reconcilers_observations() -> None:
     assert lifecycle.apply("running", "timed_out_idle") == Transition("stopping", "idle")
     assert lifecycle.apply("stopped", "timed_out_idle") is None
     assert lifecycle.apply("terminating", "removed") == Transition("terminated")
+    assert lifecycle.apply("terminating", "gave_up") == Transition("failed")  # a delete failed
     # A service being deleted is not brought back by a late observation.
-    for late in ("came_up", "halted", "went_idle", "gave_up"):
+    for late in ("came_up", "halted", "went_idle"):
         assert lifecycle.apply("terminating", late) is None
 
 
