@@ -44,6 +44,7 @@ from clickplane.backups.schemas import (
 from clickplane.kit.context import AppContext
 from clickplane.kit.enums import RecordedActivityType
 from clickplane.kit.errors import BadRequest, Conflict, NotFound
+from clickplane.services.lookup import changeable, visible
 from clickplane.services.repository import Services
 from clickplane.services.schemas import ServicePostRequest
 from clickplane.store import models
@@ -369,17 +370,11 @@ class BackupService:
 
 
 def _visible(session: Session, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID) -> None:
-    # Imported on use: services.service imports this module (a new service may start from a backup, see
-    # restore_source), so importing it at the top would fail whichever of the two is imported first.
-    from clickplane.services.service import visible
-
     visible(Services(session), caller, organization_id, service_id)
 
 
 def _changeable(session: Session, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID) -> None:
     """The service is the caller's, locked for the change, and not being deleted."""
-    from clickplane.services.service import changeable  # imported on use, as in _visible
-
     changeable(Services(session), caller, organization_id, service_id)
 
 

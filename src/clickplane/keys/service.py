@@ -30,8 +30,8 @@ from clickplane.kit.context import AppContext
 from clickplane.kit.enums import RecordedActivityType
 from clickplane.kit.envelope import Page
 from clickplane.kit.errors import BadRequest, Conflict, NotFound
+from clickplane.organizations.lookup import visible
 from clickplane.organizations.repository import Organizations
-from clickplane.organizations.service import visible
 from clickplane.roles.repository import Roles
 from clickplane.roles.service import describe, granting, role_ids_from
 from clickplane.services.service import validate_ip_access_list

@@ -24,6 +24,7 @@ from clickplane.kit.schemas import rfc3339
 from clickplane.members import schemas
 from clickplane.members.repository import Invitations, Members
 from clickplane.members.schemas import InvitationPostRequest, MemberPatchRequest, MemberRole
+from clickplane.organizations.lookup import visible
 from clickplane.organizations.repository import Organizations
 from clickplane.roles.repository import Roles
 from clickplane.roles.service import describe, granting, role_ids_from
@@ -162,10 +163,6 @@ def find_invitation(invitations: Invitations, organization_id: uuid.UUID, invita
 
 
 def _visible(session: Session, caller: Caller, organization_id: uuid.UUID) -> None:
-    # Imported on use: organizations.service imports this module (an organization's first member joins through
-    # `join`), so importing it at the top would fail whichever of the two is imported first.
-    from clickplane.organizations.service import visible
-
     visible(Organizations(session), caller, organization_id)
 
 

@@ -21,10 +21,11 @@ from clickplane.auth.secrets import (
 from clickplane.keys.repository import ApiKeys
 from clickplane.kit.context import AppContext
 from clickplane.kit.enums import RecordedActivityType, check_provider_region
-from clickplane.kit.errors import BadRequest, NotFound
+from clickplane.kit.errors import BadRequest
 from clickplane.members.repository import Members
 from clickplane.members.service import join
 from clickplane.organizations import schemas
+from clickplane.organizations.lookup import visible
 from clickplane.organizations.repository import Organizations
 from clickplane.organizations.schemas import OrganizationCloudRegionPrivateEndpointConfig, OrganizationPatchRequest
 from clickplane.store.models import ApiKey, Organization
@@ -63,15 +64,6 @@ def bootstrap(organizations: Organizations, keys: ApiKeys, members: Members, has
         raise AlreadyInitialized("the store is already initialized")
     return create_organization_with_admin_key(organizations, keys, members, hasher, name, admin_email)
 
-
-def visible(organizations: Organizations, caller: Caller, organization_id: uuid.UUID,
-            for_update: bool = False) -> Organization:
-    """The organization if the caller belongs to it; any other id is reported as not found."""
-    organization = organizations.get(organization_id, for_update) if organization_id == caller.organization_id \
-        else None
-    if organization is None:
-        raise NotFound(f"organization {organization_id} does not exist or is not visible to this API key")
-    return organization
 
 
 def update(organization: Organization, patch: OrganizationPatchRequest) -> list[RecordedActivityType]:

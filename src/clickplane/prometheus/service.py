@@ -35,10 +35,10 @@ from clickplane.auth import permissions
 from clickplane.auth.authentication import Caller
 from clickplane.kit.context import AppContext
 from clickplane.kit.errors import BadRequest, NotFound
+from clickplane.organizations.lookup import visible
 from clickplane.organizations.repository import Organizations
-from clickplane.organizations.service import visible
 from clickplane.services import engine
-from clickplane.services import service as service_rules
+from clickplane.services import lookup as service_lookup
 from clickplane.services.repository import Services
 from clickplane.store.models import Service
 
@@ -216,7 +216,7 @@ class PrometheusService:
     async def service_metrics(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID,
                               filtered_metrics: str | None) -> str:
         with self.context.database.looking() as session:
-            service = described(service_rules.visible(Services(session), caller, organization_id, service_id))
+            service = described(service_lookup.visible(Services(session), caller, organization_id, service_id))
         return await self._exposition([service], filtered_metrics)
 
     @staticmethod

@@ -17,9 +17,9 @@ from clickplane.kit.enums import RecordedActivityType
 from clickplane.kit.errors import BadRequest, NotFound
 from clickplane.query_endpoints.repository import QueryEndpoints
 from clickplane.query_endpoints.schemas import InstanceServiceQueryApiEndpointsPostRequest
+from clickplane.services.lookup import visible
 from clickplane.services.repository import Services
 from clickplane.services.schemas import ServiceQueryAPIEndpoint
-from clickplane.services.service import visible
 from clickplane.store.models import QueryEndpoint
 
 

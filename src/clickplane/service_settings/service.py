@@ -42,8 +42,9 @@ from clickplane.service_settings.schemas import (
     ServiceClickhouseSettingWarning,
 )
 from clickplane.services import engine
+from clickplane.services.lookup import changeable, visible
 from clickplane.services.repository import Services
-from clickplane.services.service import changeable, reset_clickhouse_setting, set_clickhouse_settings, visible
+from clickplane.services.service import reset_clickhouse_setting, set_clickhouse_settings
 
 CATALOG_SQL = "SELECT * FROM system.settings FORMAT JSONEachRow"
 # An empty query, sent with the settings as URL parameters. The server applies the parameters before it

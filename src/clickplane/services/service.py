@@ -26,13 +26,14 @@ from clickplane.backups.repository import Backups
 from clickplane.backups.service import restore_source
 from clickplane.kit.context import AppContext
 from clickplane.kit.enums import RecordedActivityType, check_provider_region
-from clickplane.kit.errors import BadRequest, Conflict, NotFound
+from clickplane.kit.errors import BadRequest
 from clickplane.kit.schemas import MAX_IP_ACCESS_LIST_ENTRIES, IpAccessListEntry, ResourceTag
+from clickplane.organizations.lookup import visible as visible_organization
 from clickplane.organizations.repository import Organizations
-from clickplane.organizations.service import visible as visible_organization
 from clickplane.quotas import service as quotas
 from clickplane.services import lifecycle, schemas
 from clickplane.services.lifecycle import Command
+from clickplane.services.lookup import changeable, not_found, visible
 from clickplane.services.repository import ServiceRows, Services
 from clickplane.services.schemas import (
     InstanceTagsPatch,
@@ -199,30 +200,6 @@ def plan_new_service(request: ServicePostRequest, organization_id: uuid.UUID, se
         generation=1, observed_generation=0, restore_from=restore_from,
     )
     return NewService(service=service, password=password)
-
-
-def visible(services: Services, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID,
-            for_update: bool = False) -> Service:
-    """The service if it belongs to the caller's organization; any other id is reported as not found."""
-    service = services.get(organization_id, service_id, for_update) if organization_id == caller.organization_id \
-        else None
-    if service is None:
-        raise not_found(organization_id, service_id)
-    return service
-
-
-def not_found(organization_id: uuid.UUID, service_id: uuid.UUID) -> NotFound:
-    return NotFound(f"service {service_id} does not exist in organization {organization_id} "
-                    "or is not visible to this API key")
-
-
-def changeable(services: Services, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID) -> Service:
-    """The visible service, locked for the change, unless it is being deleted (Conflict)."""
-    service = visible(services, caller, organization_id, service_id, for_update=True)
-    if service.state == "terminating":
-        raise Conflict(f"service {service_id} is being deleted and can no longer be changed. "
-                       "Current state: 'terminating'")
-    return service
 
 
 def tag_filters(filters: list[str]) -> list[tuple[str, str | None]]:
