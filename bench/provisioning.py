@@ -46,7 +46,6 @@ from typing import Any
 
 import httpx
 
-from clickplane.reconcile.loop import GIB
 from clickplane.runtime.base import ServiceSpec
 from clickplane.runtime.clickhouse_config import (
     ServerConfig,
@@ -60,6 +59,7 @@ from clickplane.runtime.files import write_atomically
 from clickplane.runtime.local import ServicePaths
 from clickplane.runtime.ports import Ports, choose_ports
 from clickplane.runtime.tls import ensure_ca, ensure_server_certificate
+from clickplane.services.controller import GIB
 from clickplane.services.service import DEFAULT_REPLICA_MEMORY_GB
 from clickplane.settings import discover_clickhouse_binary
 from harness import (
