@@ -496,8 +496,8 @@ class LocalRuntime:
         on running beside a second one started in vain, and its files would be deleted under it."""
         self._reap_children()
         server = process.find_server(paths.pid_file, paths.config_file)
-        if server is not None or not (search or paths.pid_file.exists()) or not paths.config_file.exists():
-            return server  # no server can run with a config never written (a new service): no search
+        if server is not None or not (search or paths.pid_file.exists()) or not paths.root.exists():
+            return server  # a service with no directory yet (a new one) has no server to search for
         server = process.search_server(paths.config_file)
         if server is not None:
             log.warning("the pid file of service %s did not name its running server, pid %d; rewriting it",
