@@ -98,7 +98,7 @@ class QueryService:
     def wake(self, caller: Caller, service_id: UUID) -> None:
         with self.context.database.transaction() as session:
             service = Services(session).get(caller.organization_id, service_id)
-            transition = lifecycle.apply_command(service.state, "awake") if service else None
+            transition = lifecycle.apply(service.state, "awake") if service else None
             if service is not None and transition is not None:
                 lifecycle.enter(service, transition)
                 record(Activities(session), caller, "service_awaken", service_id=service.id)

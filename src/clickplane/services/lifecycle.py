@@ -107,16 +107,6 @@ def apply(state: ServiceState, event: Event) -> Transition | None:
     return result
 
 
-def apply_command(state: ServiceState, command: Command) -> Transition | None:
-    """An API command's transition (see `apply`)."""
-    return apply(state, command)
-
-
-def delete(state: ServiceState) -> Transition | None:
-    """Deleting is allowed once nothing serves; None when a delete is already under way."""
-    return apply(state, "delete")
-
-
 def enter(service: Service, transition: Transition) -> None:
     """Write the transition's state and intent (those it sets) to the service."""
     if transition.state is not None:
