@@ -46,8 +46,7 @@ from typing import Any
 
 import httpx
 
-from clickplane.runtime.base import ServiceSpec
-from clickplane.runtime.clickhouse_config import (
+from clickplane.runtime.clickhouse.config import (
     ServerConfig,
     TlsFiles,
     config_root_for,
@@ -55,9 +54,10 @@ from clickplane.runtime.clickhouse_config import (
     render_users_config,
     server_command,
 )
+from clickplane.runtime.clickhouse.interface import ServiceSpec
+from clickplane.runtime.clickhouse.setup import ClickHousePorts, ServicePaths
 from clickplane.runtime.files import write_atomically
-from clickplane.runtime.local import ServicePaths
-from clickplane.runtime.ports import Ports, choose_ports
+from clickplane.runtime.ports import choose_ports
 from clickplane.runtime.tls import ensure_ca, ensure_server_certificate
 from clickplane.services.controller import GIB
 from clickplane.services.service import DEFAULT_REPLICA_MEMORY_GB
@@ -162,7 +162,7 @@ CLICKHOUSE_TIME = r"(\d{4}\.\d\d\.\d\d \d\d:\d\d:\d\d(?:\.\d+)?) "
 CLICKHOUSE_FIRST = re.compile(r"\A" + CLICKHOUSE_TIME)
 CLICKHOUSE_READY = re.compile(r"^" + CLICKHOUSE_TIME + r".*Ready for connections", re.MULTILINE)
 # `clickplane serve` logs `%(asctime)s %(levelname)s %(name)s: %(message)s`, asctime in local time.
-RUNTIME_STARTED = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO clickplane\.runtime\.local: "
+RUNTIME_STARTED = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO clickplane\.runtime\.clickhouse\.local: "
                              r"ClickHouse of service (\S+) answers \(pid", re.MULTILINE)
 
 
@@ -241,7 +241,7 @@ def measure_clickplane(binary: str, count: int, number: int, args: argparse.Name
 @dataclass
 class BareServer:
     paths: ServicePaths
-    ports: Ports
+    ports: ClickHousePorts
     process: subprocess.Popen[bytes] | None = None
     spawned: float = 0.0
     answered: float | None = None
@@ -256,14 +256,15 @@ class BareFleet:
         self.servers: list[BareServer] = []
 
     def prepare(self, count: int) -> None:
-        """Render what LocalRuntime writes for a service (see its `_write_server_files`), before any timing."""
+        """Render what the local runtime writes for a service (see `ServiceSetup._write_server_files`), before any
+        timing."""
         ca = ensure_ca(self.root / "ca")
         config_root = config_root_for(self.binary)
         taken: set[int] = set()
         for number in range(count):
             paths = ServicePaths(self.root / "services" / f"bare-{number}")
             paths.create()
-            ports = choose_ports(LISTEN_HOST, None, taken)
+            ports = choose_ports(LISTEN_HOST, ClickHousePorts, None, taken)
             ensure_server_certificate(ca, [LISTEN_HOST, "localhost"], paths.certificate, paths.private_key)
             config = ServerConfig(
                 root=config_root, listen_host=LISTEN_HOST, http_port=ports.http, tcp_port=ports.native,

@@ -22,7 +22,7 @@ from clickplane.members.service import DEFAULT_ADMIN_EMAIL, normalize_email
 from clickplane.observability import logs
 from clickplane.observability.logs import LogFormat
 from clickplane.organizations.service import DEFAULT_ORGANIZATION_NAME, AlreadyInitialized, Bootstrap
-from clickplane.runtime.local import ca_certificate_path
+from clickplane.runtime.tls import ca_certificate_path
 from clickplane.settings import Settings
 from clickplane.store.copy import TargetNotEmpty
 

@@ -16,9 +16,9 @@ from clickplane.keys.repository import ApiKeys
 from clickplane.members.repository import Members
 from clickplane.organizations.repository import Organizations
 from clickplane.organizations.service import Bootstrap, bootstrap, create_organization_with_admin_key
-from clickplane.runtime.base import Runtime
+from clickplane.runtime.clickhouse.interface import ClickHouseRuntime
+from clickplane.runtime.clickhouse.local import LocalClickHouseRuntime
 from clickplane.runtime.files import private_directory
-from clickplane.runtime.local import LocalRuntime
 from clickplane.settings import Settings
 from clickplane.store import copy as store_copy
 from clickplane.store.database import Database
@@ -45,15 +45,15 @@ def internal_password_for(hasher: SecretHasher) -> Callable[[str], str]:
     return lambda service_id: hasher.derive(f"clickhouse-internal-user:{service_id}")
 
 
-def local_runtime(settings: Settings, hasher: SecretHasher) -> LocalRuntime:
-    return LocalRuntime(
+def local_runtime(settings: Settings, hasher: SecretHasher) -> LocalClickHouseRuntime:
+    return LocalClickHouseRuntime(
         settings.data_dir, settings.resolved_clickhouse_binary or MISSING_BINARY,
         settings.service_listen_host, settings.service_advertised_host,
         internal_password=internal_password_for(hasher), start_timeout=settings.service_start_timeout_seconds,
     )
 
 
-def backup_jobs(settings: Settings, database: Database, runtime: Runtime) -> BackupJobs:
+def backup_jobs(settings: Settings, database: Database, runtime: ClickHouseRuntime) -> BackupJobs:
     return BackupJobs(database, runtime, Storage(settings.data_dir.resolve(), settings.resolved_backup_bucket_root))
 
 

@@ -24,8 +24,8 @@ from clickplane.members import service as members
 from clickplane.members.schemas import Member
 from clickplane.operations import backup_jobs, local_runtime, open_store, secret_hasher, with_store
 from clickplane.reconcile.loop import LoopPolicy, ReconcileLoop, Slots
-from clickplane.runtime.local import LocalRuntime, ca_certificate_path
-from clickplane.runtime.tls import ensure_ca, ensure_server_certificate
+from clickplane.runtime.clickhouse.local import LocalClickHouseRuntime
+from clickplane.runtime.tls import ca_certificate_path, ensure_ca, ensure_server_certificate
 from clickplane.services.controller import ServiceController, ServicePolicy
 from clickplane.settings import Settings
 from clickplane.store import models
@@ -63,7 +63,7 @@ class ControlPlane:
     settings: Settings
     database: Database
     context: AppContext
-    runtime: LocalRuntime
+    runtime: LocalClickHouseRuntime
     reconciler: ReconcileLoop
 
 

@@ -1,4 +1,4 @@
-"""LocalRuntime against a real ClickHouse server binary (Debian's 18.16 here), in a temporary directory.
+"""LocalClickHouseRuntime against a real ClickHouse server binary (Debian's 18.16 here), in a temporary directory.
 
 Set CLICKPLANE_CLICKHOUSE_BINARY to choose the binary; without one found, these tests are skipped.
 """
@@ -20,8 +20,8 @@ import httpx
 import pytest
 from clickhouse_driver import Client
 
-from clickplane.runtime.base import Observation, ServiceSpec
-from clickplane.runtime.local import LocalRuntime
+from clickplane.runtime.clickhouse.interface import Observation, ServiceSpec
+from clickplane.runtime.clickhouse.local import LocalClickHouseRuntime
 from clickplane.runtime.ports import port_is_free
 
 
@@ -58,7 +58,7 @@ def data_dir() -> Iterator[Path]:
 
 
 @pytest.fixture
-async def runtime(data_dir: Path) -> AsyncIterator[LocalRuntime]:
+async def runtime(data_dir: Path) -> AsyncIterator[LocalClickHouseRuntime]:
     local = new_runtime(data_dir)
     try:
         yield local
@@ -68,9 +68,9 @@ async def runtime(data_dir: Path) -> AsyncIterator[LocalRuntime]:
         assert not leftovers, f"servers left running: {leftovers}"
 
 
-def new_runtime(data_dir: Path) -> LocalRuntime:
+def new_runtime(data_dir: Path) -> LocalClickHouseRuntime:
     assert BINARY is not None
-    return LocalRuntime(data_dir, BINARY, internal_password=lambda service_id: f"internal-{service_id}")
+    return LocalClickHouseRuntime(data_dir, BINARY, internal_password=lambda service_id: f"internal-{service_id}")
 
 
 def processes_mentioning(path: Path) -> list[str]:
@@ -128,7 +128,7 @@ async def refused(observation: Observation, password: str = PASSWORD, source: st
     return (await query(observation, "SELECT 1", password, source)).status_code != 200
 
 
-async def test_started_service_answers_and_reports_itself(runtime: LocalRuntime) -> None:
+async def test_started_service_answers_and_reports_itself(runtime: LocalClickHouseRuntime) -> None:
     observation = await runtime.ensure_running(spec())
 
     assert observation.running
@@ -151,7 +151,7 @@ async def test_started_service_answers_and_reports_itself(runtime: LocalRuntime)
     assert await runtime.observe("svc-1") == observation
 
 
-async def test_tls_endpoints_verify_against_the_runtime_ca(runtime: LocalRuntime) -> None:
+async def test_tls_endpoints_verify_against_the_runtime_ca(runtime: LocalClickHouseRuntime) -> None:
     observation = await runtime.ensure_running(spec())
 
     curl = await asyncio.to_thread(
@@ -173,7 +173,7 @@ async def test_tls_endpoints_verify_against_the_runtime_ca(runtime: LocalRuntime
     assert rows == [(7,)]
 
 
-async def test_plain_native_endpoint_answers(runtime: LocalRuntime) -> None:
+async def test_plain_native_endpoint_answers(runtime: LocalClickHouseRuntime) -> None:
     observation = await runtime.ensure_running(spec())
     client = Client("127.0.0.1", port=port(observation, "native"), user="default", password=PASSWORD)
     try:
@@ -182,7 +182,7 @@ async def test_plain_native_endpoint_answers(runtime: LocalRuntime) -> None:
         client.disconnect()
 
 
-async def test_a_running_server_is_adopted_not_restarted(runtime: LocalRuntime, data_dir: Path) -> None:
+async def test_a_running_server_is_adopted_not_restarted(runtime: LocalClickHouseRuntime, data_dir: Path) -> None:
     started = await runtime.ensure_running(spec())
     # A second runtime on the same directory: the control plane after a restart.
     successor = new_runtime(data_dir)
@@ -194,11 +194,11 @@ async def test_a_running_server_is_adopted_not_restarted(runtime: LocalRuntime, 
 
 
 async def test_a_new_advertised_host_restarts_the_server_with_a_certificate_naming_it(
-    runtime: LocalRuntime, data_dir: Path
+    runtime: LocalClickHouseRuntime, data_dir: Path
 ) -> None:
     started = await runtime.ensure_running(spec())
     assert BINARY is not None
-    successor = LocalRuntime(
+    successor = LocalClickHouseRuntime(
         data_dir, BINARY, advertised_host="db.clickplane.test", internal_password=lambda s: f"internal-{s}"
     )
 
@@ -219,7 +219,7 @@ async def test_a_new_advertised_host_restarts_the_server_with_a_certificate_nami
     assert (curl.returncode, curl.stdout) == (0, "Ok.\n")
 
 
-async def test_stop_frees_the_ports_and_a_restart_reuses_them_with_the_data(runtime: LocalRuntime) -> None:
+async def test_stop_frees_the_ports_and_a_restart_reuses_them_with_the_data(runtime: LocalClickHouseRuntime) -> None:
     started = await runtime.ensure_running(spec())
     await query(started, "CREATE TABLE kept (n UInt8) ENGINE = MergeTree ORDER BY n")
     await query(started, "INSERT INTO kept VALUES (1), (2)")
@@ -238,7 +238,7 @@ async def test_stop_frees_the_ports_and_a_restart_reuses_them_with_the_data(runt
     assert (await query(restarted, "SELECT count() FROM kept")).text == "2\n"
 
 
-async def test_delete_removes_the_service_directory(runtime: LocalRuntime, data_dir: Path) -> None:
+async def test_delete_removes_the_service_directory(runtime: LocalClickHouseRuntime, data_dir: Path) -> None:
     await runtime.ensure_running(spec())
     assert await runtime.list_service_ids() == ["svc-1"]
 
@@ -250,7 +250,7 @@ async def test_delete_removes_the_service_directory(runtime: LocalRuntime, data_
     assert not (await runtime.observe("svc-1")).running
 
 
-async def test_ip_access_list_is_enforced_and_changes_apply_without_restart(runtime: LocalRuntime) -> None:
+async def test_ip_access_list_is_enforced_and_changes_apply_without_restart(runtime: LocalClickHouseRuntime) -> None:
     started = await runtime.ensure_running(spec(ip_access_list=("127.0.0.2/32",)))
 
     # 127.0.0.1 would get in if the /32 were written as it is (18.16's IPv4 CIDR quirk).
@@ -269,7 +269,7 @@ async def test_ip_access_list_is_enforced_and_changes_apply_without_restart(runt
     assert (await runtime.observe("svc-1")).pid == started.pid
 
 
-async def test_password_and_memory_limit_apply_without_restart(runtime: LocalRuntime) -> None:
+async def test_password_and_memory_limit_apply_without_restart(runtime: LocalClickHouseRuntime) -> None:
     started = await runtime.ensure_running(spec())
 
     await runtime.apply(spec(password="new password", max_memory_bytes=123_456_789))
@@ -283,7 +283,7 @@ async def test_password_and_memory_limit_apply_without_restart(runtime: LocalRun
     assert (await runtime.observe("svc-1")).pid == started.pid
 
 
-async def test_services_started_together_get_distinct_ports(runtime: LocalRuntime) -> None:
+async def test_services_started_together_get_distinct_ports(runtime: LocalClickHouseRuntime) -> None:
     observations = await asyncio.gather(*(runtime.ensure_running(spec(f"svc-{i}")) for i in range(5)))
 
     ports = [e.port for observation in observations for e in observation.endpoints]
@@ -293,7 +293,7 @@ async def test_services_started_together_get_distinct_ports(runtime: LocalRuntim
     assert all([await answers(observation) for observation in observations])
 
 
-async def test_a_killed_server_is_seen_as_not_running_and_restarts(runtime: LocalRuntime) -> None:
+async def test_a_killed_server_is_seen_as_not_running_and_restarts(runtime: LocalClickHouseRuntime) -> None:
     started = await runtime.ensure_running(spec())
     assert started.pid is not None
 

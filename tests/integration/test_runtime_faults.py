@@ -20,9 +20,11 @@ import httpx
 import pytest
 
 from clickplane.runtime import ports as runtime_ports
-from clickplane.runtime.base import ServiceSpec
-from clickplane.runtime.local import LocalRuntime
-from clickplane.runtime.ports import Ports, save_ports
+from clickplane.runtime.clickhouse.config import config_argument
+from clickplane.runtime.clickhouse.interface import ServiceSpec
+from clickplane.runtime.clickhouse.local import LocalClickHouseRuntime
+from clickplane.runtime.clickhouse.setup import ClickHousePorts
+from clickplane.runtime.ports import save_ports
 from clickplane.runtime.process import search_server
 from tests.integration.conftest import CLICKHOUSE, needs_clickhouse
 from tests.integration.harness import ClickplaneServer, clickplane, free_port, wait_until
@@ -158,9 +160,10 @@ def test_a_port_taken_while_the_service_was_stopped_moves_it_to_a_free_one(serve
 
 
 @pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[LocalRuntime]:
+def runtime(tmp_path: Path) -> Iterator[LocalClickHouseRuntime]:
     assert CLICKHOUSE is not None
-    local = LocalRuntime(tmp_path / "data", CLICKHOUSE, internal_password=lambda service_id: f"internal-{service_id}")
+    local = LocalClickHouseRuntime(tmp_path / "data", CLICKHOUSE,
+                                   internal_password=lambda service_id: f"internal-{service_id}")
     try:
         yield local
     finally:
@@ -168,7 +171,7 @@ def runtime(tmp_path: Path) -> Iterator[LocalRuntime]:
 
 
 def test_a_port_taken_between_its_choice_and_the_start_is_chosen_again(
-        runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
+        runtime: LocalClickHouseRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
     """The moment between the runtime's check that a port is free and ClickHouse binding it cannot be hit on
     purpose from outside, so the check is made to miss the squatter once: as if it bound the port just after."""
     spec = ServiceSpec("svc-1", hashlib.sha256(b"pw").hexdigest(), ip_access_list=("127.0.0.1",))
@@ -176,7 +179,8 @@ def test_a_port_taken_between_its_choice_and_the_start_is_chosen_again(
         squatted = squatter.getsockname()[1]
         recorded = runtime.data_dir / "services" / spec.service_id / "ports.json"
         recorded.parent.mkdir(parents=True)
-        save_ports(recorded, Ports(squatted, free_port(), free_port(), free_port()))  # as an earlier start left them
+        # As an earlier start left them.
+        save_ports(recorded, ClickHousePorts(squatted, free_port(), free_port(), free_port()))
         really_free, missed = runtime_ports.port_is_free, []
 
         def racing(host: str, port: int) -> bool:
@@ -218,6 +222,6 @@ def test_a_pid_file_written_over_neither_restarts_the_server_nor_touches_the_nam
                 command(server, done, "stop")
                 server.wait_for_state(done, "stopped")
             assert bystander.poll() is None
-            assert search_server(service_dir(server, service_id).resolve() / "config.xml") is None
+            assert search_server(config_argument(service_dir(server, service_id).resolve() / "config.xml")) is None
         finally:
             bystander.kill()

@@ -15,8 +15,8 @@ from clickplane.auth.authentication import authenticate
 from clickplane.auth.secrets import SecretHasher
 from clickplane.kit.errors import BadRequest, Unauthorized
 from clickplane.kit.schemas import IpAccessListEntry
-from clickplane.runtime.base import ServiceSpec
-from clickplane.runtime.clickhouse_config import clickhouse_networks, render_users_config
+from clickplane.runtime.clickhouse.config import clickhouse_networks, render_users_config
+from clickplane.runtime.clickhouse.interface import ServiceSpec
 from clickplane.service_settings import service as clickhouse_settings
 from clickplane.services.service import validate_ip_access_list
 

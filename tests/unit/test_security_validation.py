@@ -27,8 +27,9 @@ from clickplane.kit.binders import describe_validation_error
 from clickplane.kit.errors import BadRequest
 from clickplane.kit.schemas import MAX_IP_ACCESS_LIST_ENTRIES, IpAccessListEntry
 from clickplane.roles.schemas import RoleCreateRequest, RoleUpdateRequest
-from clickplane.runtime.base import Observation, ServiceSpec
-from clickplane.runtime.local import LocalRuntime
+from clickplane.runtime.clickhouse.config import config_argument
+from clickplane.runtime.clickhouse.interface import Observation, ServiceSpec
+from clickplane.runtime.clickhouse.local import LocalClickHouseRuntime
 from clickplane.runtime.process import find_server, record_server, search_server, signal_server, spawn, start_time_file
 from clickplane.service_settings.service import check_values, parse_catalog
 from clickplane.services.controller import ServicePolicy
@@ -42,7 +43,7 @@ from clickplane.store import models
 from clickplane.store.database import Database
 from tests.unit.backups.test_backup_jobs import START, running_service
 from tests.unit.fakes import Clock, service_loop
-from tests.unit.test_runtime_local import SPEC, fake_binary, processes_mentioning
+from tests.unit.runtime.clickhouse.test_local import SPEC, fake_binary, processes_mentioning
 
 SERVICE = {"name": "probe", "provider": "aws", "region": "us-east-1"}
 
@@ -222,15 +223,15 @@ def test_a_recycled_pid_with_the_same_command_line_is_not_taken_for_the_recorded
         await_exec(server.pid, f"--config-file={config}")
         record_server(pid_file, server)
         assert pid_file.read_text() == f"{server.pid}\n"  # still a plain pid file, as every tool reads one
-        assert find_server(pid_file, config) == server
+        assert find_server(pid_file, config_argument(config)) == server
         # The recorded server was another process that had this pid before.
         start_time_file(pid_file).write_text(f"{server.start_time - 1}\n")
-        assert find_server(pid_file, config) is None
+        assert find_server(pid_file, config_argument(config)) is None
         # A pid file with no start on record (garbage beside it, or none) is not trusted either.
         start_time_file(pid_file).write_text("garbage\n")
-        assert find_server(pid_file, config) is None
+        assert find_server(pid_file, config_argument(config)) is None
         start_time_file(pid_file).unlink()
-        assert find_server(pid_file, config) is None
+        assert find_server(pid_file, config_argument(config)) is None
     finally:
         child.kill()
         child.wait()
@@ -244,11 +245,11 @@ def test_a_process_of_another_user_is_never_taken_for_a_server_whatever_its_comm
                                 start_new_session=True)
     try:
         await_exec(stranger.pid, f"--config-file={config}")
-        assert search_server(config) is None
+        assert search_server(config_argument(config)) is None
         ours, server = spawn(sleeper(config), tmp_path, tmp_path / "console.log")
         try:
             await_exec(server.pid, f"--config-file={config}")
-            assert search_server(config) == server
+            assert search_server(config_argument(config)) == server
         finally:
             ours.kill()
             ours.wait()
@@ -309,7 +310,7 @@ http.server.ThreadingHTTPServer(("127.0.0.1", port), Answer).serve_forever()
 async def test_a_server_that_does_not_answer_is_killed_without_waiting_out_a_sigterm(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     binary = fake_binary(tmp_path / "bin", "clickhouse-server", PING_SERVER)
-    local = LocalRuntime(data_dir, binary, internal_password=lambda service_id: "internal", stop_timeout=5)
+    local = LocalClickHouseRuntime(data_dir, binary, internal_password=lambda service_id: "internal", stop_timeout=5)
     try:
         await local.ensure_running(SPEC)
         root = data_dir / "services" / SPEC.service_id
@@ -329,7 +330,7 @@ async def test_a_server_that_does_not_answer_is_killed_without_waiting_out_a_sig
 async def test_a_server_that_answers_is_still_stopped_with_sigterm(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     binary = fake_binary(tmp_path / "bin", "clickhouse-server", PING_SERVER)
-    local = LocalRuntime(data_dir, binary, internal_password=lambda service_id: "internal", stop_timeout=5)
+    local = LocalClickHouseRuntime(data_dir, binary, internal_password=lambda service_id: "internal", stop_timeout=5)
     try:
         await local.ensure_running(SPEC)
         await local.stop(SPEC.service_id)

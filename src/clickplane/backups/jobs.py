@@ -31,7 +31,8 @@ from clickplane.activities.service import record_system
 from clickplane.backups.repository import BackedUpServices, BackupBuckets, BackupConfigurations, Backups
 from clickplane.backups.service import Schedule, Storage, backup_due, bucket_properties, expired
 from clickplane.kit.errors import Conflict, NotFound
-from clickplane.runtime.base import Runtime, RuntimeFailure
+from clickplane.runtime.base import RuntimeFailure
+from clickplane.runtime.clickhouse.interface import ClickHouseRuntime
 from clickplane.store import models
 from clickplane.store.database import Database
 from clickplane.store.models import utcnow
@@ -42,7 +43,7 @@ INTERRUPTED = "interrupted: clickplane stopped while the backup was being taken"
 
 
 class BackupJobs:
-    def __init__(self, database: Database, runtime: Runtime, storage: Storage,
+    def __init__(self, database: Database, runtime: ClickHouseRuntime, storage: Storage,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.database = database
         self.runtime = runtime

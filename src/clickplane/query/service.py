@@ -25,7 +25,8 @@ from clickplane.kit.context import AppContext
 from clickplane.kit.errors import Conflict, Forbidden, NotFound
 from clickplane.query.schemas import QueryRun
 from clickplane.query_endpoints.repository import QueryEndpoints
-from clickplane.runtime.base import RuntimeFailure, SqlAccess
+from clickplane.runtime.base import RuntimeFailure
+from clickplane.runtime.clickhouse.interface import SqlAccess
 from clickplane.services import lifecycle
 from clickplane.services.repository import Services
 

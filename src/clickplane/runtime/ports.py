@@ -1,4 +1,7 @@
-"""The TCP ports of one service: chosen once, recorded, and kept across restarts."""
+"""The TCP ports of one service: chosen once, recorded, and kept across restarts.
+
+Each engine declares the ports its servers listen on as a subclass of `Ports` (one int field per port), recorded
+as a JSON object of those names."""
 
 from __future__ import annotations
 
@@ -8,26 +11,27 @@ import json
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from clickplane.runtime.files import write_atomically
 
 
 @dataclass(frozen=True)
 class Ports:
-    http: int
-    native: int
-    https: int
-    native_secure: int
+    """A service's ports, one int field each, in a subclass per engine."""
 
     def values(self) -> tuple[int, ...]:
         return dataclasses.astuple(self)
 
 
-def load_ports(path: Path) -> Ports | None:
+P = TypeVar("P", bound=Ports)
+
+
+def load_ports(path: Path, kind: type[P]) -> P | None:
     """The recorded ports, or None when none were recorded yet (or the record is unreadable)."""
     try:
         recorded = json.loads(path.read_text())
-        return Ports(**{name: int(recorded[name]) for name in _FIELDS})
+        return kind(**{name: int(recorded[name]) for name in _names(kind)})
     except (FileNotFoundError, ValueError, KeyError, TypeError):
         return None
 
@@ -36,17 +40,17 @@ def save_ports(path: Path, ports: Ports) -> None:
     write_atomically(path, json.dumps(dataclasses.asdict(ports), indent=2).encode() + b"\n", mode=0o644)
 
 
-def choose_ports(host: str, current: Ports | None, taken: set[int]) -> Ports:
+def choose_ports(host: str, kind: type[P], current: P | None, taken: set[int]) -> P:
     """Keep each current port that nobody else holds and that can still be bound on `host`; pick a
     fresh free port for the others. `taken` holds other services' ports; it gains the chosen ones."""
     chosen: dict[str, int] = {}
-    for name in _FIELDS:
+    for name in _names(kind):
         port = getattr(current, name) if current is not None else None
         if port is None or port in taken or not port_is_free(host, port):
             port = _fresh_port(host, taken)
         taken.add(port)
         chosen[name] = port
-    return Ports(**chosen)
+    return kind(**chosen)
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -76,4 +80,5 @@ def _socket(host: str) -> socket.socket:
     return socket.socket(family, socket.SOCK_STREAM)
 
 
-_FIELDS = tuple(field.name for field in dataclasses.fields(Ports))
+def _names(kind: type[Ports]) -> tuple[str, ...]:
+    return tuple(field.name for field in dataclasses.fields(kind))

@@ -1,26 +1,30 @@
-"""Low-level handling of detached server processes: spawn, recognise, signal, read their logs."""
+"""Low-level handling of detached server processes: spawn, recognise, signal, read their logs.
+
+A server is recognised by one argument of its command line that no other server has (its config file or its data
+directory, as its engine chooses), and by running as our user."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from clickplane.runtime.files import write_atomically
 
 
-def spawn(argv: list[str], cwd: Path, console_log: Path) -> tuple[subprocess.Popen[bytes], ProcessId]:
+def spawn(argv: list[str], cwd: Path, console_log: Path,
+          environment: Mapping[str, str] | None = None) -> tuple[subprocess.Popen[bytes], ProcessId]:
     """Start `argv` in a session of its own, so it outlives the control plane and a Ctrl-C or a
-    restart of the control plane does not reach it; its stdout and stderr go to `console_log`."""
-    # Modern servers fork a watchdog parent when asked to; without it the pid we record is the server.
-    environment = {**os.environ, "CLICKHOUSE_WATCHDOG_ENABLE": "0"}
+    restart of the control plane does not reach it; its stdout and stderr go to `console_log`, and
+    `environment` is added to ours."""
     with console_log.open("ab") as log:
         child = subprocess.Popen(
             argv,
             cwd=cwd,
-            env=environment,
+            env={**os.environ, **(environment or {})},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -64,21 +68,21 @@ def _read_number(path: Path) -> int | None:
         return None
 
 
-def find_server(pid_file: Path, config_file: Path) -> ProcessId | None:
+def find_server(pid_file: Path, own_argument: str) -> ProcessId | None:
     """The process `pid_file` names if it is the very one record_server noted (a pid file can outlive its
     process, and the pid can since belong to another program, even one run with the same command line) and
-    it runs with this config file."""
+    `own_argument` (the argument only this server has) is on its command line."""
     pid, start_time = _read_number(pid_file), _read_number(start_time_file(pid_file))
     if pid is None or pid <= 0 or start_time is None:
         return None
-    server = _server_at(pid, _config_argument(config_file))
+    server = _server_at(pid, own_argument.encode())
     return server if server is not None and server.start_time == start_time else None
 
 
-def search_server(config_file: Path) -> ProcessId | None:
-    """The running process of ours started with this config file, found by reading every process's
+def search_server(own_argument: str) -> ProcessId | None:
+    """The running process of ours with `own_argument` on its command line, found by reading every process's
     command line: for when a pid file has lost track of its server (garbage written over it, or removed)."""
-    argument = _config_argument(config_file)
+    argument = own_argument.encode()
     for entry in Path("/proc").iterdir():
         server = _server_at(int(entry.name), argument) if entry.name.isdigit() else None
         if server is not None:
@@ -86,12 +90,8 @@ def search_server(config_file: Path) -> ProcessId | None:
     return None
 
 
-def _config_argument(config_file: Path) -> bytes:
-    return f"--config-file={config_file}".encode()
-
-
-def _server_at(pid: int, config_argument: bytes) -> ProcessId | None:
-    """Process `pid` if it runs (not a zombie) with `config_argument` on its command line, as our user:
+def _server_at(pid: int, own_argument: bytes) -> ProcessId | None:
+    """Process `pid` if it runs (not a zombie) with `own_argument` on its command line, as our user:
     anyone may start a program with any arguments, but only we (or root) can start one as us."""
     fields = _stat_fields(pid)
     if fields is None or fields[_STATE] == "Z":
@@ -100,7 +100,7 @@ def _server_at(pid: int, config_argument: bytes) -> ProcessId | None:
         arguments = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
     except OSError:
         return None
-    if config_argument not in arguments or _real_uid(pid) != os.getuid():
+    if own_argument not in arguments or _real_uid(pid) != os.getuid():
         return None
     return ProcessId(pid, int(fields[_START_TIME]))
 

@@ -39,6 +39,12 @@ class CertificateAuthority:
     cert_path: Path
 
 
+def ca_certificate_path(data_dir: Path) -> Path:
+    """Where the control plane's CA keeps its certificate: what clients verify services' TLS endpoints (and the
+    API's own certificate, when it issues one) with."""
+    return data_dir.resolve() / "ca" / CA_CERT_FILE
+
+
 def ensure_ca(directory: Path) -> CertificateAuthority:
     """The CA kept in `directory`, created on first use (ca.pem, and ca.key readable by us only)."""
     cert_path, key_path = directory / CA_CERT_FILE, directory / CA_KEY_FILE

@@ -31,7 +31,7 @@ from clickplane.activities.service import record
 from clickplane.auth.authentication import Caller
 from clickplane.kit.context import AppContext
 from clickplane.kit.errors import BadRequest, Conflict
-from clickplane.runtime.base import CONFIG_SUBSTITUTION, SETTING_NAME
+from clickplane.runtime.clickhouse.interface import CONFIG_SUBSTITUTION, SETTING_NAME
 from clickplane.service_settings.schemas import (
     ServiceClickhouseSetting,
     ServiceClickhouseSettingSchemaEntry,

@@ -27,7 +27,8 @@ from clickplane.activities.service import record_system
 from clickplane.backups.jobs import BackupJobs
 from clickplane.kit.enums import DesiredState, RecordedActivityType, ServiceState
 from clickplane.reconcile.loop import Slots, Work
-from clickplane.runtime.base import Observation, Runtime, RuntimeFailure, ServiceSpec
+from clickplane.runtime.base import RuntimeFailure
+from clickplane.runtime.clickhouse.interface import ClickHouseRuntime, Observation, ServiceSpec
 from clickplane.services import lifecycle
 from clickplane.services.lifecycle import Observed
 from clickplane.services.repository import Services
@@ -106,7 +107,7 @@ class ServicePolicy:
 
 
 class ServiceController:
-    def __init__(self, database: Database, runtime: Runtime, backups: BackupJobs, slots: Slots,
+    def __init__(self, database: Database, runtime: ClickHouseRuntime, backups: BackupJobs, slots: Slots,
                  wake: Callable[[], None], policy: ServicePolicy | None = None) -> None:
         self.database = database
         self.runtime = runtime

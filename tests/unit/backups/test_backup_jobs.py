@@ -17,7 +17,8 @@ from clickplane.backups.jobs import INTERRUPTED, BackupJobs
 from clickplane.backups.repository import BackupBuckets, BackupConfigurations, Backups
 from clickplane.backups.service import Storage
 from clickplane.kit.errors import Conflict
-from clickplane.runtime.base import BackupResult, Observation, RuntimeFailure
+from clickplane.runtime.base import RuntimeFailure
+from clickplane.runtime.clickhouse.interface import BackupResult, Observation
 from clickplane.store import models
 from clickplane.store.database import Database
 from tests.unit.fakes import Clock, service_loop

@@ -12,15 +12,17 @@ from pathlib import Path
 import pytest
 
 from clickplane.query.service import kill_statement
-from clickplane.runtime.base import ServiceSpec
-from clickplane.runtime.clickhouse_config import (
+from clickplane.runtime.clickhouse.config import (
     SERVICE_PROFILE,
     SERVICE_READ_ONLY_PROFILE,
     query_user_name,
     render_query_users,
     render_users_config,
 )
-from clickplane.runtime.local import LocalRuntime, ServicePaths
+from clickplane.runtime.clickhouse.interface import ServiceSpec
+from clickplane.runtime.clickhouse.setup import ServicePaths, ServiceSetup
+from clickplane.runtime.layout import ServiceDirectories
+from clickplane.runtime.tls import ca_certificate_path
 
 KEY = uuid.UUID("0f8fad5b-d9cb-469f-a165-70867728950e")
 
@@ -88,15 +90,17 @@ def test_the_kill_names_one_query_of_one_user_and_quotes_both() -> None:
 
 
 def test_the_runtime_keeps_query_passwords_private_and_the_users_file_holds_hashes(tmp_path: Path) -> None:
-    runtime = LocalRuntime(tmp_path, "/nonexistent/clickhouse-server", internal_password=lambda _: "internal")
-    paths = ServicePaths(tmp_path / "services" / "svc-1")
+    setup = ServiceSetup(ServiceDirectories(tmp_path / "services"), config_root="yandex", listen_host="127.0.0.1",
+                         advertised_host="127.0.0.1", internal_password=lambda _: "internal",
+                         ca_path=ca_certificate_path(tmp_path))
+    paths = setup.paths("svc-1")
     paths.create()
     name = query_user_name(str(KEY), True)
-    runtime._write_query_users(paths, {name: "the-password"})
+    setup.write_query_users(paths, {name: "the-password"})
 
     assert stat.S_IMODE(paths.query_passwords_file.stat().st_mode) == 0o600
     assert stat.S_IMODE(paths.query_users_file.stat().st_mode) == 0o600
-    assert LocalRuntime._query_passwords(paths) == {name: "the-password"}
+    assert ServiceSetup.query_passwords(paths) == {name: "the-password"}
     assert b"the-password" not in paths.query_users_file.read_bytes()
     assert hashlib.sha256(b"the-password").hexdigest().encode() in paths.query_users_file.read_bytes()
 
@@ -106,4 +110,4 @@ def test_an_unreadable_passwords_file_counts_as_none(tmp_path: Path, stored: byt
     """Its users then get new passwords (and the users file new hashes) on their next use."""
     paths = ServicePaths(tmp_path)
     paths.query_passwords_file.write_bytes(stored)
-    assert LocalRuntime._query_passwords(paths) == {}
+    assert ServiceSetup.query_passwords(paths) == {}

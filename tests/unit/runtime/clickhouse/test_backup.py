@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from clickplane.runtime.base import RuntimeFailure
-from clickplane.runtime.local_backup import (
+from clickplane.runtime.clickhouse.backup import (
     FILES,
     MANIFEST,
     copy_method,
@@ -178,3 +178,4 @@ def test_how_each_engine_is_copied(engine: str, method: str) -> None:
     ("shop", "shop"), ("my_db2", "my_db2"), (".inner.mv", "%2Einner%2Emv"), ("a-b c", "a%2Db%20c"), ("é", "%C3%A9")])
 def test_names_are_escaped_as_clickhouse_names_its_files(name: str, escaped: str) -> None:
     assert escape_for_file_name(name) == escaped
+

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from clickplane.runtime.base import ServiceSpec
-from clickplane.runtime.clickhouse_config import (
+from clickplane.runtime.clickhouse.config import (
     INTERNAL_USER,
     SERVICE_PROFILE,
     ConfigRoot,
@@ -21,6 +20,7 @@ from clickplane.runtime.clickhouse_config import (
     render_users_config,
     server_command,
 )
+from clickplane.runtime.clickhouse.interface import ServiceSpec
 
 HASH = hashlib.sha256(b"secret").hexdigest()
 

@@ -1,4 +1,4 @@
-"""Rendering of one service's ClickHouse `config.xml` and `users.xml`.
+"""Rendering of one service's ClickHouse `config.xml` and `users.xml`, and the command that starts its server.
 
 Both documents are built with ElementTree, never with string formatting: ElementTree escapes every
 text value, so no path, hash or network can change the structure of the document.
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Literal
 
-from clickplane.runtime.base import CONFIG_SUBSTITUTION, SETTING_NAME, ServiceSpec
+from clickplane.runtime.clickhouse.interface import CONFIG_SUBSTITUTION, SETTING_NAME, ServiceSpec
 
 ConfigRoot = Literal["yandex", "clickhouse"]
 
@@ -55,7 +55,16 @@ def config_root_for(binary: str) -> ConfigRoot:
 def server_command(binary: str, config_file: Path) -> list[str]:
     """The argv that starts a server: the multi-tool needs its `server` subcommand first."""
     subcommand = ["server"] if PurePath(binary).name == "clickhouse" else []
-    return [binary, *subcommand, f"--config-file={config_file}"]
+    return [binary, *subcommand, config_argument(config_file)]
+
+
+def config_argument(config_file: Path) -> str:
+    """The argument naming the server's config file: only the server of that service has it."""
+    return f"--config-file={config_file}"
+
+
+# Modern servers fork a watchdog parent when asked to; without it the pid recorded at launch is the server.
+SERVER_ENVIRONMENT = {"CLICKHOUSE_WATCHDOG_ENABLE": "0"}
 
 
 def query_user_name(caller: str, read_only: bool) -> str:

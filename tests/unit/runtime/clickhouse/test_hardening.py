@@ -1,4 +1,4 @@
-"""LocalRuntime under faults, without ClickHouse: a pid file that lost track of its server, files that cannot
+"""LocalClickHouseRuntime under faults, without ClickHouse: a pid file that lost track of its server, files that cannot
 be written, a spec that cannot be rendered; every one ends in a RuntimeFailure or a found server, never an
 untracked process or another exception."""
 
@@ -14,10 +14,13 @@ from pathlib import Path
 import pytest
 
 from clickplane.runtime import process
-from clickplane.runtime.base import RuntimeFailure, ServiceSpec
-from clickplane.runtime.local import LocalRuntime
-from clickplane.runtime.ports import Ports, save_ports
-from tests.unit.test_runtime_local import fake_binary, processes_mentioning, runtime
+from clickplane.runtime.base import RuntimeFailure
+from clickplane.runtime.clickhouse.config import config_argument
+from clickplane.runtime.clickhouse.interface import ServiceSpec
+from clickplane.runtime.clickhouse.local import LocalClickHouseRuntime
+from clickplane.runtime.clickhouse.setup import ClickHousePorts
+from clickplane.runtime.ports import save_ports
+from tests.unit.runtime.clickhouse.test_local import fake_binary, processes_mentioning, runtime
 
 pytestmark = pytest.mark.anyio
 
@@ -41,12 +44,12 @@ def server_of_svc(data_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A stand-in server started with svc-1's config file, as the runtime starts one, but not by it."""
     directory = service_dir(data_dir)
     directory.mkdir(parents=True)
-    argv = [sys.executable, "-c", "import time; time.sleep(600)", f"--config-file={directory / 'config.xml'}"]
+    argv = [sys.executable, "-c", "import time; time.sleep(600)", config_argument(directory / "config.xml")]
     child = subprocess.Popen(argv, start_new_session=True)
     try:
         # Until the child has exec'd, its command line is still this process's.
         deadline = time.monotonic() + DEADLINE_SECONDS
-        while process.search_server(directory / "config.xml") is None:
+        while process.search_server(config_argument(directory / "config.xml")) is None:
             assert time.monotonic() < deadline, "the stand-in server did not start"
             time.sleep(0.01)
         yield child
@@ -71,11 +74,11 @@ def test_a_server_is_found_by_its_config_when_its_pid_file_is_garbage(
     config, pid_file = service_dir(data_dir) / "config.xml", service_dir(data_dir) / "clickhouse.pid"
     pid_file.write_bytes(b"\x00garbage\xff\n")
 
-    assert process.find_server(pid_file, config) is None
-    found = process.search_server(config)
+    assert process.find_server(pid_file, config_argument(config)) is None
+    found = process.search_server(config_argument(config))
     assert found is not None
     assert found.pid == server_of_svc.pid
-    assert process.search_server(config.with_name("other.xml")) is None
+    assert process.search_server(config_argument(config.with_name("other.xml"))) is None
 
 
 @pytest.mark.parametrize("pid_file_text", ["garbage\n", "-1\n", "0\n", ""])
@@ -94,7 +97,8 @@ async def test_a_pid_file_naming_another_program_leaves_it_alone_and_finds_the_s
         data_dir: Path, server_of_svc: subprocess.Popen[bytes], bystander: subprocess.Popen[bytes]) -> None:
     pid_file = service_dir(data_dir) / "clickhouse.pid"
     pid_file.write_text(f"{bystander.pid}\n")
-    save_ports(service_dir(data_dir) / "ports.json", Ports(1, 2, 3, 4))  # nothing answers there: not our concern
+    # Nothing answers there: not our concern.
+    save_ports(service_dir(data_dir) / "ports.json", ClickHousePorts(1, 2, 3, 4))
     local = runtime(data_dir, "clickhouse-server")
 
     observation = await local.observe(SPEC.service_id)
@@ -130,7 +134,7 @@ async def test_files_that_cannot_be_written_fail_the_start_with_the_reason(data_
     ServiceSpec("svc-1", SPEC.password_sha256_hex, settings=(("a-b", "1"),)),
 ])
 async def test_a_spec_that_cannot_be_rendered_fails_with_the_reason(data_dir: Path, spec: ServiceSpec) -> None:
-    local: LocalRuntime = runtime(data_dir, "clickhouse-server")
+    local: LocalClickHouseRuntime = runtime(data_dir, "clickhouse-server")
 
     with pytest.raises(RuntimeFailure, match="the users file of service svc-1 cannot be written"):
         await local.ensure_running(spec)

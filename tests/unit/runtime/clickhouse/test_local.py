@@ -1,4 +1,4 @@
-"""LocalRuntime without ClickHouse: argument checks, start failures and stale pid files, using small
+"""LocalClickHouseRuntime without ClickHouse: argument checks, start failures and stale pid files, using small
 stand-in programs for the server binary."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from clickplane.runtime.base import RuntimeFailure, ServiceSpec
-from clickplane.runtime.local import LocalRuntime
+from clickplane.runtime.base import RuntimeFailure
+from clickplane.runtime.clickhouse.interface import ServiceSpec
+from clickplane.runtime.clickhouse.local import LocalClickHouseRuntime
 
 pytestmark = pytest.mark.anyio
 
@@ -47,8 +48,8 @@ def fake_binary(directory: Path, name: str, body: str) -> str:
     return str(path)
 
 
-def runtime(data_dir: Path, binary: str, start_timeout: float = 10.0) -> LocalRuntime:
-    return LocalRuntime(
+def runtime(data_dir: Path, binary: str, start_timeout: float = 10.0) -> LocalClickHouseRuntime:
+    return LocalClickHouseRuntime(
         data_dir, binary, internal_password=lambda service_id: f"internal-{service_id}", start_timeout=start_timeout
     )
 
@@ -125,12 +126,13 @@ async def test_unknown_services_are_reported_and_cannot_be_applied(data_dir: Pat
 
 def test_listen_host_must_be_an_address_and_a_wildcard_needs_an_advertised_host(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="advertised_host"):
-        LocalRuntime(tmp_path, "clickhouse", "0.0.0.0", internal_password=str)  # noqa: S104 - nothing listens
+        LocalClickHouseRuntime(tmp_path, "clickhouse", "0.0.0.0", internal_password=str)  # noqa: S104 - nothing listens
     with pytest.raises(ValueError, match="does not appear to be an IPv4 or IPv6 address"):
-        LocalRuntime(tmp_path, "clickhouse", "localhost", internal_password=str)
+        LocalClickHouseRuntime(tmp_path, "clickhouse", "localhost", internal_password=str)
 
-    local = LocalRuntime(tmp_path, "clickhouse", "::", "db.example.com", internal_password=str)
+    local = LocalClickHouseRuntime(tmp_path, "clickhouse", "::", "db.example.com", internal_password=str)
 
     assert local.advertised_host == "db.example.com"
     assert local.config_root == "clickhouse"
     assert local.ca_path == tmp_path.resolve() / "ca" / "ca.pem"
+

@@ -47,7 +47,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote
 
-from clickplane.runtime.base import BackupResult, RuntimeFailure
+from clickplane.runtime.base import RuntimeFailure
+from clickplane.runtime.clickhouse.interface import BackupResult
 
 log = logging.getLogger(__name__)
 

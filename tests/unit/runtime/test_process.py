@@ -1,4 +1,4 @@
-"""Recognising a service's server process from its pid file."""
+"""Recognising a service's server process from its pid file and the one argument only it has."""
 
 from __future__ import annotations
 
@@ -8,22 +8,24 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from clickplane.runtime.process import find_server, is_running, log_tail, record_server, signal_server, spawn
 
 
-def test_a_server_is_found_by_pid_file_and_config_and_is_gone_once_killed(tmp_path: Path) -> None:
-    config = tmp_path / "config.xml"
+def test_a_server_is_found_by_pid_file_and_own_argument_and_is_gone_once_killed(tmp_path: Path) -> None:
+    argument = f"--config-file={tmp_path / 'config.xml'}"
     pid_file = tmp_path / "server.pid"
-    argv = [sys.executable, "-c", "import time; time.sleep(60)", f"--config-file={config}"]
+    argv = [sys.executable, "-c", "import time; time.sleep(60)", argument]
     child, server = spawn(argv, tmp_path, tmp_path / "console.log")
     try:
         record_server(pid_file, server)
         # Until the child has exec'd, its command line is still its parent's: poll with a deadline.
         deadline = time.monotonic() + 10
-        while find_server(pid_file, config) is None and time.monotonic() < deadline:
+        while find_server(pid_file, argument) is None and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert find_server(pid_file, config) == server
-        assert find_server(pid_file, tmp_path / "other.xml") is None
+        assert find_server(pid_file, argument) == server
+        assert find_server(pid_file, f"--config-file={tmp_path / 'other.xml'}") is None
 
         signal_server(server, signal.SIGKILL)
         child.wait(timeout=10)
@@ -32,7 +34,7 @@ def test_a_server_is_found_by_pid_file_and_config_and_is_gone_once_killed(tmp_pa
         child.wait()
 
     assert not is_running(server)
-    assert find_server(pid_file, config) is None
+    assert find_server(pid_file, argument) is None
 
 
 def test_a_zombie_is_not_running(tmp_path: Path) -> None:
@@ -49,7 +51,7 @@ def test_a_pid_file_naming_another_program_is_stale(tmp_path: Path) -> None:
     pid_file = tmp_path / "server.pid"
     pid_file.write_text(f"{os.getpid()}\n")
 
-    assert find_server(pid_file, tmp_path / "config.xml") is None
+    assert find_server(pid_file, f"--config-file={tmp_path / 'config.xml'}") is None
 
 
 def test_log_tail_reads_only_what_came_after_an_offset(tmp_path: Path) -> None:
@@ -61,3 +63,14 @@ def test_log_tail_reads_only_what_came_after_an_offset(tmp_path: Path) -> None:
 
     assert log_tail(log, offset, lines=3) == "line 27\nline 28\nline 29"
     assert log_tail(tmp_path / "missing.log") == ""
+
+
+def test_a_server_gets_our_environment_with_the_variables_given(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLICKPLANE_TEST_INHERITED", "kept")
+    script = "import os; print(os.environ['CLICKPLANE_TEST_INHERITED'], os.environ['CLICKPLANE_TEST_GIVEN'])"
+    child, _ = spawn([sys.executable, "-c", script], tmp_path, tmp_path / "console.log",
+                     {"CLICKPLANE_TEST_GIVEN": "added"})
+    child.wait(timeout=10)
+
+    assert (tmp_path / "console.log").read_text() == "kept added\n"

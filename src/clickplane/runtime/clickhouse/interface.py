@@ -1,0 +1,138 @@
+"""The one small interface between the control plane and wherever ClickHouse really runs.
+
+The services controller drives it (the backups' jobs and the Query API ask it for backups and SQL access). A
+runtime is told what a service should look like (a `ServiceSpec`) and reports what it sees (an `Observation`); it
+never touches the store.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from clickplane.runtime.base import Endpoint
+
+# What a setting name in a spec must look like: an identifier, as every ClickHouse setting's name is.
+SETTING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+# What a setting's value must not hold: ClickHouse (Poco) replaces `${key}` in a config value by the value of
+# that key of the same file, with no way to escape it, so a value could copy another user's password hash.
+CONFIG_SUBSTITUTION = "${"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """Everything a runtime needs to run one service, already validated by the domain layer."""
+
+    service_id: str
+    # SHA-256 of the `default` user's password, as lowercase hex: the plain password is never kept.
+    password_sha256_hex: str
+    # Optional double SHA-1 (hex) for MySQL-protocol clients; written when set.
+    password_double_sha1_hex: str | None = None
+    # Networks allowed to connect as `default`: IP addresses or CIDRs, IPv4 or IPv6.
+    ip_access_list: tuple[str, ...] = ()
+    # Upper bound of memory for queries on one replica, in bytes; None means the engine's default.
+    max_memory_bytes: int | None = None
+    # Directory of a backup (written by `ClickHouseRuntime.backup`) the service starts from: put in place once,
+    # before its first start; ignored once the service has data of its own.
+    restore_from: str | None = None
+    # ClickHouse settings of the `default` user's profile, as (name, value) with names matching SETTING_NAME;
+    # a max_memory_usage among them wins over max_memory_bytes.
+    settings: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a runtime sees of a service right now."""
+
+    running: bool
+    endpoints: tuple[Endpoint, ...] = ()
+    clickhouse_version: str | None = None
+    # Why the service is not running, when it should be (start failure, crash, missing binary...).
+    reason: str | None = None
+    pid: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SqlAccess:
+    """How SQL reaches a service: its HTTP interface and a ClickHouse user (the internal one, or a Query API
+    caller's)."""
+
+    url: str
+    user: str
+    password: str
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    """What a finished backup holds."""
+
+    size_in_bytes: int
+
+
+class ClickHouseRuntime(Protocol):
+    """How ClickHouse services really run: local processes now, Kubernetes later."""
+
+    async def start(self, spec: ServiceSpec) -> None:
+        """Set the service up as `spec` says and get its server going (adopting one already running), without
+        waiting for it to answer: a runtime whose servers take minutes to come up holds nobody up. Raises
+        RuntimeFailure with a reason on failure."""
+        ...
+
+    async def wait_until_up(self, service_id: str) -> Observation:
+        """Wait until the server `start` got going answers, and report it; RuntimeFailure with the reason (and
+        what the server logged) when it does not come up in time."""
+        ...
+
+    async def apply(self, spec: ServiceSpec) -> None:
+        """Apply changed password, networks or limits to a running service without a restart."""
+        ...
+
+    async def observe(self, service_id: str) -> Observation:
+        """Report the service as it is, without changing anything."""
+        ...
+
+    async def sql_access(self, service_id: str) -> SqlAccess | None:
+        """Where and as whom the control plane runs SQL on the service; None when it is not running."""
+        ...
+
+    async def query_access(self, service_id: str, caller: str, read_only: bool) -> SqlAccess | None:
+        """Where and as whom the Query API runs the SQL of `caller` (an API key's UUID): a user of that caller
+        alone, read-only or not, under the service's settings, made on first use (waiting until the server
+        knows it); None when the service is not running. Raises RuntimeFailure when the server does not take
+        the user in time."""
+        ...
+
+    async def query_count(self, service_id: str) -> int | None:
+        """How many queries the service's server has run since it started (None if it cannot tell);
+        the reconciler watches it to stop services that sit idle."""
+        ...
+
+    def count_own_query(self, service_id: str) -> None:
+        """Note that the control plane is about to run a query of its own on the service (reading its
+        metrics or settings): query_count leaves those out, so they never keep a service from idling."""
+        ...
+
+    async def backup(self, service_id: str, destination: Path) -> BackupResult:
+        """Copy every database and table of the running service into `destination`, a directory that
+        must not exist yet; a `ServiceSpec.restore_from` naming it starts a new service with that data.
+        Raises RuntimeFailure with the reason, leaving nothing at `destination`."""
+        ...
+
+    async def stop(self, service_id: str) -> None:
+        """Stop the service's processes, keeping its data. Stopping a stopped service is a no-op."""
+        ...
+
+    async def delete(self, service_id: str) -> None:
+        """Stop the service and remove its data and everything allocated for it. Idempotent."""
+        ...
+
+    async def list_service_ids(self) -> list[str]:
+        """Ids of every service this runtime holds anything for (processes or data)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Let go of what the runtime holds open to reach its services (connections); services keep running."""
+        ...
