@@ -45,12 +45,15 @@ def internal_password_for(hasher: SecretHasher) -> Callable[[str], str]:
     return lambda service_id: hasher.derive(f"clickhouse-internal-user:{service_id}")
 
 
-def local_runtime(settings: Settings, hasher: SecretHasher) -> LocalClickHouseRuntime:
-    return LocalClickHouseRuntime(
-        settings.data_dir, settings.resolved_clickhouse_binary or MISSING_BINARY,
-        settings.service_listen_host, settings.service_advertised_host,
-        internal_password=internal_password_for(hasher), start_timeout=settings.service_start_timeout_seconds,
-    )
+def clickhouse_runtime(settings: Settings, hasher: SecretHasher) -> ClickHouseRuntime:
+    """The ClickHouse runtime that `settings.clickhouse_runtime` names."""
+    match settings.clickhouse_runtime:
+        case "local":
+            return LocalClickHouseRuntime(
+                settings.data_dir, settings.resolved_clickhouse_binary or MISSING_BINARY,
+                settings.service_listen_host, settings.service_advertised_host,
+                internal_password=internal_password_for(hasher), start_timeout=settings.service_start_timeout_seconds,
+            )
 
 
 def backup_jobs(settings: Settings, database: Database, runtime: ClickHouseRuntime) -> BackupJobs:
@@ -91,9 +94,9 @@ def copy_store(settings: Settings, target_url: str) -> dict[str, int]:
 
 
 async def stop_all(settings: Settings) -> int:
-    """Stop every local service's ClickHouse process (data is kept); returns how many were running."""
+    """Stop every service's ClickHouse server (data is kept); returns how many were running."""
     hasher = secret_hasher(settings)
-    async with aclosing(local_runtime(settings, hasher)) as runtime:
+    async with aclosing(clickhouse_runtime(settings, hasher)) as runtime:
         running = [sid for sid in await runtime.list_service_ids() if (await runtime.observe(sid)).running]
         await runtime.stop_all()
     return len(running)

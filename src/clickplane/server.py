@@ -22,9 +22,9 @@ from clickplane.kit.context import AppContext
 from clickplane.leadership import lead, lease_for
 from clickplane.members import service as members
 from clickplane.members.schemas import Member
-from clickplane.operations import backup_jobs, local_runtime, open_store, secret_hasher, with_store
+from clickplane.operations import backup_jobs, clickhouse_runtime, open_store, secret_hasher, with_store
 from clickplane.reconcile.loop import LoopPolicy, ReconcileLoop, Slots
-from clickplane.runtime.clickhouse.local import LocalClickHouseRuntime
+from clickplane.runtime.clickhouse.interface import ClickHouseRuntime
 from clickplane.runtime.tls import ca_certificate_path, ensure_ca, ensure_server_certificate
 from clickplane.services.controller import ServiceController, ServicePolicy
 from clickplane.settings import Settings
@@ -46,7 +46,7 @@ def take_backup(settings: Settings, service_id: uuid.UUID) -> Backup:
     """Back a running service up now (the Cloud API has no call for it); the backup as the API shows it."""
     database = open_store(settings)
     try:
-        runtime = local_runtime(settings, secret_hasher(settings))
+        runtime = clickhouse_runtime(settings, secret_hasher(settings))
         jobs = backup_jobs(settings, database, runtime)
 
         async def take() -> models.Backup:
@@ -63,14 +63,14 @@ class ControlPlane:
     settings: Settings
     database: Database
     context: AppContext
-    runtime: LocalClickHouseRuntime
+    runtime: ClickHouseRuntime
     reconciler: ReconcileLoop
 
 
 def build(settings: Settings) -> ControlPlane:
     database = open_store(settings)
     hasher = secret_hasher(settings)
-    runtime = local_runtime(settings, hasher)
+    runtime = clickhouse_runtime(settings, hasher)
     limit = settings.rate_limit
     context = AppContext(settings=settings, database=database, hasher=hasher,
                          verified_keys=VerifiedKeys(settings.auth_cache_seconds), runtime=runtime,

@@ -6,6 +6,7 @@ import ipaddress
 import os
 import shutil
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,7 +38,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir, description="Where the store and services live.")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite in data_dir if unset.")
-    clickhouse_binary: str | None = Field(default=None, description="ClickHouse server binary to run.")
+    clickhouse_runtime: Literal["local"] = Field(
+        default="local", description="Where services' ClickHouse servers run: local, as processes on this machine.")
+    clickhouse_binary: str | None = Field(default=None, description="ClickHouse server binary to run (local runtime).")
     host: str = Field(default="127.0.0.1", description="Address the API listens on.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port the API listens on.")
     service_listen_host: str = Field(default="127.0.0.1", description="Address services' ClickHouse binds.")

@@ -13,7 +13,7 @@ from clickplane.auth.secrets import SecretHasher
 from clickplane.backups.repository import BackupBuckets, Backups
 from clickplane.backups.service import BackupService
 from clickplane.kit.context import AppContext
-from clickplane.operations import local_runtime
+from clickplane.operations import clickhouse_runtime
 from clickplane.services.repository import Services
 from clickplane.settings import Settings
 from clickplane.store import models
@@ -37,7 +37,7 @@ def test_backup_reads_answer_while_the_service_is_locked_for_a_change(database: 
             location=str(tmp_path / "bucket" / str(service_id) / str(backup_id))))
     settings = Settings(data_dir=tmp_path, database_url=database.url)
     backups = BackupService(AppContext(settings, database, HASHER, VerifiedKeys(ttl_seconds=60),
-                                       local_runtime(settings, HASHER)))
+                                       clickhouse_runtime(settings, HASHER)))
     caller = Caller(uuid.uuid4(), "admin", organization_id, (str(ADMIN.id),), ADMIN.policies)
 
     with database.transaction() as change:  # as a PATCH of the service holds it until it commits

@@ -10,7 +10,7 @@ from clickplane.auth.authentication import Caller, VerifiedKeys
 from clickplane.auth.permissions import ADMIN, SERVICE_VIEW
 from clickplane.auth.secrets import SecretHasher
 from clickplane.kit.context import AppContext
-from clickplane.operations import local_runtime
+from clickplane.operations import clickhouse_runtime
 from clickplane.organizations.repository import Organizations
 from clickplane.roles.repository import Roles
 from clickplane.roles.schemas import RBACPolicyCreateRequest, RoleCreateRequest, RoleUpdateRequest
@@ -43,7 +43,7 @@ def test_verified_keys_are_forgotten_only_once_each_role_change_is_committed(dat
         Organizations(session).add(Organization(id=organization_id, name="org"))
     verified_keys = CommittedRolesOnClear(database, organization_id)
     settings = Settings(data_dir=tmp_path, database_url=database.url)
-    roles = RoleService(AppContext(settings, database, HASHER, verified_keys, local_runtime(settings, HASHER)))
+    roles = RoleService(AppContext(settings, database, HASHER, verified_keys, clickhouse_runtime(settings, HASHER)))
     admin = Caller(uuid.uuid4(), "admin", organization_id, (str(ADMIN.id),), ADMIN.policies)
     policies = [RBACPolicyCreateRequest(allowDeny="ALLOW", permissions=[SERVICE_VIEW], resources=["*"])]
 

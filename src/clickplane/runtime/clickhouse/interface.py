@@ -125,6 +125,11 @@ class ClickHouseRuntime(Protocol):
         """Stop the service's processes, keeping its data. Stopping a stopped service is a no-op."""
         ...
 
+    async def stop_all(self) -> None:
+        """Stop every service's server (`clickplane stop-all`, tests), trying all of them even when some fail;
+        then one RuntimeFailure naming the failures."""
+        ...
+
     async def delete(self, service_id: str) -> None:
         """Stop the service and remove its data and everything allocated for it. Idempotent."""
         ...

@@ -213,6 +213,13 @@ class LocalClickHouseRuntime:
         async with self._lock(service_id):
             await self._stop(paths)
 
+    async def stop_all(self) -> None:
+        service_ids = await self.list_service_ids()
+        results = await asyncio.gather(*(self.stop(i) for i in service_ids), return_exceptions=True)
+        failures = [f"{i}: {r}" for i, r in zip(service_ids, results, strict=True) if isinstance(r, Exception)]
+        if failures:
+            raise RuntimeFailure("could not stop " + "; ".join(failures))
+
     async def delete(self, service_id: str) -> None:
         paths = self._setup.paths(service_id)
         async with self._lock(service_id):
@@ -228,15 +235,6 @@ class LocalClickHouseRuntime:
         await self._client.aclose()
 
     # Beyond the protocol.
-
-    async def stop_all(self) -> None:
-        """Stop every service's server (`clickplane stop-all`, tests). Tries all of them even when
-        some fail, then raises one RuntimeFailure naming the failures."""
-        service_ids = await self.list_service_ids()
-        results = await asyncio.gather(*(self.stop(i) for i in service_ids), return_exceptions=True)
-        failures = [f"{i}: {r}" for i, r in zip(service_ids, results, strict=True) if isinstance(r, Exception)]
-        if failures:
-            raise RuntimeFailure("could not stop " + "; ".join(failures))
 
     async def ensure_running(self, spec: ServiceSpec) -> Observation:
         """start, then wait_until_up: for callers that have nothing else to do meanwhile (tests)."""

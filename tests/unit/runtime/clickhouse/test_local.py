@@ -10,10 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from clickplane.auth.secrets import SecretHasher
+from clickplane.operations import clickhouse_runtime
 from clickplane.runtime.base import RuntimeFailure
 from clickplane.runtime.clickhouse.interface import ServiceSpec
 from clickplane.runtime.clickhouse.local import LocalClickHouseRuntime
+from clickplane.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -135,4 +139,15 @@ def test_listen_host_must_be_an_address_and_a_wildcard_needs_an_advertised_host(
     assert local.advertised_host == "db.example.com"
     assert local.config_root == "clickhouse"
     assert local.ca_path == tmp_path.resolve() / "ca" / "ca.pem"
+
+
+def test_the_runtime_is_the_one_settings_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(data_dir=tmp_path, clickhouse_binary="/opt/clickhouse", service_start_timeout_seconds=7)
+    local = clickhouse_runtime(settings, SecretHasher(b"k" * 32))
+
+    assert isinstance(local, LocalClickHouseRuntime)
+    assert (local.data_dir, local.binary, local.start_timeout) == (tmp_path.resolve(), "/opt/clickhouse", 7)
+    monkeypatch.setenv("CLICKPLANE_CLICKHOUSE_RUNTIME", "kubernetes")
+    with pytest.raises(ValidationError, match="clickhouse_runtime"):
+        Settings()
 
