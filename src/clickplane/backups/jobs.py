@@ -29,7 +29,7 @@ from typing import Any
 from clickplane.activities.repository import Activities
 from clickplane.activities.service import record_system
 from clickplane.backups.repository import BackedUpServices, BackupBuckets, BackupConfigurations, Backups
-from clickplane.backups.service import Schedule, Storage, backup_due, bucket_properties, expired
+from clickplane.backups.service import Schedule, Storage, backup_due, backup_uri, bucket_properties, expired
 from clickplane.kit.errors import Conflict, NotFound
 from clickplane.runtime.base import RuntimeFailure
 from clickplane.runtime.clickhouse.interface import ClickHouseRuntime
@@ -57,15 +57,15 @@ class BackupJobs:
         with self._taking(backup_id):
             location = self._record_start(service_id, backup_id)
             try:
-                result = await self.runtime.backup(str(service_id), location)
+                result = await self.runtime.backup(str(service_id), backup_uri(location))
             except RuntimeFailure as failure:
                 log.warning("backup %s of service %s failed: %s", backup_id, service_id, failure)
                 return self._finish(backup_id, status="error", error=str(failure)[:2000])
             log.info("backed up service %s into %s (%d bytes)", service_id, location, result.size_in_bytes)
             return self._finish(backup_id, status="done", size_in_bytes=result.size_in_bytes)
 
-    def _record_start(self, service_id: uuid.UUID, backup_id: uuid.UUID) -> Path:
-        """Record the backup in progress; where it goes."""
+    def _record_start(self, service_id: uuid.UUID, backup_id: uuid.UUID) -> str:
+        """Record the backup in progress; where it goes (its directory)."""
         with self.database.transaction() as session:
             service = BackedUpServices(session).get(service_id)
             if service is None:
@@ -74,10 +74,10 @@ class BackupJobs:
                 raise Conflict(f"service {service_id} is {service.state}: backups are taken from running services; "
                                "start it first")
             bucket = BackupBuckets(session).get(service_id)
-            location = self.storage.location(bucket, service_id, backup_id)
+            location = str(self.storage.location(bucket, service_id, backup_id))
             Backups(session).add(models.Backup(
                 id=backup_id, organization_id=service.organization_id, service_id=service_id, status="in_progress",
-                type="full", started_at=self.clock(), backup_name=f"{service_id}/{backup_id}", location=str(location),
+                type="full", started_at=self.clock(), backup_name=f"{service_id}/{backup_id}", location=location,
                 bucket=bucket_properties(bucket) if bucket else None))
         return location
 

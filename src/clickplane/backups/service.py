@@ -208,6 +208,13 @@ class Storage:
         return path.resolve().is_relative_to(self.bucket_root.resolve())
 
 
+def backup_uri(location: str) -> str:
+    """How a runtime is told where a backup is: the `file://` URI of its directory. The store keeps the directory's
+    plain path, as it always has (a backup's `location`, a restored service's `restore_from`): the control plane
+    removes those directories itself, and records written before URIs read the same."""
+    return Path(location).as_uri()
+
+
 def bucket_properties(bucket: models.BackupBucket) -> dict[str, Any]:
     """The bucket as the API shows it (without its id): provider and its non-secret fields."""
     fields = {name: getattr(bucket, column) for name, column in BUCKET_COLUMNS.items()}
@@ -251,7 +258,7 @@ def new_bucket(service_id: uuid.UUID, current: models.BackupBucket | None,
 
 def restore_source(request: ServicePostRequest, organization_id: uuid.UUID, backups: Backups,
                    services: Services) -> str | None:
-    """The directory of the backup a new service starts from (None without backupId): a done backup of a
+    """The directory of the backup a new service starts from, as stored (None without backupId): a done backup of a
     service of the organization, in the region the new service asks for."""
     if request.backupId is None:
         return None

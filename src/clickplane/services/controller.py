@@ -25,6 +25,7 @@ from typing import Any
 from clickplane.activities.repository import Activities
 from clickplane.activities.service import record_system
 from clickplane.backups.jobs import BackupJobs
+from clickplane.backups.service import backup_uri
 from clickplane.kit.enums import DesiredState, RecordedActivityType, ServiceState
 from clickplane.reconcile.loop import Slots, Work
 from clickplane.runtime.base import RuntimeFailure
@@ -64,7 +65,7 @@ def intent_of(service: Service) -> Intent:
         ip_access_list=tuple(entry["source"] for entry in service.ip_access_list),
         max_memory_bytes=int(service.max_replica_memory_gb * GIB),
         settings=tuple(sorted(service.clickhouse_settings.items())),
-        restore_from=service.restore_from,
+        restore_from=backup_uri(service.restore_from) if service.restore_from is not None else None,
     )
     return Intent(service.id, service.organization_id, service.state, service.desired_state, service.generation,
                   service.idle_scaling, service.idle_timeout_minutes, spec)

@@ -18,6 +18,7 @@ from clickplane.backups.repository import BackupBuckets, BackupConfigurations, B
 from clickplane.backups.service import Storage
 from clickplane.kit.errors import Conflict
 from clickplane.runtime.base import RuntimeFailure
+from clickplane.runtime.clickhouse.backup import backup_directory
 from clickplane.runtime.clickhouse.interface import BackupResult, Observation
 from clickplane.store import models
 from clickplane.store.database import Database
@@ -30,17 +31,19 @@ HOUR = timedelta(hours=1)
 
 @dataclass
 class FakeRuntime:
-    """Backs up by writing one file; fails while `failure` is set. Every service it is asked about runs."""
+    """Backs up by writing one file into the directory a `file://` URI names, as the local runtime takes them; fails
+    while `failure` is set. Every service it is asked about runs."""
 
     failure: str | None = None
     taken: list[Path] = field(default_factory=list)
 
-    async def backup(self, service_id: str, destination: Path) -> BackupResult:
+    async def backup(self, service_id: str, destination: str) -> BackupResult:
         if self.failure:
             raise RuntimeFailure(self.failure)
-        destination.mkdir(parents=True)
-        (destination / "manifest.json").write_text("{}")
-        self.taken.append(destination)
+        directory = backup_directory(destination)
+        directory.mkdir(parents=True)
+        (directory / "manifest.json").write_text("{}")
+        self.taken.append(directory)
         return BackupResult(size_in_bytes=2)
 
     async def observe(self, service_id: str) -> Observation:
@@ -91,7 +94,7 @@ async def test_a_backup_is_recorded_in_progress_then_done_with_its_size_and_plac
         jobs: BackupJobs, database: Database, clock: Clock, tmp_path: Path) -> None:
     service_id = running_service(database)
 
-    async def finish_later(service: str, destination: Path) -> BackupResult:
+    async def finish_later(service: str, destination: str) -> BackupResult:
         (in_progress,) = backups_of(database, service_id)
         assert (in_progress.status, in_progress.finished_at) == ("in_progress", None)
         clock.now += timedelta(seconds=90)
@@ -238,7 +241,7 @@ async def test_a_backup_another_process_is_taking_is_left_alone(
     service_id = running_service(database)
     copying, release = asyncio.Event(), asyncio.Event()
 
-    async def slow_backup(service: str, destination: Path) -> BackupResult:
+    async def slow_backup(service: str, destination: str) -> BackupResult:
         copying.set()
         await release.wait()
         return await FakeRuntime.backup(runtime, service, destination)

@@ -22,6 +22,7 @@ from clickplane.backups.schemas import (
 from clickplane.backups.service import Schedule, Storage
 from clickplane.kit.errors import BadRequest, Conflict
 from clickplane.organizations.repository import Organizations
+from clickplane.services.controller import intent_of
 from clickplane.services.repository import Services
 from clickplane.services.schemas import ServicePostRequest
 from clickplane.store import models
@@ -239,6 +240,19 @@ def test_a_new_service_starts_from_a_done_backup_of_its_organization(session: Se
     assert restore(session, source) == source.location
     no_backup = ServicePostRequest(name="n", provider="aws", region="us-east-1")
     assert rules.restore_source(no_backup, source.organization_id, Backups(session), Services(session)) is None
+
+
+def test_a_restore_reaches_the_runtime_as_the_file_uri_of_the_directory_the_store_keeps(session: Session) -> None:
+    """The store keeps plain paths, as it did before runtimes took URIs; the URI is made when the runtime is asked."""
+    source = stored_backup(session)
+    source.location += " copy"  # a space, which a URI escapes
+    service = session.get(models.Service, source.service_id)
+    assert service is not None
+    service.restore_from = restore(session, source)
+    session.flush()
+
+    assert service.restore_from == source.location
+    assert intent_of(service).spec.restore_from == f"file://{source.location.replace(' ', '%20')}"
 
 
 @pytest.mark.parametrize(("status", "region", "other_organization", "fragment"), [

@@ -1,6 +1,6 @@
 """File-level backups of a local ClickHouse server, and their restore into a new server's data path.
 
-A backup is a directory holding:
+A backup is a directory, named by a `file:///absolute/path` URI (`backup_directory`), holding:
 
 - `manifest.json`: the format, the server's version, and each table with how it was copied;
 - `files/`: copies of the server's files at their paths relative to its data path (`<path>` in
@@ -39,13 +39,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import shutil
 import string
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 from clickplane.runtime.base import RuntimeFailure
 from clickplane.runtime.clickhouse.interface import BackupResult
@@ -67,6 +68,17 @@ _KEPT_IN_FILE_NAMES = frozenset(string.ascii_letters + string.digits + "_")
 
 Copy = Literal["frozen parts", "files up to sizes.json", "metadata only"]
 RunSql = Callable[[str], Awaitable[str]]
+
+
+def backup_directory(uri: str) -> Path:
+    """The directory a `file://` URI names (as `Path.as_uri` writes them); RuntimeFailure for any other URI."""
+    parts = urlsplit(uri)
+    path = Path(os.fsdecode(unquote_to_bytes(parts.path)))
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost") or parts.query or parts.fragment \
+            or not path.is_absolute():
+        raise RuntimeFailure(f"backup location {uri!r}: the local runtime supports the file scheme only "
+                             "(file:///absolute/path, a directory of this machine)")
+    return path
 
 
 def copy_method(engine: str) -> Copy:

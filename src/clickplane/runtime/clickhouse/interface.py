@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 from clickplane.runtime.base import Endpoint
@@ -34,7 +33,7 @@ class ServiceSpec:
     ip_access_list: tuple[str, ...] = ()
     # Upper bound of memory for queries on one replica, in bytes; None means the engine's default.
     max_memory_bytes: int | None = None
-    # Directory of a backup (written by `ClickHouseRuntime.backup`) the service starts from: put in place once,
+    # URI of a backup (written by `ClickHouseRuntime.backup`) the service starts from: put in place once,
     # before its first start; ignored once the service has data of its own.
     restore_from: str | None = None
     # ClickHouse settings of the `default` user's profile, as (name, value) with names matching SETTING_NAME;
@@ -115,10 +114,11 @@ class ClickHouseRuntime(Protocol):
         metrics or settings): query_count leaves those out, so they never keep a service from idling."""
         ...
 
-    async def backup(self, service_id: str, destination: Path) -> BackupResult:
-        """Copy every database and table of the running service into `destination`, a directory that
-        must not exist yet; a `ServiceSpec.restore_from` naming it starts a new service with that data.
-        Raises RuntimeFailure with the reason, leaving nothing at `destination`."""
+    async def backup(self, service_id: str, destination: str) -> BackupResult:
+        """Copy every database and table of the running service to `destination`, a URI of a place that holds
+        nothing yet (for the local runtime, `file:///absolute/path` of a directory that must not exist); a
+        `ServiceSpec.restore_from` naming it starts a new service with that data. Raises RuntimeFailure with the
+        reason (one that names the schemes the runtime takes, for any other), leaving nothing at `destination`."""
         ...
 
     async def stop(self, service_id: str) -> None:

@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 
 from clickplane.runtime.base import Endpoint, RuntimeFailure
-from clickplane.runtime.clickhouse.backup import restore_once, take_backup
+from clickplane.runtime.clickhouse.backup import backup_directory, restore_once, take_backup
 from clickplane.runtime.clickhouse.client import ClickHouseClient, base_url, sql_url
 from clickplane.runtime.clickhouse.config import (
     SERVER_ENVIRONMENT,
@@ -103,7 +103,7 @@ class LocalClickHouseRuntime:
                 server = None
             if server is None:
                 if spec.restore_from is not None:
-                    await asyncio.to_thread(restore_once, Path(spec.restore_from), paths.data)
+                    await asyncio.to_thread(restore_once, backup_directory(spec.restore_from), paths.data)
                 self._launches[spec.service_id] = await self._launch(paths, ports, spec)
             else:
                 self._launches[spec.service_id] = _Launch(server, ports, spec, offsets=None)
@@ -194,8 +194,10 @@ class LocalClickHouseRuntime:
     def count_own_query(self, service_id: str) -> None:
         self._client.count_own_query(service_id)
 
-    async def backup(self, service_id: str, destination: Path) -> BackupResult:
-        """A file-level copy of the running server's tables (see `backup.py` for what is copied how)."""
+    async def backup(self, service_id: str, destination: str) -> BackupResult:
+        """A file-level copy of the running server's tables into the directory `destination` names (a `file://`
+        URI); see `backup.py` for what is copied how."""
+        directory = backup_directory(destination)
         paths = self._setup.paths(service_id)
         ports, server, _ = await asyncio.to_thread(self._inspect, paths)
         if ports is None or server is None:
@@ -206,7 +208,7 @@ class LocalClickHouseRuntime:
             self._client.count_own_query(service_id)
             return await self._client.run_sql(service_id, url, sql, _BACKUP_SQL_TIMEOUT_SECONDS)
 
-        return await take_backup(run_sql, paths.data, destination)
+        return await take_backup(run_sql, paths.data, directory)
 
     async def stop(self, service_id: str) -> None:
         paths = self._setup.paths(service_id)

@@ -13,6 +13,7 @@ from clickplane.runtime.base import RuntimeFailure
 from clickplane.runtime.clickhouse.backup import (
     FILES,
     MANIFEST,
+    backup_directory,
     copy_method,
     escape_for_file_name,
     restore_once,
@@ -179,3 +180,15 @@ def test_how_each_engine_is_copied(engine: str, method: str) -> None:
 def test_names_are_escaped_as_clickhouse_names_its_files(name: str, escaped: str) -> None:
     assert escape_for_file_name(name) == escaped
 
+
+@pytest.mark.parametrize("directory", ["/srv/backups/a", "/srv/back ups/#1?", "/srv/é/%41"])
+def test_a_backup_directory_comes_back_from_its_file_uri(directory: str) -> None:
+    assert backup_directory(Path(directory).as_uri()) == Path(directory)
+    assert backup_directory(f"file://localhost{Path(directory).as_uri()[len('file://'):]}") == Path(directory)
+
+
+@pytest.mark.parametrize("uri", ["s3://bucket/backups/a", "/srv/backups/a", "file:backups/a", "file://host/srv/a",
+                                 "file:///srv/a?version=2", ""])
+def test_a_backup_location_other_than_a_local_directory_is_refused_with_the_scheme_taken(uri: str) -> None:
+    with pytest.raises(RuntimeFailure, match=r"supports the file scheme only \(file:///absolute/path"):
+        backup_directory(uri)

@@ -7,6 +7,7 @@ import hashlib
 import os
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,11 @@ def test_the_runtime_is_the_one_settings_name(tmp_path: Path, monkeypatch: pytes
     with pytest.raises(ValidationError, match="clickhouse_runtime"):
         Settings()
 
+
+async def test_a_backup_or_restore_from_another_scheme_than_file_is_refused(data_dir: Path) -> None:
+    local = runtime(data_dir, "/nonexistent/clickhouse")
+
+    with pytest.raises(RuntimeFailure, match="'s3://bucket/b1': the local runtime supports the file scheme only"):
+        await local.backup("svc-1", "s3://bucket/b1")
+    with pytest.raises(RuntimeFailure, match="'s3://bucket/b1': the local runtime supports the file scheme only"):
+        await local.start(replace(SPEC, restore_from="s3://bucket/b1"))
