@@ -12,11 +12,10 @@ An event absent for a state changes nothing (a command already under way, a serv
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal, get_args
 
 from clickplane.kit.enums import DesiredState, RecordedActivityType, ServiceState
-from clickplane.kit.errors import Conflict
+from clickplane.kit.lifecycle import LifecycleTable, Refusal, Transition
 from clickplane.store.models import Service
 
 Command = Literal["start", "stop", "awake", "delete"]
@@ -35,20 +34,8 @@ ALL_STATES: frozenset[ServiceState] = frozenset(get_args(ServiceState))
 SETTLED: dict[DesiredState, ServiceState] = {"running": "running", "stopped": "stopped", "idle": "idle"}
 
 
-@dataclass(frozen=True)
-class Transition:
-    """The state shown from now on, and the intent handed to the reconciler (None: unchanged)."""
-
-    state: ServiceState | None
-    desired_state: DesiredState | None = None
-
-
-@dataclass(frozen=True)
-class Refusal:
-    advice: str
-
-
-Outcome = Transition | Refusal
+ServiceTransition = Transition[ServiceState, DesiredState]
+Outcome = ServiceTransition | Refusal
 # A row: the event, the states it applies in, and what it leads to. The first row that matches wins.
 Row = tuple[Event, frozenset[ServiceState], Outcome]
 _NOTHING: Outcome = Transition(None)  # allowed, with nothing to do
@@ -91,23 +78,12 @@ COMMAND_ACTIVITIES: dict[Command, RecordedActivityType] = {
     "start": "service_start", "stop": "service_stop", "awake": "service_awaken", "delete": "service_delete"}
 
 
-def outcome(state: ServiceState, event: Event) -> Outcome | None:
-    """What `event` leads to from `state`; None when the table has no row for it (nothing happens)."""
-    return next((result for row_event, states, result in ROWS if row_event == event and state in states), None)
+TABLE: LifecycleTable[ServiceState, DesiredState, Event] = LifecycleTable("service", ROWS)
+outcome = TABLE.outcome
+apply = TABLE.apply
 
 
-def apply(state: ServiceState, event: Event) -> Transition | None:
-    """The transition `event` makes from `state`, None when it has nothing to do; raises Conflict for a refused
-    command."""
-    result = outcome(state, event)
-    if isinstance(result, Refusal):
-        raise Conflict(f"service is {state}; {result.advice}. Current state: '{state}'")
-    if result is None or result == _NOTHING:
-        return None
-    return result
-
-
-def enter(service: Service, transition: Transition) -> None:
+def enter(service: Service, transition: ServiceTransition) -> None:
     """Write the transition's state and intent (those it sets) to the service."""
     if transition.state is not None:
         service.state = transition.state

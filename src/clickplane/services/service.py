@@ -27,7 +27,8 @@ from clickplane.backups.service import restore_source
 from clickplane.kit.context import AppContext
 from clickplane.kit.enums import RecordedActivityType, check_provider_region
 from clickplane.kit.errors import BadRequest
-from clickplane.kit.schemas import MAX_IP_ACCESS_LIST_ENTRIES, IpAccessListEntry, ResourceTag
+from clickplane.kit.schemas import MAX_IP_ACCESS_LIST_ENTRIES, IpAccessListEntry
+from clickplane.kit.validation import validate_tags
 from clickplane.organizations.lookup import visible as visible_organization
 from clickplane.organizations.repository import Organizations
 from clickplane.quotas import service as quotas
@@ -85,14 +86,6 @@ def validate_ip_access_list(entries: list[IpAccessListEntry]) -> list[dict[str, 
         seen.add(str(network))
         result.append({"source": entry.source.strip(), "description": entry.description or ""})
     return result
-
-
-def validate_tags(tags: list[ResourceTag]) -> list[dict[str, str]]:
-    keys = [tag.key for tag in tags]
-    duplicates = sorted({key for key in keys if keys.count(key) > 1})
-    if duplicates:
-        raise BadRequest(f"tags: key {duplicates[0]!r} is given more than once; each key may appear once")
-    return [{"key": tag.key, "value": tag.value or ""} for tag in tags]
 
 
 def _check_name(name: str) -> str:

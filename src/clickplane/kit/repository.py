@@ -1,0 +1,98 @@
+"""The queries every reconciled kind of resource needs (ClickHouse services, Postgres services, ...): a row of
+the organization, its list, what lags its intent, what runs as asked, and the reconciler's compare-and-set write.
+Every method works inside the caller's transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+from sqlalchemy import and_, delete, not_, or_, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+
+class Reconciled(Protocol):
+    """The columns the reconciler's queries read."""
+
+    id: InstrumentedAttribute[uuid.UUID]
+    organization_id: InstrumentedAttribute[uuid.UUID]
+    state: InstrumentedAttribute[Any]
+    desired_state: InstrumentedAttribute[Any]
+    generation: InstrumentedAttribute[int]
+    observed_generation: InstrumentedAttribute[int]
+    created_at: InstrumentedAttribute[Any]
+
+
+Row = TypeVar("Row")
+
+
+class ReconciledRepository(Generic[Row]):
+    """Subclasses name their `model` and the state in which a resource waits for a new request (`given_up`; None
+    for a kind that is never given up on)."""
+
+    model: ClassVar[Any]
+    given_up: ClassVar[str | None]
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, organization_id: uuid.UUID, resource_id: uuid.UUID, for_update: bool = False) -> Row | None:
+        """With for_update, the row stays locked until the transaction ends, so that a change is decided on
+        the state no other writer is changing meanwhile (two deletes, a start during a stop)."""
+        row = self.session.get(self.model, resource_id, with_for_update=for_update)
+        if row is None or row.organization_id != organization_id:
+            return None
+        return row  # type: ignore[no-any-return]
+
+    def list(self, organization_id: uuid.UUID) -> Sequence[Row]:
+        query = (select(self.model).where(self.model.organization_id == organization_id)
+                 .order_by(self.model.created_at, self.model.id))
+        return self.session.scalars(query).all()
+
+    def count(self, organization_id: uuid.UUID) -> int:
+        return len(self.session.scalars(select(self.model.id).where(
+            self.model.organization_id == organization_id)).all())
+
+    def needing_work(self) -> Sequence[Row]:
+        """Rows whose observed state or applied spec lags what was asked for. One given up on waits for a new
+        request (a new generation) instead of being retried forever."""
+        model = self.model
+        query = select(model).where(or_(model.desired_state != model.state,
+                                        model.observed_generation != model.generation))
+        if self.given_up is not None:
+            query = query.where(not_(and_(model.state == self.given_up,
+                                          model.observed_generation == model.generation)))
+        return self.session.scalars(query.order_by(model.created_at)).all()
+
+    def settled_running(self) -> Sequence[Row]:
+        """Rows running as asked: the ones to watch."""
+        model = self.model
+        query = select(model).where(model.state == "running", model.desired_state == "running",
+                                    model.observed_generation == model.generation)
+        return self.session.scalars(query).all()
+
+    def ids(self) -> Sequence[uuid.UUID]:
+        return self.session.scalars(select(self.model.id)).all()
+
+    def all(self) -> Sequence[Row]:
+        return self.session.scalars(select(self.model).order_by(self.model.created_at)).all()
+
+    def add(self, row: Row) -> Row:
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def write_if_intent(self, resource_id: uuid.UUID, generation: int, desired_state: str, values: dict[str, Any]
+                        ) -> bool:
+        """Write `values` only if the row still has the intent they answer (compare and set); whether it did."""
+        model = self.model
+        result = self.session.execute(
+            update(model).where(model.id == resource_id, model.generation == generation,
+                                model.desired_state == desired_state).values(**values))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def remove_deleted(self, resource_id: uuid.UUID) -> None:
+        """Remove the row of a resource whose deletion is done, unless a request changed its intent meanwhile."""
+        model = self.model
+        self.session.execute(delete(model).where(model.id == resource_id, model.desired_state == "deleted"))
