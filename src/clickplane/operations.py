@@ -3,6 +3,7 @@ stop every service. Nothing here loads the web stack, so `clickplane init` and `
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from contextlib import aclosing
 from typing import TypeVar
@@ -19,6 +20,9 @@ from clickplane.organizations.service import Bootstrap, bootstrap, create_organi
 from clickplane.runtime.clickhouse.interface import ClickHouseRuntime
 from clickplane.runtime.clickhouse.local import LocalClickHouseRuntime
 from clickplane.runtime.files import private_directory
+from clickplane.runtime.postgres.binaries import default_bin_dirs
+from clickplane.runtime.postgres.interface import PostgresRuntime
+from clickplane.runtime.postgres.local import LocalPostgresRuntime
 from clickplane.settings import Settings
 from clickplane.store import copy as store_copy
 from clickplane.store.database import Database
@@ -54,6 +58,18 @@ def clickhouse_runtime(settings: Settings, hasher: SecretHasher) -> ClickHouseRu
                 settings.service_listen_host, settings.service_advertised_host,
                 internal_password=internal_password_for(hasher), start_timeout=settings.service_start_timeout_seconds,
             )
+
+
+def postgres_runtime(settings: Settings, hasher: SecretHasher) -> PostgresRuntime:
+    """The Postgres runtime that `settings.postgres_runtime` names, with the configured binaries, else those
+    scripts/install puts in place."""
+    match settings.postgres_runtime:
+        case "local":
+            return LocalPostgresRuntime(
+                settings.data_dir, {**default_bin_dirs(), **settings.postgres_bin_dir_overrides},
+                settings.service_listen_host, settings.service_advertised_host,
+                internal_password=lambda service_id: hasher.derive(f"postgres-internal-role:{service_id}"),
+                os_user=settings.postgres_os_user, start_timeout=settings.service_start_timeout_seconds)
 
 
 def backup_jobs(settings: Settings, database: Database, runtime: ClickHouseRuntime) -> BackupJobs:
@@ -94,9 +110,13 @@ def copy_store(settings: Settings, target_url: str) -> dict[str, int]:
 
 
 async def stop_all(settings: Settings) -> int:
-    """Stop every service's ClickHouse server (data is kept); returns how many were running."""
+    """Stop every service's ClickHouse and PostgreSQL server (data is kept); returns how many were running."""
     hasher = secret_hasher(settings)
     async with aclosing(clickhouse_runtime(settings, hasher)) as runtime:
         running = [sid for sid in await runtime.list_service_ids() if (await runtime.observe(sid)).running]
         await runtime.stop_all()
-    return len(running)
+    postgres = postgres_runtime(settings, hasher)
+    postgres_ids = await postgres.list_service_ids()
+    observed = await asyncio.gather(*(postgres.observe(service_id) for service_id in postgres_ids))
+    await asyncio.gather(*(postgres.stop(service_id) for service_id in postgres_ids))
+    return len(running) + sum(observation.running for observation in observed)

@@ -22,7 +22,15 @@ from clickplane.kit.context import AppContext
 from clickplane.leadership import lead, lease_for
 from clickplane.members import service as members
 from clickplane.members.schemas import Member
-from clickplane.operations import backup_jobs, clickhouse_runtime, open_store, secret_hasher, with_store
+from clickplane.operations import (
+    backup_jobs,
+    clickhouse_runtime,
+    open_store,
+    postgres_runtime,
+    secret_hasher,
+    with_store,
+)
+from clickplane.postgres.controller import PostgresController, PostgresPolicy
 from clickplane.reconcile.loop import LoopPolicy, ReconcileLoop, Slots
 from clickplane.runtime.clickhouse.interface import ClickHouseRuntime
 from clickplane.runtime.tls import ca_certificate_path, ensure_ca, ensure_server_certificate
@@ -71,17 +79,25 @@ def build(settings: Settings) -> ControlPlane:
     database = open_store(settings)
     hasher = secret_hasher(settings)
     runtime = clickhouse_runtime(settings, hasher)
+    postgres = postgres_runtime(settings, hasher)
     limit = settings.rate_limit
     context = AppContext(settings=settings, database=database, hasher=hasher,
                          verified_keys=VerifiedKeys(settings.auth_cache_seconds), runtime=runtime,
+                         postgres_runtime=postgres,
                          rate_limiter=RateLimiter(*limit) if limit else None,
                          read_cache=ReadCache(settings.read_cache_seconds))
     context.read_cache.watch(database.engine)
+    slots = Slots(settings.reconcile_concurrency)
     services = ServiceController(
-        database, runtime, backup_jobs(settings, database, runtime), Slots(settings.reconcile_concurrency),
+        database, runtime, backup_jobs(settings, database, runtime), slots,
         context.reconcile_now.set, ServicePolicy(watch_interval_seconds=settings.watch_interval_seconds,
                                                  idle_minute_seconds=settings.idle_minute_seconds))
-    reconciler = ReconcileLoop([services], context.reconcile_now, LoopPolicy(settings.reconcile_interval_seconds))
+    postgres_services = PostgresController(
+        database, postgres, slots, context.reconcile_now.set,
+        PostgresPolicy(watch_interval_seconds=settings.watch_interval_seconds,
+                       start_timeout_seconds=settings.service_start_timeout_seconds))
+    reconciler = ReconcileLoop([services, postgres_services], context.reconcile_now,
+                               LoopPolicy(settings.reconcile_interval_seconds))
     return ControlPlane(settings, database, context, runtime, reconciler)
 
 

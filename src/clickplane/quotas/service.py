@@ -16,6 +16,7 @@ from uuid import UUID
 from clickplane.kit.context import AppContext
 from clickplane.kit.enums import QuotaCode, QuotaScope
 from clickplane.kit.errors import BadRequest, NotFound
+from clickplane.postgres.repository import PostgresServices
 from clickplane.quotas.schemas import OrganizationQuota
 from clickplane.services.repository import Services
 from clickplane.settings import Settings
@@ -30,10 +31,12 @@ REPLICAS: QuotaCode = "replicas-per-warehouse"
 class Limits:
     services_per_organization: int
     replicas_per_warehouse: int
+    postgres_services_per_organization: int = 0
 
     @classmethod
     def of(cls, settings: Settings) -> Limits:
-        return cls(settings.quota_services_per_organization, settings.quota_replicas_per_warehouse)
+        return cls(settings.quota_services_per_organization, settings.quota_replicas_per_warehouse,
+                   settings.quota_postgres_services_per_organization)
 
 
 @dataclass(frozen=True)
@@ -64,8 +67,9 @@ def _replicas_by_warehouse(services: Iterable[Service]) -> Counter[str]:
     return totals
 
 
-def organization_quotas(limits: Limits, services: Sequence[Service]) -> list[Quota]:
-    """Every quota of the organization whose services are `services`, with its usage."""
+def organization_quotas(limits: Limits, services: Sequence[Service], postgres_services: int = 0) -> list[Quota]:
+    """Every quota of the organization whose services are `services` and that has `postgres_services`, with its
+    usage."""
     busiest_warehouse = max(_replicas_by_warehouse(services).values(), default=0)
     return [
         Quota(SERVICES, "Services per organization",
@@ -73,8 +77,9 @@ def organization_quotas(limits: Limits, services: Sequence[Service]) -> list[Quo
               "longer counts. Set by the operator (CLICKPLANE_QUOTA_SERVICES_PER_ORGANIZATION).",
               "organization", limits.services_per_organization, len(_existing(services)), True),
         Quota(POSTGRES_SERVICES, "Postgres services per organization",
-              "Managed Postgres services the organization may have: none, as clickplane runs only ClickHouse.",
-              "organization", 0, 0, False),
+              "Managed Postgres services the organization may have, counting one being deleted until it is gone. "
+              "Set by the operator (CLICKPLANE_QUOTA_POSTGRES_SERVICES_PER_ORGANIZATION).",
+              "organization", limits.postgres_services_per_organization, postgres_services, True),
         Quota(REPLICAS, "Replicas per warehouse",
               "Replicas the services of one warehouse may run together, each counted at its maximum; the usage "
               "is that of the busiest warehouse. Set by the operator (CLICKPLANE_QUOTA_REPLICAS_PER_WAREHOUSE).",
@@ -82,11 +87,20 @@ def organization_quotas(limits: Limits, services: Sequence[Service]) -> list[Quo
     ]
 
 
-def organization_quota(limits: Limits, services: Sequence[Service], code: str) -> Quota:
-    for quota in organization_quotas(limits, services):
+def organization_quota(limits: Limits, services: Sequence[Service], postgres_services: int, code: str) -> Quota:
+    for quota in organization_quotas(limits, services, postgres_services):
         if quota.code == code:
             return quota
     raise NotFound(f"quota {code!r} does not exist; the quotas are {SERVICES}, {POSTGRES_SERVICES} and {REPLICAS}")
+
+
+def check_new_postgres_service(limits: Limits, existing: int) -> None:
+    """Refuse a Postgres create past the organization's quota; `existing` counts its Postgres services."""
+    if existing >= limits.postgres_services_per_organization:
+        raise BadRequest(
+            f"quota {POSTGRES_SERVICES} exceeded: the organization has {existing} Postgres services, and the limit "
+            f"is {limits.postgres_services_per_organization}; delete one first, or have the operator raise "
+            "CLICKPLANE_QUOTA_POSTGRES_SERVICES_PER_ORGANIZATION")
 
 
 def _check_warehouse(limits: Limits, services: Sequence[Service], service: Service) -> None:
@@ -129,10 +143,12 @@ class QuotaService:
 
     def list(self, organization_id: UUID) -> list[OrganizationQuota]:
         with self.context.database.looking() as session:
-            quotas = organization_quotas(self.limits, Services(session).list(organization_id))
+            quotas = organization_quotas(self.limits, Services(session).list(organization_id),
+                                         PostgresServices(session).count(organization_id))
         return [to_wire(quota) for quota in quotas]
 
     def get(self, organization_id: UUID, code: str) -> OrganizationQuota:
         with self.context.database.looking() as session:
-            quota = organization_quota(self.limits, Services(session).list(organization_id), code)
+            quota = organization_quota(self.limits, Services(session).list(organization_id),
+                                       PostgresServices(session).count(organization_id), code)
         return to_wire(quota)

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from clickplane.kit.enums import DesiredState, ServiceState
+from clickplane.kit.enums import DesiredState, PostgresDesiredState, PostgresState, ServiceState
 
 
 def utcnow() -> datetime:
@@ -130,6 +130,43 @@ class Service(Base):
     clickhouse_version: Mapped[str | None] = mapped_column(String(64), default=None)
     # Directory of the backup the service was created from: put in place before its first start.
     restore_from: Mapped[str | None] = mapped_column(String(4096), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PostgresService(Base):
+    """A Managed Postgres service: a PostgreSQL server of its own, driven by the reconciler (postgres/)."""
+
+    __tablename__ = "postgres_services"
+    __table_args__ = (Index("ix_postgres_services_org_created", "organization_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(50))
+    provider: Mapped[str] = mapped_column(String(16))
+    region: Mapped[str] = mapped_column(String(32))
+    postgres_version: Mapped[str] = mapped_column(String(8))
+    size: Mapped[str] = mapped_column(String(32))
+    ha_type: Mapped[str] = mapped_column(String(8), default="none")
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    # Observed state, written by the reconciler (and by the API only when it records an intent).
+    state: Mapped[PostgresState] = mapped_column(String(24), default="creating")
+    state_reason: Mapped[str | None] = mapped_column(String(2000), default=None)
+    desired_state: Mapped[PostgresDesiredState] = mapped_column(String(16), default="running")
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    observed_generation: Mapped[int] = mapped_column(Integer, default=0)
+    # SCRAM-SHA-256 verifier of the `postgres` superuser's password: what PostgreSQL itself keeps.
+    superuser_verifier: Mapped[str] = mapped_column(String(512))
+    # [{id, source, portRange, description}]
+    ip_access_list: Mapped[list[Any]] = mapped_column(default=list)
+    # User-set server parameters, name to value as given (text or number).
+    pg_config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Where it listens and what it runs, as last observed.
+    hostname: Mapped[str | None] = mapped_column(String(255), default=None)
+    port: Mapped[int | None] = mapped_column(Integer, default=None)
+    server_version: Mapped[str | None] = mapped_column(String(32), default=None)
+    storage_gib: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

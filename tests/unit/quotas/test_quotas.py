@@ -12,7 +12,7 @@ from clickplane.quotas import service as quotas
 from clickplane.settings import Settings
 from clickplane.store.models import Service
 
-LIMITS = quotas.Limits(services_per_organization=3, replicas_per_warehouse=5)
+LIMITS = quotas.Limits(services_per_organization=3, replicas_per_warehouse=5, postgres_services_per_organization=2)
 
 
 def service(warehouse: uuid.UUID | None = None, replicas: int = 1, max_replicas: int | None = None,
@@ -32,16 +32,18 @@ def refusal(check: Callable[[], None]) -> str:
 
 
 def test_limits_come_from_settings_with_generous_defaults() -> None:
-    assert quotas.Limits.of(Settings()) == quotas.Limits(services_per_organization=100, replicas_per_warehouse=20)
-    lowered = Settings(quota_services_per_organization=2, quota_replicas_per_warehouse=4)
-    assert quotas.Limits.of(lowered) == quotas.Limits(2, 4)
+    assert quotas.Limits.of(Settings()) == quotas.Limits(services_per_organization=100, replicas_per_warehouse=20,
+                                                         postgres_services_per_organization=20)
+    lowered = Settings(quota_services_per_organization=2, quota_replicas_per_warehouse=4,
+                       quota_postgres_services_per_organization=1)
+    assert quotas.Limits.of(lowered) == quotas.Limits(2, 4, 1)
 
 
 def test_every_quota_is_listed_with_its_value() -> None:
-    listed = quotas.organization_quotas(LIMITS, [])
+    listed = quotas.organization_quotas(LIMITS, [], postgres_services=1)
     assert [(q.code, q.scope, q.value, q.usage, q.adjustable) for q in listed] == [
         ("services-per-organization", "organization", 3, 0, True),
-        ("postgres-services-per-organization", "organization", 0, 0, False),
+        ("postgres-services-per-organization", "organization", 2, 1, True),
         ("replicas-per-warehouse", "warehouse", 5, 0, True),
     ]
     assert all(quota.name and quota.description for quota in listed)
@@ -56,9 +58,9 @@ def test_usage_counts_services_not_being_deleted_and_the_busiest_warehouse() -> 
 
 
 def test_one_quota_by_code_and_an_unknown_code() -> None:
-    assert quotas.organization_quota(LIMITS, [], "replicas-per-warehouse").value == 5
+    assert quotas.organization_quota(LIMITS, [], 0, "replicas-per-warehouse").value == 5
     with pytest.raises(NotFound, match="quota 'cpus' does not exist"):
-        quotas.organization_quota(LIMITS, [], "cpus")
+        quotas.organization_quota(LIMITS, [], 0, "cpus")
 
 
 def test_a_create_past_the_services_quota_is_refused() -> None:
