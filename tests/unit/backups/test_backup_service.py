@@ -12,13 +12,12 @@ from clickplane.auth.permissions import ADMIN
 from clickplane.auth.secrets import SecretHasher
 from clickplane.backups.repository import BackupBuckets, Backups
 from clickplane.backups.service import BackupService
-from clickplane.kit.context import AppContext
-from clickplane.operations import clickhouse_runtime
 from clickplane.services.repository import Services
 from clickplane.settings import Settings
 from clickplane.store import models
 from clickplane.store.database import Database
 from tests.unit.backups.test_backup_jobs import START, running_service
+from tests.unit.fakes import app_context
 
 HASHER = SecretHasher(b"k" * 32)
 
@@ -36,8 +35,7 @@ def test_backup_reads_answer_while_the_service_is_locked_for_a_change(database: 
             started_at=START, finished_at=START, size_in_bytes=2, backup_name=f"{service_id}/{backup_id}",
             location=str(tmp_path / "bucket" / str(service_id) / str(backup_id))))
     settings = Settings(data_dir=tmp_path, database_url=database.url)
-    backups = BackupService(AppContext(settings, database, HASHER, VerifiedKeys(ttl_seconds=60),
-                                       clickhouse_runtime(settings, HASHER)))
+    backups = BackupService(app_context(settings, database, HASHER, VerifiedKeys(ttl_seconds=60)))
     caller = Caller(uuid.uuid4(), "admin", organization_id, (str(ADMIN.id),), ADMIN.policies)
 
     with database.transaction() as change:  # as a PATCH of the service holds it until it commits

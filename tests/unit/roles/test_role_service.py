@@ -9,8 +9,6 @@ from pathlib import Path
 from clickplane.auth.authentication import Caller, VerifiedKeys
 from clickplane.auth.permissions import ADMIN, SERVICE_VIEW
 from clickplane.auth.secrets import SecretHasher
-from clickplane.kit.context import AppContext
-from clickplane.operations import clickhouse_runtime
 from clickplane.organizations.repository import Organizations
 from clickplane.roles.repository import Roles
 from clickplane.roles.schemas import RBACPolicyCreateRequest, RoleCreateRequest, RoleUpdateRequest
@@ -18,6 +16,7 @@ from clickplane.roles.service import RoleService
 from clickplane.settings import Settings
 from clickplane.store.database import Database
 from clickplane.store.models import Organization
+from tests.unit.fakes import app_context
 
 HASHER = SecretHasher(b"k" * 32)
 
@@ -43,7 +42,7 @@ def test_verified_keys_are_forgotten_only_once_each_role_change_is_committed(dat
         Organizations(session).add(Organization(id=organization_id, name="org"))
     verified_keys = CommittedRolesOnClear(database, organization_id)
     settings = Settings(data_dir=tmp_path, database_url=database.url)
-    roles = RoleService(AppContext(settings, database, HASHER, verified_keys, clickhouse_runtime(settings, HASHER)))
+    roles = RoleService(app_context(settings, database, HASHER, verified_keys))
     admin = Caller(uuid.uuid4(), "admin", organization_id, (str(ADMIN.id),), ADMIN.policies)
     policies = [RBACPolicyCreateRequest(allowDeny="ALLOW", permissions=[SERVICE_VIEW], resources=["*"])]
 
