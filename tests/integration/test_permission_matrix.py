@@ -48,6 +48,8 @@ ROLES_MANAGE = "control-plane:organization:roles:manage"
 ACTIVITIES_VIEW = "control-plane:organization:activities:view"
 BILLING_VIEW = "control-plane:organization:billing:view"
 QUERY_ENDPOINTS = "sql-console:query-endpoints:use"
+POSTGRES_VIEW = "control-plane:postgres-service:view"
+POSTGRES_MANAGE = "control-plane:postgres-service:manage"
 
 # The permission each operation needs; None: any valid key (it asks about itself).
 NEEDS: dict[str, str | None] = {
@@ -59,8 +61,19 @@ NEEDS: dict[str, str | None] = {
     "organizationQuotasGetList": ORGANIZATION_VIEW,
     "organizationQuotaGet": ORGANIZATION_VIEW,
     "organizationPrometheusGet": ORGANIZATION_VIEW,
-    "postgresOrgPrometheusGet": ORGANIZATION_VIEW,
-    "postgresInstancePrometheusGet": ORGANIZATION_VIEW,
+    "postgresOrgPrometheusGet": POSTGRES_VIEW,
+    "postgresInstancePrometheusGet": POSTGRES_VIEW,
+    "postgresServiceGetList": POSTGRES_VIEW,
+    "postgresServiceGet": POSTGRES_VIEW,
+    "postgresServiceCertsGet": POSTGRES_VIEW,
+    "postgresInstanceConfigGet": POSTGRES_VIEW,
+    "postgresServiceCreate": POSTGRES_MANAGE,
+    "postgresServicePatch": POSTGRES_MANAGE,
+    "postgresServiceDelete": POSTGRES_MANAGE,
+    "postgresServiceSetPassword": POSTGRES_MANAGE,
+    "postgresServicePatchState": POSTGRES_MANAGE,
+    "postgresInstanceConfigPost": POSTGRES_MANAGE,
+    "postgresInstanceConfigPatch": POSTGRES_MANAGE,
     "activityGetList": ACTIVITIES_VIEW,
     "activityGet": ACTIVITIES_VIEW,
     "usageCostGet": BILLING_VIEW,
@@ -112,9 +125,9 @@ NEEDS: dict[str, str | None] = {
 }
 
 VIEWS = frozenset({ORGANIZATION_VIEW, SERVICE_VIEW, KEYS_VIEW, MEMBERS_VIEW, ROLES_VIEW, ACTIVITIES_VIEW,
-                   BILLING_VIEW})
+                   BILLING_VIEW, POSTGRES_VIEW})
 EVERYTHING = VIEWS | {ORGANIZATION_MANAGE, SERVICE_MANAGE, KEYS_MANAGE, MEMBERS_MANAGE, ROLES_MANAGE,
-                      QUERY_ENDPOINTS}
+                      QUERY_ENDPOINTS, POSTGRES_MANAGE}
 
 # The system roles' fixed ids, part of the API's contract.
 ADMIN_ROLE = "00000000-0000-4000-8000-000000000001"
@@ -191,8 +204,10 @@ QUERY_VALUES = {"cloud_provider": "aws", "region_id": "us-east-1", "from_date": 
 ENVELOPE_FIELDS = {"status", "requestId", "result", "error", "nextCursor", "limit", "totalCount"}
 # Fields that carry a secret, and the only operations whose answers may hold them (each hands one out once).
 SECRET_FIELDS: dict[str, set[str]] = {
-    "keySecret": {"openapiKeyCreate"}, "password": {"instanceCreate", "instancePasswordUpdate"},
-    "secretAccessKey": set(), "connectionString": set(),  # a backup bucket's: kept only as a hash
+    "keySecret": {"openapiKeyCreate"},
+    "password": {"instanceCreate", "instancePasswordUpdate", "postgresServiceCreate", "postgresServiceSetPassword"},
+    "secretAccessKey": set(),  # a backup bucket's: kept only as a hash
+    "connectionString": {"postgresServiceCreate"},  # a Postgres service's, with its password
 }
 
 
@@ -604,6 +619,18 @@ def _backup_bucket(matrix: Matrix, request: Request) -> None:
         request.target_survives = lambda: matrix.admin.get(bucket).status_code == 200
 
 
+def _victim_postgres(matrix: Matrix, request: Request) -> None:
+    """postgresServiceDelete: a service of its own; deleted means gone or on its way (state deleting)."""
+    _throwaway("/postgres", lambda name: {"name": name, "provider": "aws", "region": "us-east-1",
+                                          "size": "r6gd.medium"})(matrix, request)
+
+    def survives() -> bool:
+        found = matrix.admin.get(request.path)
+        return found.status_code == 200 and found.json()["result"]["state"] != "deleting"
+
+    request.target_survives = survives
+
+
 def _dispose(matrix: Matrix, service_id: str) -> None:
     matrix.dispose_service(matrix.admin, matrix.org_path(f"/services/{service_id}"))
 
@@ -633,6 +660,12 @@ PREPARE: dict[str, Callable[[Matrix, Request], None]] = {
     "serviceClickhouseSettingsSchemaGet": _needs_running,
     "serviceClickhouseSettingGet": _needs_running,  # max_threads, never set here: its default, from the server
     "serviceClickhouseSettingsUpdate": _settings_update,
+    "postgresServiceCreate": _create("/postgres", "name", lambda name: {
+        "name": name, "provider": "aws", "region": "us-east-1", "size": "r6gd.medium"}),
+    "postgresServiceDelete": _victim_postgres,
+    "postgresServicePatchState": _body(lambda m: {"command": "restart"}),
+    "postgresInstanceConfigPost": _body(lambda m: {"pgConfig": {}, "pgBouncerConfig": {}}),
+    "postgresInstanceConfigPatch": _body(lambda m: {"pgConfig": {}, "pgBouncerConfig": {}}),
     "backupBucketGet": _backup_bucket,
     "backupBucketCreate": _backup_bucket,
     "backupBucketUpdate": _backup_bucket,

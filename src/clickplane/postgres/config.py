@@ -8,20 +8,65 @@ Beyond the rules here, a value is checked by the engine's own parser of the serv
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from clickplane.kit.errors import BadRequest
 
-REFERENCE_PARAMETERS = frozenset({
-    "max_connections", "default_transaction_isolation", "ssl_min_protocol_version", "maintenance_work_mem", "work_mem",
-    "effective_cache_size", "random_page_cost", "effective_io_concurrency", "max_worker_processes",
-    "max_parallel_workers", "max_parallel_workers_per_gather", "max_parallel_maintenance_workers", "statement_timeout",
-    "lock_timeout", "idle_session_timeout", "idle_in_transaction_session_timeout", "transaction_timeout",
-    "wal_sender_timeout", "wal_keep_size", "min_wal_size", "max_wal_size", "max_slot_wal_keep_size", "wal_compression",
-    "autovacuum_max_workers", "autovacuum_naptime", "autovacuum_work_mem", "autovacuum_vacuum_scale_factor",
-    "autovacuum_analyze_scale_factor", "autovacuum_vacuum_insert_scale_factor", "autovacuum_vacuum_cost_limit",
-    "autovacuum_vacuum_cost_delay",
-})  # fmt: skip
-CLI_PARAMETERS = frozenset({
+
+@dataclass(frozen=True)
+class Rule:
+    """What the reference says of a parameter's value: text or a number (`integer`, `number`: also given as text,
+    with a unit), the least number, or the only texts allowed."""
+
+    kind: Literal["integer", "number", "text"]
+    minimum: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def json_schema(self) -> dict[str, Any]:
+        if self.kind == "text":
+            return {"type": "string", **({"enum": list(self.choices)} if self.choices else {})}
+        number: dict[str, Any] = {"type": self.kind, **({"minimum": self.minimum} if self.minimum is not None else {})}
+        return {"anyOf": [{"type": "string"}, number]}
+
+
+# The reference's 31 parameters (its `pgConfig`), with its bounds in each parameter's base unit (kB, ms, ...).
+REFERENCE_PARAMETERS: dict[str, Rule] = {
+    "max_connections": Rule("integer", 1),
+    "default_transaction_isolation": Rule("text", choices=("read committed", "repeatable read", "serializable")),
+    "ssl_min_protocol_version": Rule("text", choices=("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")),
+    "maintenance_work_mem": Rule("integer", 64),
+    "work_mem": Rule("integer", 64),
+    "effective_cache_size": Rule("integer", 8),
+    "random_page_cost": Rule("number", 0),
+    "effective_io_concurrency": Rule("integer", 0),
+    "max_worker_processes": Rule("integer", 0),
+    "max_parallel_workers": Rule("integer", 0),
+    "max_parallel_workers_per_gather": Rule("integer", 0),
+    "max_parallel_maintenance_workers": Rule("integer", 0),
+    "statement_timeout": Rule("integer", 0),
+    "lock_timeout": Rule("integer", 0),
+    "idle_session_timeout": Rule("integer", 0),
+    "idle_in_transaction_session_timeout": Rule("integer", 0),
+    "transaction_timeout": Rule("integer", 0),
+    "wal_sender_timeout": Rule("integer", 0),
+    "wal_keep_size": Rule("integer", 0),
+    "min_wal_size": Rule("integer", 32768),
+    "max_wal_size": Rule("integer", 32768),
+    "max_slot_wal_keep_size": Rule("integer", 0),
+    "wal_compression": Rule("text", choices=("off", "on", "lz4", "zstd")),
+    "autovacuum_max_workers": Rule("integer", 1),
+    "autovacuum_naptime": Rule("integer", 1),
+    "autovacuum_work_mem": Rule("integer", 1024),
+    "autovacuum_vacuum_scale_factor": Rule("number", 0),
+    "autovacuum_analyze_scale_factor": Rule("number", 0),
+    "autovacuum_vacuum_insert_scale_factor": Rule("number", 0),
+    "autovacuum_vacuum_cost_limit": Rule("integer", 1),
+    "autovacuum_vacuum_cost_delay": Rule("integer", 0),
+}
+# The 29 more that clickhousectl 0.5.0 sends; the reference says nothing of their values but that they are text or
+# numbers.
+CLI_PARAMETERS: dict[str, Rule] = {name: Rule("number") for name in (
     "autovacuum_analyze_threshold", "autovacuum_freeze_max_age", "autovacuum_vacuum_insert_threshold",
     "autovacuum_vacuum_threshold", "bgwriter_delay", "bgwriter_flush_after", "bgwriter_lru_maxpages",
     "bgwriter_lru_multiplier", "checkpoint_timeout", "default_toast_compression", "enable_parallel_hash",
@@ -30,28 +75,9 @@ CLI_PARAMETERS = frozenset({
     "max_logical_replication_workers", "max_replication_slots", "max_sync_workers_per_subscription",
     "max_wal_senders", "shared_memory_percent", "temp_buffers", "track_activity_query_size", "vacuum_cost_delay",
     "wal_buffers",
-})  # fmt: skip
-ALLOWED_PARAMETERS = REFERENCE_PARAMETERS | CLI_PARAMETERS
-
-# The reference's lower bounds of numbers, in each parameter's base unit (kB, ms, ...).
-_MINIMUMS: dict[str, float] = {
-    "max_connections": 1, "maintenance_work_mem": 64, "work_mem": 64, "effective_cache_size": 8, "random_page_cost": 0,
-    "effective_io_concurrency": 0, "max_worker_processes": 0, "max_parallel_workers": 0,
-    "max_parallel_workers_per_gather": 0, "max_parallel_maintenance_workers": 0, "statement_timeout": 0,
-    "lock_timeout": 0, "idle_session_timeout": 0, "idle_in_transaction_session_timeout": 0, "transaction_timeout": 0,
-    "wal_sender_timeout": 0, "wal_keep_size": 0, "min_wal_size": 32768, "max_wal_size": 32768,
-    "max_slot_wal_keep_size": 0, "autovacuum_max_workers": 1, "autovacuum_naptime": 1, "autovacuum_work_mem": 1024,
-    "autovacuum_vacuum_scale_factor": 0, "autovacuum_analyze_scale_factor": 0,
-    "autovacuum_vacuum_insert_scale_factor": 0, "autovacuum_vacuum_cost_limit": 1, "autovacuum_vacuum_cost_delay": 0,
-}  # fmt: skip
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "default_transaction_isolation": ("read committed", "repeatable read", "serializable"),
-    "ssl_min_protocol_version": ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"),
-    "wal_compression": ("off", "on", "lz4", "zstd"),
-}
-# A server parameter that PostgreSQL itself sets from a unit's default when absent: -1 is allowed beside the
-# reference's minimum for these (max_slot_wal_keep_size -1: no limit; autovacuum_vacuum_cost_limit -1: use
-# vacuum_cost_limit), as the reference's own examples show.
+)}  # fmt: skip
+PARAMETERS = {**REFERENCE_PARAMETERS, **CLI_PARAMETERS}
+# Where the reference's own examples give -1 (no limit; inherit vacuum_cost_limit) below its minimum.
 _MINUS_ONE_ALLOWED = frozenset({"max_slot_wal_keep_size", "autovacuum_vacuum_cost_limit"})
 
 
@@ -60,24 +86,25 @@ def check_parameters(config: Mapping[str, object]) -> dict[str, str]:
     below the reference's minimum or outside its choices."""
     checked: dict[str, str] = {}
     for name, value in config.items():
-        if name not in ALLOWED_PARAMETERS:
+        rule = PARAMETERS.get(name)
+        if rule is None:
             raise BadRequest(f"pgConfig: {name!r} is not a parameter a service may set; allowed: "
-                             f"{', '.join(sorted(ALLOWED_PARAMETERS))}")
-        checked[name] = _checked_value(name, value)
+                             f"{', '.join(sorted(PARAMETERS))}")
+        checked[name] = _checked_value(name, rule, value)
     return checked
 
 
-def _checked_value(name: str, value: object) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise BadRequest(f"pgConfig.{name}: give a string or a number, not {type(value).__name__}")
-    choices = _CHOICES.get(name)
-    if choices is not None and value not in choices:
-        raise BadRequest(f"pgConfig.{name}: {value!r} is not one of: {', '.join(choices)}")
+def _checked_value(name: str, rule: Rule, value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float) or (
+            rule.kind == "text" and not isinstance(value, str)):
+        kind = "a string" if rule.kind == "text" else "a string or a number"
+        raise BadRequest(f"pgConfig.{name}: give {kind}, not {type(value).__name__}")
+    if rule.choices and value not in rule.choices:
+        raise BadRequest(f"pgConfig.{name}: {value!r} is not one of: {', '.join(rule.choices)}")
     number = _number(value)
-    minimum = _MINIMUMS.get(name)
-    if number is not None and minimum is not None and number < minimum and not (
+    if number is not None and rule.minimum is not None and number < rule.minimum and not (
             number == -1 and name in _MINUS_ONE_ALLOWED):
-        raise BadRequest(f"pgConfig.{name}: {value} is below the minimum of {minimum:g}")
+        raise BadRequest(f"pgConfig.{name}: {value} is below the minimum of {rule.minimum:g}")
     return value if isinstance(value, str) else _number_text(value)
 
 

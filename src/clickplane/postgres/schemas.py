@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 
 from clickplane.kit.enums import PostgresState
 from clickplane.kit.schemas import PRINTABLE, RequestModel, ResourceTag, ResponseModel, Timestamp
+from clickplane.postgres.config import PARAMETERS
 
 PgState = PostgresState
 PgVersion = Literal["18", "17"]
@@ -35,11 +36,14 @@ PgName = Annotated[str, Field(min_length=1, max_length=50, description="Name of 
                                                                       "characters."), PRINTABLE]
 PgTags = Annotated[list[ResourceTag], Field(max_length=50, description="Tags of the service; keys starting with "
                                                                        "`chc_` are reserved.")]
-# A parameter's value: the reference allows text or a number; the engine's own parser decides what it means.
-PgConfigValue = str | int | float
-PgConfig = Annotated[dict[str, PgConfigValue], Field(
-    description="Server parameters by name (postgresql.org/docs/current/runtime-config.html), among those the "
-                "service allows; checked by the engine's own parser.")]
+# Server parameters by name. Taken as any JSON object, for config.check_parameters to say precisely what is wrong
+# with a name or a value; documented with each parameter the service allows.
+PgConfig = Annotated[dict[str, Any], WithJsonSchema({
+    "type": "object", "title": "Postgres Configuration", "additionalProperties": False,
+    "description": "Server parameters (postgresql.org/docs/current/runtime-config.html): those listed, each checked "
+                   "against the reference's bounds and by the engine's own parser of the service's version.",
+    "properties": {name: rule.json_schema() for name, rule in PARAMETERS.items()},
+})]
 PgBouncerConfig = Annotated[dict[str, str], Field(
     description="PgBouncer parameters. clickplane runs no PgBouncer: only an empty object is accepted.")]
 PgPassword = Annotated[str, Field(min_length=12, max_length=1024, description=(
@@ -89,9 +93,10 @@ class PostgresService(PostgresServiceListItem):
                                          "the file system holding its data.")
     username: str = Field(description="The superuser to log in as.")
     hostname: str = Field(description="Host name to connect to (the certificate names it).")
+    port: int | None = Field(default=None, description=(
+        "The port the server listens on (a clickplane field: a local service has a port of its own, not 5432)."))
     connectionString: str | None = Field(default=None, description=(
-        "A libpq URI with host, port and TLS settings. It embeds the password only in the create response and "
-        "in a password reset that generated the password; elsewhere it has no password."))
+        "A libpq URI with the password, host, port and TLS settings: in the create response only."))
     password: str | None = Field(default=None, description="The superuser's password: only in the create response "
                                                            "and in a reset that generated it.")
     ipAccessList: list[PgIpAccessRule] = Field(description=(
@@ -140,7 +145,7 @@ class PostgresInstanceConfig(RequestModel):
 
 
 class PostgresInstanceConfigResponse(ResponseModel):
-    pgConfig: dict[str, Any] = Field(description="The parameters set on the service (not the server's defaults).")
+    pgConfig: PgConfig = Field(description="The parameters set on the service (not the server's defaults).")
     pgBouncerConfig: dict[str, str] = Field(description="PgBouncer parameters: none, clickplane runs no PgBouncer.")
 
 

@@ -313,7 +313,7 @@ class PostgresServiceApi:
             self.context.settings.service_listen_host
         return schemas.PostgresService(
             **list_item(found).model_dump(), storageSize=found.storage_gib, username=SUPERUSER, hostname=host,
-            connectionString=connection_string(host, found.port, password), password=password,
+            port=found.port, connectionString=connection_string(host, found.port, password), password=password,
             ipAccessList=[schemas.PgIpAccessRule.model_validate(rule) for rule in found.ip_access_list])
 
 
@@ -325,12 +325,12 @@ def list_item(found: PostgresService) -> schemas.PostgresServiceListItem:
 
 
 def connection_string(host: str, port: int | None, password: str | None) -> str | None:
-    """A libpq URI; None until the service has a port. With the password only when it is shown."""
-    if port is None:
+    """A libpq URI holding the password: only while the password is shown, and once the service has a port."""
+    if port is None or password is None:
         return None
-    credentials = SUPERUSER if password is None else f"{SUPERUSER}:{quote(password, safe='')}"
     address = f"[{host}]" if ":" in host else host
-    return f"postgresql://{credentials}@{address}:{port}/postgres?sslmode=require&channel_binding=require"
+    return (f"postgresql://{SUPERUSER}:{quote(password, safe='')}@{address}:{port}/postgres"
+            "?sslmode=require&channel_binding=require")
 
 
 def _enter(found: PostgresService, transition: lifecycle.PostgresTransition) -> None:
