@@ -285,7 +285,9 @@ class LocalClickHouseRuntime:
         while True:
             if await self._client.pings(paths.service_id, self._url(ports)):
                 return None
-            exit_status = await asyncio.to_thread(self._supervisor.exit_status, server)
+            # On the loop, not in a thread: a waitpid(WNOHANG) or a read of /proc takes microseconds, and many
+            # servers starting at once would otherwise queue every poll behind the thread pool's few workers.
+            exit_status = self._supervisor.exit_status(server)
             if exit_status is not None:
                 return f"ClickHouse {exit_status} before answering"
             if loop.time() >= deadline:
