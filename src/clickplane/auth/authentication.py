@@ -122,6 +122,8 @@ class VerifiedKeys:
         if time.monotonic() >= valid_until or (caller.key_expires_at and caller.key_expires_at <= datetime.now(UTC)):
             self._entries.pop(self._digest(header), None)
             return None
+        if caller.ip_address == ip_address and caller.user_agent == user_agent:
+            return caller  # the same client again: nothing to replace
         return replace(caller, ip_address=ip_address, user_agent=user_agent)
 
     def remember(self, header: str, caller: Caller) -> None:

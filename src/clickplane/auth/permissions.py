@@ -9,6 +9,7 @@ it: DENY beats ALLOW.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -84,6 +85,10 @@ OPERATION_PERMISSIONS: dict[str, str | None] = {
     "postgresServiceGet": POSTGRES_VIEW,
     "postgresServiceCertsGet": POSTGRES_VIEW,
     "postgresInstanceConfigGet": POSTGRES_VIEW,
+    "postgresBackupGetList": POSTGRES_VIEW,
+    "postgresLogsGet": POSTGRES_VIEW,
+    "postgresInstanceCreateReadReplica": POSTGRES_MANAGE,
+    "postgresInstanceRestore": POSTGRES_MANAGE,
     "postgresServiceCreate": POSTGRES_MANAGE,
     "postgresServicePatch": POSTGRES_MANAGE,
     "postgresServiceDelete": POSTGRES_MANAGE,
@@ -155,8 +160,10 @@ def resource_of(permission: str, organization_id: uuid.UUID, service_id: uuid.UU
     return f"organization/{organization_id}"
 
 
+@functools.lru_cache(maxsize=4096)
 def allows(policies: tuple[Policy, ...], permission: str, resource: str) -> bool:
-    """DENY beats ALLOW; nothing allowed is denied."""
+    """DENY beats ALLOW; nothing allowed is denied. Remembered: a pure function of its arguments that every
+    request asks, with the same few arguments, and that wildcard matching makes costly."""
     relevant = [policy for policy in policies if policy.covers(permission, resource)]
     return any(p.effect == "ALLOW" for p in relevant) and not any(p.effect == "DENY" for p in relevant)
 

@@ -67,8 +67,15 @@ def _client_address(request: Request) -> str | None:
     """The address the request came from, as an IP address; None when it is not one (a trusted proxy's
     X-Forwarded-For may say anything), so that no access list matches it and no log records it."""
     client = request.scope.get("client")
+    return _canonical_address(client[0]) if client else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical_address(text: str) -> str | None:
+    """`text` in the canonical form of an IP address, None when it is not one; remembered, as a client sends
+    many requests."""
     try:
-        return str(ipaddress.ip_address(client[0])) if client else None
+        return str(ipaddress.ip_address(text))
     except ValueError:
         return None
 
