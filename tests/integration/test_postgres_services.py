@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -216,3 +217,33 @@ def test_a_create_the_service_cannot_honour_is_refused(server: ClickplaneServer,
         assert complaint in response.json()["error"]
         listed = client.get(server.org_path("/postgres")).json()["result"]
         assert [item for item in listed if item["name"] == "refused"] == []
+
+
+def test_a_create_interrupted_by_a_killed_serve_converges(fresh_server: ClickplaneServer, tmp_path: Path) -> None:
+    server = fresh_server
+    server.start()
+    created = create(server)
+    time.sleep(0.3)  # into the first start: initdb, certificate, launch
+    server.stop(signal.SIGKILL)
+    server.start()
+    running = wait_for_state(server, created["id"], "running")
+    ca = ca_file(server, created["id"], tmp_path)
+    with connect(running, created["password"], ca, port_of(created)) as connection:
+        assert connection.execute("SELECT 1").fetchone() == (1,)
+    postmasters = [pid for pid in os.listdir("/proc") if pid.isdigit() and _is_postmaster_of(pid, created["id"])]
+    assert len(postmasters) == 1, postmasters
+    with server.client() as client:
+        assert client.delete(server.org_path(f"/postgres/{created['id']}")).status_code == 200
+        wait_until(lambda: client.get(server.org_path(f"/postgres/{created['id']}")).status_code == 404,
+                   what="the deleted service to be gone")
+
+
+def _is_postmaster_of(pid: str, postgres_id: str) -> bool:
+    """Whether process `pid` is a PostgreSQL server (not a backend: its parent is no postgres) of the service."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+        parent_name = Path(f"/proc/{parent}/comm").read_text().strip()
+    except OSError:
+        return False
+    return argv[0].endswith(b"postgres") and postgres_id.encode() in b" ".join(argv) and parent_name != "postgres"
