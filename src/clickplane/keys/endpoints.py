@@ -8,11 +8,12 @@ from blacksheep import Response
 
 from clickplane.auth.authentication import Caller
 from clickplane.keys.schemas import ApiKey, ApiKeyPatchRequest, ApiKeyPostRequest, ApiKeyPostResponse, Whoami
-from clickplane.keys.service import MAX_PAGE, KeyService
+from clickplane.keys.service import KeyService
 from clickplane.kit.binders import JsonBody
 from clickplane.kit.context import AppContext
 from clickplane.kit.docs import Produces
 from clickplane.kit.envelope import acknowledged, ok
+from clickplane.kit.paging import MAX_PAGE
 from clickplane.kit.routes import Api
 
 TAG = "OpenAPI"

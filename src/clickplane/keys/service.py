@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -30,6 +29,7 @@ from clickplane.kit.context import AppContext
 from clickplane.kit.enums import RecordedActivityType
 from clickplane.kit.envelope import Page
 from clickplane.kit.errors import BadRequest, Conflict, NotFound
+from clickplane.kit.paging import page_of
 from clickplane.organizations.lookup import visible
 from clickplane.organizations.repository import Organizations
 from clickplane.roles.repository import Roles
@@ -38,7 +38,6 @@ from clickplane.services.service import validate_ip_access_list
 from clickplane.store.models import ApiKey
 
 MAX_KEYS_PER_ORGANIZATION = 100
-MAX_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -153,22 +152,6 @@ def find_key(keys: ApiKeys, organization_id: uuid.UUID, key_ref: str) -> ApiKey:
     return key
 
 
-def page_of(keys: Sequence[ApiKey], limit: int | None, cursor: str | None) -> tuple[Sequence[ApiKey], Page | None]:
-    """The keys of one page: those after the key the cursor names, at most `limit`; and the paging fields when
-    the client asked for a page."""
-    if limit is not None and not 1 <= limit <= MAX_PAGE:
-        raise BadRequest(f"limit must be between 1 and {MAX_PAGE}")
-    start = 0
-    if cursor is not None:
-        start = next((index + 1 for index, key in enumerate(keys) if str(key.id) == cursor), -1)
-        if start < 0:
-            raise BadRequest("cursor does not name a key of this organization; start again without a cursor")
-    page = keys[start:start + limit] if limit else keys[start:]
-    more = limit is not None and start + limit < len(keys)
-    paging = Page(limit, len(keys), str(page[-1].id) if more else None) if limit or cursor else None
-    return page, paging
-
-
 class KeyService:
     def __init__(self, context: AppContext) -> None:
         self.context = context
@@ -181,7 +164,8 @@ class KeyService:
     def list(self, organization_id: uuid.UUID, limit: int | None, cursor: str | None
              ) -> tuple[list[schemas.ApiKey], Page | None]:
         with self.context.database.looking() as session:
-            page, paging = page_of(ApiKeys(session).list(organization_id), limit, cursor)
+            page, paging = page_of(ApiKeys(session).list(organization_id), limit, cursor, lambda key: str(key.id),
+                                   "a key of this organization")
             return [to_wire(key, Roles(session)) for key in page], paging
 
     def get(self, organization_id: uuid.UUID, key_ref: str) -> schemas.ApiKey:
