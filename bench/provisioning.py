@@ -27,25 +27,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import hashlib
 import os
 import re
 import secrets
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import httpx
-
+import startup
 from clickplane.runtime.clickhouse.config import (
     ServerConfig,
     TlsFiles,
@@ -64,7 +60,6 @@ from clickplane.services.service import DEFAULT_REPLICA_MEMORY_GB
 from clickplane.settings import discover_clickhouse_binary
 from harness import (
     BenchError,
-    Clickplane,
     Sandbox,
     Timeout,
     interrupts_deferred,
@@ -74,6 +69,19 @@ from harness import (
     tail,
     terminated_as_interrupt,
 )
+from startup import (
+    SERVE_LOG_TIME,
+    Created,
+    Kind,
+    Measurement,
+    alternating,
+    create_all,
+    local_timestamp,
+    mtime,
+    print_phases,
+    print_totals,
+    serve_log_times,
+)
 
 LISTEN_HOST = "127.0.0.1"
 SERVICE_PREFIX = "provision-"
@@ -82,99 +90,19 @@ STOP_TIMEOUT = 30.0
 PHASES = ("POST ok", "ports", "config", "CH log", "CH ready", "pinged", "running")
 
 
-@dataclass
-class Measurement:
-    target: str  # "clickplane" or "bare"
-    count: int
-    round: int
-    total: float
-    each: list[float]
-    # clickplane only: per phase, seconds after each service's POST (a service whose phase is unknown is left out).
-    phases: dict[str, list[float]] = field(default_factory=dict)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.each)
-
-
 # --- clickplane ----------------------------------------------------------------------------------------------
 
-@dataclass
-class Created:
-    name: str
-    sent: float  # perf_counter
-    sent_wall: float  # time.time(), to compare with file times and log lines
-    answered: float | None = None
-    service_id: str | None = None
-    running: float | None = None
-
-
-async def provision(clickplane: Clickplane, count: int, poll: float, timeout: float) -> tuple[float, list[Created]]:
-    """POST `count` services at once and poll the list until all run; (total seconds, each service)."""
-    path = f"/v1/organizations/{clickplane.organization_id}/services"
-    services: dict[str, Created] = {}
-    limits = httpx.Limits(max_connections=count + 1, max_keepalive_connections=count + 1)
-    async with httpx.AsyncClient(base_url=clickplane.api.base_url, timeout=30, trust_env=False, limits=limits,
-                                 headers={"Authorization": clickplane.api.authorization}) as client:
-
-        async def create(name: str) -> None:
-            created = services[name] = Created(name, time.perf_counter(), time.time())
-            response = await client.post(path, json={"name": name, "provider": "aws", "region": "us-east-1",
-                                                     "ipAccessList": [{"source": LISTEN_HOST}]})
-            created.answered = time.perf_counter()
-            if response.status_code != 200:
-                raise BenchError(f"POST {path} answered {response.status_code}: {response.text[:500]}")
-            created.service_id = str(response.json()["result"]["service"]["id"])
-
-        async def watch() -> None:
-            deadline = start + timeout
-            while True:
-                response = await client.get(path)
-                now = time.perf_counter()
-                if response.status_code != 200:
-                    raise BenchError(f"GET {path} answered {response.status_code}: {response.text[:500]}")
-                for service in response.json()["result"]:
-                    created = services.get(service["name"])
-                    if created is None or created.running is not None:
-                        continue
-                    if service["state"] == "running":
-                        created.running = now
-                    elif service["state"] in FAILED_STATES:
-                        raise BenchError(f"service {service['name']} ({service['id']}) went {service['state']}")
-                if len(services) == count and all(c.running is not None for c in services.values()):
-                    return
-                if now > deadline:
-                    waiting = sum(c.running is None for c in services.values()) + count - len(services)
-                    raise Timeout(f"{waiting} of {count} services not running after {timeout:g} s")
-                await asyncio.sleep(poll)
-
-        start = time.perf_counter()
-        async with asyncio.TaskGroup() as group:
-            for number in range(count):
-                group.create_task(create(f"{SERVICE_PREFIX}{number}"))
-            group.create_task(watch())
-    finished = max(c.running for c in services.values() if c.running is not None)
-    return finished - start, list(services.values())
+SERVICES = Kind("service", "/services", lambda name: {"name": name, "provider": "aws", "region": "us-east-1",
+                                                      "ipAccessList": [{"source": LISTEN_HOST}]},
+                lambda result: str(result["service"]["id"]), FAILED_STATES)
 
 
 # 18.16: `2024.05.01 12:00:00.123456 [ 1 ] {} <Information> Application: Ready for connections.`
 CLICKHOUSE_TIME = r"(\d{4}\.\d\d\.\d\d \d\d:\d\d:\d\d(?:\.\d+)?) "
 CLICKHOUSE_FIRST = re.compile(r"\A" + CLICKHOUSE_TIME)
 CLICKHOUSE_READY = re.compile(r"^" + CLICKHOUSE_TIME + r".*Ready for connections", re.MULTILINE)
-# `clickplane serve` logs `%(asctime)s %(levelname)s %(name)s: %(message)s`, asctime in local time.
-RUNTIME_STARTED = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO clickplane\.runtime\.clickhouse\.local: "
+RUNTIME_STARTED = re.compile(SERVE_LOG_TIME + r"INFO clickplane\.runtime\.clickhouse\.local: "
                              r"ClickHouse of service (\S+) answers \(pid", re.MULTILINE)
-
-
-def local_timestamp(text: str, layout: str) -> float:
-    return datetime.datetime.strptime(text, layout).timestamp()
-
-
-def mtime(path: Path) -> float | None:
-    try:
-        return path.stat().st_mtime
-    except FileNotFoundError:
-        return None
 
 
 def clickhouse_log_times(server_log: Path) -> tuple[float | None, float | None]:
@@ -194,20 +122,19 @@ def clickhouse_log_times(server_log: Path) -> tuple[float | None, float | None]:
 
 def phases_of(data_dir: Path, serve_log: Path, services: list[Created]) -> dict[str, list[float]]:
     """Per phase, seconds from each service's POST to that phase, from the files and logs the run left."""
-    pinged = {match[2]: local_timestamp(match[1], "%Y-%m-%d %H:%M:%S,%f")
-              for match in RUNTIME_STARTED.finditer(serve_log.read_text(errors="replace"))}
+    pinged = serve_log_times(serve_log, RUNTIME_STARTED)
     phases: dict[str, list[float]] = {phase: [] for phase in PHASES}
     for created in services:
-        if created.service_id is None or created.answered is None or created.running is None:
+        if created.resource_id is None or created.answered is None or created.running is None:
             continue
-        paths = ServicePaths(data_dir / "services" / created.service_id)
+        paths = ServicePaths(data_dir / "services" / created.resource_id)
         first_line, ready = clickhouse_log_times(paths.server_log)
         wall = {
             "ports": mtime(paths.ports_file),
             "config": mtime(paths.config_file),
             "CH log": first_line,
             "CH ready": ready,
-            "pinged": pinged.get(created.service_id),
+            "pinged": pinged.get(created.resource_id),
         }
         phases["POST ok"].append(created.answered - created.sent)
         for phase, moment in wall.items():
@@ -224,7 +151,8 @@ def measure_clickplane(binary: str, count: int, number: int, args: argparse.Name
     try:
         clickplane = sandbox.start_clickplane({"CLICKPLANE_CLICKHOUSE_BINARY": binary})
         log(f"N={count} round {number}: clickplane, creating {count} service(s)")
-        total, services = asyncio.run(provision(clickplane, count, args.api_poll, args.timeout))
+        total, services = asyncio.run(create_all(clickplane, SERVICES, SERVICE_PREFIX, count, args.api_poll,
+                                                 args.timeout))
         clickplane.serve.check_alive()
         each = [c.running - c.sent for c in services if c.running is not None]
         phases = phases_of(sandbox.data_dir, clickplane.serve.log, services)
@@ -375,33 +303,13 @@ LABELS = {"clickplane": "clickplane create→running", "bare": "bare spawn→/pi
 
 
 def print_tables(measurements: list[Measurement]) -> None:
-    header = f"{'N':>3} {'round':>5}  {'target':<26} {'total s':>8} {'min s':>7} {'median s':>8} {'max s':>7}"
-    print(header)
-    print("-" * len(header))
-    for m in measurements:
-        print(f"{m.count:>3} {m.round:>5}  {LABELS[m.target]:<26} {m.total:>8.2f} {min(m.each):>7.2f} "
-              f"{m.median:>8.2f} {max(m.each):>7.2f}")
-    print("\nclickplane phases: median over services (max in brackets), seconds after each service's POST")
-    header = f"{'N':>3} {'round':>5}  " + " ".join(f"{phase:>13}" for phase in PHASES)
-    print(header)
-    print("-" * len(header))
-    for m in measurements:
-        if m.target == "clickplane":
-            cells = [f"{statistics.median(m.phases[p]):.2f} ({max(m.phases[p]):.2f})" if m.phases.get(p) else "-"
-                     for p in PHASES]
-            print(f"{m.count:>3} {m.round:>5}  " + " ".join(f"{cell:>13}" for cell in cells))
+    print_totals(measurements, LABELS)
+    print_phases(measurements, "clickplane", PHASES,
+                 "clickplane phases: median over services (max in brackets), seconds after each service's POST")
 
 
 def summary(measurements: list[Measurement], count: int) -> str:
-    """Means over the rounds of each target's total and median."""
-    def means(target: str) -> tuple[float, float]:
-        chosen = [m for m in measurements if m.count == count and m.target == target]
-        return statistics.fmean(m.total for m in chosen), statistics.fmean(m.median for m in chosen)
-
-    (ours, ours_median), (bare, bare_median) = means("clickplane"), means("bare")
-    return (f"N={count}: clickplane {ours:.2f} s to running (median {ours_median:.2f} s), bare clickhouse-server "
-            f"{bare:.2f} s to /ping (median {bare_median:.2f} s) (overhead {ours - bare:+.2f} s, "
-            f"{ours / bare:.2f}x; median {ours_median - bare_median:+.2f} s, {ours_median / bare_median:.2f}x)")
+    return startup.summary(measurements, count, "bare clickhouse-server", "/ping")
 
 
 # --- main ----------------------------------------------------------------------------------------------------
@@ -427,13 +335,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def run(args: argparse.Namespace, binary: str, dirs: list[Path]) -> list[Measurement]:
     log(f"warm-up: one bare server, unrecorded ({binary})")
     measure_bare(binary, 1, 0, args, dirs)
-    measurements: list[Measurement] = []
-    for count in args.counts:
-        for number in range(1, args.rounds + 1):
-            targets: list[Any] = [measure_clickplane, measure_bare]
-            for measure in targets if number % 2 else targets[::-1]:
-                measurements.append(measure(binary, count, number, args, dirs))
-    return measurements
+    return alternating(args.counts, args.rounds, [
+        lambda count, number: measure_clickplane(binary, count, number, args, dirs),
+        lambda count, number: measure_bare(binary, count, number, args, dirs),
+    ])
 
 
 def main(argv: list[str] | None = None) -> int:
