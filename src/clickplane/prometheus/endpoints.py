@@ -5,22 +5,19 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from blacksheep import Content, Response
+from blacksheep import Response
 
 from clickplane.auth.authentication import Caller
 from clickplane.kit.context import AppContext
 from clickplane.kit.docs import PlainText
+from clickplane.kit.exposition import exposition
 from clickplane.kit.routes import Api
-from clickplane.prometheus.service import CONTENT_TYPE, PrometheusService
+from clickplane.prometheus.service import PrometheusService
 
 TAG = "Prometheus"
 RESULT = PlainText("text/plain")
 FILTERING = ("`filtered_metrics=true` keeps a curated subset: query counts and failures, rows and bytes read and "
              "written, merges, connections, memory, uptime, part counts and replica health.")
-
-
-def exposition(text: str) -> Response:
-    return Response(200, None, Content(CONTENT_TYPE.encode(), text.encode()))
 
 
 def add_routes(api: Api, context: AppContext) -> None:

@@ -24,25 +24,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import NoReturn
 
 from clickplane.auth import permissions
 from clickplane.auth.authentication import Caller
+from clickplane.kit import exposition
 from clickplane.kit.context import AppContext
 from clickplane.kit.errors import BadRequest, NotFound
+from clickplane.kit.exposition import Family, Labels
 from clickplane.organizations.lookup import visible
 from clickplane.organizations.repository import Organizations
 from clickplane.services import engine
 from clickplane.services import lookup as service_lookup
 from clickplane.services.repository import Services
 from clickplane.store.models import Service
-
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 METRICS, EVENTS, ASYNC_METRICS = "system.metrics", "system.events", "system.asynchronous_metrics"
 # Source table -> (metric name prefix, Prometheus type).
@@ -89,8 +88,6 @@ SERVICE_INFO = "ClickHouse_ServiceInfo"
 SERVICE_INFO_HELP = ("The service as clickplane sees it: its state, its ClickHouse version and whether its "
                      "metrics could be read; always 1")
 
-Labels = tuple[tuple[str, str], ...]
-
 
 @dataclass(frozen=True)
 class Reading:
@@ -115,14 +112,6 @@ class ServiceMetrics:
     complete: bool = True
 
 
-@dataclass
-class _Family:
-    name: str
-    kind: str
-    help: str
-    samples: list[tuple[Labels, float]] = field(default_factory=list)
-
-
 def parse_filtered(text: str | None) -> bool:
     """The `filtered_metrics` query parameter: true or false (or 1 or 0), false when absent."""
     if text is None or text.strip().lower() in ("false", "0", ""):
@@ -145,8 +134,8 @@ def parse_readings(text: str) -> tuple[Reading, ...]:
 
 def render(services: Sequence[ServiceMetrics], filtered: bool) -> str:
     """The exposition of every service's metrics: each family's HELP and TYPE once, then its samples."""
-    info = _Family(SERVICE_INFO, "gauge", SERVICE_INFO_HELP)
-    families: dict[str, _Family] = {}
+    info = Family(SERVICE_INFO, "gauge", SERVICE_INFO_HELP)
+    families: dict[str, Family] = {}
     for service in services:
         labels: Labels = (("clickhouse_org", service.organization_id), ("clickhouse_service", service.service_id),
                           ("clickhouse_service_name", service.service_name))
@@ -162,35 +151,10 @@ def render(services: Sequence[ServiceMetrics], filtered: bool) -> str:
             if name in seen:  # two names that differ only in characters Prometheus does not allow
                 continue
             seen.add(name)
-            family = families.setdefault(name, _Family(name, kind, reading.description or reading.name))
+            family = families.setdefault(name, Family(name, kind, reading.description or reading.name))
             family.samples.append(((*labels, ("hostname", reading.host), ("instance", reading.host),
                                     ("table", reading.source)), reading.value))
-    lines: list[str] = []
-    for family in (info, *families.values()):
-        lines.append(f"# HELP {family.name} {_escape(family.help)}")
-        lines.append(f"# TYPE {family.name} {family.kind}")
-        lines.extend(f"{family.name}{{{_labels(labels)}}} {_number(value)}" for labels, value in family.samples)
-    return "\n".join(lines) + "\n"
-
-
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def _labels(labels: Labels) -> str:
-    return ",".join(f'{name}="{_label_value(value)}"' for name, value in labels)
-
-
-def _label_value(value: str) -> str:
-    return _escape(value).replace('"', '\\"')
-
-
-def _number(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return str(int(value)) if float(value).is_integer() and abs(value) < 2**53 else repr(value)
+    return exposition.render((info, *families.values()))
 
 
 def described(service: Service) -> ServiceMetrics:
