@@ -7,6 +7,7 @@ import os
 import pwd
 import stat
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -22,6 +23,9 @@ class ServerUser:
     uid: int
     gid: int
     switch: bool
+    # The user's home directory (HOME for its programs when switched to it: libpq looks there for a client
+    # certificate, and fails on one it may not read, as root's).
+    home: str = "/"
 
     def own(self, path: Path) -> None:
         """Give `path` to this user (nothing to do when the programs run as the control plane)."""
@@ -31,9 +35,18 @@ class ServerUser:
     def run(self, argv: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
         """Run a program to its end as this user; its output as text. subprocess.TimeoutExpired past `timeout`."""
         identity = self._identity()
-        return subprocess.run(argv, cwd=cwd, env=program_environment(), stdin=subprocess.DEVNULL,
+        return subprocess.run(argv, cwd=cwd, env=self._environment(), stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, timeout=timeout, check=False,
                               user=identity.user, group=identity.group, extra_groups=identity.extra_groups)
+
+    def start(self, argv: list[str], cwd: Path, environment: Mapping[str, str]) -> subprocess.Popen[str]:
+        """Start a program as this user, with `environment` added to its own, for the caller to read its output
+        (text) from pipes as it comes and to wait for it. Its error output must stay short (the caller reads it
+        once the program is done)."""
+        identity = self._identity()
+        return subprocess.Popen(argv, cwd=cwd, env={**self._environment(), **environment},
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                user=identity.user, group=identity.group, extra_groups=identity.extra_groups)
 
     def spawn(self, argv: list[str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
         """Start a server as this user, in a session of its own (it outlives the control plane, and a Ctrl-C
@@ -41,9 +54,15 @@ class ServerUser:
         users' statements)."""
         identity = self._identity()
         with os.fdopen(os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as output:
-            return subprocess.Popen(argv, cwd=cwd, env=program_environment(), stdin=subprocess.DEVNULL,
+            return subprocess.Popen(argv, cwd=cwd, env=self._environment(), stdin=subprocess.DEVNULL,
                                     stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
                                     user=identity.user, group=identity.group, extra_groups=identity.extra_groups)
+
+    def _environment(self) -> dict[str, str]:
+        environment = program_environment()
+        if self.switch:
+            environment["HOME"] = self.home
+        return environment
 
     def _identity(self) -> _Identity:
         if not self.switch:
@@ -94,7 +113,7 @@ def server_user(os_user: str | None) -> ServerUser:
                              f"with `useradd --system --no-create-home --shell /usr/sbin/nologin {os_user}`") from None
     if account.pw_uid == 0:
         raise RuntimeFailure(f"PostgreSQL refuses to run as root, which {os_user} is: configure another user")
-    return ServerUser(os_user, account.pw_uid, account.pw_gid, switch=True)
+    return ServerUser(os_user, account.pw_uid, account.pw_gid, switch=True, home=account.pw_dir or "/")
 
 
 def program_environment() -> dict[str, str]:

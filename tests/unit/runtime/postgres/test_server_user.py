@@ -75,9 +75,9 @@ def test_as_root_the_configured_user_is_required(monkeypatch: pytest.MonkeyPatch
 
 def test_as_root_the_user_is_switched_to(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(module.os, "geteuid", lambda: 0)
-    account = pwd.struct_passwd(("pgu", "x", OTHER_ID, OTHER_ID + 1, "", "/", "/usr/sbin/nologin"))
+    account = pwd.struct_passwd(("pgu", "x", OTHER_ID, OTHER_ID + 1, "", "/home/pgu", "/usr/sbin/nologin"))
     monkeypatch.setattr(module.pwd, "getpwnam", lambda name: account)
-    assert server_user("pgu") == ServerUser("pgu", OTHER_ID, OTHER_ID + 1, switch=True)
+    assert server_user("pgu") == ServerUser("pgu", OTHER_ID, OTHER_ID + 1, switch=True, home="/home/pgu")
 
 
 def test_not_as_root_programs_run_as_the_control_plane(monkeypatch: pytest.MonkeyPatch) -> None:
