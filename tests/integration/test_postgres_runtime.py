@@ -1,6 +1,7 @@
 """LocalPostgresRuntime against the real PostgreSQL 17 and 18 binaries (the packaged builds that
-binaries.default_bin_dirs finds), each service in a temporary data dir. A version whose binaries are not installed
-is skipped; as root, so is every version when PostgreSQL's user does not exist."""
+binaries.default_bin_dirs finds), each test's services in a temporary data dir: servers, parameters, crashes, then
+base backups, point-in-time restores, read replicas, logs and the control plane's SQL login. A version whose
+binaries are not installed is skipped; as root, so is every version when PostgreSQL's user does not exist."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import pwd
 import shutil
 import signal
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +24,15 @@ import pytest
 
 from clickplane.postgres.passwords import scram_verifier
 from clickplane.runtime.base import RuntimeFailure
+from clickplane.runtime.postgres import backups, wal
 from clickplane.runtime.postgres.binaries import default_bin_dirs
-from clickplane.runtime.postgres.interface import ConfigRejected, PostgresObservation, PostgresSpec
+from clickplane.runtime.postgres.interface import (
+    ConfigRejected,
+    PostgresObservation,
+    PostgresSpec,
+    ReplicaOf,
+    RestoredFrom,
+)
 from clickplane.runtime.postgres.local import LocalPostgresRuntime
 from clickplane.runtime.postgres.server_user import server_user
 
@@ -264,3 +274,210 @@ async def test_stop_keeps_the_data_and_delete_removes_everything(
     assert await runtime.list_service_ids() == []
     assert not (await runtime.observe(spec.service_id)).running
     await runtime.delete(spec.service_id)  # idempotent
+
+
+# Backups, restores, replicas, logs.
+
+
+def _made_from(like: PostgresSpec, origin: ReplicaOf | RestoredFrom) -> PostgresSpec:
+    """The spec of a new service made from another's cluster."""
+    return replace(like, service_id=str(uuid.uuid4()), origin=origin)
+
+
+async def _internal(runtime: LocalPostgresRuntime, service_id: str) -> Connection:
+    """A connection as the runtime's own login, through the connection string it gives the control plane."""
+    login = await runtime.sql_login(service_id)
+    assert login is not None
+    return await psycopg.AsyncConnection.connect(login.conninfo, autocommit=True)
+
+
+async def _notes(connection: Connection) -> list[str]:
+    cursor = await connection.execute("SELECT note FROM notes ORDER BY note")
+    return [str(note) for (note,) in await cursor.fetchall()]
+
+
+async def _archive_now(runtime: LocalPostgresRuntime, service_id: str) -> datetime:
+    """Complete the WAL segment being written and wait until it is archived; the moment it was asked."""
+    asked = datetime.now(UTC)
+    async with await _internal(runtime, service_id) as connection:
+        await connection.execute("SELECT pg_switch_wal()")
+    deadline = anyio.current_time() + DEADLINE_SECONDS
+    while (window := await runtime.recovery_window(service_id)) is None or window.latest < asked:
+        if anyio.current_time() >= deadline:
+            pytest.fail(f"nothing archived after {asked} within {DEADLINE_SECONDS} s; the window: {window}")
+        await anyio.sleep(0.05)
+    return asked
+
+
+async def _until_primary(runtime: LocalPostgresRuntime, service_id: str) -> PostgresObservation:
+    """The first observation of the service running out of recovery (a restore or a promotion done)."""
+    deadline = anyio.current_time() + DEADLINE_SECONDS
+    while not (observed := await _observe_until(runtime, service_id, running=True)).running or observed.in_recovery:
+        if anyio.current_time() >= deadline:
+            pytest.fail(f"service {service_id} still in recovery after {DEADLINE_SECONDS} s: {observed}")
+        await anyio.sleep(0.05)
+    return observed
+
+
+async def test_base_backups_are_listed_and_a_restore_to_a_moment_between_two_writes_holds_the_first_only(
+        runtime: LocalPostgresRuntime, spec: PostgresSpec, tmp_path: Path) -> None:
+    observed = await _running(runtime, spec)
+    assert await runtime.recovery_window(spec.service_id) is None
+    assert await runtime.base_backups(spec.service_id) == []
+    before_backup = datetime.now(UTC)
+    took = time.monotonic()
+    backup = await runtime.take_base_backup(spec.service_id)
+    print(f"base backup of a new cluster: {time.monotonic() - took:.2f} s, {backup.size_in_bytes} bytes")
+    assert await runtime.base_backups(spec.service_id) == [backup]
+    assert backup.finished_at is not None
+    assert before_backup <= backup.started_at <= backup.finished_at
+    assert backup.size_in_bytes > 1_000_000
+    window = await runtime.recovery_window(spec.service_id)
+    assert window is not None
+    assert window.earliest == backup.finished_at <= window.latest
+
+    async with await _connect(runtime, spec, observed, tmp_path) as connection:
+        await connection.execute("CREATE TABLE notes (note text)")
+        await connection.execute("INSERT INTO notes VALUES ('first')")
+        await anyio.sleep(0.5)  # the target falls strictly between the two commits' times
+        target = datetime.now(UTC)
+        await anyio.sleep(0.5)
+        await connection.execute("INSERT INTO notes VALUES ('second')")
+    written = await _archive_now(runtime, spec.service_id)
+
+    between = _made_from(spec, RestoredFrom(spec.service_id, target))
+    took = time.monotonic()
+    await runtime.start(between)
+    restored = await _until_primary(runtime, between.service_id)
+    print(f"restore (start to a primary out of recovery): {time.monotonic() - took:.2f} s")
+    await runtime.apply(between)
+    assert restored.port != observed.port
+    async with await _connect(runtime, between, restored, tmp_path) as connection:
+        assert await _notes(connection) == ["first"]
+        await connection.execute("INSERT INTO notes VALUES ('after the restore')")  # a primary of its own
+    assert await runtime.take_base_backup(between.service_id)  # with an archive of its own
+
+    # After the last commit (a quiet database has nothing later to stop at): everything.
+    quiet = _made_from(spec, RestoredFrom(spec.service_id, written + timedelta(milliseconds=1)))
+    await runtime.start(quiet)
+    everything = await _until_primary(runtime, quiet.service_id)
+    async with await _connect(runtime, quiet, everything, tmp_path) as connection:
+        assert await _notes(connection) == ["first", "second"]
+
+    too_early = _made_from(spec, RestoredFrom(spec.service_id, before_backup))
+    with pytest.raises(RuntimeFailure, match="has no base backup finished by"):
+        await runtime.start(too_early)
+
+
+async def test_pruning_keeps_the_backups_and_wal_that_restore_from_the_moment_on(
+        runtime: LocalPostgresRuntime, spec: PostgresSpec, data_dir: Path) -> None:
+    await _running(runtime, spec)
+    taken = [await runtime.take_base_backup(spec.service_id) for _ in range(3)]
+    assert [backup.key for backup in taken] == sorted(backup.key for backup in taken)
+    service_dir = data_dir / "postgres" / spec.service_id
+    kept_start = backups.stored(service_dir / "base-backups")[1].start_segment
+    assert any(segment.name < kept_start for segment in wal.archived_segments(service_dir / "wal-archive"))
+
+    assert taken[1].finished_at is not None
+    await runtime.prune(spec.service_id, taken[1].finished_at + timedelta(microseconds=1))
+    assert await runtime.base_backups(spec.service_id) == taken[1:]
+    window = await runtime.recovery_window(spec.service_id)
+    assert window is not None
+    assert window.earliest == taken[1].finished_at
+    assert min(segment.name for segment in wal.archived_segments(service_dir / "wal-archive")) == kept_start
+    await runtime.prune(spec.service_id, datetime.now(UTC))  # the newest is kept, whatever the moment
+    assert await runtime.base_backups(spec.service_id) == taken[2:]
+
+
+async def test_a_replica_replays_its_primary_refuses_writes_and_once_promoted_stays_a_primary(
+        runtime: LocalPostgresRuntime, spec: PostgresSpec, tmp_path: Path) -> None:
+    for each in ("primary", "replica"):  # the CA of each
+        (tmp_path / each).mkdir()
+    primary = await _running(runtime, spec)
+    async with await _connect(runtime, spec, primary, tmp_path / "primary") as connection:
+        await connection.execute("CREATE TABLE notes (note text)")
+        await connection.execute("INSERT INTO notes VALUES ('before the replica')")
+
+    replica_spec = replace(_made_from(spec, ReplicaOf(spec.service_id)), config=(("work_mem", "8MB"),))
+    took = time.monotonic()
+    await runtime.start(replica_spec)
+    replica = await _observe_until(runtime, replica_spec.service_id, running=True)
+    print(f"replica (start to accepting connections): {time.monotonic() - took:.2f} s")
+    assert replica.in_recovery
+    assert replica.replay_lag_seconds is not None
+    assert replica.port != primary.port
+    await runtime.apply(replica_spec)  # no superuser change: it has the primary's, and cannot take another
+
+    async with await _connect(runtime, spec, primary, tmp_path / "primary") as connection:
+        await connection.execute("INSERT INTO notes VALUES ('after the replica')")
+    async with await _connect(runtime, replica_spec, replica, tmp_path / "replica") as connection:
+        deadline = anyio.current_time() + DEADLINE_SECONDS
+        while await _notes(connection) != ["after the replica", "before the replica"]:
+            assert anyio.current_time() < deadline, "the replica did not replay the primary's write"
+            await anyio.sleep(0.05)
+        assert await _scalar(connection, "SELECT status FROM pg_stat_wal_receiver") == "streaming"
+        assert await _scalar(connection, "SHOW work_mem") == "8MB"
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            await connection.execute("INSERT INTO notes VALUES ('on the replica')")
+
+    promoted = replace(replica_spec, promoted=True)
+    await runtime.apply(promoted)
+    assert not (await runtime.observe(replica_spec.service_id)).in_recovery
+    async with await _connect(runtime, spec, primary, tmp_path / "primary") as connection:
+        assert await _scalar(connection, "SELECT count(*) FROM pg_replication_slots") == 0
+    await runtime.restart(replica_spec.service_id)
+    restarted = await _until_primary(runtime, replica_spec.service_id)
+    await runtime.apply(promoted)
+    async with await _connect(runtime, replica_spec, restarted, tmp_path / "replica") as connection:
+        await connection.execute("INSERT INTO notes VALUES ('on the promoted replica')")
+        assert await _scalar(connection, "SELECT count(*) FROM pg_stat_wal_receiver") == 0
+    assert await runtime.take_base_backup(replica_spec.service_id)
+
+
+async def test_deleting_a_replica_drops_its_slot_on_the_primary_then_or_at_the_primarys_next_apply(
+        runtime: LocalPostgresRuntime, spec: PostgresSpec) -> None:
+    await _running(runtime, spec)
+    replicas = [_made_from(spec, ReplicaOf(spec.service_id)) for _ in range(2)]
+    for replica in replicas:
+        await runtime.start(replica)
+        await _observe_until(runtime, replica.service_id, running=True)
+
+    async def slots() -> list[str]:
+        async with await _internal(runtime, spec.service_id) as connection:
+            cursor = await connection.execute("SELECT slot_name FROM pg_replication_slots ORDER BY 1")
+            return [str(name) for (name,) in await cursor.fetchall()]
+
+    assert await slots() == sorted(f"replica_{uuid.UUID(replica.service_id).hex}" for replica in replicas)
+    await runtime.delete(replicas[0].service_id)
+    assert await slots() == [f"replica_{uuid.UUID(replicas[1].service_id).hex}"]
+
+    await runtime.stop(spec.service_id)
+    await runtime.delete(replicas[1].service_id)  # its primary does not run: the slot stays for now
+    await _running(runtime, spec)
+    assert await slots() == []
+
+
+async def test_logs_hold_the_servers_entries_in_a_window_and_the_sql_login_reaches_its_statistics(
+        runtime: LocalPostgresRuntime, spec: PostgresSpec) -> None:
+    assert await runtime.sql_login(spec.service_id) is None
+    await _running(runtime, spec)
+    since = datetime.now(UTC)
+    async with await _internal(runtime, spec.service_id) as connection:
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            await connection.execute("SELECT 1/0")
+        assert await _scalar(connection, "SHOW compute_query_id") == "on"
+        assert int(str(await _scalar(connection, "SELECT count(*) FROM pg_stat_statements"))) > 0
+    until = datetime.now(UTC) + timedelta(seconds=1)
+    deadline = anyio.current_time() + DEADLINE_SECONDS
+    while not [entry for entry in await runtime.logs(spec.service_id, since, until, 100)
+               if entry.severity == "ERROR"]:
+        assert anyio.current_time() < deadline, "the error did not reach the log"
+        await anyio.sleep(0.05)
+    errors = [entry for entry in await runtime.logs(spec.service_id, since, until, 100) if entry.severity == "ERROR"]
+    assert errors[0].body == "division by zero\nSTATEMENT:  SELECT 1/0"
+    assert since <= errors[0].timestamp < until
+    started = await runtime.logs(spec.service_id, since - timedelta(minutes=5), since, 100)
+    assert any("database system is ready to accept connections" in entry.body for entry in started)
+    assert len(await runtime.logs(spec.service_id, since - timedelta(minutes=5), until, 2)) == 2
+    await runtime.stop(spec.service_id)
+    assert await runtime.sql_login(spec.service_id) is None

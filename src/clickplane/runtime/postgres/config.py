@@ -1,11 +1,13 @@
-"""What the runtime tells PostgreSQL: the access rules (pg_hba.conf), the server's command line, initdb's, and the
-engine's own words when it refuses a parameter."""
+"""What the runtime tells PostgreSQL: the access rules (pg_hba.conf), the command lines of the server, initdb and
+pg_basebackup, the shell commands that archive and restore WAL, and the engine's own words when it refuses a
+parameter."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Sequence
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,14 +19,25 @@ LOOPBACK_NETWORKS = ("127.0.0.1/32", "::1/128")
 PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 # What starts each line a server writes to its log or stderr: `2026-12-02 14:40:04.410 GMT [4654] FATAL:  ...`.
 _LOG_LINE = re.compile(r"^.*?\b(?P<level>FATAL|ERROR|HINT|DETAIL):\s+(?P<text>.*)$")
+# The server's log files, named by the moment each was opened (in UTC: the log's time zone), one more each time it
+# rotates; PostgreSQL writes its JSON log to the same name with .json for .log (logs.py reads those).
+LOG_FILENAME = "postgresql-%Y%m%dT%H%M%S.log"
+# A log file this big is closed and the next one begun.
+LOG_ROTATION_SIZE = "10MB"
+# WAL is archived at least this often while anything is written (a partly filled segment is archived then), so
+# that what a quiet database did is restorable within a minute, as the real service's.
+ARCHIVE_TIMEOUT = "60s"
 
 
 def render_hba(access_list: Sequence[str], internal_networks: Iterable[str]) -> str:
     """pg_hba.conf, first match wins: the internal role from `internal_networks` only, every role over TLS from the
     access list's networks (loopback when it is empty), and nothing else, encrypted or not. Replication
-    connections match no line (`all` does not cover them), so they are refused."""
+    connections (which `all` does not cover) are the internal role's only, over TLS from `internal_networks`: its
+    base backups and its replicas' WAL streams."""
+    internal_networks = list(internal_networks)
     lines = ["# Written by clickplane at each start and change of the service: edits here are lost.",
              "# TYPE   DATABASE USER ADDRESS METHOD"]
+    lines += [f"hostssl replication {INTERNAL_ROLE} {network} scram-sha-256" for network in internal_networks]
     lines += [f"hostssl all {INTERNAL_ROLE} {network} scram-sha-256" for network in internal_networks]
     lines.append(f"host all {INTERNAL_ROLE} all reject")
     lines += [f"hostssl all all {network} scram-sha-256" for network in client_networks(access_list)]
@@ -48,12 +61,18 @@ class ServerFiles:
     hba: Path
     certificate: Path
     private_key: Path
+    # Where its WAL segments are archived, and where it writes its logs: the runtime's servers have both; a
+    # server without (bench/postgres.py's bare one) archives nothing and logs to its standard error.
+    archive: Path | None = None
+    log_directory: Path | None = None
 
 
-def server_command(postgres: Path, data: Path, listen_host: str, port: int, files: ServerFiles) -> list[str]:
+def server_command(postgres: Path, data: Path, listen_host: str, port: int, files: ServerFiles,
+                   recovery: Mapping[str, str] | None = None) -> list[str]:
     """The postmaster's command line. Every setting the runtime relies on is an option of it: a command line wins
     over postgresql.conf and over what users set with ALTER SYSTEM (postgresql.auto.conf), so no user can move the
-    server off its address, turn TLS off or drop what replication, statistics and passwords need."""
+    server off its address, turn TLS off or drop what replication, archiving, logs, statistics and passwords need.
+    `recovery` adds the settings of a cluster in recovery (a replica's link to its primary, a restore's target)."""
     settings = {
         "listen_addresses": listen_host,
         "port": str(port),
@@ -64,9 +83,62 @@ def server_command(postgres: Path, data: Path, listen_host: str, port: int, file
         "ssl_key_file": str(files.private_key),
         "password_encryption": "scram-sha-256",
         "shared_preload_libraries": "pg_stat_statements",
+        "compute_query_id": "on",  # pg_stat_statements' query ids, which slow query patterns are grouped by
         "wal_level": "logical",
     }
+    if files.archive is not None:
+        settings.update(archive_mode="on", archive_command=archive_command(files.archive),
+                        archive_timeout=ARCHIVE_TIMEOUT)
+    if files.log_directory is not None:
+        # A JSON object per entry: messages and statements may span lines, which a text log could not tell apart.
+        settings.update(logging_collector="on", log_destination="jsonlog", log_directory=str(files.log_directory),
+                        log_filename=LOG_FILENAME, log_rotation_size=LOG_ROTATION_SIZE,
+                        log_file_mode="0600",  # what it logs may tell of users' statements
+                        log_timezone="UTC")
+    settings.update(recovery or {})
     return [str(postgres), "-D", str(data), *_options(settings.items())]
+
+
+def archive_command(archive: Path) -> str:
+    """The shell command that archives one WAL segment (%p, its path from the data directory; %f, its name) into
+    `archive`, as the PostgreSQL docs require: it never overwrites an archived file (one there already is a success
+    when identical, as after a crash between the copy and PostgreSQL's noting it, and a failure otherwise) and never
+    leaves a part of one under its name (copied to a temporary name, flushed to disk, then renamed). The copy keeps
+    the segment's modification time, the moment it was completed, which is as far as it can restore to."""
+    directory = _in_command(archive)
+    temporary = f"{directory}/.%f.tmp"
+    return (f"if test -f {directory}/%f; then cmp -s %p {directory}/%f; "
+            f"else cp --preserve=timestamps %p {temporary} && sync {temporary} && mv {temporary} {directory}/%f "
+            f"&& sync {directory}; fi")
+
+
+def restore_command(archive: Path) -> str:
+    """The shell command that fetches one archived file (%f) from `archive` into %p for a server in recovery;
+    failing, without a word in the log, for one that is not there (the end of the archive, a timeline that
+    does not exist)."""
+    directory = _in_command(archive)
+    return f"test -f {directory}/%f && cp {directory}/%f %p"
+
+
+def _in_command(path: Path) -> str:
+    """`path` as one word of a shell command that PostgreSQL runs (where it replaces %p, %f and %%)."""
+    return shlex.quote(str(path)).replace("%", "%%")
+
+
+def base_backup_command(pg_basebackup: Path, conninfo: str, target: Path, label: str) -> list[str]:
+    """pg_basebackup of a running primary into `target`, as a tar file with no WAL: that is archived, and
+    pg_basebackup returns only once the WAL the copy needs to be consistent is (a copy whose WAL never got archived
+    fails rather than looking restorable)."""
+    return [str(pg_basebackup), f"--dbname={conninfo}", "--no-password", f"--pgdata={target}", "--format=tar",
+            "--wal-method=none", "--checkpoint=fast", f"--label={label}"]
+
+
+def clone_command(pg_basebackup: Path, conninfo: str, target: Path, slot: str) -> list[str]:
+    """pg_basebackup of a running primary into the data directory `target` of a replica, with the WAL it needs
+    streamed alongside (a replica reads no archive) through the replica's slot, which from then on keeps on the
+    primary the WAL the replica has not received."""
+    return [str(pg_basebackup), f"--dbname={conninfo}", "--no-password", f"--pgdata={target}", "--format=plain",
+            "--wal-method=stream", f"--slot={slot}", "--checkpoint=fast"]
 
 
 def initdb_command(initdb: Path, data: Path, password_file: Path) -> list[str]:

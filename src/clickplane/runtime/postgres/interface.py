@@ -8,10 +8,27 @@ sees (a `PostgresObservation`). The runtime never touches the store.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 # The superuser users log in as; the runtime's own login is another role that users are not told about.
 SUPERUSER = "postgres"
+
+
+@dataclass(frozen=True)
+class ReplicaOf:
+    """The service is a read replica: a standby that replays the primary's WAL (read-only) until promoted."""
+
+    primary_id: str
+
+
+@dataclass(frozen=True)
+class RestoredFrom:
+    """The service is a new primary made from another's base backup and WAL archive, recovered to `target` (the
+    last transaction committed at or before it) and then promoted."""
+
+    source_id: str
+    target: datetime
 
 
 @dataclass(frozen=True)
@@ -30,6 +47,11 @@ class PostgresSpec:
     config: tuple[tuple[str, str], ...] = ()
     # Names the certificate must carry beside the advertised host (none needed for now).
     extra_hostnames: tuple[str, ...] = ()
+    # How the cluster is made on first start: None (a new, empty one), a replica of another, or a restore. Ignored
+    # once the cluster exists.
+    origin: ReplicaOf | RestoredFrom | None = None
+    # A replica that is to stop replaying and become a primary (promote); ignored for a primary.
+    promoted: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,8 +64,10 @@ class PostgresObservation:
     port: int | None = None
     # The server's full version (`server_version`, e.g. "17.10").
     server_version: str | None = None
-    # Whether the server is in recovery (a standby): false for a primary.
+    # Whether the server is in recovery (a standby, or a restore still replaying WAL): false for a primary.
     in_recovery: bool = False
+    # For a server in recovery: how far behind the WAL it has received it is, in seconds (None if it cannot tell).
+    replay_lag_seconds: float | None = None
     # Why it is not running, when it should be (a failed start, a crash, a missing binary...).
     reason: str | None = None
     pid: int | None = None
@@ -56,6 +80,40 @@ class AppliedConfig:
 
     # Parameters whose new value waits for a restart (`pg_settings.pending_restart`).
     pending_restart: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BaseBackup:
+    """A base backup of a service's cluster, from which (with the WAL archived since) it can be restored."""
+
+    key: str  # unique per service, sortable by time
+    started_at: datetime
+    finished_at: datetime | None  # None while it is being taken
+    size_in_bytes: int  # while it is being taken: copied so far
+
+
+@dataclass(frozen=True)
+class RecoveryWindow:
+    """The moments a service can be restored to: from the end of its oldest base backup to the last WAL archived
+    (the end of its newest base backup at least: the WAL written until then is archived as a backup ends)."""
+
+    earliest: datetime
+    latest: datetime
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    timestamp: datetime
+    severity: str  # PostgreSQL's: LOG, WARNING, ERROR, FATAL, PANIC, ...
+    body: str
+
+
+@dataclass(frozen=True)
+class SqlLogin:
+    """How the control plane reaches a running server itself (its metrics, statistics): a libpq connection string
+    for the runtime's own login, over TLS."""
+
+    conninfo: str
 
 
 class ConfigRejected(Exception):
@@ -96,7 +154,9 @@ class PostgresRuntime(Protocol):
         """Bring a running server to `spec` without a restart: the superuser's password, the access rules
         (reloaded), the parameters (set, reloaded; those that need a restart are reported). ConfigRejected when
         the server refuses a parameter (nothing of the call's parameters is left applied); RuntimeFailure when
-        the server cannot be reached."""
+        the server cannot be reached. A server in recovery (a replica, a restore not done) keeps its superuser
+        (a replica's is its primary's, replicated); a replica whose spec is `promoted` is promoted first, and is a
+        primary from then on, for good."""
         ...
 
     async def restart(self, service_id: str) -> None:
@@ -117,4 +177,36 @@ class PostgresRuntime(Protocol):
 
     async def list_service_ids(self) -> list[str]:
         """Ids of every service this runtime holds anything for (processes or data)."""
+        ...
+
+    # Backups and point-in-time recovery. Every cluster archives its WAL continuously from its first start.
+
+    async def take_base_backup(self, service_id: str) -> BaseBackup:
+        """A base backup of the running primary, now, into the service's own backup store. RuntimeFailure when
+        the server is not running, is in recovery (a replica, a restore not done) or the copy fails (nothing
+        half-made is left)."""
+        ...
+
+    async def base_backups(self, service_id: str) -> list[BaseBackup]:
+        """The service's base backups, oldest first."""
+        ...
+
+    async def prune(self, service_id: str, keep_after: datetime) -> None:
+        """Remove base backups finished before `keep_after`, except the newest such one, and the WAL only they
+        need: what remains can still restore to any moment from `keep_after` on. Also trims the server's old log
+        files (call it now and then for replicas too, which have no backups)."""
+        ...
+
+    async def recovery_window(self, service_id: str) -> RecoveryWindow | None:
+        """What the service can be restored to; None before its first base backup is finished."""
+        ...
+
+    async def sql_login(self, service_id: str) -> SqlLogin | None:
+        """How to reach the running server as the runtime's own login (a superuser; pg_stat_statements is in its
+        `postgres` database); None when it is not running."""
+        ...
+
+    async def logs(self, service_id: str, since: datetime, until: datetime, limit: int) -> list[LogEntry]:
+        """The server's log entries in [since, until), oldest first, at most `limit` (of those it keeps: its
+        newest log files, some 100 MB)."""
         ...

@@ -4,6 +4,12 @@ Each service lives in `<data_dir>/postgres/<service id>/` (paths.py). Servers ru
 as PostgreSQL's own user when the control plane runs as root (server_user.py), so they survive its restarts; the
 next control plane adopts each through the cluster's postmaster.pid. A server that dies is started again by the
 next `start`, and PostgreSQL recovers its cluster by itself.
+
+Every server archives its WAL into its service's directory from its first start; base backups go there too
+(backups.py). A cluster is made by initdb, or as a copy of another service's (origin.py): a replica is a
+pg_basebackup of its running primary, a standby that streams WAL from it through a replication slot of its own
+until promoted; a restore is the newest base backup of its source from before its target, recovered with the
+source's archived WAL up to that target (wal.py), then promoted: a primary of its own, with its own archive.
 """
 
 from __future__ import annotations
@@ -19,29 +25,45 @@ import stat
 import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
 from clickplane.runtime import process
 from clickplane.runtime.base import RuntimeFailure
 from clickplane.runtime.files import write_atomically, write_if_changed
 from clickplane.runtime.ports import Ports, choose_ports, load_ports, save_ports
-from clickplane.runtime.postgres import session
+from clickplane.runtime.postgres import backups, logs, origin, session, wal
 from clickplane.runtime.postgres.binaries import usable_bin_dirs
 from clickplane.runtime.postgres.config import (
     INTERNAL_ROLE,
     LOOPBACK_NETWORKS,
     PARAMETER_NAME,
     ServerFiles,
+    base_backup_command,
+    clone_command,
     config_check_command,
     initdb_command,
     parameter_contexts,
     refusal_in,
     render_hba,
+    restore_command,
     server_command,
 )
-from clickplane.runtime.postgres.interface import AppliedConfig, ConfigRejected, PostgresObservation, PostgresSpec
+from clickplane.runtime.postgres.interface import (
+    AppliedConfig,
+    BaseBackup,
+    ConfigRejected,
+    LogEntry,
+    PostgresObservation,
+    PostgresSpec,
+    RecoveryWindow,
+    ReplicaOf,
+    RestoredFrom,
+    SqlLogin,
+)
 from clickplane.runtime.postgres.paths import ServicePaths, ServiceTree
 from clickplane.runtime.postgres.postmaster import clear_crashed, running_postmaster, works_in
 from clickplane.runtime.postgres.server_user import ServerUser, server_user
@@ -60,6 +82,16 @@ _OBSERVE_TIMEOUT_SECONDS = 5.0
 _APPLY_TIMEOUT_SECONDS = 60.0
 # After SIGKILL only the kernel is left to act; this bounds a process stuck in uninterruptible I/O.
 _KILL_WAIT_SECONDS = 10.0
+# A copy of a whole cluster (a base backup, a replica's first copy) runs at disk speed: this bounds a stuck one.
+_COPY_TIMEOUT_SECONDS = 3600.0
+# The archiver takes a segment within a second of its completion, unless archive_command fails.
+_ARCHIVE_WAIT_SECONDS = 60.0
+# Reading a restore's archived WAL for where to stop: some seconds per GB.
+_WAL_SCAN_TIMEOUT_SECONDS = 600.0
+_ARCHIVE_CLEANUP_TIMEOUT_SECONDS = 60.0
+# A primary's WAL sender lets go of a replica's slot in a moment once the replica stopped or was promoted.
+_SLOT_RELEASE_SECONDS = 10.0
+_ARCHIVE_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -76,7 +108,8 @@ class LocalPostgresRuntime:
     or postgres are left out, with a warning). `listen_host` is the IP address servers listen on; `advertised_host`
     (a name or an address, which server certificates carry) is what clients dial, and is required when `listen_host`
     is a wildcard. `internal_password(service_id)` gives the password of the runtime's own superuser login
-    (config.INTERNAL_ROLE), fixed when the cluster is made. When the control plane runs as root, PostgreSQL runs as
+    (config.INTERNAL_ROLE), fixed when the cluster is made (a replica's or a restore's, a copy of another's
+    cluster, keeps that one's: origin.py). When the control plane runs as root, PostgreSQL runs as
     `os_user`, which must exist. `start_timeout` bounds a server's start up to its recording itself in postmaster.pid
     (not up to accepting connections: `start` does not wait for that), `stop_timeout` its fast shutdown before it is
     killed.
@@ -120,6 +153,10 @@ class LocalPostgresRuntime:
         # Held while choosing ports, so that services started together never get the same port.
         self._ports_lock = asyncio.Lock()
         self._locks: dict[str, asyncio.Lock] = {}
+        # Held while a service's base backup is taken or its backups pruned: apart from the service's lock, so that
+        # a long copy does not hold up its stop, change or delete.
+        self._backup_locks: dict[str, asyncio.Lock] = {}
+        self._backups_being_taken: dict[str, BaseBackup] = {}
         # Servers this runtime started, kept to reap them when they exit (else they stay zombies).
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._user: ServerUser | None = None
@@ -174,7 +211,12 @@ class LocalPostgresRuntime:
         user = self._server_user()
         async with self._lock(spec.service_id):
             with _setup_errors(f"set up Postgres service {spec.service_id}", paths.root):
-                reread = await asyncio.to_thread(self._set_up, paths, spec, user, bin_dir)
+                made = await asyncio.to_thread(self._prepare, paths, spec, user, bin_dir)
+            if not made:
+                await self._make_cluster(paths, spec, user, bin_dir)
+            await self._settle_origin(paths)
+            with _setup_errors(f"set up Postgres service {spec.service_id}", paths.root):
+                reread = await asyncio.to_thread(self._set_up, paths, spec, user)
             running = await asyncio.to_thread(running_postmaster, paths.data)
             if running is None:
                 await self._launch(paths, user, bin_dir)
@@ -186,39 +228,55 @@ class LocalPostgresRuntime:
 
     async def observe(self, service_id: str) -> PostgresObservation:
         paths = self._tree.of(service_id)
-        ports = await asyncio.to_thread(load_ports, paths.ports_file, PostgresPorts)
-        if ports is None:
+        login = await asyncio.to_thread(self._login, paths)
+        if login is None:
             return PostgresObservation(running=False, reason=f"service {service_id} was never started here")
         self._reap()
-        stopped = PostgresObservation(running=False, host=self.advertised_host, port=ports.postgres)
+        stopped = PostgresObservation(running=False, host=self.advertised_host, port=login.port)
         pid = await asyncio.to_thread(running_postmaster, paths.data)
         if pid is None:
             return replace(stopped, reason=await asyncio.to_thread(_why_not_running, paths))
         try:
-            async with asyncio.timeout(_OBSERVE_TIMEOUT_SECONDS), \
-                    await session.connect(self._login(service_id, ports.postgres)) as connection:
-                version, in_recovery = await session.server_state(connection)
+            async with asyncio.timeout(_OBSERVE_TIMEOUT_SECONDS), await session.connect(login) as connection:
+                state = await session.server_state(connection)
         except (psycopg.Error, TimeoutError, RuntimeFailure) as error:
             reason = f"PostgreSQL (pid {pid}) does not accept connections: {str(error).strip() or 'timed out'}"
             return replace(stopped, pid=pid, reason=reason)
-        return replace(stopped, running=True, server_version=version, in_recovery=in_recovery, pid=pid)
+        return replace(stopped, running=True, server_version=state.version, in_recovery=state.in_recovery,
+                       replay_lag_seconds=state.replay_lag_seconds, pid=pid)
 
     async def apply(self, spec: PostgresSpec) -> AppliedConfig:
+        """As the protocol says; on a server in recovery (a replica, a restore not done) the superuser is left as
+        it is (a replica has its primary's, replicated), and a replica whose spec says `promoted` is promoted
+        first, then treated as the primary it has become."""
         paths = self._tree.of(spec.service_id)
         async with self._lock(spec.service_id):
-            ports = await asyncio.to_thread(load_ports, paths.ports_file, PostgresPorts)
-            if ports is None:
-                raise RuntimeFailure(f"service {spec.service_id} was never started here")
             with _setup_errors(f"write the access rules of Postgres service {spec.service_id}", paths.root):
+                login = await asyncio.to_thread(self._login, paths)
+                if login is None:
+                    raise RuntimeFailure(f"service {spec.service_id} was never started here")
                 rules_changed = await asyncio.to_thread(self._write_access_rules, paths, spec)
+                link = await asyncio.to_thread(origin.load_link, paths)
             try:
-                async with asyncio.timeout(_APPLY_TIMEOUT_SECONDS), \
-                        await session.connect(self._login(spec.service_id, ports.postgres)) as connection:
-                    await session.ensure_superuser(connection, spec.superuser_verifier)
-                    return await _apply_parameters(connection, spec, rules_changed)
+                async with asyncio.timeout(_APPLY_TIMEOUT_SECONDS), await session.connect(login) as connection:
+                    recovering = await session.in_recovery(connection)
+                    if recovering and spec.promoted and link is not None:
+                        await session.promote(connection)
+                        log.info("promoted replica %s of Postgres service %s", spec.service_id, link.primary_id)
+                        recovering = False
+                    if not recovering:
+                        await session.ensure_superuser(connection, spec.superuser_verifier)
+                        await session.ensure_extension(connection, "pg_stat_statements")
+                        await self._drop_abandoned_slots(connection, spec.service_id)
+                    applied = await _apply_parameters(connection, spec, rules_changed)
             except (psycopg.Error, TimeoutError) as error:
                 raise RuntimeFailure(f"PostgreSQL of service {spec.service_id} did not take its settings: "
                                      f"{str(error).strip() or 'timed out'}") from error
+            if not recovering:
+                await self._settle_origin(paths)
+            with _setup_errors(f"trim the logs of Postgres service {spec.service_id}", paths.root):
+                await asyncio.to_thread(logs.trim, paths.log_directory)
+            return applied
 
     async def restart(self, service_id: str) -> None:
         paths = self._tree.of(service_id)
@@ -253,6 +311,13 @@ class LocalPostgresRuntime:
                 return
             await asyncio.to_thread(paths.should_run.unlink, missing_ok=True)
             await self._stop_server(paths)
+            try:
+                link = await asyncio.to_thread(origin.load_link, paths)
+            except (OSError, ValueError) as error:  # its slot, if any, goes at its primary's next apply
+                log.warning("Postgres service %s is deleted with its link to a primary unread: %s", service_id, error)
+                link = None
+            if link is not None:
+                await self._release_slot(link)
             with _setup_errors(f"remove Postgres service {service_id}", paths.root):
                 await asyncio.to_thread(shutil.rmtree, paths.root)
             log.info("deleted Postgres service %s", service_id)
@@ -260,20 +325,111 @@ class LocalPostgresRuntime:
     async def list_service_ids(self) -> list[str]:
         return await asyncio.to_thread(self._tree.service_ids)
 
+    async def take_base_backup(self, service_id: str) -> BaseBackup:
+        paths = self._tree.of(service_id)
+        version = await asyncio.to_thread(_cluster_version, paths)
+        if version is None:
+            raise RuntimeFailure(f"service {service_id} has no cluster here: start it first")
+        pg_basebackup = self._bin_dir(version) / "pg_basebackup"
+        user = self._server_user()
+        async with self._backup_lock(service_id):
+            login = await self._primary_login(paths)
+            with _setup_errors(f"begin a base backup of Postgres service {service_id}", paths.root):
+                key, started = await asyncio.to_thread(self._begin_backup, paths, user)
+            self._backups_being_taken[service_id] = BaseBackup(key, started, None, 0)
+            try:
+                conninfo = self._internal_conninfo(paths, login.port, "clickplane base backup")
+                argv = base_backup_command(pg_basebackup, conninfo, backups.being_taken(paths.backups, key), key)
+                await asyncio.to_thread(_run_tool, user, argv, paths.root, _COPY_TIMEOUT_SECONDS,
+                                        f"base backup {key} of service {service_id}")
+                finished = datetime.now(UTC)
+                await self._archive_current_segment(paths, login)
+                with _setup_errors(f"note base backup {key} of Postgres service {service_id}", paths.root):
+                    backup = await asyncio.to_thread(backups.finish, paths.backups, key, started, finished, version)
+            except Exception:
+                await asyncio.to_thread(shutil.rmtree, backups.being_taken(paths.backups, key), ignore_errors=True)
+                raise
+            finally:
+                self._backups_being_taken.pop(service_id, None)
+        log.info("took base backup %s of Postgres service %s (%d bytes)", key, service_id, backup.size_in_bytes)
+        return backup.public()
+
+    async def base_backups(self, service_id: str) -> list[BaseBackup]:
+        paths = self._tree.of(service_id)
+        found = [backup.public() for backup in await asyncio.to_thread(backups.stored, paths.backups)]
+        being_taken = self._backups_being_taken.get(service_id)
+        if being_taken is not None:
+            copied = await asyncio.to_thread(backups.size_of, backups.being_taken(paths.backups, being_taken.key))
+            found.append(replace(being_taken, size_in_bytes=copied))
+        return found
+
+    async def prune(self, service_id: str, keep_after: datetime) -> None:
+        """As the protocol says; also trims the server's rotated logs (logs.FILES_KEPT), which nothing else does
+        while the server runs with no change: call it now and then for every service, replicas too."""
+        paths = self._tree.of(service_id)
+        version = await asyncio.to_thread(_cluster_version, paths)
+        if version is None:
+            return
+        user = self._server_user()
+        async with self._backup_lock(service_id):
+            with _setup_errors(f"prune the base backups of Postgres service {service_id}", paths.root):
+                oldest_kept = await asyncio.to_thread(self._prune, paths, keep_after)
+            if oldest_kept is not None:
+                # Each archived file older than the WAL the oldest backup kept needs, backup history files too.
+                argv = [str(self._bin_dir(version) / "pg_archivecleanup"), "--clean-backup-history",
+                        str(paths.archive), oldest_kept.start_segment]
+                await asyncio.to_thread(_run_tool, user, argv, paths.root, _ARCHIVE_CLEANUP_TIMEOUT_SECONDS,
+                                        f"the cleanup of the WAL archive of service {service_id}")
+
+    async def recovery_window(self, service_id: str) -> RecoveryWindow | None:
+        paths = self._tree.of(service_id)
+        return await asyncio.to_thread(backups.window, paths.backups, paths.archive)
+
+    async def sql_login(self, service_id: str) -> SqlLogin | None:
+        paths = self._tree.of(service_id)
+        login = await asyncio.to_thread(self._running_login, paths)
+        if login is None:
+            return None
+        return SqlLogin(make_conninfo(host=login.host, port=login.port, user=login.user, password=login.password,
+                                      dbname="postgres", sslmode="require"))
+
+    async def logs(self, service_id: str, since: datetime, until: datetime, limit: int) -> list[LogEntry]:
+        paths = self._tree.of(service_id)
+        return await asyncio.to_thread(logs.read, paths.log_directory, since, until, limit)
+
     # Setting services up (blocking: in a thread).
 
-    def _set_up(self, paths: ServicePaths, spec: PostgresSpec, user: ServerUser, bin_dir: Path) -> bool:
-        """Make what the service's server needs as `spec` says: its directories and cluster once, its certificate
-        and access rules each time; whether a running server must reread them."""
+    def _prepare(self, paths: ServicePaths, spec: PostgresSpec, user: ServerUser, bin_dir: Path) -> bool:
+        """Make the service's directories; whether its cluster is made already (of the spec's version)."""
         self._make_service_directory(paths, user)
+        for directory in (paths.archive, paths.backups, paths.log_directory):
+            _make_directory(directory, 0o700)
+            user.own(directory)  # the server and its tools write there
         self._check_reaches_binaries(user, bin_dir)
         version = _cluster_version(paths)
-        if version is None:
-            self._initdb(paths, user, bin_dir)
-        elif version != spec.version:
+        if version is not None and version != spec.version:
             raise RuntimeFailure(f"service {spec.service_id} holds a PostgreSQL {version} cluster, which PostgreSQL "
                                  f"{spec.version} cannot run")
+        return version is not None
+
+    async def _make_cluster(self, paths: ServicePaths, spec: PostgresSpec, user: ServerUser, bin_dir: Path) -> None:
+        """The service's cluster, as its origin says: a new one, a copy of its primary's, or a restore."""
+        made_from = spec.origin
+        if isinstance(made_from, ReplicaOf):
+            await self._clone(paths, made_from.primary_id, spec.version, user, bin_dir)
+            return
+        with _setup_errors(f"make the cluster of Postgres service {spec.service_id}", paths.root):
+            if isinstance(made_from, RestoredFrom):
+                await asyncio.to_thread(self._restore, paths, made_from, spec.version, user, bin_dir)
+            else:
+                await asyncio.to_thread(self._initdb, paths, user, bin_dir)
+
+    def _set_up(self, paths: ServicePaths, spec: PostgresSpec, user: ServerUser) -> bool:
+        """Bring the files of the service's server to `spec` (its certificate, access rules, the internal role's
+        password file) and trim its logs; whether a running server must reread them."""
         renewed = self._ensure_certificate(paths, spec, user)
+        self._write_passfile(paths, user)
+        logs.trim(paths.log_directory)
         return self._write_access_rules(paths, spec) or renewed
 
     def _make_service_directory(self, paths: ServicePaths, user: ServerUser) -> None:
@@ -296,28 +452,85 @@ class LocalPostgresRuntime:
 
     def _initdb(self, paths: ServicePaths, user: ServerUser, bin_dir: Path) -> None:
         """Make the cluster, owned by the servers' user, with the internal role as its only one."""
-        made = paths.data_being_made
-        shutil.rmtree(made, ignore_errors=True)  # what an initdb stopped halfway left
-        made.mkdir(mode=0o700)
-        user.own(made)
-        write_atomically(paths.initdb_password, f"{self._internal_password(paths.service_id)}\n".encode())
-        user.own(paths.initdb_password)
-        try:
-            result = user.run(initdb_command(bin_dir / "initdb", made, paths.initdb_password), paths.root,
-                              _INITDB_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            result = None
-        finally:
-            paths.initdb_password.unlink(missing_ok=True)
-        if result is None or result.returncode != 0:
-            shutil.rmtree(made, ignore_errors=True)
-            if result is None:
-                raise RuntimeFailure(f"initdb of service {paths.service_id} did not end within "
-                                     f"{_INITDB_TIMEOUT_SECONDS:g} s")
-            raise RuntimeFailure(f"initdb of service {paths.service_id} failed (status {result.returncode}): "
-                                 f"{result.stderr.strip()[-1000:]}")
-        made.rename(paths.data)
+        with _cluster_being_made(paths, user) as made:
+            write_atomically(paths.initdb_password, f"{self._internal_password(paths.service_id)}\n".encode())
+            user.own(paths.initdb_password)
+            try:
+                _run_tool(user, initdb_command(bin_dir / "initdb", made, paths.initdb_password), paths.root,
+                          _INITDB_TIMEOUT_SECONDS, f"initdb of service {paths.service_id}")
+            finally:
+                paths.initdb_password.unlink(missing_ok=True)
         log.info("created the PostgreSQL cluster of service %s", paths.service_id)
+
+    async def _clone(self, paths: ServicePaths, primary_id: str, version: str, user: ServerUser,
+                     bin_dir: Path) -> None:
+        """Make the cluster of a replica: a copy of its running primary's (pg_basebackup), a standby that streams
+        from the primary through a slot of its own there, made first (origin.py notes both)."""
+        primary = self._tree.of(primary_id)
+        login = await asyncio.to_thread(self._running_login, primary)
+        if login is None:
+            raise RuntimeFailure(f"primary {primary_id} of replica {paths.service_id} is not running: a replica is "
+                                 "copied from its primary's running server")
+        primary_version = await asyncio.to_thread(_cluster_version, primary)
+        if primary_version != version:
+            raise RuntimeFailure(f"primary {primary_id} holds a PostgreSQL {primary_version} cluster: its replica "
+                                 f"{paths.service_id} cannot be of PostgreSQL {version}")
+        link = origin.ReplicaLink(primary_id, origin.slot_of(paths.service_id))
+        with _setup_errors(f"make replica {paths.service_id} of Postgres service {primary_id}", paths.root):
+            # The link first: whoever finds the slot then knows whose it is (_drop_abandoned_slots).
+            await asyncio.to_thread(self._note_copy, paths, primary, user, link)
+        try:
+            async with asyncio.timeout(_APPLY_TIMEOUT_SECONDS), await session.connect(login) as connection:
+                await session.ensure_slot(connection, link.slot)
+        except (psycopg.Error, TimeoutError) as error:
+            raise RuntimeFailure(f"primary {primary_id} did not make the replication slot of replica "
+                                 f"{paths.service_id}: {str(error).strip() or 'timed out'}") from error
+        conninfo = self._internal_conninfo(paths, login.port, link.slot)
+        with _setup_errors(f"make replica {paths.service_id} of Postgres service {primary_id}", paths.root):
+            await asyncio.to_thread(self._copy_primary, paths, user, bin_dir, conninfo, link.slot)
+        log.info("made replica %s of Postgres service %s", paths.service_id, primary_id)
+
+    def _note_copy(self, paths: ServicePaths, primary: ServicePaths, user: ServerUser,
+                   link: origin.ReplicaLink) -> None:
+        origin.note_login_of(paths, primary)
+        self._write_passfile(paths, user)
+        origin.save_link(paths, link)
+
+    def _copy_primary(self, paths: ServicePaths, user: ServerUser, bin_dir: Path, conninfo: str, slot: str) -> None:
+        with _cluster_being_made(paths, user) as made:
+            _run_tool(user, clone_command(bin_dir / "pg_basebackup", conninfo, made, slot), paths.root,
+                      _COPY_TIMEOUT_SECONDS, f"the copy of the primary's cluster for replica {paths.service_id}")
+            _touch_as(made / paths.standby_signal.name, user)
+
+    def _restore(self, paths: ServicePaths, restored_from: RestoredFrom, version: str, user: ServerUser,
+                 bin_dir: Path) -> None:
+        """Make the cluster of a restore: a copy of the newest base backup of the source that finished by the
+        target, set to recover from the source's archive up to the target (origin.py notes where it stops)."""
+        source = self._tree.of(restored_from.source_id)
+        target = restored_from.target
+        backup = backups.newest_finished_by(source.backups, target)
+        if backup is None:
+            raise RuntimeFailure(f"service {source.service_id} has no base backup finished by {target.isoformat()}: "
+                                 "there is nothing to restore to that moment from")
+        if backup.version != version:
+            raise RuntimeFailure(f"base backup {backup.key} of service {source.service_id} is of PostgreSQL "
+                                 f"{backup.version}: a restore of it cannot be of PostgreSQL {version}")
+        stop = wal.recovery_stop(bin_dir / "pg_waldump", source.archive, backup.start_segment, target, user,
+                                 _WAL_SCAN_TIMEOUT_SECONDS)
+        origin.note_login_of(paths, source)
+        with _cluster_being_made(paths, user) as made:
+            backups.unpack(source.backups, backup, made, user)
+            _touch_as(made / paths.recovery_signal.name, user)
+            origin.save_restore(paths, origin.Restore(source.service_id, stop))
+        log.info("restored base backup %s of Postgres service %s for service %s, to recover up to %s (WAL %s)",
+                 backup.key, source.service_id, paths.service_id, target.isoformat(), stop.lsn)
+
+    def _write_passfile(self, paths: ServicePaths, user: ServerUser) -> None:
+        """The internal role's password in libpq's password file format, for its own server and, on a replica,
+        its primary's (the same: a replica has its primary's roles)."""
+        password = self._internal_password(origin.login_of(paths)).replace("\\", "\\\\").replace(":", "\\:")
+        write_if_changed(paths.passfile, f"*:*:*:{INTERNAL_ROLE}:{password}\n".encode(), mode=0o600)
+        user.own(paths.passfile)  # libpq reads it as the servers' user, and only when no one else may
 
     def _ensure_certificate(self, paths: ServicePaths, spec: PostgresSpec, user: ServerUser) -> bool:
         """The server's certificate from the service's own CA (both made on first use, the certificate renewed when
@@ -385,8 +598,10 @@ class LocalPostgresRuntime:
         """Start the service's server, once what a crashed one left is gone; return once it has recorded itself
         in postmaster.pid, before it accepts connections. RuntimeFailure with its log when it exits before."""
         port = await self._port(paths)
-        files = ServerFiles(paths.hba, paths.certificate, paths.private_key)
-        argv = server_command(bin_dir / "postgres", paths.data, self.listen_host, port, files)
+        files = ServerFiles(paths.hba, paths.certificate, paths.private_key, paths.archive, paths.log_directory)
+        with _setup_errors(f"start Postgres service {paths.service_id}", paths.root):
+            recovery = await asyncio.to_thread(self._recovery_settings, paths)
+        argv = server_command(bin_dir / "postgres", paths.data, self.listen_host, port, files, recovery)
         await asyncio.to_thread(clear_crashed, paths.data, _KILL_WAIT_SECONDS)
         with _setup_errors(f"start Postgres service {paths.service_id}", paths.root):
             await asyncio.to_thread(paths.should_run.touch)
@@ -444,6 +659,126 @@ class LocalPostgresRuntime:
             if child.poll() is not None:
                 self._children.pop(pid, None)
 
+    def _recovery_settings(self, paths: ServicePaths) -> dict[str, str]:
+        """The settings of a cluster in recovery: a replica's stream from its primary, at the primary's port of
+        the moment; a restore's archive and where its recovery stops, after which it is promoted."""
+        link = origin.load_link(paths)
+        if link is not None and paths.standby_signal.exists():
+            primary_ports = load_ports(self._tree.of(link.primary_id).ports_file, PostgresPorts)
+            if primary_ports is None:
+                raise RuntimeFailure(f"primary {link.primary_id} of replica {paths.service_id} was never started here")
+            return {"primary_conninfo": self._internal_conninfo(paths, primary_ports.postgres, link.slot),
+                    "primary_slot_name": link.slot}
+        restore = origin.load_restore(paths)
+        if restore is not None and paths.recovery_signal.exists():
+            return {"restore_command": restore_command(self._tree.of(restore.source_id).archive),
+                    "recovery_target_timeline": str(restore.stop.timeline),
+                    "recovery_target_lsn": restore.stop.lsn,
+                    "recovery_target_inclusive": "on" if restore.stop.inclusive else "off",
+                    "recovery_target_action": "promote"}
+        return {}
+
+    # Copies, backups and their WAL.
+
+    async def _settle_origin(self, paths: ServicePaths) -> None:
+        """Forget the origin of a copied cluster once done with it: a promoted replica's link to its primary (and
+        its slot there), a restore's recovery settings once it is over."""
+        with _setup_errors(f"settle the origin of Postgres service {paths.service_id}", paths.root):
+            link = await asyncio.to_thread(origin.promoted, paths)
+        if link is not None:
+            await self._release_slot(link)
+            with _setup_errors(f"settle the origin of Postgres service {paths.service_id}", paths.root):
+                await asyncio.to_thread(paths.replica_of.unlink, missing_ok=True)
+            log.info("Postgres service %s, promoted, is no replica of %s any more", paths.service_id, link.primary_id)
+        with _setup_errors(f"settle the origin of Postgres service {paths.service_id}", paths.root):
+            await asyncio.to_thread(origin.forget_finished_restore, paths)
+
+    async def _release_slot(self, link: origin.ReplicaLink) -> None:
+        """Drop a replica's slot on its primary if the primary runs (best effort: else the primary's next apply
+        drops it), so that the primary keeps no WAL for it any more."""
+        primary = self._tree.of(link.primary_id)
+        login = await asyncio.to_thread(self._running_login, primary)
+        if login is None:
+            log.warning("replication slot %s stays on Postgres service %s, which does not run: its next apply "
+                        "drops it", link.slot, link.primary_id)
+            return
+        try:
+            async with asyncio.timeout(_OBSERVE_TIMEOUT_SECONDS + _SLOT_RELEASE_SECONDS), \
+                    await session.connect(login) as connection:
+                await session.drop_slot(connection, link.slot, _SLOT_RELEASE_SECONDS)
+        except (psycopg.Error, TimeoutError, RuntimeFailure) as error:
+            log.warning("replication slot %s stays on Postgres service %s: %s; its next apply drops it", link.slot,
+                        link.primary_id, str(error).strip() or "timed out")
+
+    async def _drop_abandoned_slots(self, connection: session.Connection, primary_id: str) -> None:
+        """Drop the slots on this primary of replicas that are gone or are no longer its replicas (deleted or
+        promoted while it did not run)."""
+        for slot in await session.inactive_slots(connection):
+            replica_id = origin.replica_of_slot(slot)
+            if replica_id is not None and not await self._needs_slot(replica_id, primary_id):
+                await session.drop_slot(connection, slot, _SLOT_RELEASE_SECONDS)
+                log.info("dropped replication slot %s of Postgres service %s: its replica is gone", slot, primary_id)
+
+    async def _needs_slot(self, replica_id: str, primary_id: str) -> bool:
+        """Whether a replica is still there and streams from that primary (one whose link to it cannot be read is
+        taken to, to be safe)."""
+        try:
+            link = await asyncio.to_thread(origin.load_link, self._tree.of(replica_id))
+        except (OSError, ValueError) as error:
+            log.warning("replication slot of replica %s is kept: %s", replica_id, error)
+            return True
+        return link is not None and link.primary_id == primary_id
+
+    def _begin_backup(self, paths: ServicePaths, user: ServerUser) -> tuple[str, datetime]:
+        backups.remove_unfinished(paths.backups)
+        key, started = backups.new_key(paths.backups)
+        partial = backups.being_taken(paths.backups, key)
+        partial.mkdir(mode=0o700)
+        user.own(partial)
+        return key, started
+
+    def _prune(self, paths: ServicePaths, keep_after: datetime) -> backups.StoredBackup | None:
+        backups.remove_unfinished(paths.backups)
+        logs.trim(paths.log_directory)
+        return backups.prune(paths.backups, keep_after)
+
+    async def _archive_current_segment(self, paths: ServicePaths, login: session.Login) -> None:
+        """Have the server complete its WAL segment and wait until it is archived: then everything committed
+        before now can be restored (backups.window)."""
+        try:
+            async with asyncio.timeout(_OBSERVE_TIMEOUT_SECONDS), await session.connect(login) as connection:
+                segment = await session.switch_wal(connection)
+        except (psycopg.Error, TimeoutError) as error:
+            raise RuntimeFailure(f"PostgreSQL of service {paths.service_id} did not switch its WAL segment: "
+                                 f"{str(error).strip() or 'timed out'}") from error
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _ARCHIVE_WAIT_SECONDS
+        while not await asyncio.to_thread((paths.archive / segment).exists):
+            if loop.time() >= deadline:
+                raise RuntimeFailure(f"WAL segment {segment} of service {paths.service_id} was not archived within "
+                                     f"{_ARCHIVE_WAIT_SECONDS:g} s: see the archiver's messages in its log")
+            await asyncio.sleep(_ARCHIVE_POLL_SECONDS)
+
+    async def _primary_login(self, paths: ServicePaths) -> session.Login:
+        """The login to the service's running server, a primary (not in recovery); RuntimeFailure else."""
+        login = await asyncio.to_thread(self._running_login, paths)
+        if login is None:
+            raise RuntimeFailure(f"PostgreSQL of service {paths.service_id} is not running")
+        try:
+            async with asyncio.timeout(_OBSERVE_TIMEOUT_SECONDS), await session.connect(login) as connection:
+                recovering = await session.in_recovery(connection)
+                archiving = await session.archives_wal(connection)
+        except (psycopg.Error, TimeoutError) as error:
+            raise RuntimeFailure(f"PostgreSQL of service {paths.service_id} does not accept connections: "
+                                 f"{str(error).strip() or 'timed out'}") from error
+        if recovering:
+            raise RuntimeFailure(f"PostgreSQL of service {paths.service_id} is in recovery (a replica, or a restore "
+                                 "not done): base backups are of primaries")
+        if not archiving:
+            raise RuntimeFailure(f"PostgreSQL of service {paths.service_id} was started before the runtime archived "
+                                 "WAL, and archives none: restart it")
+        return login
+
     # Small things.
 
     def _bin_dir(self, version: str) -> Path:
@@ -461,8 +796,26 @@ class LocalPostgresRuntime:
     def _lock(self, service_id: str) -> asyncio.Lock:
         return self._locks.setdefault(service_id, asyncio.Lock())
 
-    def _login(self, service_id: str, port: int) -> session.Login:
-        return session.Login(self._local_host, port, INTERNAL_ROLE, self._internal_password(service_id))
+    def _backup_lock(self, service_id: str) -> asyncio.Lock:
+        return self._backup_locks.setdefault(service_id, asyncio.Lock())
+
+    def _login(self, paths: ServicePaths) -> session.Login | None:
+        """How the runtime logs in to the service's server; None before its first start (no port yet)."""
+        ports = load_ports(paths.ports_file, PostgresPorts)
+        if ports is None:
+            return None
+        password = self._internal_password(origin.login_of(paths))
+        return session.Login(self._local_host, ports.postgres, INTERNAL_ROLE, password)
+
+    def _running_login(self, paths: ServicePaths) -> session.Login | None:
+        """The login to the service's server if it runs."""
+        return self._login(paths) if running_postmaster(paths.data) is not None else None
+
+    def _internal_conninfo(self, paths: ServicePaths, port: int, application_name: str) -> str:
+        """A connection string for the internal role, its password in the service's password file, to the server
+        at `port` here (its own, or its primary's)."""
+        return make_conninfo(host=self._local_host, port=port, user=INTERNAL_ROLE, passfile=str(paths.passfile),
+                             sslmode="require", application_name=application_name)
 
 
 async def _apply_parameters(connection: session.Connection, spec: PostgresSpec, rules_changed: bool) -> AppliedConfig:
@@ -481,8 +834,41 @@ async def _apply_parameters(connection: session.Connection, spec: PostgresSpec, 
 def _why_not_running(paths: ServicePaths) -> str | None:
     """None for a service that was stopped; a reason for one whose server should run (started, never stopped)."""
     if paths.should_run.exists() or paths.postmaster_pid.exists():
-        return f"PostgreSQL exited unexpectedly; its log is in {paths.log}"
+        return f"PostgreSQL exited unexpectedly; its log is in {paths.log_directory} (and {paths.log})"
     return None
+
+
+@contextlib.contextmanager
+def _cluster_being_made(paths: ServicePaths, user: ServerUser) -> Iterator[Path]:
+    """A new empty directory, owned by the servers' user, for the caller to make the cluster in; it becomes the
+    cluster when the caller is done, and is removed if the caller fails."""
+    made = paths.data_being_made
+    shutil.rmtree(made, ignore_errors=True)  # what a making stopped halfway left
+    made.mkdir(mode=0o700)
+    user.own(made)
+    try:
+        yield made
+    except BaseException:
+        shutil.rmtree(made, ignore_errors=True)
+        raise
+    made.rename(paths.data)
+
+
+def _run_tool(user: ServerUser, argv: list[str], cwd: Path, timeout: float, what: str) -> None:
+    """Run one of PostgreSQL's programs to its end; RuntimeFailure saying `what` failed, with its error output."""
+    try:
+        result = user.run(argv, cwd, timeout)
+    except subprocess.TimeoutExpired:
+        raise RuntimeFailure(f"{what} did not end within {timeout:g} s") from None
+    except OSError as error:
+        raise RuntimeFailure(f"{what} could not run: {error}") from error
+    if result.returncode != 0:
+        raise RuntimeFailure(f"{what} failed (status {result.returncode}): {result.stderr.strip()[-1000:]}")
+
+
+def _touch_as(path: Path, user: ServerUser) -> None:
+    path.touch()
+    user.own(path)
 
 
 def _cluster_version(paths: ServicePaths) -> str | None:

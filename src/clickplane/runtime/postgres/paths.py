@@ -1,9 +1,13 @@
 """Where the local Postgres runtime keeps each service: `<data dir>/postgres/<service id>/`.
 
 The service's directory belongs to the control plane and may be passed through by PostgreSQL's user (0711): it
-holds the files the runtime writes for the server (access rules, certificate, the server's key, which alone belongs
-to that user) and, in `cluster/`, the cluster itself, which belongs to that user. The service's CA is in `ca/`,
-which only the control plane reads."""
+holds the files the runtime writes for the server (access rules, certificate, the server's key and the internal
+role's password file, which alone belong to that user) and, in `cluster/`, the cluster itself, which belongs to that
+user, as do the directories the server and its tools write in: `wal-archive/`, `base-backups/` and `log/`. The
+service's CA is in `ca/`, which only the control plane reads.
+
+A cluster made as a copy of another service's (a replica, a restore) has its origin noted beside it (origin.py):
+`login-of`, `replica-of.json`, `restore.json`."""
 
 from __future__ import annotations
 
@@ -32,12 +36,23 @@ class ServicePaths:
 
     @property
     def data_being_made(self) -> Path:
-        """Where initdb makes the cluster, renamed to `data` once whole: a cluster left half made is never used."""
-        return self.root / "cluster.initdb"
+        """Where the cluster is made (by initdb, or copied from another's), renamed to `data` once whole: a cluster
+        left half made is never used."""
+        return self.root / "cluster.new"
 
     @property
     def version_file(self) -> Path:
         return self.data / "PG_VERSION"
+
+    @property
+    def standby_signal(self) -> Path:
+        """There while the cluster is a standby (a replica); PostgreSQL removes it when promoted."""
+        return self.data / "standby.signal"
+
+    @property
+    def recovery_signal(self) -> Path:
+        """There while the cluster recovers from archived WAL (a restore); PostgreSQL removes it when done."""
+        return self.data / "recovery.signal"
 
     @property
     def postmaster_pid(self) -> Path:
@@ -71,8 +86,44 @@ class ServicePaths:
 
     @property
     def log(self) -> Path:
-        """The server's standard output and error: everything it logs."""
+        """The server's standard output and error: what it says before its log collector runs (a failed start)."""
         return self.root / "postgresql.log"
+
+    @property
+    def log_directory(self) -> Path:
+        """The server's log files, written by its log collector (config.LOG_FILENAME)."""
+        return self.root / "log"
+
+    @property
+    def archive(self) -> Path:
+        """The WAL segments the server has archived (config.archive_command), and its timelines' history files."""
+        return self.root / "wal-archive"
+
+    @property
+    def backups(self) -> Path:
+        """The service's base backups, a directory each (backups.py)."""
+        return self.root / "base-backups"
+
+    @property
+    def passfile(self) -> Path:
+        """The internal role's password, for the programs that log in as it (pg_basebackup, a replica's WAL
+        receiver) without the password on their command line."""
+        return self.root / "internal.pgpass"
+
+    @property
+    def login_of(self) -> Path:
+        """For a cluster copied from another service's: that service's id, whose internal password it has."""
+        return self.root / "login-of"
+
+    @property
+    def replica_of(self) -> Path:
+        """For a replica until it is promoted: its primary and its replication slot there."""
+        return self.root / "replica-of.json"
+
+    @property
+    def restore(self) -> Path:
+        """For a restore until its recovery is done: where its WAL comes from and where recovery stops."""
+        return self.root / "restore.json"
 
     @property
     def should_run(self) -> Path:

@@ -1,5 +1,6 @@
 """What the runtime asks of a running server, as its internal role over TLS: its state, the superuser, the
-parameters users set (ALTER SYSTEM, which cannot run in a transaction: connections are in autocommit) and reloads."""
+parameters users set (ALTER SYSTEM, which cannot run in a transaction: connections are in autocommit), reloads,
+replication slots, promotion and WAL switches."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ _CONNECT_TIMEOUT_SECONDS = 3
 # The runtime's own statements are quick; one that is not has met a hung server or a lock.
 _STATEMENT_TIMEOUT_MS = 10_000
 _RELOAD_TIMEOUT_SECONDS = 5.0
-_RELOAD_POLL_SECONDS = 0.01
+_POLL_SECONDS = 0.01
+# Within the statement timeout: promotion only ends recovery (the checkpoint after it is not waited for).
+_PROMOTE_WAIT_SECONDS = 8
 
 
 @dataclass(frozen=True)
@@ -43,10 +46,84 @@ async def connect(login: Login) -> Connection:
     )
 
 
-async def server_state(connection: Connection) -> tuple[str, bool]:
-    """The server's full version and whether it is in recovery (a standby)."""
-    row = await _one(connection, sql.SQL("SELECT current_setting('server_version'), pg_is_in_recovery()"))
-    return str(row[0]), bool(row[1])
+@dataclass(frozen=True)
+class ServerState:
+    version: str
+    in_recovery: bool
+    # How far a server in recovery is behind the WAL it has: none when it has replayed all it received, else the
+    # age of the last transaction it replayed (None before it replayed any); None for a primary.
+    replay_lag_seconds: float | None
+
+
+async def server_state(connection: Connection) -> ServerState:
+    """The server's full version, whether it is in recovery (a standby, a restore) and how far behind."""
+    row = await _one(connection, sql.SQL(
+        "SELECT current_setting('server_version'), pg_is_in_recovery(),"
+        " CASE WHEN pg_is_in_recovery() THEN"
+        "  CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+        "  ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 END END"))
+    return ServerState(str(row[0]), bool(row[1]), None if row[2] is None else max(float(row[2]), 0.0))
+
+
+async def in_recovery(connection: Connection) -> bool:
+    return bool((await _one(connection, sql.SQL("SELECT pg_is_in_recovery()")))[0])
+
+
+async def archives_wal(connection: Connection) -> bool:
+    return bool((await _one(connection, sql.SQL("SELECT current_setting('archive_mode') <> 'off'")))[0])
+
+
+async def promote(connection: Connection) -> None:
+    """End the recovery of a standby: it becomes a primary, on a timeline of its own."""
+    promoted = (await _one(connection, sql.SQL("SELECT pg_promote(true, {})").format(
+        sql.Literal(_PROMOTE_WAIT_SECONDS))))[0]
+    if not promoted:
+        raise RuntimeFailure(f"PostgreSQL was not promoted within {_PROMOTE_WAIT_SECONDS} s")
+
+
+async def ensure_extension(connection: Connection, name: str) -> None:
+    await connection.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(name)))
+
+
+async def ensure_slot(connection: Connection, name: str) -> None:
+    """A physical replication slot of that name, which keeps the WAL from now on until a replica has it."""
+    await connection.execute("SELECT pg_create_physical_replication_slot(%s, true) WHERE NOT EXISTS "
+                             "(SELECT FROM pg_replication_slots WHERE slot_name = %s)", [name, name])
+
+
+async def inactive_slots(connection: Connection) -> list[str]:
+    """The physical replication slots no one streams from now."""
+    cursor = await connection.execute("SELECT slot_name FROM pg_replication_slots "
+                                      "WHERE slot_type = 'physical' AND NOT active ORDER BY slot_name")
+    return [str(name) for (name,) in await cursor.fetchall()]
+
+
+async def drop_slot(connection: Connection, name: str, timeout: float) -> None:
+    """Drop the replication slot, once no one streams from it (a replica just stopped or promoted lets go of it
+    in a moment); nothing to do when there is none."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        cursor = await connection.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", [name])
+        row = await cursor.fetchone()
+        if row is None:
+            return
+        if not row[0]:
+            try:
+                await connection.execute("SELECT pg_drop_replication_slot(%s)", [name])
+                return
+            except (psycopg.errors.ObjectInUse, psycopg.errors.UndefinedObject):
+                continue  # taken again, or dropped by another, meanwhile: look again
+        if loop.time() >= deadline:
+            raise RuntimeFailure(f"replication slot {name} is still in use after {timeout:g} s")
+        await asyncio.sleep(_POLL_SECONDS)
+
+
+async def switch_wal(connection: Connection) -> str:
+    """Complete the current WAL segment (for it to be archived now), unless nothing was written to it; the name of
+    the last complete segment."""
+    row = await _one(connection, sql.SQL("SELECT pg_walfile_name(pg_switch_wal() - 1)"))
+    return str(row[0])
 
 
 async def ensure_superuser(connection: Connection, verifier: str) -> bool:
@@ -111,7 +188,7 @@ async def reload(connection: Connection) -> None:
     while (await _one(connection, sql.SQL("SELECT pg_conf_load_time()")))[0] == loaded:
         if loop.time() >= deadline:
             raise RuntimeFailure(f"PostgreSQL did not reload its configuration within {_RELOAD_TIMEOUT_SECONDS:g} s")
-        await asyncio.sleep(_RELOAD_POLL_SECONDS)
+        await asyncio.sleep(_POLL_SECONDS)
 
 
 async def pending_restart(connection: Connection) -> tuple[str, ...]:
@@ -126,7 +203,7 @@ def error_message(error: psycopg.Error) -> str:
     return engine_message(primary, error.diag.message_hint) if primary else str(error).strip()
 
 
-async def _one(connection: Connection, query: sql.SQL) -> TupleRow:
+async def _one(connection: Connection, query: sql.SQL | sql.Composed) -> TupleRow:
     cursor = await connection.execute(query)
     row = await cursor.fetchone()
     if row is None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -9,6 +12,7 @@ import pytest
 from clickplane.runtime.postgres.config import (
     PARAMETER_NAME,
     ServerFiles,
+    archive_command,
     client_networks,
     config_check_command,
     engine_message,
@@ -16,6 +20,7 @@ from clickplane.runtime.postgres.config import (
     parameter_contexts,
     refusal_in,
     render_hba,
+    restore_command,
     server_command,
 )
 
@@ -26,6 +31,8 @@ def _rules(hba: str) -> list[str]:
 
 def test_an_empty_access_list_lets_clients_in_from_loopback_only_over_tls() -> None:
     assert _rules(render_hba((), ("127.0.0.1/32", "::1/128"))) == [
+        "hostssl replication clickplane 127.0.0.1/32 scram-sha-256",
+        "hostssl replication clickplane ::1/128 scram-sha-256",
         "hostssl all clickplane 127.0.0.1/32 scram-sha-256",
         "hostssl all clickplane ::1/128 scram-sha-256",
         "host all clickplane all reject",
@@ -38,6 +45,7 @@ def test_an_empty_access_list_lets_clients_in_from_loopback_only_over_tls() -> N
 def test_each_access_list_entry_is_a_tls_rule_after_the_internal_roles_and_before_the_final_reject() -> None:
     rules = _rules(render_hba(("10.1.2.3", "192.168.0.0/16", "2001:db8::/32", "10.1.2.3/32"), ("127.0.0.1/32",)))
     assert rules == [
+        "hostssl replication clickplane 127.0.0.1/32 scram-sha-256",
         "hostssl all clickplane 127.0.0.1/32 scram-sha-256",
         "host all clickplane all reject",
         "hostssl all all 10.1.2.3/32 scram-sha-256",
@@ -54,8 +62,10 @@ def test_networks_are_normalized_and_a_bad_entry_is_refused() -> None:
 
 
 def test_the_server_command_line_holds_every_setting_the_runtime_relies_on(tmp_path: Path) -> None:
-    files = ServerFiles(tmp_path / "pg_hba.conf", tmp_path / "server.crt", tmp_path / "server.key")
-    argv = server_command(Path("/pg/bin/postgres"), tmp_path / "cluster", "127.0.0.1", 54321, files)
+    files = ServerFiles(tmp_path / "pg_hba.conf", tmp_path / "server.crt", tmp_path / "server.key",
+                        tmp_path / "wal-archive", tmp_path / "log")
+    argv = server_command(Path("/pg/bin/postgres"), tmp_path / "cluster", "127.0.0.1", 54321, files,
+                          {"primary_slot_name": "replica_1"})
     assert argv[:3] == ["/pg/bin/postgres", "-D", str(tmp_path / "cluster")]
     options = dict(argument.split("=", 1) for argument in argv[4::2])
     assert argv[3::2] == ["-c"] * len(options)
@@ -69,8 +79,70 @@ def test_the_server_command_line_holds_every_setting_the_runtime_relies_on(tmp_p
         "ssl_key_file": str(files.private_key),
         "password_encryption": "scram-sha-256",
         "shared_preload_libraries": "pg_stat_statements",
+        "compute_query_id": "on",
         "wal_level": "logical",
+        "archive_mode": "on",
+        "archive_command": archive_command(files.archive),
+        "archive_timeout": "60s",
+        "logging_collector": "on",
+        "log_destination": "jsonlog",
+        "log_directory": str(files.log_directory),
+        "log_filename": "postgresql-%Y%m%dT%H%M%S.log",
+        "log_rotation_size": "10MB",
+        "log_file_mode": "0600",
+        "log_timezone": "UTC",
+        "primary_slot_name": "replica_1",
     }
+    bare = server_command(Path("/pg/bin/postgres"), tmp_path / "cluster", "127.0.0.1", 54321,
+                          ServerFiles(files.hba, files.certificate, files.private_key))
+    assert not {"archive_mode", "logging_collector"} & {argument.split("=", 1)[0] for argument in bare[4::2]}
+
+
+def _as_postgresql_runs(command: str, path: str, name: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    """Run an archive or restore command as PostgreSQL does: %p, %f and %% replaced, by sh, in the data dir."""
+    replaced = re.sub("%[pf%]", lambda found: {"%p": path, "%f": name, "%%": "%"}[found[0]], command)
+    return subprocess.run(["sh", "-c", replaced], cwd=cwd, capture_output=True, check=False)
+
+
+def _archive(data: Path, archive: Path, segment: bytes, completed: int | None = None) -> int:
+    """Archive one segment holding `segment`, last written at `completed` (epoch seconds) when given."""
+    wal = data / "pg_wal" / "000000010000000000000001"
+    wal.parent.mkdir(parents=True, exist_ok=True)
+    wal.write_bytes(segment)
+    if completed is not None:
+        os.utime(wal, (completed, completed))
+    return _as_postgresql_runs(archive_command(archive), f"pg_wal/{wal.name}", wal.name, data).returncode
+
+
+def test_the_archive_command_copies_a_segment_whole_and_never_overwrites_one_that_differs(tmp_path: Path) -> None:
+    archive = tmp_path / "wal archive %p"  # a space and a % in the path stay one word, and no placeholder
+    archive.mkdir()
+    data = tmp_path / "data"
+    assert _archive(data, archive, b"segment one") == 0
+    assert (archive / "000000010000000000000001").read_bytes() == b"segment one"
+    assert _archive(data, archive, b"segment one") == 0  # archived before a crash: done
+    assert _archive(data, archive, b"other bytes") != 0
+    assert (archive / "000000010000000000000001").read_bytes() == b"segment one"
+    assert sorted(entry.name for entry in archive.iterdir()) == ["000000010000000000000001"]
+
+
+def test_the_archive_keeps_the_time_a_segment_was_completed(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    assert _archive(tmp_path / "data", archive, b"segment", completed=1_700_000_000) == 0
+    assert (archive / "000000010000000000000001").stat().st_mtime == 1_700_000_000
+
+
+def test_the_restore_command_fetches_an_archived_file_and_fails_quietly_for_one_missing(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    (archive / "00000002.history").write_text("1\t0/3000000\tno recovery target specified\n")
+    fetched = _as_postgresql_runs(restore_command(archive), "got", "00000002.history", tmp_path)
+    assert fetched.returncode == 0
+    assert (tmp_path / "got").read_text().startswith("1\t")
+    missing = _as_postgresql_runs(restore_command(archive), "none", "00000003.history", tmp_path)
+    assert (missing.returncode, missing.stderr) == (1, b"")
+    assert not (tmp_path / "none").exists()
 
 
 def test_initdb_makes_the_internal_role_the_only_one_with_scram() -> None:
