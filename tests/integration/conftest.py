@@ -36,3 +36,12 @@ def fresh_server() -> Iterator[ClickplaneServer]:
         created.destroy()
 
 
+
+
+@pytest.fixture
+def postgres_server(server: ClickplaneServer) -> Iterator[ClickplaneServer]:
+    """The session's clickplane, its Postgres services deleted after the test (replicas before their primaries)."""
+    yield server
+    with server.client() as client:
+        for item in sorted(client.get(server.org_path("/postgres")).json()["result"], key=lambda i: i["isPrimary"]):
+            client.delete(server.org_path(f"/postgres/{item['id']}"))

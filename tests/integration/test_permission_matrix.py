@@ -67,7 +67,14 @@ NEEDS: dict[str, str | None] = {
     "postgresServiceGet": POSTGRES_VIEW,
     "postgresServiceCertsGet": POSTGRES_VIEW,
     "postgresInstanceConfigGet": POSTGRES_VIEW,
+    "postgresInstanceMetricsGet": POSTGRES_VIEW,
+    "slowQueryPatternsGetList": POSTGRES_VIEW,
+    "slowQueryPatternGet": POSTGRES_VIEW,
+    "postgresBackupGetList": POSTGRES_VIEW,
+    "postgresLogsGet": POSTGRES_VIEW,
     "postgresServiceCreate": POSTGRES_MANAGE,
+    "postgresInstanceCreateReadReplica": POSTGRES_MANAGE,
+    "postgresInstanceRestore": POSTGRES_MANAGE,
     "postgresServicePatch": POSTGRES_MANAGE,
     "postgresServiceDelete": POSTGRES_MANAGE,
     "postgresServiceSetPassword": POSTGRES_MANAGE,
@@ -200,7 +207,8 @@ def expected(caller: Caller, operation: Operation) -> Refusal | None:
 # --- Requests --------------------------------------------------------------------------------------------
 
 PATH_PARAMETER = re.compile(r"\{(\w+)\}")
-QUERY_VALUES = {"cloud_provider": "aws", "region_id": "us-east-1", "from_date": "2024-01-01", "to_date": "2024-01-31"}
+QUERY_VALUES = {"cloud_provider": "aws", "region_id": "us-east-1", "from_date": "2024-01-01", "to_date": "2024-01-31",
+                "db_name": "postgres", "db_user": "postgres", "db_operation": "SELECT"}
 ENVELOPE_FIELDS = {"status", "requestId", "result", "error", "nextCursor", "limit", "totalCount"}
 # Fields that carry a secret, and the only operations whose answers may hold them (each hands one out once).
 SECRET_FIELDS: dict[str, set[str]] = {
@@ -664,6 +672,8 @@ PREPARE: dict[str, Callable[[Matrix, Request], None]] = {
         "name": name, "provider": "aws", "region": "us-east-1", "size": "r6gd.medium"}),
     "postgresServiceDelete": _victim_postgres,
     "postgresServicePatchState": _body(lambda m: {"command": "restart"}),
+    "postgresInstanceCreateReadReplica": _body(lambda m: {"name": f"replica {m.tag}"}),
+    "postgresInstanceRestore": _body(lambda m: {"name": f"restored {m.tag}", "restoreTarget": "2026-01-01T00:00:00Z"}),
     "postgresInstanceConfigPost": _body(lambda m: {"pgConfig": {}, "pgBouncerConfig": {}}),
     "postgresInstanceConfigPatch": _body(lambda m: {"pgConfig": {}, "pgBouncerConfig": {}}),
     "backupBucketGet": _backup_bucket,

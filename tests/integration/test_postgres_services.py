@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,14 +76,6 @@ def port_of(created: dict[str, Any]) -> int:
     """The port, from the connection string of the create response (the reference has no port field)."""
     address = created["connectionString"].split("@", 1)[1].split("/", 1)[0]
     return int(address.rsplit(":", 1)[1])
-
-
-@pytest.fixture
-def postgres_server(server: ClickplaneServer) -> Iterator[ClickplaneServer]:
-    yield server
-    with server.client() as client:  # delete what a failed test left
-        for item in client.get(server.org_path("/postgres")).json()["result"]:
-            client.delete(server.org_path(f"/postgres/{item['id']}"))
 
 
 @pytest.mark.parametrize("version", sorted(VERSIONS))

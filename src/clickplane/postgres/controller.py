@@ -19,7 +19,8 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Hashable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -32,7 +33,14 @@ from clickplane.postgres.lifecycle import Observed
 from clickplane.postgres.repository import PostgresServices
 from clickplane.reconcile.loop import Slots, Work
 from clickplane.runtime.base import RuntimeFailure
-from clickplane.runtime.postgres.interface import ConfigRejected, PostgresObservation, PostgresRuntime, PostgresSpec
+from clickplane.runtime.postgres.interface import (
+    ConfigRejected,
+    PostgresObservation,
+    PostgresRuntime,
+    PostgresSpec,
+    ReplicaOf,
+    RestoredFrom,
+)
 from clickplane.store.database import Database
 from clickplane.store.models import PostgresService
 
@@ -50,14 +58,25 @@ class Intent:
     desired_state: PostgresDesiredState
     generation: int
     spec: PostgresSpec
+    is_replica: bool = False
 
 
 def intent_of(found: PostgresService) -> Intent:
     spec = PostgresSpec(
         service_id=str(found.id), version=found.postgres_version, superuser_verifier=found.superuser_verifier,
         ip_access_list=tuple(rule["source"] for rule in found.ip_access_list),
-        config=tuple(sorted((name, str(value)) for name, value in found.pg_config.items())))
-    return Intent(found.id, found.organization_id, found.state, found.desired_state, found.generation, spec)
+        config=tuple(sorted((name, str(value)) for name, value in found.pg_config.items())),
+        origin=_origin(found), promoted=found.promote_requested)
+    return Intent(found.id, found.organization_id, found.state, found.desired_state, found.generation, spec,
+                  is_replica=found.replica_of is not None)
+
+
+def _origin(found: PostgresService) -> ReplicaOf | RestoredFrom | None:
+    if found.replica_of is not None:
+        return ReplicaOf(str(found.replica_of))
+    if found.restored_from is not None and found.restore_target is not None:
+        return RestoredFrom(str(found.restored_from), found.restore_target)
+    return None
 
 
 def work_key(postgres_id: uuid.UUID) -> str:
@@ -71,6 +90,10 @@ class PostgresPolicy:
     start_timeout_seconds: float = 60.0
     first_backoff_seconds: float = 2.0
     max_backoff_seconds: float = 300.0
+    # A base backup when a primary first runs and then once a period; those older than the retention are pruned
+    # (the real service: daily, kept 7 days).
+    backup_period_seconds: float = 24 * 3600.0
+    backup_retention_seconds: float = 7 * 24 * 3600.0
 
 
 @dataclass
@@ -131,30 +154,49 @@ class PostgresController:
             self._backoff.pop(intent.service_id, None)
 
     async def _bring_up(self, intent: Intent) -> None:
-        """Start (or restart) the server in a slot, wait outside of one until it accepts connections, then bring
-        it to the spec by a reload."""
+        """Start (or restart) the server in a slot, wait outside of one until it accepts connections (a restore:
+        until it has replayed WAL up to its target and been promoted), then bring it to the spec by a reload."""
+        restoring = isinstance(intent.spec.origin, RestoredFrom) and intent.state in ("creating", "restoring_backup")
+        if restoring:
+            intent = self._moved(intent, "restoring")
         async with self.slots:
             if intent.state == "restarting":
                 await self.runtime.restart(intent.spec.service_id)
             else:
                 await self.runtime.start(intent.spec)
-        observation = await self._until_accepting(intent.spec.service_id)
+        observation = await self._until_accepting(intent, recovered=restoring)
         applied = await self.runtime.apply(intent.spec)
+        values = _address(observation)
+        if intent.spec.promoted and intent.is_replica:
+            observation = await self._until_accepting(intent, recovered=True)
+            values.update(is_primary=True, replica_of=None, promote_requested=False)
         newly_up = intent.state != "running"
         self._observe(intent, "came_up", "postgres_service_running" if newly_up else None,
-                      reason=restart_message(applied.pending_restart), **_address(observation))
+                      reason=restart_message(applied.pending_restart), **values)
 
-    async def _until_accepting(self, service_id: str) -> PostgresObservation:
+    async def _until_accepting(self, intent: Intent, recovered: bool = False) -> PostgresObservation:
+        """Poll until the server accepts connections (and with `recovered`, is out of recovery: a restore or a
+        promotion done), showing a restore as replaying its WAL meanwhile."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.policy.start_timeout_seconds
         while True:
-            observation = await self.runtime.observe(service_id)
-            if observation.running:
+            observation = await self.runtime.observe(intent.spec.service_id)
+            if observation.running and not (recovered and observation.in_recovery):
                 return observation
+            if observation.running and intent.state == "restoring_backup":
+                intent = self._moved(intent, "replaying")
             if loop.time() >= deadline:
-                raise RuntimeFailure(f"PostgreSQL did not accept connections within "
-                                     f"{self.policy.start_timeout_seconds:g} s: {observation.reason}")
+                raise RuntimeFailure(f"PostgreSQL did not {'finish recovery' if recovered else 'accept connections'} "
+                                     f"within {self.policy.start_timeout_seconds:g} s: {observation.reason}")
             await asyncio.sleep(_POLL_SECONDS)
+
+    def _moved(self, intent: Intent, event: Observed) -> Intent:
+        """Show progress (restoring, replaying) while the work goes on: the intent stays, only the state moves."""
+        transition = lifecycle.apply(intent.state, event)
+        if transition is None or transition.state is None:
+            return intent
+        self._observe(intent, event, keep_generation=True)
+        return replace(intent, state=transition.state)
 
     async def _watch(self, intent: Intent) -> None:
         observation = await self.runtime.observe(intent.spec.service_id)
@@ -163,6 +205,32 @@ class PostgresController:
             log.warning("Postgres service %s: %s; starting it again", intent.service_id, reason)
             if self._observe(intent, "died", "postgres_service_unavailable", reason=reason, keep_generation=True):
                 self.wake()
+        elif intent.is_replica:  # no backups of its own; its logs still rotate out
+            await self.runtime.prune(intent.spec.service_id, self._retained_since())
+        else:
+            await self._back_up_when_due(intent)
+
+    async def _back_up_when_due(self, intent: Intent) -> None:
+        """A base backup when none is newer than the backup period, then what the retention no longer needs
+        pruned, and the earliest restore time recorded for the API to show."""
+        service_id = intent.spec.service_id
+        now = datetime.now(UTC)
+        backups = await self.runtime.base_backups(service_id)
+        finished = [backup.finished_at for backup in backups if backup.finished_at is not None]
+        try:
+            if not finished or (now - max(finished)).total_seconds() >= self.policy.backup_period_seconds:
+                async with self.slots:
+                    await self.runtime.take_base_backup(service_id)
+                await self.runtime.prune(service_id, self._retained_since())
+        except RuntimeFailure as failure:  # the next check tries again
+            log.warning("Postgres service %s: backup failed: %s", intent.service_id, failure)
+        window = await self.runtime.recovery_window(service_id)
+        with self.database.transaction() as session:
+            PostgresServices(session).write_earliest_restore_time(intent.service_id,
+                                                                  window.earliest if window else None)
+
+    def _retained_since(self) -> datetime:
+        return datetime.now(UTC) - timedelta(seconds=self.policy.backup_retention_seconds)
 
     # Writes.
 

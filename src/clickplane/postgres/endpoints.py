@@ -11,20 +11,25 @@ from clickplane.kit.binders import JsonBody
 from clickplane.kit.context import AppContext
 from clickplane.kit.docs import PlainText, Produces
 from clickplane.kit.envelope import acknowledged, ok
+from clickplane.kit.paging import MAX_PAGE, page_of
 from clickplane.kit.routes import Api
 from clickplane.postgres.schemas import (
+    PostgresBackup,
     PostgresInstanceConfig,
     PostgresInstanceConfigResponse,
     PostgresInstanceUpdateConfigResponse,
+    PostgresLogEntry,
     PostgresService,
     PostgresServiceListItem,
     PostgresServicePasswordResource,
     PostgresServicePatchRequest,
     PostgresServicePostRequest,
+    PostgresServiceReadReplicaRequest,
+    PostgresServiceRestoreRequest,
     PostgresServiceSetPassword,
     PostgresServiceSetState,
 )
-from clickplane.postgres.service import PostgresServiceApi
+from clickplane.postgres.service import PostgresServiceApi, log_query
 
 TAG = "Postgres"
 PATH = "/v1/organizations/{organizationId}/postgres"
@@ -97,6 +102,44 @@ def add_routes(api: Api, context: AppContext) -> None:
     async def set_state(caller: Caller, organizationId: UUID, postgresId: UUID,
                         body: JsonBody[PostgresServiceSetState]) -> Response:
         return ok(postgres.set_state(caller, organizationId, postgresId, body.value))
+
+    @api.route("POST", ONE + "/readReplica", "postgresInstanceCreateReadReplica", "Create a read replica", TAG,
+               "A new service that replays this primary's WAL (streaming replication): read-only, with the primary's "
+               "version, size and superuser, its lag visible as the server's own. Promote it to make it a primary.",
+               PostgresService, errors=CHANGE_ERRORS, produces=Produces("postgresId", "/result/id"))
+    async def create_replica(caller: Caller, organizationId: UUID, postgresId: UUID,
+                             body: JsonBody[PostgresServiceReadReplicaRequest]) -> Response:
+        return ok(await postgres.create_replica(caller, organizationId, postgresId, body.value))
+
+    @api.route("POST", ONE + "/restoredService", "postgresInstanceRestore", "Restore to a point in time", TAG,
+               "A new service holding this one's data as of `restoreTarget`: made from the newest base backup "
+               "before it and the WAL archived since, replayed up to the target. Refused outside what the backups "
+               "cover (`earliestRestoreTime` to now).", PostgresService, errors=CHANGE_ERRORS,
+               produces=Produces("postgresId", "/result/id"))
+    async def restore(caller: Caller, organizationId: UUID, postgresId: UUID,
+                      body: JsonBody[PostgresServiceRestoreRequest]) -> Response:
+        return ok(await postgres.restore(caller, organizationId, postgresId, body.value))
+
+    @api.route("GET", ONE + "/backups", "postgresBackupGetList", "List Postgres backups", TAG,
+               "The service's base backups, oldest first (clickhousectl's `postgres backup list`; absent from the "
+               "reference). A base backup is taken when the service first runs and then daily; with the WAL "
+               "archived continuously they allow a restore to any moment since the oldest.", list[PostgresBackup],
+               paged=True, parameters={"limit": {"minimum": 1, "maximum": MAX_PAGE}})
+    async def list_backups(caller: Caller, organizationId: UUID, postgresId: UUID, limit: int | None = None,
+                           cursor: str | None = None) -> Response:
+        backups = await postgres.backups(caller, organizationId, postgresId)
+        page, paging = page_of(backups, limit, cursor, lambda backup: backup.key, "a backup of this service")
+        return ok(page, page=paging)
+
+    @api.route("GET", ONE + "/logs", "postgresLogsGet", "Get Postgres logs", TAG,
+               "The server's log entries between `from_date` and `to_date` (RFC 3339), oldest first unless "
+               "`sort_order=desc`; `severity` and `body_contains` filter them (clickhousectl's `postgres logs`; absent "
+               "from the reference).", list[PostgresLogEntry])
+    async def logs(caller: Caller, organizationId: UUID, postgresId: UUID, from_date: str, to_date: str,
+                   body_contains: str | None = None, severity: str | None = None, sort_order: str = "asc",
+                   limit: int = 100, offset: int = 0) -> Response:
+        query = log_query(from_date, to_date, body_contains, severity, sort_order, limit, offset)
+        return ok(await postgres.logs(caller, organizationId, postgresId, query))
 
     @api.route("GET", ONE + "/config", "postgresInstanceConfigGet", "Get PostgreSQL service configuration", TAG,
                "The server parameters set on the service (not the server's defaults).",

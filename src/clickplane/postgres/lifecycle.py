@@ -2,9 +2,11 @@
 
 The states are the reference's. A service is asked to be running (from its create on) or deleted; the API's
 commands and the reconciler's observations both read this table:
-- commands: `restart` (only while running, as the real service allows), `delete` (from any state);
-- observations: `came_up` (its server accepts connections), `died` (it stopped doing so), `gave_up` (it could not
-  be started, or died too often: unavailable until a new request), `halted` (stopped by an operator command),
+- commands: `restart` and `promote` (a replica's: only while running, as the real service allows), `delete` (from
+  any state);
+- observations: `restoring` (a restore's base backup is being copied), `replaying` (its server replays WAL up to
+  the target), `came_up` (its server accepts connections, a restore's recovery done), `died` (it stopped doing so),
+  `gave_up` (it could not be started: unavailable, tried again later), `halted` (stopped by an operator command),
   `removed` (its deletion is done).
 """
 
@@ -15,8 +17,8 @@ from typing import Literal, get_args
 from clickplane.kit.enums import PostgresDesiredState, PostgresState
 from clickplane.kit.lifecycle import LifecycleTable, Refusal, Transition
 
-Command = Literal["restart", "delete"]
-Observed = Literal["came_up", "died", "gave_up", "halted", "removed"]
+Command = Literal["restart", "promote", "delete"]
+Observed = Literal["restoring", "replaying", "came_up", "died", "gave_up", "halted", "removed"]
 Event = Command | Observed
 
 ALL_STATES: frozenset[PostgresState] = frozenset(get_args(PostgresState))
@@ -32,8 +34,13 @@ TABLE: LifecycleTable[PostgresState, PostgresDesiredState, Event] = LifecycleTab
     ("restart", frozenset({"restarting"}), _NOTHING),
     ("restart", frozenset({"deleting"}), Refusal("it is being deleted")),
     ("restart", ALL_STATES, Refusal("a service is restarted only while it is running; wait until it is")),
+    ("promote", frozenset({"running"}), _NOTHING),  # the service stays running; isPrimary turns true once done
+    ("promote", frozenset({"deleting"}), Refusal("it is being deleted")),
+    ("promote", ALL_STATES, Refusal("a replica is promoted only while it is running; wait until it is")),
     ("delete", frozenset({"deleting"}), _NOTHING),
     ("delete", ALL_STATES, Transition("deleting", "deleted")),
+    ("restoring", _ALIVE, Transition("restoring_backup")),
+    ("replaying", _ALIVE, Transition("replaying_wal")),
     ("came_up", _ALIVE, Transition("running")),
     ("died", frozenset({"running", "restarting"}), Transition("unavailable")),
     ("gave_up", _ALIVE, Transition("unavailable")),

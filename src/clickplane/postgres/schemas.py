@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import Field, WithJsonSchema
+from pydantic import AwareDatetime, Field, WithJsonSchema
 
 from clickplane.kit.enums import PostgresState
 from clickplane.kit.schemas import PRINTABLE, RequestModel, ResourceTag, ResponseModel, Timestamp
@@ -101,6 +101,9 @@ class PostgresService(PostgresServiceListItem):
                                                            "and in a reset that generated it.")
     ipAccessList: list[PgIpAccessRule] = Field(description=(
         "Networks allowed to connect (over TLS, with the password). Empty: this machine only."))
+    earliestRestoreTime: Timestamp | None = Field(default=None, description=(
+        "The earliest moment `restoredService` can restore to (clickhousectl reads it); absent before the first "
+        "backup."))
 
 
 class PostgresServicePostRequest(RequestModel):
@@ -116,6 +119,34 @@ class PostgresServicePostRequest(RequestModel):
     ipAccessList: list[PgIpAccessRuleRequest] | None = Field(default=None, description=(
         "Networks allowed to connect (clickhousectl sends it; absent from the reference). Omitted or empty: "
         "this machine only."))
+
+
+class PostgresServiceReadReplicaRequest(RequestModel):
+    name: PgName
+    pgConfig: PgConfig | None = None
+    pgBouncerConfig: PgBouncerConfig | None = None
+    tags: PgTags = Field(default_factory=list)
+
+
+class PostgresServiceRestoreRequest(RequestModel):
+    name: PgName
+    restoreTarget: AwareDatetime = Field(description=(
+        "The moment to recover to, RFC 3339: the new service holds every transaction committed at or before it."))
+    pgConfig: PgConfig | None = None
+    pgBouncerConfig: PgBouncerConfig | None = None
+    tags: PgTags = Field(default_factory=list)
+
+
+class PostgresBackup(ResponseModel):
+    key: str = Field(description="The backup's name, unique for the service.")
+    lastModified: Timestamp = Field(description="When the backup was finished (or started, while it runs).")
+    status: Literal["completed", "in_progress"] = Field(description="Whether the backup is finished.")
+
+
+class PostgresLogEntry(ResponseModel):
+    timestamp: Timestamp = Field(description="When the server logged it.")
+    severity: str = Field(description="PostgreSQL's severity: LOG, WARNING, ERROR, FATAL, ...")
+    body: str = Field(description="The message.")
 
 
 class PostgresServicePatchRequest(RequestModel):

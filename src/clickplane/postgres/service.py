@@ -10,18 +10,19 @@ import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, cast
 from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 
 from clickplane.activities.repository import Activities
-from clickplane.activities.service import record
+from clickplane.activities.service import record, window
 from clickplane.auth.authentication import Caller
 from clickplane.kit.context import AppContext
 from clickplane.kit.enums import RecordedActivityType
 from clickplane.kit.errors import BadRequest, Conflict, NotFound
-from clickplane.kit.schemas import MAX_IP_ACCESS_LIST_ENTRIES
+from clickplane.kit.schemas import MAX_IP_ACCESS_LIST_ENTRIES, rfc3339
 from clickplane.kit.validation import validate_tags
 from clickplane.organizations.lookup import visible as visible_organization
 from clickplane.organizations.repository import Organizations
@@ -35,6 +36,26 @@ from clickplane.store.models import PostgresService
 
 RESERVED_TAG_PREFIX = "chc_"
 GIB = 1 << 30
+# The most log entries one request reads from a server's log.
+MAX_LOG_ENTRIES = 10_000
+MAX_LOG_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """What `GET .../logs` asks for: entries in [since, until), filtered, sorted, one page."""
+
+    since: datetime
+    until: datetime
+    body_contains: str | None = None
+    severity: str | None = None
+    descending: bool = False
+    limit: int = 100
+    offset: int = 0
+
+    def keeps(self, severity: str, body: str) -> bool:
+        return ((self.severity is None or severity.upper() == self.severity.upper())
+                and (self.body_contains is None or self.body_contains in body))
 
 
 def not_found(organization_id: uuid.UUID, postgres_id: uuid.UUID) -> NotFound:
@@ -110,6 +131,18 @@ class Created:
     password: str
 
 
+def log_query(from_date: str, to_date: str, body_contains: str | None, severity: str | None, sort_order: str,
+              limit: int, offset: int) -> LogQuery:
+    selected = window(from_date, to_date)
+    if selected.start is None or selected.end is None:  # both are required parameters: never the case
+        raise BadRequest("from_date and to_date are both required")
+    if sort_order not in ("asc", "desc"):
+        raise BadRequest(f"sort_order {sort_order!r} is not asc or desc")
+    if not 1 <= limit <= MAX_LOG_PAGE or offset < 0:
+        raise BadRequest(f"limit must be between 1 and {MAX_LOG_PAGE}, and offset at least 0")
+    return LogQuery(selected.start, selected.end, body_contains, severity, sort_order == "desc", limit, offset)
+
+
 class PostgresServiceApi:
     def __init__(self, context: AppContext) -> None:
         self.context = context
@@ -163,18 +196,15 @@ class PostgresServiceApi:
                 storage_gib=self._storage_gib()))
             _record(session, caller, created, ["postgres_service_create"], {"name": created.name})
         self.context.reconcile_now.set()
-        # Its address, so that the one response that shows the password also says where to use it; awaited out of
-        # any transaction (a write lock held across an await would hold up every other writer).
-        with contextlib.suppress(RuntimeFailure):  # else the reconciler records it when it starts the server
-            address = await self.runtime.reserve(str(created.id))
-            with self.context.database.transaction() as session:
-                PostgresServices(session).write_address(created.id, *address)
-        return self.get(caller, organization_id, created.id, password=password)
+        return await self._with_address(caller, organization_id, created.id, password)
 
     def update(self, caller: Caller, organization_id: uuid.UUID, postgres_id: uuid.UUID,
                patch: schemas.PostgresServicePatchRequest) -> schemas.PostgresService:
         def change(found: PostgresService) -> list[RecordedActivityType]:
             changed: list[RecordedActivityType] = []
+            if found.replica_of is not None and (patch.size, patch.haType, patch.tags) != (None, None, None):
+                raise BadRequest("Read replicas cannot be modified directly! Please modify the parent database "
+                                 f"instead ({found.replica_of}): size, haType and tags follow it")
             if patch.haType is not None:
                 _check_ha_type(patch.haType)
             if patch.name is not None and patch.name != found.name:
@@ -200,7 +230,12 @@ class PostgresServiceApi:
 
     def delete(self, caller: Caller, organization_id: uuid.UUID, postgres_id: uuid.UUID) -> None:
         with self.context.database.transaction() as session:
-            found = visible(PostgresServices(session), caller, organization_id, postgres_id, for_update=True)
+            services = PostgresServices(session)
+            found = visible(services, caller, organization_id, postgres_id, for_update=True)
+            replicas = [str(replica.id) for replica in services.replicas_of(found.id)]
+            if replicas:
+                raise Conflict(f"Postgres service {postgres_id} still has read replicas ({', '.join(replicas)}): "
+                               "delete or promote them first")
             transition = lifecycle.apply(found.state, "delete")
             if transition is not None:
                 _enter(found, transition)
@@ -217,6 +252,8 @@ class PostgresServiceApi:
         password = given if given is not None else generate_password()
 
         def change(found: PostgresService) -> list[RecordedActivityType]:
+            if found.replica_of is not None:
+                raise BadRequest(f"a read replica has its primary's password; change that of {found.replica_of}")
             self._require_running(found, "its password is changed")
             if given is not None and verifies(found.superuser_verifier, given):
                 raise BadRequest("password is the service's current password; choose a new one")
@@ -231,7 +268,7 @@ class PostgresServiceApi:
                   request: schemas.PostgresServiceSetState) -> schemas.PostgresService:
         def change(found: PostgresService) -> list[RecordedActivityType]:
             if request.command == "promote":
-                raise BadRequest(f"promote applies to a read replica; Postgres service {postgres_id} is a primary")
+                return self._promote(found)
             if request.command == "switchover":
                 raise BadRequest("switchover moves a primary onto its HA standby; this service has none (haType "
                                  "none); restart it instead")
@@ -239,6 +276,9 @@ class PostgresServiceApi:
             if transition is None:
                 return []
             _enter(found, transition)
+            # A new intent: work under way on the old one (a reload for a config change) can no longer write
+            # over it (its compare-and-set fails), so the restart is not lost.
+            found.generation += 1
             return ["postgres_service_restart"]
 
         return self._change(caller, organization_id, postgres_id, change, {"command": request.command})
@@ -268,7 +308,116 @@ class PostgresServiceApi:
         return schemas.PostgresInstanceUpdateConfigResponse(pgConfig=parameters, pgBouncerConfig={},
                                                             message=config.restart_message(needs_restart))
 
+    async def create_replica(self, caller: Caller, organization_id: uuid.UUID, primary_id: uuid.UUID,
+                             request: schemas.PostgresServiceReadReplicaRequest) -> schemas.PostgresService:
+        """A read replica: a service of its own that replays the primary's WAL, with the primary's version, size and
+        superuser (replicated: it takes no password)."""
+        config.check_pgbouncer(request.pgBouncerConfig)
+        with self.context.database.looking() as session:
+            primary = visible(PostgresServices(session), caller, organization_id, primary_id)
+            version = primary.postgres_version
+        parameters = await self._checked_parameters(version, request.pgConfig or {})
+
+        def replica_of(primary: PostgresService) -> PostgresService:
+            if primary.replica_of is not None:
+                raise BadRequest(f"Postgres service {primary.id} is itself a read replica; make the replica of its "
+                                 f"primary {primary.replica_of}")
+            self._require_running(primary, "a replica is made of it")
+            return self._new_row(primary, request.name, request.tags, parameters, replica_of=primary.id,
+                                 is_primary=False)
+
+        return await self._create_from(caller, organization_id, primary_id, replica_of,
+                                       "postgres_service_create", {"name": request.name, "replicaOf": str(primary_id)})
+
+    async def restore(self, caller: Caller, organization_id: uuid.UUID, source_id: uuid.UUID,
+                      request: schemas.PostgresServiceRestoreRequest) -> schemas.PostgresService:
+        """A new service holding the source's data as of `restoreTarget`, with the source's version, size and
+        password; refused when the target is outside what the source's backups and WAL cover."""
+        config.check_pgbouncer(request.pgBouncerConfig)
+        with self.context.database.looking() as session:
+            version = visible(PostgresServices(session), caller, organization_id, source_id).postgres_version
+        parameters = await self._checked_parameters(version, request.pgConfig or {})
+        target = request.restoreTarget.astimezone(UTC)
+        window = await self.runtime.recovery_window(str(source_id))
+        if window is None:
+            raise BadRequest(f"Postgres service {source_id} has no backup yet to restore from; its first is taken "
+                             "once it runs: try again shortly")
+        if not window.earliest <= target <= window.latest:
+            raise BadRequest(f"restoreTarget {rfc3339(target)} is outside what the backups of {source_id} cover: "
+                             f"from {rfc3339(window.earliest)} to {rfc3339(window.latest)}")
+
+        def restored(source: PostgresService) -> PostgresService:
+            return self._new_row(source, request.name, request.tags, parameters, restored_from=source.id,
+                                 restore_target=target)
+
+        return await self._create_from(caller, organization_id, source_id, restored, "postgres_service_create",
+                                       {"name": request.name, "restoredFrom": str(source_id),
+                                        "restoreTarget": rfc3339(target)})
+
+    async def backups(self, caller: Caller, organization_id: uuid.UUID, postgres_id: uuid.UUID
+                      ) -> list[schemas.PostgresBackup]:
+        self.get(caller, organization_id, postgres_id)
+        return [schemas.PostgresBackup(key=backup.key, lastModified=backup.finished_at or backup.started_at,
+                                       status="completed" if backup.finished_at else "in_progress")
+                for backup in await self.runtime.base_backups(str(postgres_id))]
+
+    async def logs(self, caller: Caller, organization_id: uuid.UUID, postgres_id: uuid.UUID, query: LogQuery
+                   ) -> list[schemas.PostgresLogEntry]:
+        self.get(caller, organization_id, postgres_id)
+        entries = await self.runtime.logs(str(postgres_id), query.since, query.until, MAX_LOG_ENTRIES)
+        kept = [entry for entry in entries if query.keeps(entry.severity, entry.body)]
+        if query.descending:
+            kept.reverse()
+        return [schemas.PostgresLogEntry(timestamp=entry.timestamp, severity=entry.severity, body=entry.body)
+                for entry in kept[query.offset:query.offset + query.limit]]
+
     # Helpers.
+
+    def _promote(self, found: PostgresService) -> list[RecordedActivityType]:
+        if found.replica_of is None:
+            raise BadRequest(f"promote applies to a read replica; Postgres service {found.id} is a primary")
+        lifecycle.apply(found.state, "promote")
+        if found.promote_requested:
+            return []
+        found.promote_requested = True
+        found.generation += 1
+        return ["postgres_service_promote"]
+
+    def _new_row(self, origin: PostgresService, name: str, tags: list[Any], parameters: dict[str, str],
+                 **values: Any) -> PostgresService:
+        """A service made from `origin` (a replica of it, or a restore): its provider, region, version, size and
+        superuser, and state creating."""
+        return PostgresService(
+            id=uuid.uuid4(), organization_id=origin.organization_id, name=_check_name(name), provider=origin.provider,
+            region=origin.region, postgres_version=origin.postgres_version, size=origin.size, ha_type="none",
+            tags=check_tags(tags), state="creating", desired_state="running",
+            superuser_verifier=origin.superuser_verifier, ip_access_list=list(origin.ip_access_list),
+            pg_config=parameters, generation=1, observed_generation=0, storage_gib=self._storage_gib(),
+            **{"is_primary": True, **values})
+
+    async def _create_from(self, caller: Caller, organization_id: uuid.UUID, origin_id: uuid.UUID,
+                           make: Callable[[PostgresService], PostgresService], activity: RecordedActivityType,
+                           details: dict[str, Any]) -> schemas.PostgresService:
+        with self.context.database.transaction() as session:
+            visible_organization(Organizations(session), caller, organization_id, for_update=True)
+            services = PostgresServices(session)
+            origin = changeable(services, caller, organization_id, origin_id)
+            quotas.check_new_postgres_service(quotas.Limits.of(self.context.settings), services.count(organization_id))
+            created = services.add(make(origin))
+            _record(session, caller, created, [activity], details)
+        self.context.reconcile_now.set()
+        return await self._with_address(caller, organization_id, created.id, password=None)
+
+    async def _with_address(self, caller: Caller, organization_id: uuid.UUID, postgres_id: uuid.UUID,
+                            password: str | None) -> schemas.PostgresService:
+        """The new service as the API shows it, with the address it will listen on, so that the one response that
+        shows a password also says where to use it; reserved out of any transaction (a write lock held across an
+        await would hold up every other writer)."""
+        with contextlib.suppress(RuntimeFailure):  # else the reconciler records it when it starts the server
+            address = await self.runtime.reserve(str(postgres_id))
+            with self.context.database.transaction() as session:
+                PostgresServices(session).write_address(postgres_id, *address)
+        return self.get(caller, organization_id, postgres_id, password=password)
 
     def _check_version(self, version: str) -> str:
         available = self.runtime.versions()
@@ -314,7 +463,8 @@ class PostgresServiceApi:
         return schemas.PostgresService(
             **list_item(found).model_dump(), storageSize=found.storage_gib, username=SUPERUSER, hostname=host,
             port=found.port, connectionString=connection_string(host, found.port, password), password=password,
-            ipAccessList=[schemas.PgIpAccessRule.model_validate(rule) for rule in found.ip_access_list])
+            ipAccessList=[schemas.PgIpAccessRule.model_validate(rule) for rule in found.ip_access_list],
+            earliestRestoreTime=found.earliest_restore_time)
 
 
 def list_item(found: PostgresService) -> schemas.PostgresServiceListItem:

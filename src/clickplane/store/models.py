@@ -162,6 +162,15 @@ class PostgresService(Base):
     # User-set server parameters, name to value as given (text or number).
     pg_config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     is_primary: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A read replica's primary, until it is promoted.
+    replica_of: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    # A promote asked of a replica and not yet done.
+    promote_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What a restored service was made from: the source service and the moment it was recovered to.
+    restored_from: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    restore_target: Mapped[datetime | None] = mapped_column(default=None)
+    # The earliest moment it can be restored to, as of its last backup (None before its first one).
+    earliest_restore_time: Mapped[datetime | None] = mapped_column(default=None)
     # Where it listens and what it runs, as last observed.
     hostname: Mapped[str | None] = mapped_column(String(255), default=None)
     port: Mapped[int | None] = mapped_column(Integer, default=None)
