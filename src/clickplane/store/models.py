@@ -329,3 +329,61 @@ class UsageDay(Base):
     backup_gib_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     # The service's storage as last sampled: what it keeps paying for while its server is down.
     storage_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class PostgresSample(Base):
+    """One look at a Postgres service's statistics views (postgres/telemetry/sampler.py): every series at once, the
+    counters cumulative as the server reported them, the gauges as they were."""
+
+    __tablename__ = "postgres_samples"
+
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("postgres_services.id", ondelete="CASCADE"),
+                                                  primary_key=True)
+    taken_at: Mapped[datetime] = mapped_column(primary_key=True)
+    # {"counters": {name: n}, "connections": {state: n}, "database_sizes": {database: bytes}}
+    readings: Mapped[dict[str, Any]] = mapped_column()
+    # Whether this look read pg_stat_statements: the patterns of later looks are counted from it.
+    with_statements: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PostgresStatement(Base):
+    """A query pattern pg_stat_statements keeps on a Postgres service (one per query id, database and user), with
+    its counters as last read: what the next look's are counted from."""
+
+    __tablename__ = "postgres_statements"
+    __table_args__ = (UniqueConstraint("service_id", "query_id", "db_name", "db_user",
+                                       name="uq_postgres_statements_pattern"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("postgres_services.id", ondelete="CASCADE"))
+    query_id: Mapped[str] = mapped_column(String(24))  # pg_stat_statements' queryid, in decimal, unsigned
+    db_name: Mapped[str] = mapped_column(String(255))
+    db_user: Mapped[str] = mapped_column(String(255))
+    db_operation: Mapped[str] = mapped_column(String(16))
+    query_text: Mapped[str] = mapped_column(String(10_000))
+    # False once the server no longer has the pattern (evicted, reset): its counters are then 0.
+    present: Mapped[bool] = mapped_column(Boolean, default=True)
+    calls: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_exec_time_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    shared_blks_hit: Mapped[int] = mapped_column(BigInteger, default=0)
+    shared_blks_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    wal_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class PostgresStatementSample(Base):
+    """What one query pattern did between two looks (only when it ran): the differences of its counters, and the
+    longest execution pg_stat_statements had recorded for it by then."""
+
+    __tablename__ = "postgres_statement_samples"
+
+    statement_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("postgres_statements.id", ondelete="CASCADE"),
+                                                    primary_key=True)
+    taken_at: Mapped[datetime] = mapped_column(primary_key=True)
+    calls: Mapped[int] = mapped_column(BigInteger)
+    total_exec_time_ms: Mapped[float] = mapped_column(Float)
+    max_exec_time_ms: Mapped[float] = mapped_column(Float)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    shared_blks_hit: Mapped[int] = mapped_column(BigInteger)
+    shared_blks_read: Mapped[int] = mapped_column(BigInteger)
+    wal_bytes: Mapped[int] = mapped_column(BigInteger)
