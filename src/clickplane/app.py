@@ -27,6 +27,7 @@ from clickplane.observability.metrics import registry_of, scrape_handler
 from clickplane.observability.middleware import Observed, RouteRecordingRouter
 from clickplane.organizations import endpoints as organizations
 from clickplane.postgres import endpoints as postgres
+from clickplane.postgres.telemetry import endpoints as postgres_telemetry
 from clickplane.prometheus import endpoints as prometheus
 from clickplane.query.endpoints import add_query_route
 from clickplane.query_endpoints import endpoints as query_endpoints
@@ -117,7 +118,7 @@ def create_app(context: AppContext, collectors: Iterable[Collector] = ()) -> Any
     router.fallback = no_such_operation(router)
     api = Api(router, docs)
     for resource in (organizations, services, query_endpoints, keys, roles, users, quotas, activities, prometheus,
-                     clickhouse_settings, backups, usage, postgres):
+                     clickhouse_settings, backups, usage, postgres, postgres_telemetry):
         resource.add_routes(api, context)
     add_query_route(router, docs, context)
     add_health_routes(router, docs, context)

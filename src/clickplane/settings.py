@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     postgres_os_user: str = Field(
         default="clickplane-postgres", description="The unprivileged user PostgreSQL servers run as when clickplane "
                                                    "runs as root (PostgreSQL refuses root); scripts/install makes it.")
+    postgres_metrics_interval_seconds: float = Field(
+        default=60.0, gt=0, description="How often each running Postgres server's statistics are sampled (metrics, "
+                                        "slowQueryPatterns, Prometheus); checked once a watch interval.")
+    postgres_metrics_retention_hours: float = Field(
+        default=168.0, gt=0, description="How long Postgres services' samples are kept.")
     host: str = Field(default="127.0.0.1", description="Address the API listens on.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port the API listens on.")
     service_listen_host: str = Field(default="127.0.0.1", description="Address services' ClickHouse binds.")

@@ -95,6 +95,11 @@ def _parsed(parameter: str, text: str) -> tuple[datetime, timedelta]:
                      "date-time (such as 2024-01-02T03:04:05Z)")
 
 
+def instant(parameter: str, text: str) -> datetime:
+    """The instant `text` names (a plain date: the start of its day in UTC); raises BadRequest naming `parameter`."""
+    return _moment(parameter, text)[0]
+
+
 def window(from_date: str | None, to_date: str | None) -> Window:
     """The time range `from_date` to `to_date` select, both inclusive; raises BadRequest naming the bad one."""
     start = _moment("from_date", from_date)[0] if from_date is not None else None

@@ -1,5 +1,6 @@
-"""Prometheus: the metrics of one service, or of every service of the organization, read live from their
-servers and answered as Prometheus text (prometheus/service.py says what is in it)."""
+"""Prometheus: the metrics of one ClickHouse service, or of every service of the organization, read live from their
+servers and answered as Prometheus text (prometheus/service.py says what is in it). Postgres services' endpoints
+are postgres/telemetry's."""
 
 from __future__ import annotations
 
@@ -41,17 +42,3 @@ def add_routes(api: Api, context: AppContext) -> None:
     async def service_metrics(caller: Caller, organizationId: UUID, serviceId: UUID,
                               filtered_metrics: str | None = None) -> Response:
         return exposition(await metrics.service_metrics(caller, organizationId, serviceId, filtered_metrics))
-
-    @api.route("GET", "/v1/organizations/{organizationId}/postgres/prometheus",
-               "postgresOrgPrometheusGet", "Get organization PostgreSQL metrics", TAG,
-               "clickplane runs no PostgreSQL services, so the exposition holds no samples.", RESULT,
-               errors=(400, 401, 404, 500))
-    async def organization_postgres_metrics(caller: Caller, organizationId: UUID,
-                                            filtered_metrics: str | None = None) -> Response:
-        return exposition(metrics.postgres_organization_metrics(filtered_metrics))
-
-    @api.route("GET", "/v1/organizations/{organizationId}/postgres/{postgresId}/prometheus",
-               "postgresInstancePrometheusGet", "Get PostgreSQL service metrics", TAG,
-               "clickplane runs no PostgreSQL services: every id answers 404.", RESULT)
-    async def postgres_metrics(caller: Caller, organizationId: UUID, postgresId: str) -> Response:
-        return exposition(metrics.postgres_service_metrics(postgresId))

@@ -28,13 +28,12 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import NoReturn
 
 from clickplane.auth import permissions
 from clickplane.auth.authentication import Caller
 from clickplane.kit import exposition
 from clickplane.kit.context import AppContext
-from clickplane.kit.errors import BadRequest, NotFound
+from clickplane.kit.errors import BadRequest
 from clickplane.kit.exposition import Family, Labels
 from clickplane.organizations.lookup import visible
 from clickplane.organizations.repository import Organizations
@@ -182,16 +181,6 @@ class PrometheusService:
         with self.context.database.looking() as session:
             service = described(service_lookup.visible(Services(session), caller, organization_id, service_id))
         return await self._exposition([service], filtered_metrics)
-
-    @staticmethod
-    def postgres_organization_metrics(filtered_metrics: str | None) -> str:
-        """clickplane runs no PostgreSQL services: an exposition without samples."""
-        parse_filtered(filtered_metrics)
-        return ""
-
-    @staticmethod
-    def postgres_service_metrics(postgres_id: str) -> NoReturn:
-        raise NotFound(f"PostgreSQL service {postgres_id} does not exist: clickplane runs no PostgreSQL services")
 
     async def _exposition(self, services: Sequence[ServiceMetrics], filtered_metrics: str | None) -> str:
         """The services' exposition; a bad `filtered_metrics` is refused only once the services are found."""
