@@ -344,7 +344,9 @@ class PostgresServiceApi:
                              "once it runs: try again shortly")
         if not window.earliest <= target <= window.latest:
             raise BadRequest(f"restoreTarget {rfc3339(target)} is outside what the backups of {source_id} cover: "
-                             f"from {rfc3339(window.earliest)} to {rfc3339(window.latest)}")
+                             f"from {rfc3339(window.earliest)} to {rfc3339(window.latest)}; the WAL of the last "
+                             "minute is archived within a minute (archive_timeout): for a later target, try again "
+                             "shortly")
 
         def restored(source: PostgresService) -> PostgresService:
             return self._new_row(source, request.name, request.tags, parameters, restored_from=source.id,
