@@ -31,6 +31,7 @@ from clickplane.operations import (
     with_store,
 )
 from clickplane.postgres.controller import PostgresController, PostgresPolicy
+from clickplane.postgres.telemetry.sampler import PostgresSampler
 from clickplane.reconcile.loop import LoopPolicy, ReconcileLoop, Slots
 from clickplane.runtime.clickhouse.interface import ClickHouseRuntime
 from clickplane.runtime.tls import ca_certificate_path, ensure_ca, ensure_server_certificate
@@ -95,7 +96,9 @@ def build(settings: Settings) -> ControlPlane:
     postgres_services = PostgresController(
         database, postgres, slots, context.reconcile_now.set,
         PostgresPolicy(watch_interval_seconds=settings.watch_interval_seconds,
-                       start_timeout_seconds=settings.service_start_timeout_seconds))
+                       start_timeout_seconds=settings.service_start_timeout_seconds),
+        sampler=PostgresSampler(database, postgres, settings.postgres_metrics_interval_seconds,
+                                settings.postgres_metrics_retention_hours))
     reconciler = ReconcileLoop([services, postgres_services], context.reconcile_now,
                                LoopPolicy(settings.reconcile_interval_seconds))
     return ControlPlane(settings, database, context, runtime, reconciler)

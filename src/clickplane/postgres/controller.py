@@ -31,6 +31,7 @@ from clickplane.postgres import lifecycle
 from clickplane.postgres.config import restart_message
 from clickplane.postgres.lifecycle import Observed
 from clickplane.postgres.repository import PostgresServices
+from clickplane.postgres.telemetry.sampler import PostgresSampler
 from clickplane.reconcile.loop import Slots, Work
 from clickplane.runtime.base import RuntimeFailure
 from clickplane.runtime.postgres.interface import (
@@ -104,9 +105,10 @@ class Backoff:
 
 class PostgresController:
     def __init__(self, database: Database, runtime: PostgresRuntime, slots: Slots, wake: Callable[[], None],
-                 policy: PostgresPolicy | None = None) -> None:
+                 policy: PostgresPolicy | None = None, sampler: PostgresSampler | None = None) -> None:
         self.database = database
         self.runtime = runtime
+        self.sampler = sampler
         self.slots = slots
         self.wake = wake
         self.policy = policy or PostgresPolicy()
@@ -205,7 +207,10 @@ class PostgresController:
             log.warning("Postgres service %s: %s; starting it again", intent.service_id, reason)
             if self._observe(intent, "died", "postgres_service_unavailable", reason=reason, keep_generation=True):
                 self.wake()
-        elif intent.is_replica:  # no backups of its own; its logs still rotate out
+            return
+        if self.sampler is not None:  # metrics, statements: never raises
+            await self.sampler.sample_when_due(intent.service_id)
+        if intent.is_replica:  # no backups of its own; its logs still rotate out
             await self.runtime.prune(intent.spec.service_id, self._retained_since())
         else:
             await self._back_up_when_due(intent)
