@@ -149,9 +149,9 @@ def ca_path(data_dir: DataDir = None) -> None:
 
 @app.command("stop-all")
 def stop_all(data_dir: DataDir = None) -> None:
-    """Stop every service's ClickHouse process, keeping data. `serve` starts them again."""
+    """Stop every service's server (ClickHouse and PostgreSQL), keeping data. `serve` starts them again."""
     stopped = asyncio.run(operations.stop_all(settings_with(data_dir=data_dir)))
-    typer.echo(f"stopped {stopped} ClickHouse server(s)")
+    typer.echo(f"stopped {stopped} server(s)")
 
 
 @app.command("postman")
