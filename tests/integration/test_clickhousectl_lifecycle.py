@@ -13,9 +13,9 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -70,10 +70,15 @@ class LifecycleCli(Cli):
                            what=f"service {service_id} to be deleted")
 
 
-@pytest.fixture
-def cli(server: ClickplaneServer) -> Iterator[LifecycleCli]:
-    workdir = Path(tempfile.mkdtemp(prefix="clickhousectl-"))
-    runner = LifecycleCli(server, workdir)
+Runner = TypeVar("Runner", bound="LifecycleCli")
+
+
+def running_cli(make: Callable[[ClickplaneServer, Path], Runner], server: ClickplaneServer, prefix: str
+                ) -> Iterator[Runner]:
+    """A CLI runner in an empty directory of its own, for a fixture: what it made is cleaned up, then the
+    directory removed."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    runner = make(server, workdir)
     try:
         yield runner
     finally:
@@ -81,6 +86,11 @@ def cli(server: ClickplaneServer) -> Iterator[LifecycleCli]:
             runner.clean_up()
         finally:
             shutil.rmtree(workdir)
+
+
+@pytest.fixture
+def cli(server: ClickplaneServer) -> Iterator[LifecycleCli]:
+    yield from running_cli(LifecycleCli, server, "clickhousectl-")
 
 
 def answer(port: int, password: str, query: str, source: str = "127.0.0.1") -> str:

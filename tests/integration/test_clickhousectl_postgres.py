@@ -16,9 +16,7 @@ with an API key the CLI exits 4 before sending anything.
 from __future__ import annotations
 
 import json
-import shutil
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,7 @@ import psycopg
 import pytest
 
 from tests.integration.harness import ClickplaneServer, wait_until
-from tests.integration.test_clickhousectl_lifecycle import LifecycleCli
+from tests.integration.test_clickhousectl_lifecycle import LifecycleCli, running_cli
 from tests.integration.test_cloud_clients import CLICKHOUSECTL
 from tests.integration.test_lifecycle import port_open
 from tests.integration.test_postgres_services import SIZE, VERSIONS, connect, needs_postgres, port_of, refuses
@@ -83,15 +81,7 @@ class PostgresCli(LifecycleCli):
 
 @pytest.fixture
 def cli(server: ClickplaneServer) -> Iterator[PostgresCli]:
-    workdir = Path(tempfile.mkdtemp(prefix="clickhousectl-postgres-"))
-    runner = PostgresCli(server, workdir)
-    try:
-        yield runner
-    finally:
-        try:
-            runner.clean_up()
-        finally:
-            shutil.rmtree(workdir)
+    yield from running_cli(PostgresCli, server, "clickhousectl-postgres-")
 
 
 def answer(created: dict[str, Any], password: str, ca: Path, query: str) -> Any:

@@ -299,18 +299,13 @@ class LocalPostgresRuntime:
     async def stop(self, service_id: str) -> None:
         paths = self._tree.of(service_id)
         async with self._lock(service_id):
-            if not await asyncio.to_thread(paths.root.is_dir):
-                return
-            await asyncio.to_thread(paths.should_run.unlink, missing_ok=True)
-            await self._stop_server(paths)
+            await self._stop_if_made(paths)
 
     async def delete(self, service_id: str) -> None:
         paths = self._tree.of(service_id)
         async with self._lock(service_id):
-            if not await asyncio.to_thread(paths.root.is_dir):
+            if not await self._stop_if_made(paths):
                 return
-            await asyncio.to_thread(paths.should_run.unlink, missing_ok=True)
-            await self._stop_server(paths)
             try:
                 link = await asyncio.to_thread(origin.load_link, paths)
             except (OSError, ValueError) as error:  # its slot, if any, goes at its primary's next apply
@@ -324,6 +319,15 @@ class LocalPostgresRuntime:
 
     async def list_service_ids(self) -> list[str]:
         return await asyncio.to_thread(self._tree.service_ids)
+
+    async def _stop_if_made(self, paths: ServicePaths) -> bool:
+        """Stop the service's server, and keep it from being started again by a restart of its own; False when the
+        service has no directory here (nothing to stop)."""
+        if not await asyncio.to_thread(paths.root.is_dir):
+            return False
+        await asyncio.to_thread(paths.should_run.unlink, missing_ok=True)
+        await self._stop_server(paths)
+        return True
 
     async def take_base_backup(self, service_id: str) -> BaseBackup:
         paths = self._tree.of(service_id)
