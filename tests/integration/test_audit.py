@@ -13,7 +13,7 @@ import httpx
 
 from clickplane.server import accept_invitation
 from tests.integration.conftest import needs_clickhouse
-from tests.integration.harness import ClickplaneServer
+from tests.integration.harness import ClickplaneServer, wait_until
 
 DEVELOPER_ROLE = "00000000-0000-4000-8000-000000000002"
 SERVICE = {"name": "audited", "provider": "aws", "region": "us-east-1", "ipAccessList": [{"source": "127.0.0.1"}]}
@@ -72,6 +72,38 @@ def test_each_change_is_in_the_log_once_with_its_type_and_actor(server: Clickpla
                                                 "Audited Member").userId
             ok(client.patch(f"{org}/members/{state['member']}", json={"assignedRoleIds": [DEVELOPER_ROLE]}))
 
+        def postgres_create(path: str, key: str, **body: Any) -> Callable[[], None]:
+            def made() -> None:
+                state[key] = ok(client.post(f"{org}/postgres{path}", json=body))["result"]["id"]
+                wait_for_postgres(key, "running")
+            return made
+
+        def wait_for_postgres(key: str, wanted: str) -> None:
+            wait_until(lambda: ok(client.get(f"{org}/postgres/{state[key]}"))["result"]["state"] == wanted,
+                       what=f"Postgres service {key} to be {wanted}")
+
+        def postgres_change(path: str, method: str = "PATCH", **body: Any) -> Callable[[], Any]:
+            return lambda: ok(client.request(method, f"{org}/postgres/{state['postgres']}{path}", json=body))
+
+        def restart_postgres() -> None:
+            postgres_change("/state", command="restart")()
+            wait_for_postgres("postgres", "running")
+
+        def restore_postgres() -> None:
+            # The earliest moment its first base backup covers: always inside the window.
+            found = wait_until(lambda: ok(client.get(f"{org}/postgres/{state['postgres']}"))["result"].get(
+                "earliestRestoreTime"), what="the first base backup")
+            postgres_create(f"/{state['postgres']}/restoredService", "restored", name="restored",
+                            restoreTarget=found)()
+
+        def delete_postgres(key: str) -> Callable[[], None]:
+            def deleted() -> None:
+                ok(client.delete(f"{org}/postgres/{state[key]}"))
+                wait_until(lambda: client.get(f"{org}/postgres/{state[key]}").status_code == 404,
+                           what=f"Postgres service {key} to be gone")
+            return deleted
+
+        postgres = {"name": "audited pg", "provider": "aws", "region": "us-east-1", "size": "r6gd.medium"}
         bucket = {"bucketProvider": "AZURE", "containerName": "audited"}
         # (operationId, the activity it records, the request)
         steps: list[tuple[str, str, Callable[[], Any]]] = [
@@ -116,6 +148,24 @@ def test_each_change_is_in_the_log_once_with_its_type_and_actor(server: Clickpla
             ("serviceClickhouseSettingDelete", "service_update_clickhouse_settings", service_change(
                 "/clickhouseSettings/max_threads", "DELETE")),
             ("instanceStateUpdate", "service_stop", service_change("/state", command="stop")),
+            ("postgresServiceCreate", "postgres_service_create", postgres_create("", "postgres", **postgres)),
+            ("postgresServicePatch", "postgres_service_update", postgres_change("", name="audited pg2")),
+            ("postgresServicePatch", "postgres_service_update_ip_access_list", postgres_change("", ipAccessList={
+                "add": [{"source": "10.0.0.0/8", "portRange": "5432"}], "remove": []})),
+            ("postgresServiceSetPassword", "postgres_service_update_password", postgres_change("/password")),
+            ("postgresInstanceConfigPatch", "postgres_service_update_config", postgres_change(
+                "/config", pgConfig={"work_mem": "8MB"}, pgBouncerConfig={})),
+            ("postgresInstanceConfigPost", "postgres_service_update_config", postgres_change(
+                "/config", "POST", pgConfig={}, pgBouncerConfig={})),
+            ("postgresServicePatchState", "postgres_service_restart", restart_postgres),
+            ("postgresInstanceCreateReadReplica", "postgres_service_create", lambda: postgres_create(
+                f"/{state['postgres']}/readReplica", "replica", name="audited replica")()),
+            ("postgresServicePatchState", "postgres_service_promote", lambda: ok(client.patch(
+                f"{org}/postgres/{state['replica']}/state", json={"command": "promote"}))),
+            ("postgresInstanceRestore", "postgres_service_create", restore_postgres),
+            ("postgresServiceDelete", "postgres_service_delete", delete_postgres("replica")),
+            ("postgresServiceDelete", "postgres_service_delete", delete_postgres("restored")),
+            ("postgresServiceDelete", "postgres_service_delete", delete_postgres("postgres")),
         ]
         for _, _, step in steps:
             step()

@@ -25,7 +25,9 @@ def test_quotas_are_listed_and_read_by_code(server: ClickplaneServer) -> None:
         services = listed["services-per-organization"]
         assert (services["scope"], services["value"], services["adjustable"]) == ("organization", 100, True)
         assert isinstance(services["usage"], int)
-        assert listed["postgres-services-per-organization"]["value"] == 0
+        postgres = listed["postgres-services-per-organization"]
+        assert (postgres["scope"], postgres["value"], postgres["adjustable"]) == ("organization", 20, True)
+        assert isinstance(postgres["usage"], int)
         assert (listed["replicas-per-warehouse"]["scope"], listed["replicas-per-warehouse"]["value"]) == (
             "warehouse", 20)
         assert all(quota["name"] and quota["description"] for quota in listed.values())
@@ -71,3 +73,18 @@ def test_creates_and_scale_ups_past_a_quota_are_refused_and_change_nothing(
         listed = quotas(fresh_server, client)
         assert (listed["services-per-organization"]["value"], listed["services-per-organization"]["usage"]) == (2, 2)
         assert (listed["replicas-per-warehouse"]["value"], listed["replicas-per-warehouse"]["usage"]) == (3, 3)
+
+
+def test_a_postgres_create_past_its_quota_is_refused(fresh_server: ClickplaneServer) -> None:
+    fresh_server.settings["CLICKPLANE_QUOTA_POSTGRES_SERVICES_PER_ORGANIZATION"] = "1"
+    fresh_server.start()
+    body = {"name": "pg", "provider": "aws", "region": "us-east-1", "size": "r6gd.medium"}
+    with fresh_server.client() as client:
+        first = client.post(fresh_server.org_path("/postgres"), json=body)
+        assert first.status_code == 200, first.text
+        second = client.post(fresh_server.org_path("/postgres"), json=body)
+        assert second.status_code == 400
+        assert second.json()["error"].startswith("BAD_REQUEST: quota postgres-services-per-organization exceeded")
+        assert len(client.get(fresh_server.org_path("/postgres")).json()["result"]) == 1
+        assert quotas(fresh_server, client)["postgres-services-per-organization"]["usage"] == 1
+        assert client.delete(fresh_server.org_path(f"/postgres/{first.json()['result']['id']}")).status_code == 200

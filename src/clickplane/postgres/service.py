@@ -342,6 +342,10 @@ class PostgresServiceApi:
         if window is None:
             raise BadRequest(f"Postgres service {source_id} has no backup yet to restore from; its first is taken "
                              "once it runs: try again shortly")
+        # earliestRestoreTime is shown to the second: a target in that second, before the moment itself, is taken
+        # as that moment, the nearest the backups can restore to.
+        if window.earliest.replace(microsecond=0) <= target < window.earliest:
+            target = window.earliest
         if not window.earliest <= target <= window.latest:
             raise BadRequest(f"restoreTarget {rfc3339(target)} is outside what the backups of {source_id} cover: "
                              f"from {rfc3339(window.earliest)} to {rfc3339(window.latest)}; the WAL of the last "
