@@ -23,6 +23,7 @@ from clickhouse_driver import Client
 from clickplane.runtime.clickhouse.interface import Observation, ServiceSpec
 from clickplane.runtime.clickhouse.local import LocalClickHouseRuntime
 from clickplane.runtime.ports import port_is_free
+from tests.processes import processes_mentioning
 
 
 def find_binary() -> str | None:
@@ -71,18 +72,6 @@ async def runtime(data_dir: Path) -> AsyncIterator[LocalClickHouseRuntime]:
 def new_runtime(data_dir: Path) -> LocalClickHouseRuntime:
     assert BINARY is not None
     return LocalClickHouseRuntime(data_dir, BINARY, internal_password=lambda service_id: f"internal-{service_id}")
-
-
-def processes_mentioning(path: Path) -> list[str]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if str(path) in cmdline:
-            found.append(f"{proc.name}: {cmdline}")
-    return found
 
 
 def spec(

@@ -41,9 +41,10 @@ from clickplane.services.schemas import (
 from clickplane.services.service import validate_ip_access_list
 from clickplane.store import models
 from clickplane.store.database import Database
+from tests.processes import processes_mentioning
 from tests.unit.backups.test_backup_jobs import START, running_service
 from tests.unit.fakes import Clock, service_loop
-from tests.unit.runtime.clickhouse.test_local import SPEC, fake_binary, processes_mentioning
+from tests.unit.runtime.clickhouse.test_local import SPEC, fake_binary
 
 SERVICE = {"name": "probe", "provider": "aws", "region": "us-east-1"}
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from clickplane.runtime.supervisor import SupervisedServer, Supervisor
-from tests.unit.runtime.clickhouse.test_local import processes_mentioning
+from tests.processes import processes_mentioning
 
 pytestmark = pytest.mark.anyio
 

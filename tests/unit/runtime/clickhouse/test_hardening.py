@@ -20,7 +20,8 @@ from clickplane.runtime.clickhouse.interface import ServiceSpec
 from clickplane.runtime.clickhouse.local import LocalClickHouseRuntime
 from clickplane.runtime.clickhouse.setup import ClickHousePorts
 from clickplane.runtime.ports import save_ports
-from tests.unit.runtime.clickhouse.test_local import fake_binary, processes_mentioning, runtime
+from tests.processes import processes_mentioning
+from tests.unit.runtime.clickhouse.test_local import fake_binary, runtime
 
 pytestmark = pytest.mark.anyio
 

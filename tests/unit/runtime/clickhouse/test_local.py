@@ -19,6 +19,7 @@ from clickplane.runtime.base import RuntimeFailure
 from clickplane.runtime.clickhouse.interface import ServiceSpec
 from clickplane.runtime.clickhouse.local import LocalClickHouseRuntime
 from clickplane.settings import Settings
+from tests.processes import processes_mentioning
 
 pytestmark = pytest.mark.anyio
 
@@ -30,18 +31,6 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "data"
     leftovers = processes_mentioning(tmp_path)
     assert not leftovers, f"processes left running: {leftovers}"
-
-
-def processes_mentioning(path: Path) -> list[str]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if str(path) in cmdline:
-            found.append(f"{proc.name}: {cmdline}")
-    return found
 
 
 def fake_binary(directory: Path, name: str, body: str) -> str:
