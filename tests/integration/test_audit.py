@@ -85,9 +85,11 @@ def test_each_change_is_in_the_log_once_with_its_type_and_actor(server: Clickpla
         def postgres_change(path: str, method: str = "PATCH", **body: Any) -> Callable[[], Any]:
             return lambda: ok(client.request(method, f"{org}/postgres/{state['postgres']}{path}", json=body))
 
-        def restart_postgres() -> None:
-            postgres_change("/state", command="restart")()
-            wait_for_postgres("postgres", "running")
+        def postgres_command(command: str) -> Callable[[], None]:
+            def done() -> None:  # the answer shows it restarting: then running once done
+                postgres_change("/state", command=command)()
+                wait_for_postgres("postgres", "running")
+            return done
 
         def restore_postgres() -> None:
             # The earliest moment its first base backup covers: always inside the window.
@@ -157,7 +159,8 @@ def test_each_change_is_in_the_log_once_with_its_type_and_actor(server: Clickpla
                 "/config", pgConfig={"work_mem": "8MB"}, pgBouncerConfig={})),
             ("postgresInstanceConfigPost", "postgres_service_update_config", postgres_change(
                 "/config", "POST", pgConfig={}, pgBouncerConfig={})),
-            ("postgresServicePatchState", "postgres_service_restart", restart_postgres),
+            ("postgresServicePatchState", "postgres_service_restart", postgres_command("restart")),
+            ("postgresServicePatchState", "postgres_service_switchover", postgres_command("switchover")),
             ("postgresInstanceCreateReadReplica", "postgres_service_create", lambda: postgres_create(
                 f"/{state['postgres']}/readReplica", "replica", name="audited replica")()),
             ("postgresServicePatchState", "postgres_service_promote", lambda: ok(client.patch(

@@ -4,6 +4,8 @@ and not the second."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +20,7 @@ from tests.integration.test_postgres_services import (
     connect,
     create,
     get,
+    is_postmaster_of,
     needs_postgres,
     port_of,
     wait_for_state,
@@ -119,3 +122,87 @@ def test_a_replica_follows_its_primary_until_promoted(postgres_server: Clickplan
     with connect(replica, password, replica_ca, replica["port"]) as connection:
         connection.execute("INSERT INTO notes VALUES ('own')")
     assert rows(replica, password, replica_ca) == ["after", "before", "own"]
+
+
+def _server_facts(found: dict[str, Any], password: str, ca: Path) -> tuple[Any, ...]:
+    """The server's start time, and which database it serves (a switchover keeps the one, a restart the other)."""
+    with connect(found, password, ca, found["port"]) as connection:
+        row = connection.execute("SELECT pg_postmaster_start_time(), system_identifier FROM pg_control_system()"
+                                 ).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+def test_a_switchover_moves_a_primary_onto_a_new_server_at_its_address_and_its_replica_follows(
+        postgres_server: ClickplaneServer, tmp_path: Path) -> None:
+    server = postgres_server
+    created = create(server)
+    password = created["password"]
+    primary = wait_for_state(server, created["id"], "running")
+    primary_ca = ca_file(server, created["id"], tmp_path)
+    with connect(primary, password, primary_ca, primary["port"]) as connection:
+        connection.execute("CREATE TABLE notes (note text)")
+        connection.execute("INSERT INTO notes VALUES ('before')")
+    started, identity = _server_facts(primary, password, primary_ca)
+    cluster = server.data_dir / "postgres" / created["id"] / "cluster"
+    old_cluster = cluster.stat().st_ino
+
+    with server.client() as client:
+        made = client.post(server.org_path(f"/postgres/{created['id']}/readReplica"), json={"name": "reader"})
+        assert made.status_code == 200, made.text
+        replica_id = made.json()["result"]["id"]
+        replica = wait_for_state(server, replica_id, "running")
+        refused = client.patch(server.org_path(f"/postgres/{replica_id}/state"), json={"command": "switchover"})
+        assert refused.status_code == 400
+        assert "promote it instead" in refused.json()["error"]
+
+        switched = client.patch(server.org_path(f"/postgres/{created['id']}/state"), json={"command": "switchover"})
+        assert switched.status_code == 200, switched.text
+        assert switched.json()["result"]["state"] == "restarting"
+        again = client.patch(server.org_path(f"/postgres/{created['id']}/state"), json={"command": "switchover"})
+        assert again.status_code == 409  # one at a time: the service is not running meanwhile
+        assert "only while it is running" in again.json()["error"]
+    moved = wait_for_state(server, created["id"], "running")
+
+    assert (moved["hostname"], moved["port"]) == (primary["hostname"], primary["port"])
+    assert moved["isPrimary"] is True
+    assert cluster.stat().st_ino != old_cluster  # a new server's cluster, not the old one restarted
+    now_started, now_identity = _server_facts(moved, password, primary_ca)
+    assert now_started > started
+    assert now_identity == identity
+    with connect(moved, password, primary_ca, moved["port"]) as connection:
+        connection.execute("INSERT INTO notes VALUES ('after')")
+    assert rows(moved, password, primary_ca) == ["after", "before"]
+    replica_ca = ca_file(server, replica_id, tmp_path)
+    wait_until(lambda: rows(replica, password, replica_ca) == ["after", "before"],
+               what="the replica to replay the new server's write")
+
+
+def test_a_switchover_interrupted_by_a_killed_serve_converges(fresh_server: ClickplaneServer, tmp_path: Path) -> None:
+    server = fresh_server
+    server.start()
+    created = create(server)
+    running = wait_for_state(server, created["id"], "running")
+    ca = ca_file(server, created["id"], tmp_path)
+    with connect(running, created["password"], ca, running["port"]) as connection:
+        connection.execute("CREATE TABLE notes (note text)")
+        connection.execute("INSERT INTO notes VALUES ('kept')")
+    successor = server.data_dir / "postgres" / created["id"] / "successor"
+    with server.client() as client:
+        switched = client.patch(server.org_path(f"/postgres/{created['id']}/state"), json={"command": "switchover"})
+        assert switched.status_code == 200, switched.text
+    wait_until(successor.exists, what="the switchover to begin making its new server")
+    server.stop(signal.SIGKILL)  # mid-switchover: its new server being copied or started
+    server.start()
+
+    moved = wait_for_state(server, created["id"], "running")
+    assert rows(moved, created["password"], ca) == ["kept"]
+    assert not successor.exists()
+    # The new serve found the interrupted switchover's new server (removed, or moved in if it was taking over).
+    assert "switchover is removed" in server.log() or "its successor took over" in server.log()
+    servers = [pid for pid in os.listdir("/proc") if pid.isdigit() and is_postmaster_of(pid, created["id"])]
+    assert len(servers) == 1, servers  # the interrupted switchover's new server was stopped, not left running
+    with server.client() as client:
+        assert client.delete(server.org_path(f"/postgres/{created['id']}")).status_code == 200
+        wait_until(lambda: client.get(server.org_path(f"/postgres/{created['id']}")).status_code == 404,
+                   what="the deleted service to be gone")

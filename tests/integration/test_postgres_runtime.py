@@ -434,6 +434,71 @@ async def test_a_replica_replays_its_primary_refuses_writes_and_once_promoted_st
     assert await runtime.take_base_backup(replica_spec.service_id)
 
 
+async def test_a_switchover_moves_the_service_onto_a_new_server_with_its_data_replica_and_restorable_past(
+        runtime: LocalPostgresRuntime, spec: PostgresSpec, data_dir: Path, tmp_path: Path) -> None:
+    primary = await _running(runtime, spec)
+    backup = await runtime.take_base_backup(spec.service_id)
+    replica_spec = _made_from(spec, ReplicaOf(spec.service_id))
+    await runtime.start(replica_spec)
+    replica = await _observe_until(runtime, replica_spec.service_id, running=True)
+    async with await _connect(runtime, spec, primary, tmp_path) as connection:
+        await connection.execute("CREATE TABLE notes (note text)")
+        await connection.execute("INSERT INTO notes VALUES ('before the switchover')")
+        identity = await _scalar(connection, "SELECT system_identifier FROM pg_control_system()")
+        timeline = await _scalar(connection, "SELECT timeline_id FROM pg_control_checkpoint()")
+    cluster = data_dir / "postgres" / spec.service_id / "cluster"
+    old_cluster = cluster.stat().st_ino
+
+    took = time.monotonic()
+    await runtime.switchover(spec.service_id)
+    moved = await _until_primary(runtime, spec.service_id)
+    print(f"switchover (copy, catch up, take over, accepting connections): {time.monotonic() - took:.2f} s")
+    assert (moved.host, moved.port) == (primary.host, primary.port)
+    assert moved.pid != primary.pid
+    assert cluster.stat().st_ino != old_cluster  # a new server's cluster, not the old one restarted
+    assert sorted(path.name for path in cluster.parent.iterdir() if path.name.startswith("cluster")) == ["cluster"]
+    assert not (cluster.parent / "successor").exists()
+    await runtime.apply(spec)
+    async with await _connect(runtime, spec, moved, tmp_path) as connection:
+        assert await _notes(connection) == ["before the switchover"]
+        # The same database going on from where it was, on the same timeline.
+        assert await _scalar(connection, "SELECT system_identifier FROM pg_control_system()") == identity
+        assert await _scalar(connection, "SELECT timeline_id FROM pg_control_checkpoint()") == timeline
+        assert await _scalar(connection, "SELECT count(*) FROM pg_replication_slots") == 1  # the replica's
+        await connection.execute("INSERT INTO notes VALUES ('after the switchover')")
+    written = await _archive_now(runtime, spec.service_id)
+
+    async with await _connect(runtime, replica_spec, replica, tmp_path) as connection:
+        deadline = anyio.current_time() + DEADLINE_SECONDS
+        # It may read what it missed from the archive first; then it streams from the new server.
+        while (await _notes(connection) != ["after the switchover", "before the switchover"]
+               or await _scalar(connection, "SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'")
+               != 1):
+            assert anyio.current_time() < deadline, "the replica did not follow the new server"
+            await anyio.sleep(0.05)
+
+    # The base backup from before the switchover, with the WAL archived before and after it, restores past it.
+    assert await runtime.base_backups(spec.service_id) == [backup]
+    restored_spec = _made_from(spec, RestoredFrom(spec.service_id, written + timedelta(milliseconds=1)))
+    await runtime.start(restored_spec)
+    restored = await _until_primary(runtime, restored_spec.service_id)
+    async with await _connect(runtime, restored_spec, restored, tmp_path) as connection:
+        assert await _notes(connection) == ["after the switchover", "before the switchover"]
+
+
+async def test_a_switchover_refused_by_a_replica_leaves_it_as_it_was(
+        runtime: LocalPostgresRuntime, spec: PostgresSpec, data_dir: Path) -> None:
+    await _running(runtime, spec)
+    replica_spec = _made_from(spec, ReplicaOf(spec.service_id))
+    await runtime.start(replica_spec)
+    before = await _observe_until(runtime, replica_spec.service_id, running=True)
+    with pytest.raises(RuntimeFailure, match="is in recovery"):
+        await runtime.switchover(replica_spec.service_id)
+    after = await runtime.observe(replica_spec.service_id)
+    assert (after.running, after.in_recovery, after.pid) == (True, True, before.pid)
+    assert not (data_dir / "postgres" / replica_spec.service_id / "successor").exists()
+
+
 async def test_deleting_a_replica_drops_its_slot_on_the_primary_then_or_at_the_primarys_next_apply(
         runtime: LocalPostgresRuntime, spec: PostgresSpec) -> None:
     await _running(runtime, spec)

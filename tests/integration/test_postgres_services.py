@@ -221,7 +221,7 @@ def test_a_create_interrupted_by_a_killed_serve_converges(fresh_server: Clickpla
     ca = ca_file(server, created["id"], tmp_path)
     with connect(running, created["password"], ca, port_of(created)) as connection:
         assert connection.execute("SELECT 1").fetchone() == (1,)
-    postmasters = [pid for pid in os.listdir("/proc") if pid.isdigit() and _is_postmaster_of(pid, created["id"])]
+    postmasters = [pid for pid in os.listdir("/proc") if pid.isdigit() and is_postmaster_of(pid, created["id"])]
     assert len(postmasters) == 1, postmasters
     with server.client() as client:
         assert client.delete(server.org_path(f"/postgres/{created['id']}")).status_code == 200
@@ -229,7 +229,7 @@ def test_a_create_interrupted_by_a_killed_serve_converges(fresh_server: Clickpla
                    what="the deleted service to be gone")
 
 
-def _is_postmaster_of(pid: str, postgres_id: str) -> bool:
+def is_postmaster_of(pid: str, postgres_id: str) -> bool:
     """Whether process `pid` is a PostgreSQL server (not a backend: its parent is no postgres) of the service."""
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")

@@ -90,7 +90,7 @@ ClickplaneActivityType = Literal[
     "service_delete_query_endpoint", "service_create_backup_bucket", "service_update_backup_bucket",
     "service_delete_backup_bucket", "postgres_service_create", "postgres_service_delete", "postgres_service_update",
     "postgres_service_update_password", "postgres_service_update_ip_access_list", "postgres_service_update_config",
-    "postgres_service_restart", "postgres_service_promote", "postgres_service_running",
+    "postgres_service_restart", "postgres_service_promote", "postgres_service_switchover", "postgres_service_running",
     "postgres_service_unavailable",
 ]  # fmt: skip
 # Every type the activity log may hold: record() takes only these, so the documented enumeration is complete.

@@ -60,6 +60,8 @@ class Intent:
     generation: int
     spec: PostgresSpec
     is_replica: bool = False
+    # Its restart is a switchover onto a new server.
+    switchover: bool = False
 
 
 def intent_of(found: PostgresService) -> Intent:
@@ -69,7 +71,7 @@ def intent_of(found: PostgresService) -> Intent:
         config=tuple(sorted((name, str(value)) for name, value in found.pg_config.items())),
         origin=_origin(found), promoted=found.promote_requested)
     return Intent(found.id, found.organization_id, found.state, found.desired_state, found.generation, spec,
-                  is_replica=found.replica_of is not None)
+                  is_replica=found.replica_of is not None, switchover=found.switchover_requested)
 
 
 def _origin(found: PostgresService) -> ReplicaOf | RestoredFrom | None:
@@ -162,13 +164,15 @@ class PostgresController:
         if restoring:
             intent = self._moved(intent, "restoring")
         async with self.slots:
-            if intent.state == "restarting":
+            if intent.state == "restarting" and intent.switchover:
+                await self.runtime.switchover(intent.spec.service_id)
+            elif intent.state == "restarting":
                 await self.runtime.restart(intent.spec.service_id)
             else:
                 await self.runtime.start(intent.spec)
         observation = await self._until_accepting(intent, recovered=restoring)
         applied = await self.runtime.apply(intent.spec)
-        values = _address(observation)
+        values = _address(observation) | {"switchover_requested": False}
         if intent.spec.promoted and intent.is_replica:
             observation = await self._until_accepting(intent, recovered=True)
             values.update(is_primary=True, replica_of=None, promote_requested=False)

@@ -97,7 +97,9 @@ def add_routes(api: Api, context: AppContext) -> None:
 
     @api.route("PATCH", ONE + "/state", "postgresServicePatchState", "Update Postgres service state", TAG,
                "`restart` restarts the server (only while running; the state shows restarting until it is back). "
-               "`promote` applies to read replicas and `switchover` to services with an HA standby.",
+               "`switchover` moves a primary onto a new server, made as a streaming copy of it, which takes over "
+               "its address once it has all the primary's WAL (shown as restarting, a second or so of downtime; "
+               "data, WAL position, backups and read replicas are kept). `promote` makes a read replica a primary.",
                PostgresService, errors=CHANGE_ERRORS)
     async def set_state(caller: Caller, organizationId: UUID, postgresId: UUID,
                         body: JsonBody[PostgresServiceSetState]) -> Response:

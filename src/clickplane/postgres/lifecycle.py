@@ -2,8 +2,8 @@
 
 The states are the reference's. A service is asked to be running (from its create on) or deleted; the API's
 commands and the reconciler's observations both read this table:
-- commands: `restart` and `promote` (a replica's: only while running, as the real service allows), `delete` (from
-  any state);
+- commands: `restart`, `switchover` (a primary's, onto a new server: a restart as far as states go) and `promote`
+  (a replica's), only while running, as the real service allows; `delete` (from any state);
 - observations: `restoring` (a restore's base backup is being copied), `replaying` (its server replays WAL up to
   the target), `came_up` (its server accepts connections, a restore's recovery done), `died` (it stopped doing so),
   `gave_up` (it could not be started: unavailable, tried again later), `halted` (stopped by an operator command),
@@ -17,7 +17,7 @@ from typing import Literal, get_args
 from clickplane.kit.enums import PostgresDesiredState, PostgresState
 from clickplane.kit.lifecycle import LifecycleTable, Refusal, Transition
 
-Command = Literal["restart", "promote", "delete"]
+Command = Literal["restart", "switchover", "promote", "delete"]
 Observed = Literal["restoring", "replaying", "came_up", "died", "gave_up", "halted", "removed"]
 Event = Command | Observed
 
@@ -34,6 +34,9 @@ TABLE: LifecycleTable[PostgresState, PostgresDesiredState, Event] = LifecycleTab
     ("restart", frozenset({"restarting"}), _NOTHING),
     ("restart", frozenset({"deleting"}), Refusal("it is being deleted")),
     ("restart", ALL_STATES, Refusal("a service is restarted only while it is running; wait until it is")),
+    ("switchover", frozenset({"running"}), Transition("restarting", "running")),
+    ("switchover", frozenset({"deleting"}), Refusal("it is being deleted")),
+    ("switchover", ALL_STATES, Refusal("a service is switched over only while it is running; wait until it is")),
     ("promote", frozenset({"running"}), _NOTHING),  # the service stays running; isPrimary turns true once done
     ("promote", frozenset({"deleting"}), Refusal("it is being deleted")),
     ("promote", ALL_STATES, Refusal("a replica is promoted only while it is running; wait until it is")),

@@ -269,16 +269,19 @@ class PostgresServiceApi:
         def change(found: PostgresService) -> list[RecordedActivityType]:
             if request.command == "promote":
                 return self._promote(found)
-            if request.command == "switchover":
-                raise BadRequest("switchover moves a primary onto its HA standby; this service has none (haType "
-                                 "none); restart it instead")
-            transition = lifecycle.apply(found.state, "restart")
+            if request.command == "switchover" and found.replica_of is not None:
+                raise BadRequest(f"switchover applies to a primary; Postgres service {found.id} is a read replica "
+                                 f"of {found.replica_of}: promote it instead")
+            transition = lifecycle.apply(found.state, request.command)
             if transition is None:
                 return []
             _enter(found, transition)
             # A new intent: work under way on the old one (a reload for a config change) can no longer write
             # over it (its compare-and-set fails), so the restart is not lost.
             found.generation += 1
+            if request.command == "switchover":  # a restart onto a new server
+                found.switchover_requested = True
+                return ["postgres_service_switchover"]
             return ["postgres_service_restart"]
 
         return self._change(caller, organization_id, postgres_id, change, {"command": request.command})

@@ -166,6 +166,8 @@ class PostgresService(Base):
     replica_of: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
     # A promote asked of a replica and not yet done.
     promote_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A switchover asked of a primary and not yet done: its restart moves it onto a new server.
+    switchover_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     # What a restored service was made from: the source service and the moment it was recovered to.
     restored_from: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
     restore_target: Mapped[datetime | None] = mapped_column(default=None)

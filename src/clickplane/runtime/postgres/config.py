@@ -133,12 +133,13 @@ def base_backup_command(pg_basebackup: Path, conninfo: str, target: Path, label:
             "--wal-method=none", "--checkpoint=fast", f"--label={label}"]
 
 
-def clone_command(pg_basebackup: Path, conninfo: str, target: Path, slot: str) -> list[str]:
-    """pg_basebackup of a running primary into the data directory `target` of a replica, with the WAL it needs
-    streamed alongside (a replica reads no archive) through the replica's slot, which from then on keeps on the
-    primary the WAL the replica has not received."""
+def clone_command(pg_basebackup: Path, conninfo: str, target: Path, slot: str | None) -> list[str]:
+    """pg_basebackup of a running primary into the data directory `target` of a standby, with the WAL it needs
+    streamed alongside: through the standby's `slot` (a replica's), which from then on keeps on the primary the WAL
+    the standby has not received, or through a slot that lasts as long as the copy (a switchover's successor,
+    which catches up in seconds and may read the archive meanwhile)."""
     return [str(pg_basebackup), f"--dbname={conninfo}", "--no-password", f"--pgdata={target}", "--format=plain",
-            "--wal-method=stream", f"--slot={slot}", "--checkpoint=fast"]
+            "--wal-method=stream", *([f"--slot={slot}"] if slot is not None else []), "--checkpoint=fast"]
 
 
 def initdb_command(initdb: Path, data: Path, password_file: Path) -> list[str]:

@@ -163,6 +163,11 @@ class PostgresRuntime(Protocol):
         """Restart the server (fast shutdown, then start), keeping its data; returns once it is going again."""
         ...
 
+    async def switchover(self, service_id: str) -> None:
+        """Move the running primary onto a new server, its data and WAL position kept, at the same address; returns
+        once the new one is going. RuntimeFailure when it cannot (the old server is then running again)."""
+        ...
+
     async def ca_certificate(self, service_id: str) -> bytes:
         """The PEM of the service's own CA, which signs its server certificate."""
         ...

@@ -23,9 +23,10 @@ import shutil
 import signal
 import stat
 import subprocess
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import psycopg
@@ -35,7 +36,7 @@ from clickplane.runtime import process
 from clickplane.runtime.base import RuntimeFailure
 from clickplane.runtime.files import write_atomically, write_if_changed
 from clickplane.runtime.ports import Ports, choose_ports, load_ports, save_ports
-from clickplane.runtime.postgres import backups, logs, origin, session, wal
+from clickplane.runtime.postgres import backups, logs, origin, session, switchover, wal
 from clickplane.runtime.postgres.binaries import usable_bin_dirs
 from clickplane.runtime.postgres.config import (
     INTERNAL_ROLE,
@@ -92,6 +93,11 @@ _ARCHIVE_CLEANUP_TIMEOUT_SECONDS = 60.0
 # A primary's WAL sender lets go of a replica's slot in a moment once the replica stopped or was promoted.
 _SLOT_RELEASE_SECONDS = 10.0
 _ARCHIVE_POLL_SECONDS = 0.05
+_CONTROLDATA_TIMEOUT_SECONDS = 10.0
+# A switchover's successor streams within a second of its start, and has the primary's last WAL as soon as the
+# primary has stopped: this bounds one that cannot (its primary's connection refused, a full disk).
+_CATCH_UP_SECONDS = 60.0
+_CATCH_UP_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -210,6 +216,7 @@ class LocalPostgresRuntime:
         bin_dir = self._bin_dir(spec.version)
         user = self._server_user()
         async with self._lock(spec.service_id):
+            await self._settle_switchover(paths)
             with _setup_errors(f"set up Postgres service {spec.service_id}", paths.root):
                 made = await asyncio.to_thread(self._prepare, paths, spec, user, bin_dir)
             if not made:
@@ -289,6 +296,28 @@ class LocalPostgresRuntime:
             await self._stop_server(paths)
             await self._launch(paths, user, bin_dir)
 
+    async def switchover(self, service_id: str) -> None:
+        """Move the service onto a new server made for it (switchover.py); returns once that is going, on the
+        service's port. When the new server cannot take over, it is removed and the old one runs as before."""
+        paths = self._tree.of(service_id)
+        async with self._lock(service_id), self._backup_lock(service_id):
+            version = await asyncio.to_thread(_cluster_version, paths)
+            if version is None:
+                raise RuntimeFailure(f"service {service_id} has no cluster here: start it first")
+            bin_dir, user = self._bin_dir(version), self._server_user()
+            await self._settle_switchover(paths)
+            login = await self._primary_login(paths)
+            try:
+                await self._start_successor(paths, login.port, user, bin_dir)
+                await self._hand_over(paths, user, bin_dir)
+            except Exception:
+                await self._settle_switchover(paths)
+                if await asyncio.to_thread(running_postmaster, paths.data) is None:
+                    await self._launch(paths, user, bin_dir)
+                raise
+            await self._launch(paths, user, bin_dir)
+        log.info("switched Postgres service %s over to a new server", service_id)
+
     async def ca_certificate(self, service_id: str) -> bytes:
         paths = self._tree.of(service_id)
         try:
@@ -325,6 +354,7 @@ class LocalPostgresRuntime:
         service has no directory here (nothing to stop)."""
         if not await asyncio.to_thread(paths.root.is_dir):
             return False
+        await self._settle_switchover(paths)
         await asyncio.to_thread(paths.should_run.unlink, missing_ok=True)
         await self._stop_server(paths)
         return True
@@ -500,10 +530,11 @@ class LocalPostgresRuntime:
         self._write_passfile(paths, user)
         origin.save_link(paths, link)
 
-    def _copy_primary(self, paths: ServicePaths, user: ServerUser, bin_dir: Path, conninfo: str, slot: str) -> None:
+    def _copy_primary(self, paths: ServicePaths, user: ServerUser, bin_dir: Path, conninfo: str,
+                      slot: str | None) -> None:
         with _cluster_being_made(paths, user) as made:
             _run_tool(user, clone_command(bin_dir / "pg_basebackup", conninfo, made, slot), paths.root,
-                      _COPY_TIMEOUT_SECONDS, f"the copy of the primary's cluster for replica {paths.service_id}")
+                      _COPY_TIMEOUT_SECONDS, f"the copy of the primary's cluster for {paths.server}")
             _touch_as(made / paths.standby_signal.name, user)
 
     def _restore(self, paths: ServicePaths, restored_from: RestoredFrom, version: str, user: ServerUser,
@@ -606,14 +637,19 @@ class LocalPostgresRuntime:
         with _setup_errors(f"start Postgres service {paths.service_id}", paths.root):
             recovery = await asyncio.to_thread(self._recovery_settings, paths)
         argv = server_command(bin_dir / "postgres", paths.data, self.listen_host, port, files, recovery)
+        await self._run_server(paths, user, argv)
+        log.info("started PostgreSQL of %s (port %d)", paths.server, port)
+
+    async def _run_server(self, paths: ServicePaths, user: ServerUser, argv: list[str]) -> None:
+        """Start the server of `argv` on the cluster of `paths`, once what a crashed one left is gone; return once it
+        has recorded itself in postmaster.pid."""
         await asyncio.to_thread(clear_crashed, paths.data, _KILL_WAIT_SECONDS)
-        with _setup_errors(f"start Postgres service {paths.service_id}", paths.root):
+        with _setup_errors(f"start PostgreSQL of {paths.server}", paths.root):
             await asyncio.to_thread(paths.should_run.touch)
             offset = await asyncio.to_thread(process.log_size, paths.log)
             child = await asyncio.to_thread(user.spawn, argv, paths.data, paths.log)
         self._children[child.pid] = child
         await self._wait_recorded(paths, child, offset)
-        log.info("started PostgreSQL of service %s (pid %d, port %d)", paths.service_id, child.pid, port)
 
     async def _wait_recorded(self, paths: ServicePaths, child: subprocess.Popen[bytes], offset: int) -> None:
         loop = asyncio.get_running_loop()
@@ -623,12 +659,12 @@ class LocalPostgresRuntime:
                 self._children.pop(child.pid, None)
                 tail = await asyncio.to_thread(process.log_tail, paths.log, offset)
                 ending = f". End of its log:\n{tail}" if tail else ""
-                raise RuntimeFailure(f"PostgreSQL of service {paths.service_id} exited with status "
+                raise RuntimeFailure(f"PostgreSQL of {paths.server} exited with status "
                                      f"{child.returncode} as it started{ending}")
             if loop.time() >= deadline:
                 child.kill()
                 await asyncio.to_thread(child.wait)
-                raise RuntimeFailure(f"PostgreSQL of service {paths.service_id} did not start within "
+                raise RuntimeFailure(f"PostgreSQL of {paths.server} did not start within "
                                      f"{self.start_timeout:g} s")
             await asyncio.sleep(_POLL_SECONDS)
 
@@ -639,12 +675,12 @@ class LocalPostgresRuntime:
         if pid is not None:
             _signal(pid, signal.SIGINT)
             if not await self._wait_gone(paths, pid, self.stop_timeout):
-                log.warning("PostgreSQL of service %s (pid %d) did not stop within %g s: killing it",
-                            paths.service_id, pid, self.stop_timeout)
+                log.warning("PostgreSQL of %s (pid %d) did not stop within %g s: killing it", paths.server, pid,
+                            self.stop_timeout)
                 _signal(pid, signal.SIGKILL, whole_group=True)
                 if not await self._wait_gone(paths, pid, _KILL_WAIT_SECONDS):
                     raise RuntimeFailure(f"PostgreSQL (pid {pid}) is still running after SIGKILL")
-            log.info("stopped PostgreSQL of service %s (pid %d)", paths.service_id, pid)
+            log.info("stopped PostgreSQL of %s (pid %d)", paths.server, pid)
         await asyncio.to_thread(clear_crashed, paths.data, _KILL_WAIT_SECONDS)
 
     async def _wait_gone(self, paths: ServicePaths, pid: int, timeout: float) -> bool:
@@ -671,8 +707,11 @@ class LocalPostgresRuntime:
             primary_ports = load_ports(self._tree.of(link.primary_id).ports_file, PostgresPorts)
             if primary_ports is None:
                 raise RuntimeFailure(f"primary {link.primary_id} of replica {paths.service_id} was never started here")
+            # The primary's archive as well as its stream: WAL its slot did not keep (a slot made anew, as after
+            # the primary's switchover) is still there.
             return {"primary_conninfo": self._internal_conninfo(paths, primary_ports.postgres, link.slot),
-                    "primary_slot_name": link.slot}
+                    "primary_slot_name": link.slot,
+                    "restore_command": restore_command(self._tree.of(link.primary_id).archive)}
         restore = origin.load_restore(paths)
         if restore is not None and paths.recovery_signal.exists():
             return {"restore_command": restore_command(self._tree.of(restore.source_id).archive),
@@ -681,6 +720,81 @@ class LocalPostgresRuntime:
                     "recovery_target_inclusive": "on" if restore.stop.inclusive else "off",
                     "recovery_target_action": "promote"}
         return {}
+
+    # Switchovers (switchover.py).
+
+    async def _start_successor(self, paths: ServicePaths, primary_port: int, user: ServerUser,
+                               bin_dir: Path) -> None:
+        """Copy the running primary's cluster into the successor's directory and start it there, on a port of its
+        own, as a standby that streams from the primary (or, for what it missed, reads the archive)."""
+        successor = paths.successor
+        with _setup_errors(f"make the successor of Postgres service {paths.service_id}", paths.root):
+            await asyncio.to_thread(_make_directory, successor.root, 0o711)
+            await asyncio.to_thread(origin.note_login_of, successor, paths)
+        conninfo = self._internal_conninfo(paths, primary_port, "clickplane successor")
+        with _setup_errors(f"make the successor of Postgres service {paths.service_id}", paths.root):
+            await asyncio.to_thread(self._copy_primary, successor, user, bin_dir, conninfo, None)
+        port = await self._port(successor)
+        files = ServerFiles(paths.hba, paths.certificate, paths.private_key)
+        recovery = {"primary_conninfo": conninfo, "restore_command": restore_command(paths.archive)}
+        await self._run_server(successor, user, server_command(bin_dir / "postgres", successor.data,
+                                                                self.listen_host, port, files, recovery))
+        log.info("started the successor of Postgres service %s (port %d)", paths.service_id, port)
+
+    async def _hand_over(self, paths: ServicePaths, user: ServerUser, bin_dir: Path) -> None:
+        """Once the successor streams, stop the primary; once the successor has received all the primary wrote, up
+        to its shutdown checkpoint, stop it too and move it into the primary's place."""
+        successor = paths.successor
+        await self._until_successor(successor, session.streams, "stream the primary's WAL")
+        await self._stop_server(paths)
+        controldata = await asyncio.to_thread(_run_tool, user, [str(bin_dir / "pg_controldata"), str(paths.data)],
+                                              paths.root, _CONTROLDATA_TIMEOUT_SECONDS,
+                                              f"pg_controldata of service {paths.service_id}")
+        checkpoint = switchover.shutdown_checkpoint(controldata)
+        if checkpoint is None:
+            raise RuntimeFailure(f"the primary of service {paths.service_id} did not shut down cleanly: its last WAL "
+                                 "may not have reached its successor, which is abandoned")
+        await self._until_successor(successor, partial(session.received_past, lsn=checkpoint),
+                                    f"receive the primary's WAL up to its shutdown checkpoint at {checkpoint}")
+        await self._stop_server(successor)
+        with _setup_errors(f"move the successor of Postgres service {paths.service_id} into place", paths.root):
+            await asyncio.to_thread(switchover.prepare_take_over, paths, user)
+            await asyncio.to_thread(switchover.take_over, paths)
+
+    async def _until_successor(self, successor: ServicePaths,
+                               done: Callable[[session.Connection], Awaitable[bool]], what: str) -> None:
+        """Poll the successor until `done` says so; RuntimeFailure when it has not within _CATCH_UP_SECONDS."""
+        login = await asyncio.to_thread(self._login, successor)
+        if login is None:
+            raise RuntimeFailure(f"{successor.server} has no port")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _CATCH_UP_SECONDS
+        last_error = "it did not"
+        while loop.time() < deadline:
+            try:
+                async with asyncio.timeout(_OBSERVE_TIMEOUT_SECONDS), await session.connect(login) as connection:
+                    if await done(connection):
+                        return
+            except (psycopg.Error, TimeoutError) as error:  # still starting up
+                last_error = str(error).strip() or "timed out"
+            await asyncio.sleep(_CATCH_UP_POLL_SECONDS)
+        raise RuntimeFailure(f"{successor.server} did not {what} within {_CATCH_UP_SECONDS:g} s: {last_error}")
+
+    async def _settle_switchover(self, paths: ServicePaths) -> None:
+        """Finish or undo what a switchover that did not end left (switchover.py): a successor taking over is moved
+        into place, any other removed, its server stopped first."""
+        successor = paths.successor
+        if not await asyncio.to_thread(successor.root.is_dir):
+            return
+        await self._stop_server(successor)
+        with _setup_errors(f"settle the switchover of Postgres service {paths.service_id}", paths.root):
+            if await asyncio.to_thread(switchover.taking_over, paths):
+                await asyncio.to_thread(switchover.take_over, paths)
+                log.info("Postgres service %s: its successor took over", paths.service_id)
+            else:
+                await asyncio.to_thread(switchover.abandon, paths)
+                log.info("Postgres service %s: the successor of an unfinished switchover is removed",
+                         paths.service_id)
 
     # Copies, backups and their WAL.
 
@@ -858,8 +972,9 @@ def _cluster_being_made(paths: ServicePaths, user: ServerUser) -> Iterator[Path]
     made.rename(paths.data)
 
 
-def _run_tool(user: ServerUser, argv: list[str], cwd: Path, timeout: float, what: str) -> None:
-    """Run one of PostgreSQL's programs to its end; RuntimeFailure saying `what` failed, with its error output."""
+def _run_tool(user: ServerUser, argv: list[str], cwd: Path, timeout: float, what: str) -> str:
+    """Run one of PostgreSQL's programs to its end, for its output; RuntimeFailure saying `what` failed, with its
+    error output."""
     try:
         result = user.run(argv, cwd, timeout)
     except subprocess.TimeoutExpired:
@@ -868,6 +983,7 @@ def _run_tool(user: ServerUser, argv: list[str], cwd: Path, timeout: float, what
         raise RuntimeFailure(f"{what} could not run: {error}") from error
     if result.returncode != 0:
         raise RuntimeFailure(f"{what} failed (status {result.returncode}): {result.stderr.strip()[-1000:]}")
+    return result.stdout
 
 
 def _touch_as(path: Path, user: ServerUser) -> None:

@@ -7,7 +7,8 @@ user, as do the directories the server and its tools write in: `wal-archive/`, `
 service's CA is in `ca/`, which only the control plane reads.
 
 A cluster made as a copy of another service's (a replica, a restore) has its origin noted beside it (origin.py):
-`login-of`, `replica-of.json`, `restore.json`."""
+`login-of`, `replica-of.json`, `restore.json`. A switchover makes its new server in `successor/`, laid out as a
+service's directory of its own (switchover.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 # Service ids are UUIDs (as the API's are), in their canonical form: they become directory names.
 _SERVICE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_SUCCESSOR = "successor"
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,13 @@ class ServicePaths:
     @property
     def service_id(self) -> str:
         return self.root.name
+
+    @property
+    def server(self) -> str:
+        """The server these paths are of, as messages name it."""
+        if self.root.name == _SUCCESSOR:
+            return f"the successor of service {self.root.parent.name}"
+        return f"service {self.service_id}"
 
     @property
     def data(self) -> Path:
@@ -124,6 +133,23 @@ class ServicePaths:
     def restore(self) -> Path:
         """For a restore until its recovery is done: where its WAL comes from and where recovery stops."""
         return self.root / "restore.json"
+
+    @property
+    def successor(self) -> ServicePaths:
+        """A switchover's new server while it is made and catches up with the primary (switchover.py), in a
+        directory of its own: its cluster, port, log and login."""
+        return ServicePaths(self.root / _SUCCESSOR)
+
+    @property
+    def taking_over(self) -> Path:
+        """In a successor's directory: there once the successor, stopped, holds all of the primary's WAL. From then
+        on it is the service's cluster, even if the control plane dies before it is moved into place."""
+        return self.root / "taking-over"
+
+    @property
+    def replaced_data(self) -> Path:
+        """A switchover's old cluster, there only while the successor's is moved into its place."""
+        return self.root / "cluster.replaced"
 
     @property
     def should_run(self) -> Path:

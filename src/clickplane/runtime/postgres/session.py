@@ -1,6 +1,6 @@
 """What the runtime asks of a running server, as its internal role over TLS: its state, the superuser, the
 parameters users set (ALTER SYSTEM, which cannot run in a transaction: connections are in autocommit), reloads,
-replication slots, promotion and WAL switches."""
+replication slots, promotion, WAL switches and a standby's progress."""
 
 from __future__ import annotations
 
@@ -117,6 +117,19 @@ async def drop_slot(connection: Connection, name: str, timeout: float) -> None:
         if loop.time() >= deadline:
             raise RuntimeFailure(f"replication slot {name} is still in use after {timeout:g} s")
         await asyncio.sleep(_POLL_SECONDS)
+
+
+async def streams(connection: Connection) -> bool:
+    """Whether this standby's WAL receiver streams from its primary now."""
+    cursor = await connection.execute("SELECT FROM pg_stat_wal_receiver WHERE status = 'streaming'")
+    return await cursor.fetchone() is not None
+
+
+async def received_past(connection: Connection, lsn: str) -> bool:
+    """Whether this standby has received and flushed the WAL record at `lsn` (the WAL position it has is the end of
+    the last record it received)."""
+    return bool((await _one(connection, sql.SQL("SELECT coalesce(pg_last_wal_receive_lsn() > {}::pg_lsn, false)")
+                            .format(sql.Literal(lsn))))[0])
 
 
 async def switch_wal(connection: Connection) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from clickplane.runtime.postgres.paths import ServiceTree
+from clickplane.runtime.postgres.paths import ServicePaths, ServiceTree
 
 SERVICE_ID = "0b6f6a4e-4a8e-4f4c-9d0e-2f3c1a5b7d90"
 
@@ -25,3 +25,10 @@ def test_the_services_are_the_directories_named_by_a_service_id(tmp_path: Path) 
     (tree.root / "7d1c0f4e-0000-4000-8000-000000000000").touch()  # a file, not a service
     assert tree.service_ids() == [SERVICE_ID]
     assert tree.of(SERVICE_ID).data == tmp_path / "postgres" / SERVICE_ID / "cluster"
+
+
+def test_messages_tell_a_service_from_its_switchovers_successor(tmp_path: Path) -> None:
+    service = ServicePaths(tmp_path / "0b7f3c52-8a1e-4c0e-9f43-6f1d2e3a4b5c")
+    assert service.server == "service 0b7f3c52-8a1e-4c0e-9f43-6f1d2e3a4b5c"
+    assert service.successor.server == "the successor of service 0b7f3c52-8a1e-4c0e-9f43-6f1d2e3a4b5c"
+    assert service.successor.data == service.root / "successor" / "cluster"
