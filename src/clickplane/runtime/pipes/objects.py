@@ -312,12 +312,9 @@ class _S3Bucket:
     def check_object(self, key: str) -> None:
         if self.size_of(key) is not None:
             return
-        # HEAD answers a bare 404 for a missing bucket too; a listing tells which is missing.
-        try:
-            self.list_page(key, None, None, 1)
-        except SourceProblem as problem:
-            if "does not exist" in str(problem):
-                raise
+        # HEAD answers a bare 404 for a missing bucket too: a listing refuses that one by name. (S3 answers a 404
+        # only to those who may list, so the listing is allowed whenever the object is merely missing.)
+        self.list_page(key, None, None, 1)
         raise SourceProblem(f"there is no file {key!r} in bucket {self._location.bucket}: check the URL")
 
     def download(self, key: str, url: str, max_bytes: int) -> bytes:
