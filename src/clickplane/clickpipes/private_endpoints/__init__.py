@@ -1,0 +1,1 @@
+"""Reverse private endpoints through which ClickPipes reach a private source."""
