@@ -16,8 +16,12 @@ import uvicorn
 from clickplane.app import create_app
 from clickplane.auth.authentication import VerifiedKeys
 from clickplane.auth.rate_limit import RateLimiter
+from clickplane.auth.secrets import SecretBox
 from clickplane.backups.schemas import Backup
 from clickplane.backups.service import to_wire as backup_to_wire
+from clickplane.clickpipes.cdc import PostgresCdcWorker
+from clickplane.clickpipes.controller import ClickPipesController
+from clickplane.clickpipes.ingest import ObjectStorageWorker
 from clickplane.kit.context import AppContext
 from clickplane.leadership import lead, lease_for
 from clickplane.members import service as members
@@ -99,7 +103,9 @@ def build(settings: Settings) -> ControlPlane:
                        start_timeout_seconds=settings.service_start_timeout_seconds),
         sampler=PostgresSampler(database, postgres, settings.postgres_metrics_interval_seconds,
                                 settings.postgres_metrics_retention_hours))
-    reconciler = ReconcileLoop([services, postgres_services], context.reconcile_now,
+    pipes = ClickPipesController(database, runtime, SecretBox(hasher),
+                                 {"postgres": PostgresCdcWorker(), "objectStorage": ObjectStorageWorker()})
+    reconciler = ReconcileLoop([services, postgres_services, pipes], context.reconcile_now,
                                LoopPolicy(settings.reconcile_interval_seconds))
     return ControlPlane(settings, database, context, runtime, reconciler)
 

@@ -120,6 +120,25 @@ OPERATION_PERMISSIONS: dict[str, str | None] = {
     "invitationGet": MEMBERS_VIEW,
     "invitationCreate": MEMBERS_MANAGE,
     "invitationDelete": MEMBERS_MANAGE,
+    # ClickPipes act on their service: what may see or change the service may see or change its pipes.
+    "clickPipeGetList": SERVICE_VIEW,
+    "clickPipeGet": SERVICE_VIEW,
+    "clickPipeSettingsGet": SERVICE_VIEW,
+    "clickPipesContextGet": SERVICE_VIEW,
+    "clickPipeCdcScalingGet": SERVICE_VIEW,
+    "clickPipeReversePrivateEndpointGetList": SERVICE_VIEW,
+    "clickPipeReversePrivateEndpointGet": SERVICE_VIEW,
+    "clickPipeCreate": SERVICE_MANAGE,
+    "clickPipeUpdate": SERVICE_MANAGE,
+    "clickPipeDelete": SERVICE_MANAGE,
+    "clickPipeStateUpdate": SERVICE_MANAGE,
+    "clickPipeScalingUpdate": SERVICE_MANAGE,
+    "clickPipeSettingsUpdate": SERVICE_MANAGE,
+    "clickPipeSchemaDiscovery": SERVICE_MANAGE,
+    "clickPipeCdcScalingUpdate": SERVICE_MANAGE,
+    "clickPipeReversePrivateEndpointCreate": SERVICE_MANAGE,
+    "clickPipeReversePrivateEndpointUpdate": SERVICE_MANAGE,
+    "clickPipeReversePrivateEndpointDelete": SERVICE_MANAGE,
 }
 
 

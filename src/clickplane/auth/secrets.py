@@ -1,4 +1,5 @@
-"""Making and checking secrets: API key credentials, service passwords, and the installation key.
+"""Making and checking secrets: API key credentials, service passwords, the installation key, and the sealed
+secrets a pipe presents to its source.
 
 Key secrets are long random strings, so a keyed fast hash (HMAC-SHA256 under the installation's
 secret key) is as strong as a slow KDF for them; comparisons are constant-time.
@@ -12,6 +13,8 @@ import hmac
 import secrets
 import string
 from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from clickplane.runtime.files import create_private, private_directory
 
@@ -83,3 +86,19 @@ def sha256_digest(text: str) -> bytes:
 def key_id_hash(key_id: str) -> str:
     """How a key is looked up: SHA-256 (hex) of its id."""
     return hashlib.sha256(key_id.encode()).hexdigest()
+
+
+class SecretBox:
+    """Secrets the control plane must present again (a pipe's password to its source), sealed with AES-GCM under a
+    key derived from the installation's: a hash would not do, and the store alone does not give them away."""
+
+    def __init__(self, hasher: SecretHasher) -> None:
+        self._cipher = AESGCM(hashlib.sha256(hasher.derive("sealed secrets").encode()).digest())
+
+    def seal(self, secret: str) -> str:
+        nonce = secrets.token_bytes(12)
+        return base64.b64encode(nonce + self._cipher.encrypt(nonce, secret.encode(), None)).decode()
+
+    def open(self, sealed: str) -> str:
+        data = base64.b64decode(sealed)
+        return self._cipher.decrypt(data[:12], data[12:], None).decode()

@@ -31,6 +31,7 @@ ERROR_DESCRIPTIONS = {
     403: "The API key is not allowed to do this.",
     404: "No such resource in the caller's organization.",
     409: "The resource's current state does not allow this; the error says what to do first.",
+    424: "The service this depends on is not running (idle or stopped); the error names its state.",
     413: "The request body is too large.",
     429: "The API key is over its rate limit; retry after Retry-After seconds.",
     500: "The server failed; the request may be retried. Report the requestId if it persists.",

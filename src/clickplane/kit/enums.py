@@ -30,6 +30,11 @@ PostgresState = Literal[
     "stopped", "deleting",
 ]  # fmt: skip
 PostgresDesiredState = Literal["running", "stopped", "deleted"]
+# The reference's states of a ClickPipe; which of them a pipe passes through depends on its kind (clickpipes/).
+ClickPipeState = Literal["Unknown", "Provisioning", "Running", "Degraded", "Stopping", "Stopped", "Failed",
+                         "Completed", "InternalError", "Setup", "Snapshot", "Paused", "Pausing", "Modifying", "Resync"]
+# What was asked of a pipe: to move data, to stand still (a CDC pipe pauses, another stops), or to be gone.
+ClickPipeDesiredState = Literal["running", "stopped", "deleted"]
 
 Tier = Literal[
     "development", "production", "dedicated_high_mem", "dedicated_high_cpu", "dedicated_standard",
@@ -91,7 +96,10 @@ ClickplaneActivityType = Literal[
     "service_delete_backup_bucket", "postgres_service_create", "postgres_service_delete", "postgres_service_update",
     "postgres_service_update_password", "postgres_service_update_ip_access_list", "postgres_service_update_config",
     "postgres_service_restart", "postgres_service_promote", "postgres_service_switchover", "postgres_service_running",
-    "postgres_service_unavailable",
+    "postgres_service_unavailable", "clickpipe_create", "clickpipe_update", "clickpipe_delete", "clickpipe_start",
+    "clickpipe_stop", "clickpipe_resync", "clickpipe_update_scaling", "clickpipe_update_settings", "clickpipe_running",
+    "clickpipe_failed", "clickpipe_completed", "service_update_clickpipes_cdc_scaling",
+    "reverse_private_endpoint_create", "reverse_private_endpoint_update", "reverse_private_endpoint_delete",
 ]  # fmt: skip
 # Every type the activity log may hold: record() takes only these, so the documented enumeration is complete.
 RecordedActivityType = ActivityType | ClickplaneActivityType

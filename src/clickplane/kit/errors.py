@@ -55,6 +55,13 @@ class Conflict(ApiError):
     code = "CONFLICT"
 
 
+class FailedDependency(ApiError):
+    """What was asked needs another resource running, and it is not (a pipe's service, idle or stopped)."""
+
+    status = 424
+    code = "FAILED_DEPENDENCY"
+
+
 class PayloadTooLarge(ApiError):
     status = 413
     code = "PAYLOAD_TOO_LARGE"

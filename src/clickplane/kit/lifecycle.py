@@ -12,7 +12,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from clickplane.kit.errors import Conflict
+from clickplane.kit.errors import ApiError, Conflict
 
 State = TypeVar("State", bound=str)
 Desired = TypeVar("Desired", bound=str)
@@ -29,7 +29,11 @@ class Transition(Generic[State, Desired]):
 
 @dataclass(frozen=True)
 class Refusal:
+    """A command refused in a state: 409 with the state and `advice`, or, with `error`, that error with `advice`
+    as its whole text (where clients match the reference's words, such as ClickPipes' 400s)."""
+
     advice: str
+    error: type[ApiError] | None = None
 
 
 class LifecycleTable(Generic[State, Desired, Event]):
@@ -47,6 +51,8 @@ class LifecycleTable(Generic[State, Desired, Event]):
         """The transition `event` makes from `state`, None when it has nothing to do; raises Conflict for a
         refused command."""
         result = self.outcome(state, event)
+        if isinstance(result, Refusal) and result.error is not None:
+            raise result.error(result.advice)
         if isinstance(result, Refusal):
             raise Conflict(f"{self.noun} is {state}; {result.advice}. Current state: '{state}'")
         if result is None or result == Transition(None):

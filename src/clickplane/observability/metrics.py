@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from clickplane.kit.enums import ServiceState
 from clickplane.observability.logs import PROBLEMS, ProblemCounts
 from clickplane.store.database import Database
-from clickplane.store.models import Service
+from clickplane.store.models import ClickPipe, Service
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,38 @@ class ServicesByState(Collector):
         yield gauge
 
 
+class ClickPipesProgress(Collector):
+    """What each ClickPipe moved (rows and bytes, since it was made) and how far behind its source it is, read
+    from the store at scrape time, where the pipes' workers count it as they go."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def collect(self) -> Iterable[Metric]:
+        columns = (ClickPipe.id, ClickPipe.service_id, ClickPipe.kind, ClickPipe.rows_moved, ClickPipe.bytes_moved,
+                   ClickPipe.lag_bytes)
+        try:
+            with self.database.reading() as connection:
+                pipes = connection.execute(select(*columns).order_by(ClickPipe.created_at)).all()
+        except SQLAlchemyError as error:
+            log.warning("metrics: the store did not answer for ClickPipes (%s)", type(error).__name__)
+            return
+        labels = ["clickpipe_id", "service_id", "source"]
+        rows = CounterMetricFamily("clickplane_clickpipe_rows", "Rows a ClickPipe has written to its destination.",
+                                   labels=labels)
+        moved = CounterMetricFamily("clickplane_clickpipe_bytes", "Bytes a ClickPipe has read from its source.",
+                                    labels=labels)
+        lag = GaugeMetricFamily("clickplane_clickpipe_lag_bytes", "WAL a Postgres ClickPipe's slot holds that the "
+                                "destination does not have yet, as last seen.", labels=labels)
+        for pipe_id, service_id, kind, row_count, byte_count, lag_bytes in pipes:
+            names = [str(pipe_id), str(service_id), kind]
+            rows.add_metric(names, row_count)
+            moved.add_metric(names, byte_count)
+            if lag_bytes is not None:
+                lag.add_metric(names, lag_bytes)
+        yield from (rows, moved, lag)
+
+
 class LoggedProblems(Collector):
     """Warnings and errors logged, by logger and level (metering and backup failures among them)."""
 
@@ -158,9 +190,11 @@ class LoggedProblems(Collector):
 
 
 def registry_of(database: Database, collectors: Iterable[Collector]) -> tuple[CollectorRegistry, HttpMetrics]:
-    """An application's registry: its HTTP metrics, services by state, logged problems and `collectors`."""
+    """An application's registry: its HTTP metrics, services by state, ClickPipes' progress, logged problems and
+    `collectors`."""
     registry, http = CollectorRegistry(), HttpMetrics()
-    for collector in (http, ServicesByState(database), LoggedProblems(PROBLEMS), *collectors):
+    for collector in (http, ServicesByState(database), ClickPipesProgress(database), LoggedProblems(PROBLEMS),
+                      *collectors):
         registry.register(collector)
     return registry, http
 

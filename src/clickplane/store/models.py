@@ -24,7 +24,14 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from clickplane.kit.enums import DesiredState, PostgresDesiredState, PostgresState, ServiceState
+from clickplane.kit.enums import (
+    ClickPipeDesiredState,
+    ClickPipeState,
+    DesiredState,
+    PostgresDesiredState,
+    PostgresState,
+    ServiceState,
+)
 
 
 def utcnow() -> datetime:
@@ -389,3 +396,78 @@ class PostgresStatementSample(Base):
     shared_blks_hit: Mapped[int] = mapped_column(BigInteger)
     shared_blks_read: Mapped[int] = mapped_column(BigInteger)
     wal_bytes: Mapped[int] = mapped_column(BigInteger)
+
+
+class ClickPipe(Base):
+    """A ClickPipe: data moved continuously from a source into a ClickHouse service, by a worker the reconciler runs
+    (clickpipes/). `source` is what the API shows (never a credential); the credentials the worker presents to the
+    source are sealed apart (auth/secrets.SecretBox)."""
+
+    __tablename__ = "clickpipes"
+    __table_args__ = (Index("ix_clickpipes_service_created", "service_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))  # the key under `source`: postgres, objectStorage
+    state: Mapped[ClickPipeState] = mapped_column(String(16), default="Provisioning")
+    state_reason: Mapped[str | None] = mapped_column(String(2000), default=None)
+    desired_state: Mapped[ClickPipeDesiredState] = mapped_column(String(16), default="running")
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    observed_generation: Mapped[int] = mapped_column(Integer, default=0)
+    source: Mapped[dict[str, Any]] = mapped_column()
+    sealed_credentials: Mapped[str | None] = mapped_column(String(8192), default=None)
+    destination: Mapped[dict[str, Any]] = mapped_column()
+    field_mappings: Mapped[list[Any]] = mapped_column(default=list)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    scaling: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # A resync asked and not yet begun: the worker rebuilds the destination tables from a new snapshot.
+    resync_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The worker's own progress, what a restart resumes from (its shape is the worker's: clickpipes/workers).
+    checkpoint: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    rows_moved: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_moved: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_moved_at: Mapped[datetime | None] = mapped_column(default=None)
+    # How far behind the source the destination was when last looked at (CDC: WAL not yet confirmed, in bytes).
+    lag_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ClickPipeFile(Base):
+    """A file an object-storage pipe has dealt with: loaded (each file once) or failed (and why)."""
+
+    __tablename__ = "clickpipe_files"
+
+    pipe_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clickpipes.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    loaded: Mapped[bool] = mapped_column(Boolean)
+    rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    error: Mapped[str | None] = mapped_column(String(2000), default=None)
+    done_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ClickPipesCdcScaling(Base):
+    """The compute of a service's database pipes once it was changed; a service without a row has the default."""
+
+    __tablename__ = "clickpipes_cdc_scaling"
+
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"), primary_key=True)
+    replica_cpu_millicores: Mapped[int] = mapped_column(Integer)
+    replica_memory_gb: Mapped[float] = mapped_column(Float)
+
+
+class ReversePrivateEndpoint(Base):
+    """A ClickPipes reverse private endpoint: recorded and reported; nothing routes through it locally."""
+
+    __tablename__ = "clickpipes_reverse_private_endpoints"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"), index=True)
+    # The request's fields (type, description and those of the type), as given.
+    spec: Mapped[dict[str, Any]] = mapped_column()
+    status: Mapped[str] = mapped_column(String(24))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
