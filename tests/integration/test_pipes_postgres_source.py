@@ -1,12 +1,15 @@
 """The Postgres side of ClickPipes CDC (runtime/pipes/postgres_source.py, pgoutput.py, pgtypes.py) against real
 PostgreSQL 17 and 18 servers that the project's own runtime starts, as tests/integration/test_postgres_runtime.py
 does: connecting (TLS verified by the service's CA), the server and table checks, publications, a pgoutput slot
-whose changes are peeked, decoded, replayed and advanced past, snapshots, and dropping a slot someone reads from."""
+whose changes are peeked, decoded, replayed and advanced past, snapshots, dropping a slot someone reads from,
+and the values of both, as pgtypes makes them, read by the ClickHouse on this machine (18.16)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import os
 import pwd
 import re
@@ -19,11 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import psycopg
 import pytest
 
 from clickplane.postgres.passwords import scram_verifier
 from clickplane.runtime.base import RuntimeFailure
+from clickplane.runtime.clickhouse.interface import ServiceSpec
+from clickplane.runtime.clickhouse.local import LocalClickHouseRuntime
 from clickplane.runtime.pipes import pgoutput, pgtypes
 from clickplane.runtime.pipes.errors import SourceProblem
 from clickplane.runtime.pipes.postgres_source import (
@@ -564,3 +570,95 @@ async def _is_held_by(connection: Connection, pid: int) -> bool:
 
 async def _is_held(connection: Connection) -> bool:
     return await _active_pid(connection) is not None
+
+
+# --- into the ClickHouse on this machine ---------------------------------------------------------------------
+
+CLICKHOUSE = next((found for name in ("clickhouse-server", "clickhouse") if (found := shutil.which(name))), None)
+CLICKHOUSE_PASSWORD = "correct horse"
+
+TYPED = """
+    CREATE TABLE typed (
+        id int PRIMARY KEY, flag boolean, small smallint, big bigint, f4 real, f8 double precision,
+        price numeric(10,2), wide numeric(30,4), uid uuid, day date, at timestamptz, naive timestamp, tags int[],
+        name text, doc jsonb)"""
+TYPED_ROWS = """
+    INSERT INTO typed VALUES
+        (1, true, -32768, 9223372036854775807, 1.5, 0.1, 12.34, 123456789012345678901234.5678,
+         'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '2024-02-29', '2024-01-02 03:04:05.678+02', '2024-01-02 03:04:05',
+         '{1,2,NULL}', 'it''s "quoted"', '{"a": [1, 2]}'),
+        (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+        (3, false, 0, 0, 'NaN', '-Infinity', 'NaN', 0, NULL, '1900-01-01', 'infinity', '1960-05-05 00:00:00', '{}',
+         '', 'null')"""
+
+
+@pytest.fixture
+async def clickhouse() -> AsyncIterator[str]:
+    """A ClickHouse server of the runtime's (18.16 here): the URL of its HTTP interface, as `default`."""
+    if CLICKHOUSE is None:
+        pytest.skip("no ClickHouse binary found")
+    with tempfile.TemporaryDirectory(prefix="clickplane-pipes-clickhouse-") as directory:
+        local = LocalClickHouseRuntime(Path(directory), CLICKHOUSE, internal_password=lambda service_id: "internal")
+        try:
+            observed = await local.ensure_running(ServiceSpec(
+                "pipes", hashlib.sha256(CLICKHOUSE_PASSWORD.encode()).hexdigest(), ip_access_list=("127.0.0.1",)))
+            http = next(endpoint for endpoint in observed.endpoints if endpoint.protocol == "http")
+            yield f"http://127.0.0.1:{http.port}/"
+        finally:
+            await local.stop_all()
+
+
+async def _clickhouse(url: str, statement: str, body: bytes = b"") -> str:
+    async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
+        if body:
+            response = await client.post(url, params={"query": statement}, content=body,
+                                         auth=("default", CLICKHOUSE_PASSWORD))
+        else:
+            response = await client.post(url, content=statement, auth=("default", CLICKHOUSE_PASSWORD))
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+@pytest.mark.parametrize("allow_nullable", [True, False])
+async def test_streamed_and_snapshotted_values_are_read_by_the_clickhouse_on_this_machine(
+        source: Source, clickhouse: str, allow_nullable: bool) -> None:
+    connection = source.connection
+    await connection.execute(TYPED)
+    await ensure_publication(connection, PUBLICATION, [("public", "typed")], create=True)
+    await create_slot(connection, SLOT)
+    await connection.execute(TYPED_ROWS)
+    (table,) = await describe(connection, [("public", "typed")])
+    datetime64 = await _clickhouse(clickhouse, "SELECT count() FROM system.functions WHERE name = 'toDateTime64'")
+    snapshot = [row async for batch in snapshot_batches(connection, table, [c.name for c in table.columns], 100)
+                for row in batch]
+    streamed = [message.new for message in _changes(_decoded(await peek_changes(connection, SLOT, PUBLICATION, 100)))
+                if isinstance(message, pgoutput.Insert)]
+
+    kinds = [pgtypes.clickhouse_type(column.type_name, column.nullable and column.key_position is None,
+                                     allow_nullable=allow_nullable, datetime64=datetime64.strip() != "0")
+             for column in table.columns]
+    await _clickhouse(clickhouse, "CREATE TABLE typed (" + ", ".join(
+        f"`{column.name}` {kind}" for column, kind in zip(table.columns, kinds, strict=True)) +
+        ") ENGINE = MergeTree ORDER BY id")
+    for rows in (snapshot, streamed):
+        lines = [json.dumps({column.name: pgtypes.to_clickhouse(value, column.type_name, kind)  # type: ignore[arg-type]
+                             for column, kind, value in zip(table.columns, kinds, row, strict=True)})
+                 for row in rows]
+        await _clickhouse(clickhouse, "INSERT INTO typed FORMAT JSONEachRow",
+                          ("\n".join(lines) + "\n").encode())
+    held = await _clickhouse(clickhouse, "SELECT * FROM typed ORDER BY id FORMAT TabSeparated")
+    assert len(held.splitlines()) == 6
+    first, second, third = sorted(set(held.splitlines()))  # the snapshot's and the stream's rows are alike
+    # 18.16 writes its zero Date and DateTime (1970-01-01, where NULLs and earlier values go) as 0000-00-00.
+    assert first.split("\t") == [
+        "1", "1", "-32768", "9223372036854775807", "1.5", "0.1", "12.34", "123456789012345678901234.5678",
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "2024-02-29", "2024-01-02 01:04:05", "2024-01-02 03:04:05",
+        "[1,2,NULL]" if allow_nullable else "[1,2,0]", "it\\'s \"quoted\"", '{"a": [1, 2]}']
+    assert second.split("\t") == (
+        ["2"] + ["\\N"] * 11 + ["[]", "\\N", "\\N"] if allow_nullable else
+        ["2", "0", "0", "0", "0", "0", "0.00", "", "00000000-0000-0000-0000-000000000000", "0000-00-00",
+         "0000-00-00 00:00:00", "0000-00-00 00:00:00", "[]", "", ""])
+    assert third.split("\t") == [
+        "3", "0", "0", "0", "nan", "-inf", "\\N" if allow_nullable else "0.00", "0.0000",
+        "\\N" if allow_nullable else "00000000-0000-0000-0000-000000000000", "0000-00-00",
+        "2105-12-31 23:59:59", "0000-00-00 00:00:00", "[]", "", "null"]
