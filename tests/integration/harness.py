@@ -254,3 +254,19 @@ def new_server(sqlite: bool = False) -> ClickplaneServer:
     made = operations.initialize(Settings(data_dir=data_dir, database_url=database_url), DEFAULT_ORGANIZATION_NAME,
                                  DEFAULT_ADMIN_EMAIL)
     return ClickplaneServer(data_dir=data_dir, database_url=database_url, credentials=Credentials.of(made))
+
+
+def delete_services(server: ClickplaneServer) -> None:
+    """Stop and delete every ClickHouse service (and so its pipes and endpoints) and wait until they are gone: a
+    running service is not deleted (409)."""
+    with server.client() as client:
+        for service in client.get(server.org_path("/services")).json()["result"]:
+            path = server.org_path(f"/services/{service['id']}")
+            deleted = client.delete(path)
+            if deleted.status_code == 409:
+                assert client.patch(f"{path}/state", json={"command": "stop"}).status_code == 200
+                server.wait_for_state(service["id"], "stopped")
+                deleted = client.delete(path)
+            assert deleted.status_code == 200, deleted.text
+            wait_until(lambda path=path: client.get(path).status_code == 404,  # type: ignore[misc]
+                       what=f"service {service['id']} to be deleted")

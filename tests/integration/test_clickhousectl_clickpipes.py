@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import needs_clickhouse
-from tests.integration.harness import ClickplaneServer, wait_until
+from tests.integration.harness import ClickplaneServer, delete_services, wait_until
 from tests.integration.test_clickhousectl_lifecycle import LifecycleCli, running_cli
 from tests.integration.test_clickpipes_object_storage import Pipes, clickhouse, csv_rows
 from tests.integration.test_clickpipes_postgres import Setup
@@ -56,22 +56,6 @@ class PipesCli(LifecycleCli):
 @pytest.fixture
 def cli(server: ClickplaneServer) -> Iterator[PipesCli]:
     yield from running_cli(PipesCli, server, "clickhousectl-clickpipes-")
-
-
-def delete_services(server: ClickplaneServer) -> None:
-    """Stop and delete every ClickHouse service (and so its pipes and endpoints) and wait until they are gone: a
-    running service is not deleted (409)."""
-    with server.client() as client:
-        for service in client.get(server.org_path("/services")).json()["result"]:
-            path = server.org_path(f"/services/{service['id']}")
-            deleted = client.delete(path)
-            if deleted.status_code == 409:
-                assert client.patch(f"{path}/state", json={"command": "stop"}).status_code == 200
-                server.wait_for_state(service["id"], "stopped")
-                deleted = client.delete(path)
-            assert deleted.status_code == 200, deleted.text
-            wait_until(lambda path=path: client.get(path).status_code == 404,  # type: ignore[misc]
-                       what=f"service {service['id']} to be deleted")
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import needs_clickhouse
-from tests.integration.harness import ClickplaneServer, wait_until
+from tests.integration.harness import ClickplaneServer, delete_services, wait_until
 from tests.s3 import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_KEY, create_bucket, moto_server, put_objects
 
 pytestmark = [pytest.mark.integration, needs_clickhouse]
@@ -31,9 +31,10 @@ def service(server: ClickplaneServer) -> Iterator[dict[str, Any]]:
     """A running ClickHouse service with its password, deleted (and its pipes with it) after the test."""
     created = server.create_service(name="object pipes")
     running = server.wait_for_state(created["service"]["id"], "running")
-    yield running | {"password": created["password"]}
-    with server.client() as client:
-        client.delete(server.org_path(f"/services/{running['id']}"))
+    try:
+        yield running | {"password": created["password"]}
+    finally:
+        delete_services(server)
 
 
 def clickhouse(service: dict[str, Any], sql: str) -> str:

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from tests.integration.conftest import needs_clickhouse
-from tests.integration.harness import ClickplaneServer, wait_until
+from tests.integration.harness import ClickplaneServer, delete_services, wait_until
 from tests.integration.test_postgres_services import ca_file, connect, create, port_of, wait_for_state
 
 pytestmark = [pytest.mark.integration, needs_clickhouse]
@@ -25,9 +25,7 @@ TABLE = "orders"  # the mapped table, named literally in the SQL below
 def pipes_server(postgres_server: ClickplaneServer) -> Iterator[ClickplaneServer]:
     """The session's clickplane, its ClickHouse services (and so their pipes) deleted after the test."""
     yield postgres_server
-    with postgres_server.client() as client:
-        for service in client.get(postgres_server.org_path("/services")).json()["result"]:
-            client.delete(postgres_server.org_path(f"/services/{service['id']}"))
+    delete_services(postgres_server)
 
 
 class Setup:

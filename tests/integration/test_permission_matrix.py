@@ -129,6 +129,24 @@ NEEDS: dict[str, str | None] = {
     "invitationGet": MEMBERS_VIEW,
     "invitationCreate": MEMBERS_MANAGE,
     "invitationDelete": MEMBERS_MANAGE,
+    "clickPipeGetList": SERVICE_VIEW,
+    "clickPipeGet": SERVICE_VIEW,
+    "clickPipeSettingsGet": SERVICE_VIEW,
+    "clickPipesContextGet": SERVICE_VIEW,
+    "clickPipeCdcScalingGet": SERVICE_VIEW,
+    "clickPipeReversePrivateEndpointGetList": SERVICE_VIEW,
+    "clickPipeReversePrivateEndpointGet": SERVICE_VIEW,
+    "clickPipeCreate": SERVICE_MANAGE,
+    "clickPipeUpdate": SERVICE_MANAGE,
+    "clickPipeDelete": SERVICE_MANAGE,
+    "clickPipeStateUpdate": SERVICE_MANAGE,
+    "clickPipeScalingUpdate": SERVICE_MANAGE,
+    "clickPipeSettingsUpdate": SERVICE_MANAGE,
+    "clickPipeSchemaDiscovery": SERVICE_MANAGE,
+    "clickPipeCdcScalingUpdate": SERVICE_MANAGE,
+    "clickPipeReversePrivateEndpointCreate": SERVICE_MANAGE,
+    "clickPipeReversePrivateEndpointUpdate": SERVICE_MANAGE,
+    "clickPipeReversePrivateEndpointDelete": SERVICE_MANAGE,
 }
 
 VIEWS = frozenset({ORGANIZATION_VIEW, SERVICE_VIEW, KEYS_VIEW, MEMBERS_VIEW, ROLES_VIEW, ACTIVITIES_VIEW,
@@ -599,6 +617,16 @@ def _needs_running(matrix: Matrix, request: Request) -> None:
     request.also_allowed.add(409)
 
 
+def _pipe_needs_running(matrix: Matrix, request: Request) -> None:
+    # A ClickPipe is made only on a running service (424 FAILED_DEPENDENCY, as the real API answers).
+    request.also_allowed.add(424)
+
+
+def _refused_discovery(matrix: Matrix, request: Request) -> None:
+    # clickplane samples no Kafka or Kinesis source: past authorization, the request is refused with a 400.
+    request.also_allowed.add(400)
+
+
 def _settings_update(matrix: Matrix, request: Request) -> None:
     request.body = {"settings": {"max_threads": "4"}}
     _needs_running(matrix, request)
@@ -676,6 +704,12 @@ PREPARE: dict[str, Callable[[Matrix, Request], None]] = {
     "postgresInstanceRestore": _body(lambda m: {"name": f"restored {m.tag}", "restoreTarget": "2026-01-01T00:00:00Z"}),
     "postgresInstanceConfigPost": _body(lambda m: {"pgConfig": {}, "pgBouncerConfig": {}}),
     "postgresInstanceConfigPatch": _body(lambda m: {"pgConfig": {}, "pgBouncerConfig": {}}),
+    "clickPipeCreate": _pipe_needs_running,
+    "clickPipeSchemaDiscovery": _refused_discovery,
+    "clickPipeReversePrivateEndpointCreate": lambda m, r: _create(
+        f"/services/{m.service_id}/clickpipesReversePrivateEndpoints", "description", lambda name: {
+            "description": name, "type": "VPC_ENDPOINT_SERVICE",
+            "vpcEndpointServiceName": "com.amazonaws.vpce.us-east-1.vpce-svc-matrix"})(m, r),
     "backupBucketGet": _backup_bucket,
     "backupBucketCreate": _backup_bucket,
     "backupBucketUpdate": _backup_bucket,

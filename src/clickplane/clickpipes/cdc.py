@@ -14,6 +14,7 @@ anywhere resumes from the last confirmed position with nothing lost. A resync lo
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -228,13 +229,15 @@ class PostgresCdcWorker:
             table = self._loading_table(run, layout)
             await destination.execute(f"TRUNCATE TABLE {table_name(database, table)}")
             moved = 0
-            async for batch in snapshot_batches(source, _source_table(layout), [c.name for c in layout.columns],
-                                                _SNAPSHOT_BATCH_ROWS):
-                rows = [layout.row(dict(zip((c.name for c in layout.columns), values, strict=True)), 0, False)
-                        for values in batch]
-                moved += await destination.insert_rows(database, table, rows)
-                if not run.wanted():
-                    return
+            names = [column.name for column in layout.columns]
+            # Closed on leaving early, so the snapshot's transaction on the source ends with it.
+            async with contextlib.aclosing(snapshot_batches(source, _source_table(layout), names,
+                                                            _SNAPSHOT_BATCH_ROWS)) as batches:
+                async for batch in batches:
+                    rows = [layout.row(dict(zip(names, values, strict=True)), 0, False) for values in batch]
+                    moved += await destination.insert_rows(database, table, rows)
+                    if not run.wanted():
+                        return
             done.add(layout.source_key)
             run.save(rows=moved, snapshotted=sorted(done))
 

@@ -169,10 +169,10 @@ class ClickPipesApi:
                   request: schemas.ClickPipeStatePatchRequest) -> schemas.ClickPipe:
         activities: dict[str, RecordedActivityType] = {"start": "clickpipe_start", "stop": "clickpipe_stop",
                                                        "resync": "clickpipe_resync"}
-        if request.command is None:
-            raise BadRequest("command: give start, stop or resync")
         with self.context.database.transaction() as session:
             pipe = self._pipe(session, caller, organization_id, service_id, pipe_id, for_update=True)
+            if request.command is None:
+                raise BadRequest("command: give start, stop or resync")
             self._apply(pipe, request.command)
             if request.command == "resync":
                 pipe.resync_requested = True
@@ -295,7 +295,9 @@ def to_wire(pipe: ClickPipe) -> schemas.ClickPipe:
     return schemas.ClickPipe.model_validate({
         "id": str(pipe.id), "serviceId": str(pipe.service_id), "name": pipe.name, "state": pipe.state,
         "scaling": pipe.scaling or None, "source": {pipe.kind: pipe.source}, "destination": pipe.destination,
-        "fieldMappings": pipe.field_mappings, "settings": DEFAULT_SETTINGS | pipe.settings,
+        "fieldMappings": pipe.field_mappings,
+        # A Postgres pipe's sync settings are in its source; the pipe settings are the others' only.
+        "settings": DEFAULT_SETTINGS | pipe.settings if pipe.kind != "postgres" else None,
         "createdAt": rfc3339(pipe.created_at), "updatedAt": rfc3339(pipe.updated_at or pipe.created_at),
     })
 

@@ -120,7 +120,7 @@ class JsonBodyBinder(JSONBinder):
 
     async def get_value(self, request: Request) -> Any:
         body = await request.read() or b""
-        if not body.strip():
+        if not body:  # whitespace alone is not a JSON document: it is refused below, as any other bad body
             if self.expected_type is not None and not self.required:
                 return None
             body = b"{}"  # an empty PATCH/POST body means "no fields"
