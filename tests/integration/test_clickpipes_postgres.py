@@ -134,6 +134,13 @@ def test_a_postgres_pipe_copies_then_streams_pauses_resumes_resyncs_and_drops_it
             connection.execute("INSERT INTO orders (id, name, amount) VALUES (51, 'new', 9.99)")
             connection.execute("UPDATE orders SET name = 'changed', amount = 0.5 WHERE id = 7")
             connection.execute("DELETE FROM orders WHERE id IN (3, 4)")
+            # A value big and random enough to be stored out of line (TOAST), which an update of another column
+            # leaves out of the change: the destination's own copy fills it in.
+            connection.execute("INSERT INTO orders (id, name, amount) SELECT 60, string_agg(md5(n::text || "
+                               "random()::text), ''), 1 FROM generate_series(1, 300) n")
+        setup.until_in_step()
+        with setup.source() as connection:
+            connection.execute("UPDATE orders SET amount = 2 WHERE id = 60")
         setup.until_in_step()
 
         running = client.patch(setup.pipes_path(f"/{pipe_id}/state"), json={"command": "start"})

@@ -14,10 +14,12 @@ anywhere resumes from the last confirmed position with nothing lost. A resync lo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -148,8 +150,9 @@ class PostgresCdcWorker:
         source = await connect(endpoint_of(intent), _CONNECT_TIMEOUT_SECONDS)
         try:
             layouts = await self._set_up(run, destination, source)
-            if settings.get("replicationMode", "cdc") != "cdc_only":
-                await self._snapshot(run, destination, source, layouts)
+            if settings.get("replicationMode", "cdc") != "cdc_only" and \
+                    not await self._snapshot(run, destination, layouts):
+                return  # no longer wanted part way: the next worker copies what is left
             if intent.resync:
                 await self._swap(run, destination, layouts)
             if settings.get("replicationMode", "cdc") == "snapshot":
@@ -207,8 +210,10 @@ class PostgresCdcWorker:
         layouts = [layout_of(mapping, by_name[(mapping.schema, mapping.table)], capabilities, allow_nullable)
                    for mapping in mappings]
         database = intent.destination.get("database") or "default"
-        for layout in layouts:
-            await destination.execute(layout.ddl(database, self._loading_table(run, layout), capabilities))
+        copied = _snapshotted(run)
+        for layout in layouts:  # a copied `_resync` table is made no more: it may be swapped in already
+            if not (intent.resync and layout.source_key in copied):
+                await destination.execute(layout.ddl(database, self._loading_table(run, layout), capabilities))
         return layouts
 
     @staticmethod
@@ -216,30 +221,53 @@ class PostgresCdcWorker:
         """Where the snapshot goes: the table itself, or during a resync its `_resync` twin."""
         return layout.mapping.target + (RESYNC_SUFFIX if run.intent.resync else "")
 
-    async def _snapshot(self, run: PipeRun, destination: Destination, source: psycopg.AsyncConnection[Any],
-                        layouts: Sequence[TableLayout]) -> None:
-        """Copy each table not yet copied (a partly copied one is emptied and copied again)."""
-        done = set(map(tuple, run.checkpoint.get("snapshotted") or ()))
+    async def _snapshot(self, run: PipeRun, destination: Destination, layouts: Sequence[TableLayout]) -> bool:
+        """Copy each table not yet copied (a partly copied one is emptied and copied again), as many at once as
+        `snapshotNumberOfParallelTables` asks and the service's CDC CPUs allow, each on a connection of its own;
+        whether all are copied (False: the pipe stopped being wanted meanwhile)."""
+        done = _snapshotted(run)
         pending = [layout for layout in layouts if layout.source_key not in done]
         if not pending:
-            return
+            return True
         run.observe("snapshotting")
-        database = run.intent.destination.get("database") or "default"
-        for layout in pending:
-            table = self._loading_table(run, layout)
-            await destination.execute(f"TRUNCATE TABLE {table_name(database, table)}")
-            moved = 0
-            names = [column.name for column in layout.columns]
-            # Closed on leaving early, so the snapshot's transaction on the source ends with it.
-            async with contextlib.aclosing(snapshot_batches(source, _source_table(layout), names,
-                                                            _SNAPSHOT_BATCH_ROWS)) as batches:
-                async for batch in batches:
-                    rows = [layout.row(dict(zip(names, values, strict=True)), 0, False) for values in batch]
-                    moved += await destination.insert_rows(database, table, rows)
-                    if not run.wanted():
-                        return
+        settings = run.intent.source.get("settings") or {}
+        at_once = asyncio.Semaphore(max(1, min(int(settings.get("snapshotNumberOfParallelTables") or 1),
+                                               run.intent.cdc_cpus)))
+
+        async def copy(layout: TableLayout) -> bool:
+            async with at_once:
+                if not run.wanted():
+                    return False
+                connection = await connect(endpoint_of(run.intent), _CONNECT_TIMEOUT_SECONDS)
+                try:
+                    moved = await self._copy(run, destination, connection, layout)
+                finally:
+                    await connection.close()
+            if moved is None:
+                return False
             done.add(layout.source_key)
             run.save(rows=moved, snapshotted=sorted(done))
+            return True
+
+        return all(await asyncio.gather(*(copy(layout) for layout in pending)))
+
+    async def _copy(self, run: PipeRun, destination: Destination, source: psycopg.AsyncConnection[Any],
+                    layout: TableLayout) -> int | None:
+        """One table's rows, at version 0; how many, or None if the pipe stopped being wanted part way."""
+        database = run.intent.destination.get("database") or "default"
+        table = self._loading_table(run, layout)
+        await destination.execute(f"TRUNCATE TABLE {table_name(database, table)}")
+        moved = 0
+        names = [column.name for column in layout.columns]
+        # Closed on leaving early, so the snapshot's transaction on the source ends with it.
+        async with contextlib.aclosing(snapshot_batches(source, _source_table(layout), names,
+                                                        _SNAPSHOT_BATCH_ROWS)) as batches:
+            async for batch in batches:
+                rows = [layout.row(dict(zip(names, values, strict=True)), 0, False) for values in batch]
+                moved += await destination.insert_rows(database, table, rows)
+                if not run.wanted():
+                    return None
+        return moved
 
     async def _swap(self, run: PipeRun, destination: Destination, layouts: Sequence[TableLayout]) -> None:
         """Put each `_resync` table in its original's place with one RENAME, and drop the original."""
@@ -247,6 +275,8 @@ class PostgresCdcWorker:
         database = run.intent.destination.get("database") or "default"
         for layout in layouts:
             target = layout.mapping.target
+            if not await destination.exists(database, target + RESYNC_SUFFIX):
+                continue  # swapped in by a worker that stopped before it could say so
             replaced = table_name(database, target + _REPLACED_SUFFIX)
             await destination.execute(f"DROP TABLE IF EXISTS {replaced}")
             if await destination.exists(database, target):
@@ -264,40 +294,55 @@ class PostgresCdcWorker:
         intent = run.intent
         settings = intent.source.get("settings") or {}
         interval = float(settings.get("syncIntervalSeconds") or _DEFAULT_SYNC_SECONDS)
-        batch = int(settings.get("pullBatchSize") or _DEFAULT_PULL_BATCH)
+        pull = int(settings.get("pullBatchSize") or _DEFAULT_PULL_BATCH)
         slot, (publication, _) = slot_name(intent), publication_name(intent)
         by_source = {layout.source_key: layout for layout in layouts}
         database = intent.destination.get("database") or "default"
         while run.wanted():
-            changes = await peek_changes(source, slot, publication, batch)
-            rows, confirmed, size = _rows_of(changes, by_source)
+            changes = await peek_changes(source, slot, publication, pull)
+            batch = _rows_of(changes, by_source)
+            await _fill_unchanged(destination, database, batch)
             moved = 0
-            for table, table_rows in rows.items():
+            for table, table_rows in batch.rows.items():
                 moved += await destination.insert_rows(database, table, table_rows)
-            if confirmed is not None:
-                await advance_slot(source, slot, confirmed)
-            run.save(rows=moved, size=size, lag_bytes=await lag_bytes(source, slot))
-            if len(changes) < batch and not await run.wait(interval):
+            if batch.confirmed is not None:
+                await advance_slot(source, slot, batch.confirmed)
+            run.save(rows=moved, size=batch.size, lag_bytes=await lag_bytes(source, slot))
+            if len(changes) < pull and not await run.wait(interval):
                 return
+
+
+def _snapshotted(run: PipeRun) -> set[tuple[str, str]]:
+    """The tables the checkpoint has copied, by source schema and name."""
+    return {(schema, name) for schema, name in run.checkpoint.get("snapshotted") or ()}
 
 
 def _source_table(layout: TableLayout) -> SourceTable:
     return SourceTable(layout.mapping.schema, layout.mapping.table, layout.columns, "d")
 
 
-def _rows_of(changes: Sequence[tuple[int, bytes]], layouts: dict[tuple[str, str], TableLayout]
-             ) -> tuple[dict[str, list[dict[str, Any]]], int | None, int]:
-    """The destination rows of a batch of pgoutput messages, by table; the end of its last transaction (what to
-    confirm); the bytes read. A value left unchanged (TOASTed) keeps the one an earlier change in the batch gave."""
+@dataclass
+class Batch:
+    """A batch of pgoutput messages made into destination rows."""
+
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    # The end of its last transaction: what to confirm once the rows are written.
+    confirmed: int | None = None
+    size: int = 0  # bytes read
+    # Rows with values an update left unchanged (TOASTed) that no earlier change of the batch gave: the
+    # destination's latest version of the row has them.
+    unfilled: list[tuple[TableLayout, dict[str, Any], list[str]]] = field(default_factory=list)
+
+
+def _rows_of(changes: Sequence[tuple[int, bytes]], layouts: dict[tuple[str, str], TableLayout]) -> Batch:
     decoder = pgoutput.PgOutputDecoder()
-    rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    batch = Batch()
     latest: dict[tuple[str, tuple[Any, ...]], dict[str, Any]] = {}
-    confirmed, size = None, 0
     for lsn, data in changes:
-        size += len(data)
+        batch.size += len(data)
         message = decoder.decode(data)
         if isinstance(message, pgoutput.Commit):
-            confirmed = message.end_lsn
+            batch.confirmed = message.end_lsn
             continue
         if not isinstance(message, pgoutput.Insert | pgoutput.Update | pgoutput.Delete):
             continue
@@ -310,8 +355,34 @@ def _rows_of(changes: Sequence[tuple[int, bytes]], layouts: dict[tuple[str, str]
         values = dict(zip(names, tuple_values or (), strict=False))
         key = (layout.mapping.target, tuple(values.get(name) for name in layout.sorting_key()))
         earlier = latest.get(key, {})
+        missing = [name for name, value in values.items()
+                   if value is pgoutput.UNCHANGED_TOAST and name not in earlier]
         values = {name: earlier.get(name) if value is pgoutput.UNCHANGED_TOAST else value
                   for name, value in values.items()}
         latest[key] = values
-        rows[layout.mapping.target].append(layout.row(values, lsn, deleted))
-    return rows, confirmed, size
+        row = layout.row(values, lsn, deleted)
+        batch.rows[layout.mapping.target].append(row)
+        if missing:
+            batch.unfilled.append((layout, row, missing))
+    return batch
+
+
+async def _fill_unchanged(destination: Destination, database: str, batch: Batch) -> None:
+    """Give each row with unchanged values those of the destination's latest version of it."""
+    for layout, row, missing in batch.unfilled:
+        wanted = ", ".join(quoted(name) for name in missing)
+        where = " AND ".join(f"{quoted(key)} = {_literal(row[key])}" for key in layout.sorting_key())
+        table = table_name(database, layout.mapping.target)
+        found = await destination.execute(f"SELECT {wanted} FROM {table} FINAL WHERE {where} "  # noqa: S608
+                                          "FORMAT JSONEachRow")
+        if found.strip():
+            row.update(json.loads(found.splitlines()[0]))
+
+
+def _literal(value: Any) -> str:
+    """A ClickHouse literal of a JSONEachRow value: a number as it is, text quoted."""
+    if isinstance(value, bool | int | float):
+        return str(int(value) if isinstance(value, bool) else value)
+    if value is None:
+        return "NULL"
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"

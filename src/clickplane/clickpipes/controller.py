@@ -28,7 +28,7 @@ from clickplane.activities.repository import Activities
 from clickplane.activities.service import record_system
 from clickplane.auth.secrets import SecretBox
 from clickplane.clickpipes.lifecycle import Observed, table_of
-from clickplane.clickpipes.repository import ClickPipeFiles, ClickPipes
+from clickplane.clickpipes.repository import CdcScalings, ClickPipeFiles, ClickPipes
 from clickplane.kit.enums import ClickPipeDesiredState, ClickPipeState, RecordedActivityType
 from clickplane.reconcile.loop import Work
 from clickplane.runtime.base import RuntimeFailure
@@ -71,6 +71,8 @@ class PipeIntent:
     scaling: dict[str, Any]
     checkpoint: dict[str, Any]
     resync: bool
+    # The CPUs of the service's CDC compute (clickpipesCdcScaling): how many tables a snapshot copies at once.
+    cdc_cpus: int = 1
 
 
 class PipeRun:
@@ -203,7 +205,7 @@ class ClickPipesController:
     def due(self, busy: Callable[[Hashable], bool]) -> Iterator[tuple[Hashable, Work]]:
         with self.database.looking() as session:
             pipes = [row for row in ClickPipes(session).all() if self._needs_work(row)]
-            intents = [self._intent_of(row) for row in pipes]
+            intents = [self._intent_of(row, CdcScalings(session).of(row.service_id)[0]) for row in pipes]
         now = time.monotonic()
         for intent in intents:
             if self._backoff.get(intent.pipe_id, _Backoff()).not_before <= now:
@@ -217,12 +219,12 @@ class ClickPipesController:
         return row.desired_state == "deleted" or not (row.state in ("Failed", "Completed")
                                                       and row.observed_generation == row.generation)
 
-    def _intent_of(self, row: ClickPipe) -> PipeIntent:
+    def _intent_of(self, row: ClickPipe, cdc_millicores: int) -> PipeIntent:
         credentials = json.loads(self.box.open(row.sealed_credentials)) if row.sealed_credentials else {}
         return PipeIntent(row.id, row.organization_id, row.service_id, row.kind, row.state, row.desired_state,
                           row.generation, dict(row.source), credentials, dict(row.destination),
                           list(row.field_mappings), dict(row.settings), dict(row.scaling), dict(row.checkpoint),
-                          row.resync_requested)
+                          row.resync_requested, max(1, cdc_millicores // 1000))
 
     async def _converge(self, intent: PipeIntent) -> None:
         worker = self.workers[intent.kind]

@@ -67,12 +67,18 @@ class ClickPipeFiles:
         return None if found is None else str(found)
 
 
+# A service's database pipes' compute until it is changed: 2 CPUs and 8 GiB, the smallest the reference allows.
+DEFAULT_CDC_SCALING = (2000, 8.0)
+
+
 class CdcScalings:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def get(self, service_id: uuid.UUID) -> ClickPipesCdcScaling | None:
-        return self.session.get(ClickPipesCdcScaling, service_id)
+    def of(self, service_id: uuid.UUID) -> tuple[int, float]:
+        """The service's CDC compute: millicores and GiB."""
+        found = self.session.get(ClickPipesCdcScaling, service_id)
+        return (found.replica_cpu_millicores, found.replica_memory_gb) if found else DEFAULT_CDC_SCALING
 
     def put(self, service_id: uuid.UUID, cpu_millicores: int, memory_gb: float) -> ClickPipesCdcScaling:
         row = self.session.merge(ClickPipesCdcScaling(service_id=service_id, replica_cpu_millicores=cpu_millicores,

@@ -32,7 +32,6 @@ from clickplane.store.models import ClickPipe, Service
 WORKED_SOURCES = ("postgres", "objectStorage")
 OTHER_SOURCES = ("kafka", "kinesis", "pubsub", "mysql", "bigquery", "mongodb")
 DEFAULT_SCALING = {"replicas": 1, "concurrency": 0, "replicaCpuMillicores": 500, "replicaMemoryGb": 2.0}
-DEFAULT_CDC_SCALING = (2000, 8.0)
 # The reference's defaults, shown for keys never set.
 DEFAULT_SETTINGS: dict[str, Any] = {
     "streaming_max_insert_wait_ms": 5000, "object_storage_polling_interval_ms": 30000,
@@ -210,8 +209,7 @@ class ClickPipesApi:
                         request: schemas.ClickPipesCdcScalingPatchRequest) -> schemas.ClickPipesCdcScaling:
         with self.context.database.transaction() as session:
             visible(Services(session), caller, organization_id, service_id)
-            found = CdcScalings(session).get(service_id)
-            cpu, memory = (found.replica_cpu_millicores, found.replica_memory_gb) if found else DEFAULT_CDC_SCALING
+            cpu, memory = CdcScalings(session).of(service_id)
             cpu = request.replicaCpuMillicores if request.replicaCpuMillicores is not None else cpu
             memory = request.replicaMemoryGb if request.replicaMemoryGb is not None else memory
             if memory != 4 * cpu / 1000:
@@ -286,8 +284,7 @@ def _source_of(source: schemas.ClickPipePostSource) -> tuple[str, dict[str, Any]
 
 
 def _cdc_wire(session: Session, service_id: uuid.UUID) -> schemas.ClickPipesCdcScaling:
-    found = CdcScalings(session).get(service_id)
-    cpu, memory = (found.replica_cpu_millicores, found.replica_memory_gb) if found else DEFAULT_CDC_SCALING
+    cpu, memory = CdcScalings(session).of(service_id)
     return schemas.ClickPipesCdcScaling(replicaCpuMillicores=cpu, replicaMemoryGb=memory)
 
 
