@@ -141,6 +141,7 @@ def test_a_postgres_pipe_copies_then_streams_pauses_resumes_resyncs_and_drops_it
         setup.until_in_step()
         with setup.source() as connection:
             connection.execute("UPDATE orders SET amount = 2 WHERE id = 60")
+            connection.execute("UPDATE orders SET id = 100 WHERE id = 1")  # a new key: the old row goes
         setup.until_in_step()
 
         running = client.patch(setup.pipes_path(f"/{pipe_id}/state"), json={"command": "start"})

@@ -360,11 +360,24 @@ def _rows_of(changes: Sequence[tuple[int, bytes]], layouts: dict[tuple[str, str]
         values = {name: earlier.get(name) if value is pgoutput.UNCHANGED_TOAST else value
                   for name, value in values.items()}
         latest[key] = values
+        if isinstance(message, pgoutput.Update) and message.old is not None:
+            _delete_old_key(batch, layout, names, message.old, values, lsn)
         row = layout.row(values, lsn, deleted)
         batch.rows[layout.mapping.target].append(row)
         if missing:
             batch.unfilled.append((layout, row, missing))
     return batch
+
+
+def _delete_old_key(batch: Batch, layout: TableLayout, names: list[str], old: Sequence[Any], new: dict[str, Any],
+                    lsn: int) -> None:
+    """An update that changed the row's key also deletes the row under its old key (the source no longer has
+    it), so that only the new one is left."""
+    before = dict(zip(names, old, strict=False))
+    keys = layout.sorting_key()
+    if any(before.get(key) != new.get(key) for key in keys):
+        gone = {key: before.get(key) for key in keys}
+        batch.rows[layout.mapping.target].append(layout.row(gone, lsn, deleted=True))
 
 
 async def _fill_unchanged(destination: Destination, database: str, batch: Batch) -> None:
