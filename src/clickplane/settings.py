@@ -105,6 +105,8 @@ class Settings(BaseSettings):
         default=0.025, ge=0, description="CHC for one GiB of table data kept 30 days (clickplane's price).")
     price_backup_per_gib_month: float = Field(
         default=0.025, ge=0, description="CHC for one GiB of backups kept 30 days (clickplane's price).")
+    price_clickpipes_per_gib: float = Field(
+        default=0.04, ge=0, description="CHC for one GiB a ClickPipe reads from its source (clickplane's price).")
     log_format: LogFormat = Field(
         default=LogFormat.TEXT, description="How serve logs: text for people, json for one object a line.")
     access_log: bool = Field(

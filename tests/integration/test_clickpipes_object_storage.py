@@ -6,6 +6,7 @@ ends Completed; stop and start."""
 from __future__ import annotations
 
 import gzip
+from datetime import UTC, datetime
 from collections.abc import Iterator
 from typing import Any
 
@@ -128,6 +129,15 @@ def test_a_continuous_pipe_loads_each_file_once_in_key_order_and_goes_on_past_a_
     assert clickhouse(service, "SELECT count(), uniqExact(id), min(id), max(id) FROM default.events FORMAT TSV") \
         == "175\t175\t1\t175"
     assert pipes.get(pipe_id)["state"] == "Running"
+    today = datetime.now(UTC).date().isoformat()
+    with server.client() as client:
+        usage = client.get(server.org_path("/usageCost"), params={"from_date": today, "to_date": today})
+    assert usage.status_code == 200, usage.text
+    record = next(r for r in usage.json()["result"]["costs"] if r["entityId"] == pipe_id)
+    assert record["entityType"] == "clickpipe"
+    assert record["serviceId"] == service["id"]
+    assert record["metrics"]["dataTransferCHC"] > 0
+    assert record["totalCHC"] == record["metrics"]["dataTransferCHC"]  # files: no initial load, no compute
 
     stopped = pipes.command(pipe_id, "stop")
     assert stopped.status_code == 200, stopped.text

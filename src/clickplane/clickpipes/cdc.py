@@ -246,28 +246,30 @@ class PostgresCdcWorker:
             if moved is None:
                 return False
             done.add(layout.source_key)
-            run.save(rows=moved, snapshotted=sorted(done))
+            run.save(rows=moved[0], size=moved[1], initial_load=True, snapshotted=sorted(done))
             return True
 
         return all(await asyncio.gather(*(copy(layout) for layout in pending)))
 
     async def _copy(self, run: PipeRun, destination: Destination, source: psycopg.AsyncConnection[Any],
-                    layout: TableLayout) -> int | None:
-        """One table's rows, at version 0; how many, or None if the pipe stopped being wanted part way."""
+                    layout: TableLayout) -> tuple[int, int] | None:
+        """One table's rows, at version 0; how many and their bytes, or None if the pipe stopped being wanted part
+        way."""
         database = run.intent.destination.get("database") or "default"
         table = self._loading_table(run, layout)
         await destination.execute(f"TRUNCATE TABLE {table_name(database, table)}")
-        moved = 0
+        moved = size = 0
         names = [column.name for column in layout.columns]
         # Closed on leaving early, so the snapshot's transaction on the source ends with it.
         async with contextlib.aclosing(snapshot_batches(source, _source_table(layout), names,
                                                         _SNAPSHOT_BATCH_ROWS)) as batches:
             async for batch in batches:
                 rows = [layout.row(dict(zip(names, values, strict=True)), 0, False) for values in batch]
-                moved += await destination.insert_rows(database, table, rows)
+                size += await destination.insert_rows(database, table, rows)
+                moved += len(rows)
                 if not run.wanted():
                     return None
-        return moved
+        return moved, size
 
     async def _swap(self, run: PipeRun, destination: Destination, layouts: Sequence[TableLayout]) -> None:
         """Put each `_resync` table in its original's place with one RENAME, and drop the original."""
@@ -304,7 +306,8 @@ class PostgresCdcWorker:
             await _fill_unchanged(destination, database, batch)
             moved = 0
             for table, table_rows in batch.rows.items():
-                moved += await destination.insert_rows(database, table, table_rows)
+                await destination.insert_rows(database, table, table_rows)
+                moved += len(table_rows)
             if batch.confirmed is not None:
                 await advance_slot(source, slot, batch.confirmed)
             run.save(rows=moved, size=batch.size, lag_bytes=await lag_bytes(source, slot))

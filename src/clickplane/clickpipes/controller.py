@@ -130,7 +130,8 @@ class PipeRun:
         with self.database.transaction() as session:
             ClickPipes(session).write(self.intent.pipe_id, self.intent.generation, {"state_reason": reason})
 
-    def save(self, rows: int = 0, size: int = 0, lag_bytes: int | None = None, **checkpoint: Any) -> None:
+    def save(self, rows: int = 0, size: int = 0, lag_bytes: int | None = None, initial_load: bool = False,
+             **checkpoint: Any) -> None:
         """Keep the checkpoint's new values and count what was moved, in one transaction: a later worker resumes
         from exactly what this one had durably done."""
         self.checkpoint.update(checkpoint)
@@ -141,7 +142,7 @@ class PipeRun:
                 values["lag_bytes"] = lag_bytes
             pipes.write(self.intent.pipe_id, self.intent.generation, values)
             if rows or size:
-                pipes.add_moved(self.intent.pipe_id, rows, size)
+                pipes.add_moved(self.intent.pipe_id, rows, size, initial_load)
 
     def file_done(self, key: str, rows: int, size: int, error: str | None = None, **checkpoint: Any) -> None:
         """Record a file loaded (counted) or failed, with the checkpoint, in one transaction."""

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from clickplane.kit.repository import ReconciledRepository
-from clickplane.store.models import ClickPipe, ClickPipeFile, ClickPipesCdcScaling, utcnow
+from clickplane.store.models import ClickPipe, ClickPipeFile, ClickPipesCdcScaling, ClickPipeUsageDay, Service, utcnow
 
 
 class ClickPipes(ReconciledRepository[ClickPipe]):
@@ -42,9 +42,26 @@ class ClickPipes(ReconciledRepository[ClickPipe]):
                                                               ClickPipe.generation == generation).values(**values))
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    def add_moved(self, pipe_id: uuid.UUID, rows: int, size: int) -> None:
+    def add_moved(self, pipe_id: uuid.UUID, rows: int, size: int, initial_load: bool = False) -> None:
+        """Count what the pipe moved, on the pipe and in its usage of the day (an initial load's bytes apart)."""
         self.session.execute(update(ClickPipe).where(ClickPipe.id == pipe_id).values(
             rows_moved=ClickPipe.rows_moved + rows, bytes_moved=ClickPipe.bytes_moved + size, last_moved_at=utcnow()))
+        pipe = self.session.get(ClickPipe, pipe_id)
+        service = self.session.get(Service, pipe.service_id) if pipe is not None else None
+        if pipe is None or service is None:
+            return
+        key = (pipe_id, utcnow().date())
+        if self.session.get(ClickPipeUsageDay, key) is None:
+            self.session.add(ClickPipeUsageDay(pipe_id=pipe_id, day=key[1], organization_id=pipe.organization_id,
+                                               service_id=pipe.service_id, pipe_name=pipe.name,
+                                               data_warehouse_id=service.data_warehouse_id, rows=0,
+                                               initial_load_bytes=0, transfer_bytes=0))
+            self.session.flush()
+        loaded = ClickPipeUsageDay.initial_load_bytes if initial_load else ClickPipeUsageDay.transfer_bytes
+        self.session.execute(update(ClickPipeUsageDay).where(
+            ClickPipeUsageDay.pipe_id == pipe_id, ClickPipeUsageDay.day == key[1]).values(
+            {ClickPipeUsageDay.rows: ClickPipeUsageDay.rows + rows, loaded: loaded + size,
+             ClickPipeUsageDay.pipe_name: pipe.name}))
 
     def remove(self, pipe_id: uuid.UUID) -> None:
         self.session.execute(delete(ClickPipe).where(ClickPipe.id == pipe_id, ClickPipe.desired_state == "deleted"))

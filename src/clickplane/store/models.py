@@ -449,6 +449,24 @@ class ClickPipeFile(Base):
     done_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ClickPipeUsageDay(Base):
+    """What one ClickPipe moved in one UTC day (usage/): kept when the pipe is deleted, as it stays billed."""
+
+    __tablename__ = "clickpipe_usage_daily"
+    __table_args__ = (Index("ix_clickpipe_usage_daily_org_day", "organization_id", "day"),)
+
+    pipe_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    service_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    data_warehouse_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    pipe_name: Mapped[str] = mapped_column(String(255))
+    rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Bytes read from the source: by an initial load (a snapshot) apart from the rest (changes, files).
+    initial_load_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    transfer_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class ClickPipesCdcScaling(Base):
     """The compute of a service's database pipes once it was changed; a service without a row has the default."""
 

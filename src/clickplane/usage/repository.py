@@ -11,7 +11,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from clickplane.store.models import Backup, UsageDay
+from clickplane.store.models import Backup, ClickPipeUsageDay, UsageDay
 
 # INSERT ... ON CONFLICT DO UPDATE, in each store's dialect.
 _UPSERTS: dict[str, Callable[..., Any]] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
@@ -26,6 +26,12 @@ class UsageDays:
         query = select(UsageDay).where(UsageDay.organization_id == organization_id, UsageDay.day >= first,
                                        UsageDay.day <= last)
         return self.session.scalars(query.order_by(UsageDay.day, UsageDay.service_name, UsageDay.service_id)).all()
+
+    def pipes_between(self, organization_id: uuid.UUID, first: date, last: date) -> Sequence[ClickPipeUsageDay]:
+        """The organization's ClickPipes' usage from day `first` to day `last`, both included."""
+        query = select(ClickPipeUsageDay).where(ClickPipeUsageDay.organization_id == organization_id,
+                                                ClickPipeUsageDay.day >= first, ClickPipeUsageDay.day <= last)
+        return self.session.scalars(query.order_by(ClickPipeUsageDay.day, ClickPipeUsageDay.pipe_name)).all()
 
     def add(self, days: Sequence[UsageDay]) -> None:
         """Add each day's usage to the service's row for that day (made if missing), in one statement; the

@@ -12,7 +12,9 @@ last look to its row for the day, in GiB-seconds:
 * backups: the sizes of its finished backups x seconds.
 
 So a day's storage is charged for what was held on average during the day, for the time it was held; a
-GiB-month is one GiB held for 30 days. Prices are clickplane's own settings, not ClickHouse Cloud's.
+GiB-month is one GiB held for 30 days. A ClickPipe's day is what it read from its source (its workers count it
+as they go: an initial load apart from the changes and files after it), per GiB. Prices are clickplane's own
+settings, not ClickHouse Cloud's.
 `UsageService` answers the API's usageCost report from the rows the metering wrote.
 """
 
@@ -29,7 +31,7 @@ from clickplane.kit.errors import BadRequest
 from clickplane.services.repository import Services
 from clickplane.services.service import has_tags, tag_filters
 from clickplane.settings import Settings
-from clickplane.store.models import UsageDay
+from clickplane.store.models import ClickPipeUsageDay, UsageDay
 from clickplane.usage.repository import UsageDays
 from clickplane.usage.schemas import UsageCost, UsageCostMetrics, UsageCostRecord
 
@@ -48,11 +50,12 @@ class Prices:
     compute_per_gib_hour: float
     storage_per_gib_month: float
     backup_per_gib_month: float
+    clickpipes_per_gib: float
 
     @classmethod
     def of(cls, settings: Settings) -> Prices:
         return cls(settings.price_compute_per_gib_hour, settings.price_storage_per_gib_month,
-                   settings.price_backup_per_gib_month)
+                   settings.price_backup_per_gib_month, settings.price_clickpipes_per_gib)
 
 
 @dataclass(frozen=True)
@@ -138,15 +141,30 @@ def report_days(from_date: str, to_date: str) -> tuple[date, date]:
     return first, last
 
 
+def _metrics(storage: float = 0.0, backup: float = 0.0, compute: float = 0.0, transfer: float = 0.0,
+             initial_load: float = 0.0) -> UsageCostMetrics:
+    return UsageCostMetrics(
+        storageCHC=storage, backupCHC=backup, computeCHC=compute, dataTransferCHC=transfer,
+        initialLoadCHC=initial_load, publicDataTransferCHC=0.0, interRegionTier1DataTransferCHC=0.0,
+        interRegionTier2DataTransferCHC=0.0, interRegionTier3DataTransferCHC=0.0, interRegionTier4DataTransferCHC=0.0)
+
+
 def to_wire(day: UsageDay, prices: Prices, today: date) -> UsageCostRecord:
     used = cost(Use(day.day, day.compute_gib_seconds, day.storage_gib_seconds, day.backup_gib_seconds), prices)
-    metrics = UsageCostMetrics(
-        storageCHC=used.storage, backupCHC=used.backup, computeCHC=used.compute, dataTransferCHC=0.0,
-        initialLoadCHC=0.0, publicDataTransferCHC=0.0, interRegionTier1DataTransferCHC=0.0,
-        interRegionTier2DataTransferCHC=0.0, interRegionTier3DataTransferCHC=0.0, interRegionTier4DataTransferCHC=0.0)
     return UsageCostRecord(dataWarehouseId=day.data_warehouse_id, serviceId=day.service_id, date=day.day,
                            entityType="service", entityId=day.service_id, entityName=day.service_name,
-                           metrics=metrics, totalCHC=used.total, locked=locked(day.day, today))
+                           metrics=_metrics(used.storage, used.backup, used.compute), totalCHC=used.total,
+                           locked=locked(day.day, today))
+
+
+def pipe_to_wire(day: ClickPipeUsageDay, prices: Prices, today: date) -> UsageCostRecord:
+    """A ClickPipe's day: what it read from its source, an initial load's bytes apart from the rest."""
+    transfer = day.transfer_bytes / GIB * prices.clickpipes_per_gib
+    initial_load = day.initial_load_bytes / GIB * prices.clickpipes_per_gib
+    return UsageCostRecord(dataWarehouseId=day.data_warehouse_id, serviceId=day.service_id, date=day.day,
+                           entityType="clickpipe", entityId=day.pipe_id, entityName=day.pipe_name,
+                           metrics=_metrics(transfer=transfer, initial_load=initial_load),
+                           totalCHC=transfer + initial_load, locked=locked(day.day, today))
 
 
 class UsageService:
@@ -162,9 +180,13 @@ class UsageService:
         today = datetime.now(UTC).date()
         with self.context.database.looking() as session:
             days = UsageDays(session).between(organization_id, first, last)
+            pipe_days = UsageDays(session).pipes_between(organization_id, first, last)
             if wanted:
                 tagged = {service.id for service in Services(session).list(organization_id)
                           if has_tags(service.tags, wanted)}
                 days = [day for day in days if day.service_id in tagged]
-            records = [to_wire(day, self.prices, today) for day in days]
+                pipe_days = [day for day in pipe_days if day.service_id in tagged]
+            records = sorted([*(to_wire(day, self.prices, today) for day in days),
+                              *(pipe_to_wire(day, self.prices, today) for day in pipe_days)],
+                             key=lambda record: (record.date, record.entityType != "service", record.entityName))
         return UsageCost(grandTotalCHC=sum(record.totalCHC for record in records), costs=records)

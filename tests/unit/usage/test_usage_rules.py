@@ -10,7 +10,7 @@ import pytest
 
 from clickplane.kit.errors import BadRequest
 from clickplane.settings import Settings
-from clickplane.store.models import UsageDay
+from clickplane.store.models import ClickPipeUsageDay, UsageDay
 from clickplane.usage.service import (
     GIB,
     Cost,
@@ -21,6 +21,7 @@ from clickplane.usage.service import (
     cost,
     days_between,
     locked,
+    pipe_to_wire,
     report_days,
     to_wire,
 )
@@ -28,7 +29,7 @@ from tests.shared import shared_file
 
 NOON = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
-PRICES = Prices(compute_per_gib_hour=0.5, storage_per_gib_month=3.0, backup_per_gib_month=1.5)
+PRICES = Prices(compute_per_gib_hour=0.5, storage_per_gib_month=3.0, backup_per_gib_month=1.5, clickpipes_per_gib=0.25)
 
 
 def sample(running: bool = True, memory: float = 8, replicas: int = 2, storage: int = 0, backups: int = 0) -> Sample:
@@ -86,7 +87,7 @@ def test_compute_is_priced_per_gib_hour_and_storage_and_backups_per_gib_month_of
 
 def test_prices_come_from_settings() -> None:
     assert Prices.of(Settings(price_compute_per_gib_hour=1, price_storage_per_gib_month=2,
-                              price_backup_per_gib_month=3)) == Prices(1, 2, 3)
+                              price_backup_per_gib_month=3, price_clickpipes_per_gib=4)) == Prices(1, 2, 3, 4)
 
 
 def test_a_day_is_locked_once_it_is_over() -> None:
@@ -140,3 +141,17 @@ def test_a_record_has_every_field_of_the_reference_with_uuids_numbers_and_a_date
     assert record["metrics"]["storageCHC"] == pytest.approx(1.0)
     assert record["totalCHC"] == pytest.approx(3.0)
     assert not to_wire(day, PRICES, today=date(2026, 3, 9)).locked
+
+
+def test_a_clickpipe_day_costs_what_it_read_its_initial_load_apart() -> None:
+    pipe_id, service_id, warehouse_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    day = ClickPipeUsageDay(pipe_id=pipe_id, day=date(2026, 3, 9), organization_id=uuid.uuid4(),
+                            service_id=service_id, data_warehouse_id=warehouse_id, pipe_name="orders", rows=10,
+                            initial_load_bytes=2 * GIB, transfer_bytes=GIB // 2)
+    record = pipe_to_wire(day, PRICES, date(2026, 3, 10))
+    assert (record.entityType, record.entityId, record.serviceId) == ("clickpipe", pipe_id, service_id)
+    assert record.metrics.initialLoadCHC == pytest.approx(2 * 0.25)
+    assert record.metrics.dataTransferCHC == pytest.approx(0.5 * 0.25)
+    assert record.metrics.computeCHC == 0
+    assert record.totalCHC == pytest.approx(2.5 * 0.25)
+    assert record.locked

@@ -88,12 +88,13 @@ class Destination:
         return [(row["name"], row["type"]) for row in rows if row.get("default_type", "") not in ("ALIAS",)]
 
     async def insert_rows(self, database: str, table: str, rows: Iterable[Mapping[str, Any]]) -> int:
-        """Insert rows given as column-to-value maps; how many."""
+        """Insert rows given as column-to-value maps; the bytes sent."""
         lines = [json.dumps(row, ensure_ascii=False, separators=(",", ":")) for row in rows]
         if not lines:
             return 0
-        await self.insert_formatted(database, table, "JSONEachRow", ("\n".join(lines) + "\n").encode())
-        return len(lines)
+        body = ("\n".join(lines) + "\n").encode()
+        await self.insert_formatted(database, table, "JSONEachRow", body)
+        return len(body)
 
     async def insert_formatted(self, database: str, table: str, input_format: str, body: bytes,
                                columns: Sequence[str] | None = None, settings: Mapping[str, str] | None = None

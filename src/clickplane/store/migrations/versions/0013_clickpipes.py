@@ -1,4 +1,5 @@
-"""ClickPipes: pipes, the files object-storage pipes dealt with, CDC scaling, reverse private endpoints
+"""ClickPipes: pipes, the files object-storage pipes dealt with, their daily usage, CDC scaling, reverse private
+endpoints
 
 Revision ID: 0013
 Revises: 0012
@@ -57,6 +58,20 @@ def upgrade() -> None:
         sa.Column("done_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_table(
+        "clickpipe_usage_daily",
+        sa.Column("pipe_id", sa.Uuid(), primary_key=True),
+        sa.Column("day", sa.Date(), primary_key=True),
+        sa.Column("organization_id", sa.Uuid(), sa.ForeignKey("organizations.id", ondelete="CASCADE"),
+                  nullable=False),
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("data_warehouse_id", sa.Uuid(), nullable=False),
+        sa.Column("pipe_name", sa.String(255), nullable=False),
+        sa.Column("rows", sa.BigInteger(), nullable=False),
+        sa.Column("initial_load_bytes", sa.BigInteger(), nullable=False),
+        sa.Column("transfer_bytes", sa.BigInteger(), nullable=False),
+    )
+    op.create_index("ix_clickpipe_usage_daily_org_day", "clickpipe_usage_daily", ["organization_id", "day"])
+    op.create_table(
         "clickpipes_cdc_scaling",
         sa.Column("service_id", sa.Uuid(), sa.ForeignKey("services.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("replica_cpu_millicores", sa.Integer(), nullable=False),
@@ -79,5 +94,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("clickpipes_reverse_private_endpoints")
     op.drop_table("clickpipes_cdc_scaling")
+    op.drop_table("clickpipe_usage_daily")
     op.drop_table("clickpipe_files")
     op.drop_table("clickpipes")
