@@ -6,8 +6,8 @@ ends Completed; stop and start."""
 from __future__ import annotations
 
 import gzip
-from datetime import UTC, datetime
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
