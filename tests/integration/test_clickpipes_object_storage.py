@@ -112,6 +112,7 @@ def test_a_continuous_pipe_loads_each_file_once_in_key_order_and_goes_on_past_a_
                                  "other/skipped.csv": csv_rows(900, 5)})
     pipes = Pipes(server, service)
     body = pipe_body(s3, "events", continuous=True, pattern="data/*")
+    body["settings"]["object_storage_concurrency"] = 3  # files read three at a time, still loaded in key order
     created = pipes.create(body)
     assert "accessKey" not in created["source"]["objectStorage"]
     assert DUMMY_SECRET_KEY not in str(created)

@@ -12,10 +12,13 @@ one it dealt with, every `object_storage_polling_interval_ms`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import csv
 import io
 import json
+from collections import deque
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +30,7 @@ from clickplane.runtime.pipes.objects import ObjectSource, ObjectUnreadable, Sto
 
 _DEFAULT_POLLING_MS = 30_000
 _DEFAULT_MAX_FILE_COUNT = 100
+_MAX_READERS = 35  # the reference's most object_storage_concurrency
 WITH_NAMES = {"CSVWithNames": "CSV", "TabSeparatedWithNames": "TabSeparated"}
 
 
@@ -90,11 +94,13 @@ class ObjectStorageWorker:
         batch_size = int(intent.settings.get("object_storage_max_file_count") or _DEFAULT_MAX_FILE_COUNT)
         while run.wanted():
             after = max(filter(None, (run.last_file(), start_after)), default=None)
-            files = await list_after(source, after, batch_size)
-            for stored in files:
-                if not run.wanted():
-                    return
-                await self._load(run, destination, source, target, stored)
+            files = [stored for stored in await list_after(source, after, batch_size)
+                     if not run.file_known(stored.key)]
+            async with contextlib.aclosing(_read_ahead(source, files, readers_of(intent))) as reads:
+                async for stored, data in reads:
+                    if not run.wanted():
+                        return
+                    await self._load(run, destination, target, stored, data)
             if not files and not intent.source.get("isContinuous"):
                 run.observe("completed")
                 return
@@ -130,13 +136,12 @@ class ObjectStorageWorker:
         value = run.checkpoint["start_after"]
         return value if isinstance(value, str) else None
 
-    async def _load(self, run: PipeRun, destination: Destination, source: ObjectSource, target: Target,
-                    stored: StoredObject) -> None:
-        if run.file_known(stored.key):
-            return
+    async def _load(self, run: PipeRun, destination: Destination, target: Target, stored: StoredObject,
+                    data: bytes | ObjectUnreadable) -> None:
         await destination.execute(f"TRUNCATE TABLE {table_name(target.database, target.staging)}")
         try:
-            data = await read(source, stored)
+            if isinstance(data, ObjectUnreadable):
+                raise data
             input_format, columns, body = self._shaped(run.intent, target, data)
             await destination.insert_formatted(target.database, target.staging, input_format, body, columns,
                                                {"input_format_skip_unknown_fields": "1"})
@@ -194,6 +199,45 @@ class ObjectStorageWorker:
         with contextlib.suppress(RuntimeFailure):  # the store still has it
             await destination.insert_rows(target.database, target.errors, [row])
         run.file_done(stored.key, 0, stored.size or 0, error=message[:1900])
+
+
+def readers_of(intent: PipeIntent) -> int:
+    """How many files are read (downloaded and decompressed) at once: the pipe's replicas or its
+    object_storage_concurrency, whichever is more. Each file is still staged and moved in key order, one at a time:
+    that order is what continuous mode goes by."""
+    replicas = int(intent.scaling.get("replicas") or 1)
+    concurrency = int(intent.settings.get("object_storage_concurrency") or 1)
+    return max(1, min(_MAX_READERS, max(replicas, concurrency)))
+
+
+async def _read_ahead(source: ObjectSource, files: list[StoredObject], readers: int
+                      ) -> AsyncGenerator[tuple[StoredObject, bytes | ObjectUnreadable]]:
+    """Each file and its data (or why it cannot be read), in key order, with up to `readers` files being read
+    ahead at once: no more are held in memory. A source that cannot be reached raises; reads under way when the
+    caller stops are cancelled."""
+    ahead: deque[tuple[StoredObject, asyncio.Task[bytes | ObjectUnreadable]]] = deque()
+    queue = iter(files)
+
+    async def fetched(stored: StoredObject) -> bytes | ObjectUnreadable:
+        try:
+            return await read(source, stored)
+        except ObjectUnreadable as unreadable:
+            return unreadable
+
+    def top_up() -> None:
+        while len(ahead) < readers and (stored := next(queue, None)) is not None:
+            ahead.append((stored, asyncio.create_task(fetched(stored), name=f"read {stored.key}")))
+
+    try:
+        top_up()
+        while ahead:
+            stored, reading = ahead.popleft()
+            top_up()
+            yield stored, await reading
+    finally:
+        for _, reading in ahead:
+            reading.cancel()
+        await asyncio.gather(*(reading for _, reading in ahead), return_exceptions=True)
 
 
 def _now_text() -> str:
