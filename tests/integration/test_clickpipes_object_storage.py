@@ -129,7 +129,13 @@ def test_a_continuous_pipe_loads_each_file_once_in_key_order_and_goes_on_past_a_
     assert "data/003.csv" in errors
     assert clickhouse(service, "SELECT count(), uniqExact(id), min(id), max(id) FROM default.events FORMAT TSV") \
         == "175\t175\t1\t175"
-    assert pipes.get(pipe_id)["state"] == "Running"
+    shown = pipes.get(pipe_id)
+    assert shown["state"] == "Running"
+    assert shown["progress"]["rowsMoved"] == 175  # the malformed file moved nothing
+    assert shown["progress"]["bytesMoved"] > 0
+    metrics = httpx.get(f"{server.base_url}/metrics", verify=server.verify).text
+    assert f'clickplane_clickpipe_rows_total{{clickpipe_id="{pipe_id}",service_id="{service["id"]}",' \
+           f'source="objectStorage"}} 175.0' in metrics
     today = datetime.now(UTC).date().isoformat()
     with server.client() as client:
         usage = client.get(server.org_path("/usageCost"), params={"from_date": today, "to_date": today})

@@ -129,6 +129,10 @@ def test_a_postgres_pipe_copies_then_streams_pauses_resumes_resyncs_and_drops_it
         setup.wait_for(pipe_id, "Running")
         setup.until_in_step()
         assert len(setup.destination_rows()) == 50
+        streaming = setup.pipe(pipe_id)
+        assert streaming["progress"]["rowsMoved"] == 50
+        assert "stateReason" not in streaming  # nothing wrong, nothing waited on
+        wait_until(lambda: setup.pipe(pipe_id)["progress"]["lagBytes"] is not None, what="the slot's lag to be seen")
 
         with setup.source() as connection:
             connection.execute("INSERT INTO orders (id, name, amount) VALUES (51, 'new', 9.99)")
@@ -180,3 +184,38 @@ def test_a_postgres_pipe_copies_then_streams_pauses_resumes_resyncs_and_drops_it
         publications = connection.execute("SELECT pubname FROM pg_publication").fetchall()
         assert publications == []
     assert setup.clickhouse("EXISTS TABLE default.orders").strip() == "1"  # the destination stays
+
+
+def test_a_postgres_pipe_goes_on_from_where_it_was_after_its_source_and_its_destination_restart(
+        pipes_server: ClickplaneServer, tmp_path: Path) -> None:
+    setup = Setup(pipes_server, tmp_path)
+    with setup.source() as connection:
+        connection.execute("CREATE TABLE orders (id int PRIMARY KEY, name text, amount numeric(10,2))")
+        connection.execute("INSERT INTO orders SELECT n, 'order ' || n, n FROM generate_series(1, 20) n")
+    with pipes_server.client() as client:
+        created = client.post(setup.pipes_path(), json=setup.create_body())
+        assert created.status_code == 200, created.text
+        pipe_id = created.json()["result"]["id"]
+        setup.wait_for(pipe_id, "Running")
+        setup.until_in_step()
+
+        restarted = client.patch(pipes_server.org_path(f"/postgres/{setup.postgres['id']}/state"),
+                                 json={"command": "restart"})
+        assert restarted.status_code == 200, restarted.text
+        wait_for_state(pipes_server, setup.postgres["id"], "running")
+        with setup.source() as connection:
+            connection.execute("INSERT INTO orders SELECT n, 'after the source restarted', n "
+                               "FROM generate_series(21, 30) n")
+        setup.until_in_step()
+
+        service_state = pipes_server.org_path(f"/services/{setup.service['id']}/state")
+        assert client.patch(service_state, json={"command": "stop"}).status_code == 200
+        pipes_server.wait_for_state(setup.service["id"], "stopped")
+        with setup.source() as connection:  # kept in the slot while the destination is down
+            connection.execute("UPDATE orders SET name = 'while ClickHouse was stopped' WHERE id <= 5")
+            connection.execute("DELETE FROM orders WHERE id = 30")
+        assert client.patch(service_state, json={"command": "start"}).status_code == 200
+        pipes_server.wait_for_state(setup.service["id"], "running")
+        setup.until_in_step()
+        assert setup.clickhouse("SELECT count() = uniqExact(id) FROM default.orders FINAL").strip() == "1"
+        assert setup.pipe(pipe_id)["state"] == "Running"

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, Field, RootModel
 
+from clickplane.kit.enums import ClickPipeState
 from clickplane.kit.schemas import (
     DEPRECATED,
     PRINTABLE,
@@ -59,11 +60,6 @@ CdcTableEngine = Literal["MergeTree", "ReplacingMergeTree", "Null"]
 DestinationTableEngine = Literal["MergeTree", "ReplacingMergeTree", "SummingMergeTree", "Null"]
 ClickPipeCommand = Literal["start", "stop", "resync"]
 # The reference's states of a pipe (kit.enums.ClickPipeState, which the store uses, is to hold the same values).
-ClickPipeState = Literal[
-    "Unknown", "Provisioning", "Running", "Degraded", "Stopping", "Stopped", "Failed", "Completed", "InternalError",
-    "Setup", "Snapshot", "Paused", "Pausing", "Modifying", "Resync",
-]  # fmt: skip
-
 # --- Numbers with the reference's bounds: in a response as they are, in a request also 2.0 for 2 ---------------------
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -900,6 +896,16 @@ class ClickPipeFieldMappingInput(RequestModel):
 
 # --- The pipe -------------------------------------------------------------------------------------------------------
 
+class ClickPipeProgress(ResponseModel):
+    """clickplane's own: what the pipe's workers have counted."""
+
+    rowsMoved: int = Field(description="Rows written to the destination since the pipe was made.")
+    bytesMoved: int = Field(description="Bytes read from the source since the pipe was made.")
+    lastMovedAt: Timestamp | None = Field(default=None, description="When rows were last written.")
+    lagBytes: int | None = Field(default=None, description="A Postgres pipe's: WAL its slot holds that the "
+                                                           "destination does not have yet, as last seen.")
+
+
 class ClickPipe(ResponseModel):
     id: UUID | None = None
     serviceId: UUID | None = None
@@ -912,6 +918,10 @@ class ClickPipe(ResponseModel):
     settings: ClickPipeSettings | None = None
     createdAt: Timestamp | None = None
     updatedAt: Timestamp | None = None
+    # clickplane's own (the reference has no way to see why a pipe failed or how far it got; clients ignore them).
+    stateReason: str | None = Field(default=None, description="Why the pipe is Failed, or what it is waiting on "
+                                                              "(its service's server, its source).")
+    progress: ClickPipeProgress | None = Field(default=None, description="What the pipe has moved so far.")
 
 
 class ClickPipePostRequest(RequestModel):

@@ -296,5 +296,8 @@ def to_wire(pipe: ClickPipe) -> schemas.ClickPipe:
         # A Postgres pipe's sync settings are in its source; the pipe settings are the others' only.
         "settings": DEFAULT_SETTINGS | pipe.settings if pipe.kind != "postgres" else None,
         "createdAt": rfc3339(pipe.created_at), "updatedAt": rfc3339(pipe.updated_at or pipe.created_at),
+        "stateReason": pipe.state_reason,
+        "progress": {"rowsMoved": pipe.rows_moved or 0, "bytesMoved": pipe.bytes_moved or 0,
+                     "lastMovedAt": pipe.last_moved_at and rfc3339(pipe.last_moved_at), "lagBytes": pipe.lag_bytes},
     })
 
