@@ -59,23 +59,18 @@ BigQueryAuthentication = Literal["SERVICE_ACCOUNT", "SERVICE_ACCOUNT_WORKLOAD_ID
 CdcTableEngine = Literal["MergeTree", "ReplacingMergeTree", "Null"]
 DestinationTableEngine = Literal["MergeTree", "ReplacingMergeTree", "SummingMergeTree", "Null"]
 ClickPipeCommand = Literal["start", "stop", "resync"]
-# The reference's states of a pipe (kit.enums.ClickPipeState, which the store uses, is to hold the same values).
 # --- Numbers with the reference's bounds: in a response as they are, in a request also 2.0 for 2 ---------------------
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 PortIn = Annotated[int, Field(ge=1, le=65535), WHOLE_FLOAT_AS_INTEGER]
-AtLeastOne = Annotated[int, Field(ge=1)]
 AtLeastOneIn = Annotated[int, Field(ge=1), WHOLE_FLOAT_AS_INTEGER]
-RowsPerPartition = Annotated[int, Field(ge=1000)]
 RowsPerPartitionIn = Annotated[int, Field(ge=1000), WHOLE_FLOAT_AS_INTEGER]
 MySQLServerId = Annotated[int, Field(ge=1, le=4294967295)]
 MySQLServerIdIn = Annotated[int, Field(ge=1, le=4294967295), WHOLE_FLOAT_AS_INTEGER]
 AckDeadline = Annotated[int, Field(ge=10, le=600)]
 AckDeadlineIn = Annotated[int, Field(ge=10, le=600), WHOLE_FLOAT_AS_INTEGER]
 PubSubFilter = Annotated[str, Field(max_length=256)]
-Replicas = Annotated[int, Field(ge=1, le=40)]
 ReplicasIn = Annotated[int, Field(ge=1, le=40), WHOLE_FLOAT_AS_INTEGER]
-ReplicaCpuMillicores = Annotated[int, Field(ge=125, le=2000)]
 ReplicaCpuMillicoresIn = Annotated[int, Field(ge=125, le=2000), WHOLE_FLOAT_AS_INTEGER]
 ReplicaMemoryGb = Annotated[float, Field(ge=0.5, le=8)]
 CdcCpuMillicores = Annotated[int, Field(ge=1000, le=32000, multiple_of=1000)]
@@ -168,17 +163,14 @@ class ClickPipeSettingsPutRequest(RequestModel):
 # --- Scaling --------------------------------------------------------------------------------------------------------
 
 class ClickPipeScaling(ResponseModel):
-    replicas: Replicas | None = None
-    concurrency: int | None = Field(default=None, json_schema_extra=DEPRECATED)
-    replicaCpuMillicores: ReplicaCpuMillicores | None = None
-    replicaMemoryGb: ReplicaMemoryGb | None = None
-
-
-class ClickPipeScalingInput(RequestModel):
     replicas: ReplicasIn | None = None
     concurrency: WholeNumberIn | None = Field(default=None, json_schema_extra=DEPRECATED)
     replicaCpuMillicores: ReplicaCpuMillicoresIn | None = None
     replicaMemoryGb: ReplicaMemoryGb | None = None
+
+
+class ClickPipeScalingInput(ClickPipeScaling):
+    model_config = RequestModel.model_config  # the same fields, unknown ones refused
 
 
 class ClickPipeScalingPatchRequest(RequestModel):
@@ -210,9 +202,8 @@ class ClickPipeKafkaOffset(ResponseModel):
     timestamp: str | None = None
 
 
-class ClickPipeKafkaOffsetInput(RequestModel):
-    strategy: KafkaOffsetStrategy | None = None
-    timestamp: str | None = None
+class ClickPipeKafkaOffsetInput(ClickPipeKafkaOffset):
+    model_config = RequestModel.model_config  # the same fields, unknown ones refused
 
 
 class ClickPipeKafkaSchemaRegistry(ResponseModel):
@@ -402,20 +393,6 @@ class ClickPipePatchPubSubSource(RequestModel):
 # --- Postgres -------------------------------------------------------------------------------------------------------
 
 class ClickPipePostgresPipeSettings(ResponseModel):
-    syncIntervalSeconds: AtLeastOne | None = None
-    pullBatchSize: AtLeastOne | None = None
-    publicationName: str | None = None
-    replicationMode: ReplicationMode | None = None
-    replicationSlotName: str | None = None
-    allowNullableColumns: bool | None = None
-    initialLoadParallelism: AtLeastOne | None = None
-    snapshotNumRowsPerPartition: RowsPerPartition | None = None
-    snapshotNumberOfParallelTables: AtLeastOne | None = None
-    enableFailoverSlots: bool | None = None
-    deleteOnMerge: bool | None = None
-
-
-class ClickPipePostgresPipeSettingsInput(RequestModel):
     syncIntervalSeconds: AtLeastOneIn | None = None
     pullBatchSize: AtLeastOneIn | None = None
     publicationName: str | None = None
@@ -427,6 +404,10 @@ class ClickPipePostgresPipeSettingsInput(RequestModel):
     snapshotNumberOfParallelTables: AtLeastOneIn | None = None
     enableFailoverSlots: bool | None = None
     deleteOnMerge: bool | None = None
+
+
+class ClickPipePostgresPipeSettingsInput(ClickPipePostgresPipeSettings):
+    model_config = RequestModel.model_config  # the same fields, unknown ones refused
 
 
 class ClickPipePatchPostgresPipeSettings(RequestModel):
@@ -446,16 +427,8 @@ class ClickPipePostgresPipeTableMapping(ResponseModel):
     partitionByExpr: str | None = None
 
 
-class ClickPipePostgresPipeTableMappingInput(RequestModel):
-    sourceSchemaName: str | None = None
-    sourceTable: str | None = None
-    targetTable: str | None = None
-    excludedColumns: list[str] | None = None
-    useCustomSortingKey: bool | None = None
-    sortingKeys: list[str] | None = None
-    tableEngine: CdcTableEngine | None = None
-    partitionKey: str | None = None
-    partitionByExpr: str | None = None
+class ClickPipePostgresPipeTableMappingInput(ClickPipePostgresPipeTableMapping):
+    model_config = RequestModel.model_config  # the same fields, unknown ones refused
 
 
 class ClickPipePatchPostgresPipeRemoveTableMapping(RequestModel):
@@ -515,19 +488,6 @@ class ClickPipePatchPostgresSource(RequestModel):
 # --- MySQL ----------------------------------------------------------------------------------------------------------
 
 class ClickPipeMySQLPipeSettings(ResponseModel):
-    syncIntervalSeconds: AtLeastOne | None = None
-    pullBatchSize: AtLeastOne | None = None
-    replicationMode: ReplicationMode
-    replicationMechanism: MySQLReplicationMechanism | None = None
-    useCompression: bool | None = None
-    allowNullableColumns: bool | None = None
-    initialLoadParallelism: AtLeastOne | None = None
-    snapshotNumRowsPerPartition: RowsPerPartition | None = None
-    snapshotNumberOfParallelTables: AtLeastOne | None = None
-    deleteOnMerge: bool | None = None
-
-
-class ClickPipeMySQLPipeSettingsInput(RequestModel):
     syncIntervalSeconds: AtLeastOneIn | None = None
     pullBatchSize: AtLeastOneIn | None = None
     replicationMode: ReplicationMode
@@ -538,6 +498,10 @@ class ClickPipeMySQLPipeSettingsInput(RequestModel):
     snapshotNumRowsPerPartition: RowsPerPartitionIn | None = None
     snapshotNumberOfParallelTables: AtLeastOneIn | None = None
     deleteOnMerge: bool | None = None
+
+
+class ClickPipeMySQLPipeSettingsInput(ClickPipeMySQLPipeSettings):
+    model_config = RequestModel.model_config  # the same fields, unknown ones refused
 
 
 class ClickPipePatchMySQLPipeSettings(RequestModel):
@@ -557,15 +521,8 @@ class ClickPipeMySQLPipeTableMapping(ResponseModel):
     partitionKey: str | None = None
 
 
-class ClickPipeMySQLPipeTableMappingInput(RequestModel):
-    sourceSchemaName: str
-    sourceTable: str
-    targetTable: str
-    excludedColumns: list[str] | None = None
-    useCustomSortingKey: bool | None = None
-    sortingKeys: list[str] | None = None
-    tableEngine: CdcTableEngine | None = None
-    partitionKey: str | None = None
+class ClickPipeMySQLPipeTableMappingInput(ClickPipeMySQLPipeTableMapping):
+    model_config = RequestModel.model_config  # the same fields, unknown ones refused
 
 
 class ClickPipePatchMySQLPipeRemoveTableMapping(RequestModel):
@@ -630,21 +587,6 @@ class ClickPipePatchMySQLSource(RequestModel):
 class ClickPipeBigQueryPipeSettings(ResponseModel):
     replicationMode: Literal["snapshot"] | None = None
     allowNullableColumns: bool | None = None
-    # Numbers in the reference (clickhousectl sends them as 2.0).
-    initialLoadParallelism: float | None = None
-    snapshotNumRowsPerPartition: float | None = None
-    snapshotNumberOfParallelTables: float | None = None
-    # The five below: clickhousectl sends them; the reference lacks them.
-    replicationMethod: str | None = None
-    syncCron: str | None = None
-    syncDelaySeconds: int | None = None
-    pullWindowSizeSeconds: int | None = None
-    queryCdcPullSyncParallelism: int | None = None
-
-
-class ClickPipeBigQueryPipeSettingsInput(RequestModel):
-    replicationMode: Literal["snapshot"] | None = None
-    allowNullableColumns: bool | None = None
     initialLoadParallelism: float | None = None
     snapshotNumRowsPerPartition: float | None = None
     snapshotNumberOfParallelTables: float | None = None
@@ -654,6 +596,10 @@ class ClickPipeBigQueryPipeSettingsInput(RequestModel):
     syncDelaySeconds: WholeNumberIn | None = None
     pullWindowSizeSeconds: WholeNumberIn | None = None
     queryCdcPullSyncParallelism: WholeNumberIn | None = None
+
+
+class ClickPipeBigQueryPipeSettingsInput(ClickPipeBigQueryPipeSettings):
+    model_config = RequestModel.model_config  # the same fields, unknown ones refused
 
 
 class ClickPipeBigQueryPipeTableMapping(ResponseModel):
@@ -668,16 +614,8 @@ class ClickPipeBigQueryPipeTableMapping(ResponseModel):
     queryCdcWatermarkColumn: str | None = None
 
 
-class ClickPipeBigQueryPipeTableMappingInput(RequestModel):
-    sourceDatasetName: str | None = None
-    sourceTable: str | None = None
-    targetTable: str | None = None
-    excludedColumns: list[str] | None = None
-    useCustomSortingKey: bool | None = None
-    sortingKeys: list[str] | None = None
-    tableEngine: CdcTableEngine | None = None
-    # clickhousectl sends it; the reference lacks it.
-    queryCdcWatermarkColumn: str | None = None
+class ClickPipeBigQueryPipeTableMappingInput(ClickPipeBigQueryPipeTableMapping):
+    model_config = RequestModel.model_config  # the same fields, unknown ones refused
 
 
 class ClickPipeBigQuerySource(ResponseModel):
@@ -702,18 +640,6 @@ class ClickPipeMutateBigQuerySource(RequestModel):
 # --- MongoDB --------------------------------------------------------------------------------------------------------
 
 class ClickPipeMongoDBPipeSettings(ResponseModel):
-    syncIntervalSeconds: AtLeastOne | None = None
-    pullBatchSize: AtLeastOne | None = None
-    replicationMode: ReplicationMode
-    snapshotNumRowsPerPartition: RowsPerPartition | None = None
-    snapshotNumberOfParallelTables: AtLeastOne | None = None
-    deleteOnMerge: bool | None = None
-    useJsonNativeFormat: bool | None = None
-    # clickhousectl sends it; the reference lacks it (its Postgres and MySQL settings have it).
-    initialLoadParallelism: AtLeastOne | None = None
-
-
-class ClickPipeMongoDBPipeSettingsInput(RequestModel):
     syncIntervalSeconds: AtLeastOneIn | None = None
     pullBatchSize: AtLeastOneIn | None = None
     replicationMode: ReplicationMode
@@ -723,6 +649,10 @@ class ClickPipeMongoDBPipeSettingsInput(RequestModel):
     useJsonNativeFormat: bool | None = None
     # clickhousectl sends it; the reference lacks it.
     initialLoadParallelism: AtLeastOneIn | None = None
+
+
+class ClickPipeMongoDBPipeSettingsInput(ClickPipeMongoDBPipeSettings):
+    model_config = RequestModel.model_config  # the same fields, unknown ones refused
 
 
 class ClickPipePatchMongoDBPipeSettings(RequestModel):
@@ -737,11 +667,8 @@ class ClickPipeMongoDBPipeTableMapping(ResponseModel):
     tableEngine: CdcTableEngine | None = None
 
 
-class ClickPipeMongoDBPipeTableMappingInput(RequestModel):
-    sourceDatabaseName: str
-    sourceCollection: str
-    targetTable: str
-    tableEngine: CdcTableEngine | None = None
+class ClickPipeMongoDBPipeTableMappingInput(ClickPipeMongoDBPipeTableMapping):
+    model_config = RequestModel.model_config  # the same fields, unknown ones refused
 
 
 class ClickPipePatchMongoDBPipeRemoveTableMapping(RequestModel):
@@ -833,10 +760,8 @@ class ClickPipeDestinationTableEngine(ResponseModel):
     columnIds: list[str] | None = None
 
 
-class ClickPipeDestinationTableEngineInput(RequestModel):
-    type: DestinationTableEngine | None = None
-    versionColumnId: str | None = None
-    columnIds: list[str] | None = None
+class ClickPipeDestinationTableEngineInput(ClickPipeDestinationTableEngine):
+    model_config = RequestModel.model_config  # the same fields, unknown ones refused
 
 
 class ClickPipeDestinationTableDefinition(ResponseModel):
@@ -846,11 +771,9 @@ class ClickPipeDestinationTableDefinition(ResponseModel):
     primaryKey: str | None = None
 
 
-class ClickPipeDestinationTableDefinitionInput(RequestModel):
+class ClickPipeDestinationTableDefinitionInput(ClickPipeDestinationTableDefinition):
+    model_config = RequestModel.model_config  # the same fields, unknown ones refused
     engine: ClickPipeDestinationTableEngineInput | None = None
-    sortingKey: list[str] | None = None
-    partitionBy: str | None = None
-    primaryKey: str | None = None
 
 
 class ClickPipeDestinationColumn(ResponseModel):
@@ -858,9 +781,8 @@ class ClickPipeDestinationColumn(ResponseModel):
     type: str | None = None
 
 
-class ClickPipeDestinationColumnInput(RequestModel):
-    name: str | None = None
-    type: str | None = None
+class ClickPipeDestinationColumnInput(ClickPipeDestinationColumn):
+    model_config = RequestModel.model_config  # the same fields, unknown ones refused
 
 
 class ClickPipeDestination(ResponseModel):
@@ -889,9 +811,8 @@ class ClickPipeFieldMapping(ResponseModel):
     destinationField: str | None = None
 
 
-class ClickPipeFieldMappingInput(RequestModel):
-    sourceField: str | None = None
-    destinationField: str | None = None
+class ClickPipeFieldMappingInput(ClickPipeFieldMapping):
+    model_config = RequestModel.model_config  # the same fields, unknown ones refused
 
 
 # --- The pipe -------------------------------------------------------------------------------------------------------
