@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -182,28 +182,32 @@ class ClickPipesApi:
 
     def set_scaling(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID, pipe_id: uuid.UUID,
                     request: schemas.ClickPipeScalingPatchRequest) -> schemas.ClickPipe:
-        with self.context.database.transaction() as session:
-            pipe = self._pipe(session, caller, organization_id, service_id, pipe_id, for_update=True)
-            if pipe.kind == "postgres":
-                raise BadRequest("a Postgres ClickPipe runs on its service's CDC compute: scale it with PATCH "
-                                 ".../clickpipesCdcScaling")
-            pipe.scaling = pipe.scaling | _plain(request)
-            self._record(session, caller, "clickpipe_update_scaling", pipe)
-            return to_wire(pipe)
+        return self._reconfigure(caller, organization_id, service_id, pipe_id, "scaling", _plain(request),
+                                 "clickpipe_update_scaling", "a Postgres ClickPipe runs on its service's CDC compute: "
+                                 "scale it with PATCH .../clickpipesCdcScaling")
 
     def put_settings(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID, pipe_id: uuid.UUID,
                      request: schemas.ClickPipeSettingsPutRequest) -> schemas.ClickPipeSettings:
+        changed = self._reconfigure(caller, organization_id, service_id, pipe_id, "settings", _plain(request),
+                                    "clickpipe_update_settings", "a Postgres ClickPipe has no pipe settings: its sync "
+                                    "settings are in source.postgres.settings (PATCH the pipe while it is paused)")
+        assert changed.settings is not None  # a pipe other than a Postgres one always shows them
+        return changed.settings
+
+    def _reconfigure(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID, pipe_id: uuid.UUID,
+                     column: Literal["scaling", "settings"], values: dict[str, Any], activity: RecordedActivityType,
+                     refusal: str) -> schemas.ClickPipe:
+        """Merge `values` into an object-storage pipe's scaling or settings; its worker starts again with them."""
         with self.context.database.transaction() as session:
             pipe = self._pipe(session, caller, organization_id, service_id, pipe_id, for_update=True)
             if pipe.kind == "postgres":
-                raise BadRequest("a Postgres ClickPipe has no pipe settings: its sync settings are in "
-                                 "source.postgres.settings (PATCH the pipe while it is paused)")
-            pipe.settings = pipe.settings | _plain(request)
+                raise BadRequest(refusal)
+            setattr(pipe, column, getattr(pipe, column) | values)
             pipe.generation += 1
-            self._record(session, caller, "clickpipe_update_settings", pipe)
-            settings = schemas.ClickPipeSettings.model_validate(DEFAULT_SETTINGS | pipe.settings)
+            self._record(session, caller, activity, pipe)
+            wire = to_wire(pipe)
         self.context.reconcile_now.set()
-        return settings
+        return wire
 
     def set_cdc_scaling(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID,
                         request: schemas.ClickPipesCdcScalingPatchRequest) -> schemas.ClickPipesCdcScaling:
