@@ -11,6 +11,8 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from sqlalchemy import and_, delete, not_, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from clickplane.kit.errors import Conflict, NotFound
+
 
 class Reconciled(Protocol):
     """The columns the reconciler's queries read."""
@@ -28,14 +30,40 @@ Row = TypeVar("Row")
 
 
 class ReconciledRepository(Generic[Row]):
-    """Subclasses name their `model` and the state in which a resource waits for a new request (`given_up`; None
-    for a kind that is never given up on)."""
+    """Subclasses name their `model`, the state in which a resource waits for a new request (`given_up`; None
+    for a kind that is never given up on), and for requests that name one, how errors name the kind (`noun`) and
+    the state it shows while being deleted (`deleting`)."""
 
     model: ClassVar[Any]
     given_up: ClassVar[str | None]
+    noun: ClassVar[str] = "resource"
+    deleting: ClassVar[str] = "deleting"
 
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def visible(self, caller_organization_id: uuid.UUID, organization_id: uuid.UUID, resource_id: uuid.UUID,
+                for_update: bool = False) -> Row:
+        """The resource if it belongs to the caller's organization; any other id is reported as not found."""
+        found = self.get(organization_id, resource_id, for_update) if organization_id == caller_organization_id \
+            else None
+        if found is None:
+            raise self.not_found(organization_id, resource_id)
+        return found
+
+    def changeable(self, caller_organization_id: uuid.UUID, organization_id: uuid.UUID, resource_id: uuid.UUID
+                   ) -> Row:
+        """The visible resource, locked for the change, unless it is being deleted (Conflict)."""
+        found = self.visible(caller_organization_id, organization_id, resource_id, for_update=True)
+        if found.state == self.deleting:  # type: ignore[attr-defined]
+            raise Conflict(f"{self.noun} {resource_id} is being deleted and can no longer be changed. "
+                           f"Current state: '{self.deleting}'")
+        return found
+
+    @classmethod
+    def not_found(cls, organization_id: uuid.UUID, resource_id: uuid.UUID) -> NotFound:
+        return NotFound(f"{cls.noun} {resource_id} does not exist in organization {organization_id} "
+                        "or is not visible to this API key")
 
     def get(self, organization_id: uuid.UUID, resource_id: uuid.UUID, for_update: bool = False) -> Row | None:
         """With for_update, the row stays locked until the transaction ends, so that a change is decided on

@@ -15,6 +15,7 @@ from clickplane.store.models import PostgresService
 class PostgresServices(ReconciledRepository[PostgresService]):
     model = PostgresService
     given_up = None  # an unavailable service is started again, later and later (controller.py)
+    noun = "Postgres service"
 
     def write_address(self, postgres_id: uuid.UUID, hostname: str, port: int) -> None:
         self.session.execute(update(PostgresService).where(PostgresService.id == postgres_id)

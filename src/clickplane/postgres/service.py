@@ -21,7 +21,7 @@ from clickplane.activities.service import record, window
 from clickplane.auth.authentication import Caller
 from clickplane.kit.context import AppContext
 from clickplane.kit.enums import RecordedActivityType
-from clickplane.kit.errors import BadRequest, Conflict, NotFound
+from clickplane.kit.errors import BadRequest, Conflict
 from clickplane.kit.schemas import MAX_IP_ACCESS_LIST_ENTRIES, rfc3339
 from clickplane.kit.validation import validate_tags
 from clickplane.organizations.lookup import visible as visible_organization
@@ -58,28 +58,15 @@ class LogQuery:
                 and (self.body_contains is None or self.body_contains in body))
 
 
-def not_found(organization_id: uuid.UUID, postgres_id: uuid.UUID) -> NotFound:
-    return NotFound(f"Postgres service {postgres_id} does not exist in organization {organization_id} "
-                    "or is not visible to this API key")
-
-
 def visible(services: PostgresServices, caller: Caller, organization_id: uuid.UUID, postgres_id: uuid.UUID,
             for_update: bool = False) -> PostgresService:
-    found = services.get(organization_id, postgres_id, for_update) if organization_id == caller.organization_id \
-        else None
-    if found is None:
-        raise not_found(organization_id, postgres_id)
-    return found
+    return services.visible(caller.organization_id, organization_id, postgres_id, for_update)
 
 
 def changeable(services: PostgresServices, caller: Caller, organization_id: uuid.UUID, postgres_id: uuid.UUID
                ) -> PostgresService:
     """The visible service, locked for the change, unless it is being deleted (Conflict)."""
-    found = visible(services, caller, organization_id, postgres_id, for_update=True)
-    if found.state == "deleting":
-        raise Conflict(f"Postgres service {postgres_id} is being deleted and can no longer be changed. "
-                       "Current state: 'deleting'")
-    return found
+    return services.changeable(caller.organization_id, organization_id, postgres_id)
 
 
 def check_tags(tags: list[Any]) -> list[dict[str, str]]:

@@ -16,6 +16,8 @@ from clickplane.store.models import Service
 class Services(ReconciledRepository[Service]):
     model = Service
     given_up = "failed"
+    noun = "service"
+    deleting = "terminating"
 
     def warehouse_exists(self, organization_id: uuid.UUID, warehouse_id: uuid.UUID) -> bool:
         query = select(Service.id).where(Service.organization_id == organization_id,

@@ -34,7 +34,7 @@ from clickplane.organizations.repository import Organizations
 from clickplane.quotas import service as quotas
 from clickplane.services import lifecycle, schemas
 from clickplane.services.lifecycle import Command
-from clickplane.services.lookup import changeable, not_found, visible
+from clickplane.services.lookup import changeable, visible
 from clickplane.services.repository import ServiceRows, Services
 from clickplane.services.schemas import (
     InstanceTagsPatch,
@@ -452,7 +452,7 @@ class ClickHouseServices:
         rendered = self.context.read_cache.get(("service", service_id),
                                                lambda: self._rendered_one(organization_id, service_id))
         if rendered is None:
-            raise not_found(organization_id, service_id)
+            raise Services.not_found(organization_id, service_id)
         return rendered
 
     def _rendered_one(self, organization_id: uuid.UUID, service_id: uuid.UUID) -> bytes | None:
