@@ -19,9 +19,11 @@ from sqlalchemy import select
 
 from clickplane.store.models import Activity, ApiKey
 from tests.integration.conftest import needs_clickhouse
-from tests.integration.harness import ClickplaneServer, wait_until
+from tests.integration.harness import ClickplaneServer, delete_services, wait_until
+from tests.integration.test_clickpipes_object_storage import clickhouse, csv_rows, pipe_body
 from tests.integration.test_lifecycle import command
 from tests.integration.test_recovery import clickhouse_processes_of
+from tests.s3 import create_bucket, moto_server, put_objects
 
 LEASE_TAKEN = "holds the reconciler lease"
 
@@ -175,3 +177,27 @@ def test_the_service_quota_holds_against_creates_on_every_replica(fresh_server: 
             assert len(client.get(fresh_server.org_path("/services")).json()["result"]) == 2
     finally:
         other.stop()
+
+
+@needs_clickhouse
+def test_a_pipe_goes_on_in_the_replica_that_takes_over_from_a_killed_lease_holder(
+        replicas: tuple[ClickplaneServer, ClickplaneServer]) -> None:
+    holder, other = replicas
+    created = other.create_service(name="piped")
+    service = other.wait_for_state(created["service"]["id"], "running") | {"password": created["password"]}
+    with moto_server() as s3:
+        create_bucket(s3, "events", {"data/001.csv": csv_rows(1, 10)})
+        with other.client() as client:
+            made = client.post(other.org_path(f"/services/{service['id']}/clickpipes"),
+                               json=pipe_body(s3, "events", continuous=True, pattern="data/*"))
+        assert made.status_code == 200, made.text
+        wait_until(lambda: clickhouse(service, "EXISTS TABLE default.events") == "1", what="the pipe's table")
+        wait_until(lambda: clickhouse(service, "SELECT count() FROM default.events") == "10",
+                   what="the lease holder's worker to load the first file")
+        holder.stop(signal.SIGKILL)
+        wait_until(lambda: LEASE_TAKEN in other.log(), timeout=15, what="the other replica to take the lease")
+        put_objects(s3, "events", {"data/002.csv": csv_rows(11, 10)})
+        wait_until(lambda: clickhouse(service, "SELECT count() FROM default.events") == "20",
+                   what="the new lease holder's worker to load the file added after the kill")
+        assert clickhouse(service, "SELECT uniqExact(id) FROM default.events") == "20"
+        delete_services(other)
