@@ -219,3 +219,7 @@ def test_a_postgres_pipe_goes_on_from_where_it_was_after_its_source_and_its_dest
         setup.until_in_step()
         assert setup.clickhouse("SELECT count() = uniqExact(id) FROM default.orders FINAL").strip() == "1"
         assert setup.pipe(pipe_id)["state"] == "Running"
+    delete_services(pipes_server)  # the service's pipes go with it, their slots dropped first
+    with setup.source() as connection:
+        assert connection.execute("SELECT slot_name FROM pg_replication_slots WHERE slot_type = 'logical'"
+                                  ).fetchall() == []

@@ -182,6 +182,9 @@ class Worker(Protocol):
 class PipePolicy:
     first_backoff_seconds: float = 1.0
     max_backoff_seconds: float = 60.0
+    # How many times a deleted pipe tries to drop its slot in an unreachable source (about two minutes with the
+    # backoff) before it goes anyway, saying so: a source that is gone for good must not keep the pipe forever.
+    remove_attempts: int = 7
 
 
 @dataclass
@@ -230,7 +233,15 @@ class ClickPipesController:
     async def _converge(self, intent: PipeIntent) -> None:
         worker = self.workers[intent.kind]
         if intent.desired_state == "deleted":
-            await worker.remove(intent)
+            try:
+                await worker.remove(intent)
+            except RuntimeFailure as failure:
+                if self._backoff.get(intent.pipe_id, _Backoff()).failures < self.policy.remove_attempts:
+                    self._retry_later(intent, PipeRun(self.database, intent),
+                                      f"what the pipe made in its source is not removed yet: {failure}")
+                    return
+                log.warning("ClickPipe %s deleted without removing what it made in its source (%s): drop it "
+                            "there by hand", intent.pipe_id, failure)
             with self.database.transaction() as session:
                 ClickPipes(session).remove(intent.pipe_id)
             self._backoff.pop(intent.pipe_id, None)

@@ -63,6 +63,16 @@ class ClickPipes(ReconciledRepository[ClickPipe]):
             {ClickPipeUsageDay.rows: ClickPipeUsageDay.rows + rows, loaded: loaded + size,
              ClickPipeUsageDay.pipe_name: pipe.name}))
 
+    def delete_all_of(self, service_id: uuid.UUID) -> None:
+        """Ask every pipe of a service being deleted to go: each undoes what it made in its source first."""
+        self.session.execute(update(ClickPipe).where(ClickPipe.service_id == service_id,
+                                                     ClickPipe.desired_state != "deleted").values(
+            desired_state="deleted", state="Stopping", generation=ClickPipe.generation + 1))
+
+    def any_of(self, service_id: uuid.UUID) -> bool:
+        return self.session.scalar(select(ClickPipe.id).where(ClickPipe.service_id == service_id).limit(1)) \
+            is not None
+
     def remove(self, pipe_id: uuid.UUID) -> None:
         self.session.execute(delete(ClickPipe).where(ClickPipe.id == pipe_id, ClickPipe.desired_state == "deleted"))
 

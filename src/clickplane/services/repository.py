@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection, Row
 
+from clickplane.clickpipes.repository import ClickPipes
 from clickplane.kit.repository import ReconciledRepository
 from clickplane.store.models import Service
 
@@ -18,6 +19,12 @@ class Services(ReconciledRepository[Service]):
     given_up = "failed"
     noun = "service"
     deleting = "terminating"
+
+    def remove_deleted(self, resource_id: uuid.UUID) -> None:
+        """As for every kind, once the service's pipes are gone: the rows of those that remain hold what their
+        workers need to drop the slots they made in their sources, and would go with the service's."""
+        if not ClickPipes(self.session).any_of(resource_id):
+            super().remove_deleted(resource_id)
 
     def warehouse_exists(self, organization_id: uuid.UUID, warehouse_id: uuid.UUID) -> bool:
         query = select(Service.id).where(Service.organization_id == organization_id,

@@ -24,6 +24,7 @@ from clickplane.auth.authentication import Caller
 from clickplane.auth.secrets import new_service_password, password_double_sha1_hex, password_sha256_hex
 from clickplane.backups.repository import Backups
 from clickplane.backups.service import restore_source
+from clickplane.clickpipes.repository import ClickPipes
 from clickplane.kit.context import AppContext
 from clickplane.kit.enums import RecordedActivityType, check_provider_region
 from clickplane.kit.errors import BadRequest
@@ -524,6 +525,7 @@ class ClickHouseServices:
             transition = lifecycle.apply(service.state, "delete")
             if transition is not None:
                 lifecycle.enter(service, transition)
+                ClickPipes(session).delete_all_of(service_id)  # their slots are dropped before the service goes
                 _record(session, caller, service, ["service_delete"], {"name": service.name})
         self.context.reconcile_now.set()
 
