@@ -77,15 +77,8 @@ class Destination:
         answer = await self.execute(f"EXISTS TABLE {table_name(database, table)}")
         return answer.strip() == "1"
 
-    async def count(self, database: str, table: str, final: bool = False) -> int:
-        final_clause = " FINAL" if final else ""
-        return int(await self.execute(f"SELECT count() FROM {table_name(database, table)}{final_clause}"))  # noqa: S608
-
-    async def columns(self, database: str, table: str) -> list[tuple[str, str]]:
-        """The table's columns and their types, in order."""
-        answer = await self.execute(f"DESCRIBE TABLE {table_name(database, table)} FORMAT JSONEachRow")
-        rows = [json.loads(line) for line in answer.splitlines() if line.strip()]
-        return [(row["name"], row["type"]) for row in rows if row.get("default_type", "") not in ("ALIAS",)]
+    async def count(self, database: str, table: str) -> int:
+        return int(await self.execute(f"SELECT count() FROM {table_name(database, table)}"))  # noqa: S608
 
     async def insert_rows(self, database: str, table: str, rows: Iterable[Mapping[str, Any]]) -> int:
         """Insert rows given as column-to-value maps; the bytes sent."""

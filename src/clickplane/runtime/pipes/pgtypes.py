@@ -2,7 +2,7 @@
 the snapshot give) as a value json.dumps writes into a JSONEachRow line ClickHouse accepts for that type.
 
 Types are named as format_type() writes them ('numeric(10,2)', 'timestamp with time zone', 'integer[]'): the
-catalog gives that name for the snapshot, and TypeNames gives it for a Relation message's type OID and modifier.
+catalog gives that name for the snapshot.
 
 What ClickHouse 18.16 (the oldest server a pipe writes to, with no DateTime64) reads decides some choices here:
 - It reads a Decimal only as a bare JSON number, which json.dumps writes exactly only for a float of at most 15
@@ -16,13 +16,11 @@ Times are kept in UTC, in columns of the UTC time zone, so no server's own time 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any, Final
-
-import psycopg
 
 Converter = Callable[[str | None], Any]
 
@@ -242,27 +240,3 @@ def _int_array_converter(elements_nullable: bool) -> Callable[[str], list[int | 
         return [missing if element.strip() == "NULL" else int(element) for element in elements.split(",")]
 
     return convert
-
-
-class TypeNames:
-    """format_type() names of (type OID, type modifier) pairs, as Relation messages give a column's type, asked of
-    the source the first time each is met: the names clickhouse_type() reads."""
-
-    def __init__(self) -> None:
-        self._names: dict[tuple[int, int], str] = {}
-
-    async def names(self, connection: psycopg.AsyncConnection[Any], types: Sequence[tuple[int, int]]
-                    ) -> list[str]:
-        unknown = sorted({pair for pair in types if pair not in self._names})
-        if unknown:
-            cursor = await connection.execute(
-                "SELECT format_type(t.type_oid, t.type_modifier) FROM unnest(%s::oid[], %s::int4[]) WITH ORDINALITY"
-                " AS t(type_oid, type_modifier, position) ORDER BY t.position",
-                ([oid for oid, _ in unknown], [modifier for _, modifier in unknown]))
-            for pair, (name,) in zip(unknown, await cursor.fetchall(), strict=True):
-                self._names[pair] = str(name)
-        return [self._names[pair] for pair in types]
-
-    async def name(self, connection: psycopg.AsyncConnection[Any], type_oid: int, type_modifier: int) -> str:
-        (name,) = await self.names(connection, [(type_oid, type_modifier)])
-        return name

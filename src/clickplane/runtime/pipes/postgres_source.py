@@ -34,7 +34,6 @@ SESSION_OPTIONS: Final = ("-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=pos
                           "-c bytea_output=hex")
 APPLICATION_NAME: Final = "clickplane-clickpipes"
 DROP_SLOT_TIMEOUT_SECONDS: Final = 30.0
-_SYSTEM_SCHEMAS: Final = ("pg_catalog", "information_schema")
 
 TlsMode = Literal["disable", "require", "verify"]
 
@@ -225,16 +224,6 @@ async def describe(connection: Connection, tables: Sequence[tuple[str, str]]) ->
     if problems:
         raise SourceProblem("; ".join(problems) + ".")
     return described
-
-
-async def list_tables(connection: Connection) -> list[tuple[str, str]]:
-    """The user's tables (schema, name) that a pipe could replicate: not the system's, not partitions."""
-    cursor = await connection.execute("""
-        SELECT n.nspname::text, c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname <> ALL(%s::text[])
-          AND n.nspname NOT LIKE 'pg\\_%%'
-        ORDER BY 1, 2""", (list(_SYSTEM_SCHEMAS),))
-    return [(schema, name) for schema, name in await cursor.fetchall()]
 
 
 def _table_list(tables: Sequence[tuple[str, str]]) -> sql.Composable:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from clickplane.runtime.pipes.pgtypes import TypeNames, clickhouse_type, converter, to_clickhouse
+from clickplane.runtime.pipes.pgtypes import clickhouse_type, converter, to_clickhouse
 
 
 @pytest.mark.parametrize(("type_name", "expected"), [
@@ -153,39 +153,3 @@ def test_what_a_type_cannot_read_is_refused() -> None:
 def test_a_columns_converter_is_made_once() -> None:
     assert converter("integer", "Int32") is converter("integer", "Int32")
     assert converter("integer", "Int32")("7") == 7
-
-
-class _Cursor:
-    def __init__(self, rows: list[tuple[str]]) -> None:
-        self._rows = rows
-
-    async def fetchall(self) -> list[tuple[str]]:
-        return self._rows
-
-
-class _Catalog:
-    """format_type() for a few types, counting the queries it is asked."""
-
-    NAMES = {(23, -1): "integer", (1700, 655366): "numeric(10,2)", (1043, 24): "character varying(20)"}
-
-    def __init__(self) -> None:
-        self.queries = 0
-
-    async def execute(self, query: str, params: tuple[list[int], list[int]]) -> _Cursor:
-        self.queries += 1
-        assert "format_type" in query
-        return _Cursor([(self.NAMES[pair],) for pair in zip(*params, strict=True)])
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize("anyio_backend", ["asyncio"])
-async def test_type_names_are_asked_of_the_source_once_each(anyio_backend: str) -> None:
-    catalog, names = _Catalog(), TypeNames()
-    connection: Any = catalog
-    assert await names.names(connection, [(1700, 655366), (23, -1), (1700, 655366)]) == [
-        "numeric(10,2)", "integer", "numeric(10,2)"]
-    assert catalog.queries == 1
-    assert await names.name(connection, 23, -1) == "integer"
-    assert catalog.queries == 1
-    assert await names.name(connection, 1043, 24) == "character varying(20)"
-    assert catalog.queries == 2
