@@ -209,7 +209,7 @@ class PostgresCdcWorker:
         by_name = {(table.schema, table.name): table for table in tables}
         layouts = [layout_of(mapping, by_name[(mapping.schema, mapping.table)], capabilities, allow_nullable)
                    for mapping in mappings]
-        database = intent.destination.get("database") or "default"
+        database = intent.database
         copied = _snapshotted(run)
         for layout in layouts:  # a copied `_resync` table is made no more: it may be swapped in already
             if not (intent.resync and layout.source_key in copied):
@@ -255,7 +255,7 @@ class PostgresCdcWorker:
                     layout: TableLayout) -> tuple[int, int] | None:
         """One table's rows, at version 0; how many and their bytes, or None if the pipe stopped being wanted part
         way."""
-        database = run.intent.destination.get("database") or "default"
+        database = run.intent.database
         table = self._loading_table(run, layout)
         await destination.execute(f"TRUNCATE TABLE {table_name(database, table)}")
         moved = size = 0
@@ -274,7 +274,7 @@ class PostgresCdcWorker:
     async def _swap(self, run: PipeRun, destination: Destination, layouts: Sequence[TableLayout]) -> None:
         """Put each `_resync` table in its original's place with one RENAME, and drop the original."""
         run.observe("swapping")
-        database = run.intent.destination.get("database") or "default"
+        database = run.intent.database
         for layout in layouts:
             target = layout.mapping.target
             if not await destination.exists(database, target + RESYNC_SUFFIX):
@@ -299,7 +299,7 @@ class PostgresCdcWorker:
         pull = int(settings.get("pullBatchSize") or _DEFAULT_PULL_BATCH)
         slot, (publication, _) = slot_name(intent), publication_name(intent)
         by_source = {layout.source_key: layout for layout in layouts}
-        database = intent.destination.get("database") or "default"
+        database = intent.database
         while run.wanted():
             changes = await peek_changes(source, slot, publication, pull)
             batch = _rows_of(changes, by_source)

@@ -27,6 +27,7 @@ import httpx
 from clickplane.activities.repository import Activities
 from clickplane.activities.service import record_system
 from clickplane.auth.secrets import SecretBox
+from clickplane.clickpipes.defaults import DEFAULT_SETTINGS
 from clickplane.clickpipes.lifecycle import Observed, table_of
 from clickplane.clickpipes.repository import CdcScalings, ClickPipeFiles, ClickPipes
 from clickplane.kit.enums import ClickPipeDesiredState, ClickPipeState, RecordedActivityType
@@ -67,12 +68,17 @@ class PipeIntent:
     credentials: dict[str, Any]
     destination: dict[str, Any]
     field_mappings: list[Any]
-    settings: dict[str, Any]
+    settings: dict[str, Any]  # with the defaults of those never set
     scaling: dict[str, Any]
     checkpoint: dict[str, Any]
     resync: bool
     # The CPUs of the service's CDC compute (clickpipesCdcScaling): how many tables a snapshot copies at once.
     cdc_cpus: int = 1
+
+    @property
+    def database(self) -> str:
+        """The destination's database (a create sets it: `default` unless given)."""
+        return str(self.destination["database"])
 
 
 class PipeRun:
@@ -84,6 +90,10 @@ class PipeRun:
         self.intent = intent
         self.state: ClickPipeState = intent.state
         self.checkpoint: dict[str, Any] = dict(intent.checkpoint)
+
+    def _stored_checkpoint(self) -> dict[str, Any]:
+        """A copy of the checkpoint for its column: a new object, so the store sees it changed."""
+        return dict(json.loads(json.dumps(self.checkpoint)))
 
     def wanted(self) -> bool:
         """Whether the pipe still asks for this run: same generation, still to run."""
@@ -123,7 +133,7 @@ class PipeRun:
         with self.database.transaction() as session:
             ClickPipes(session).write(self.intent.pipe_id, self.intent.generation,
                                       {"resync_requested": False,
-                                       "checkpoint": json.loads(json.dumps(self.checkpoint))})
+                                       "checkpoint": self._stored_checkpoint()})
 
     def note(self, reason: str | None) -> None:
         """Say what the pipe is waiting on, without changing its state."""
@@ -137,7 +147,7 @@ class PipeRun:
         self.checkpoint.update(checkpoint)
         with self.database.transaction() as session:
             pipes = ClickPipes(session)
-            values: dict[str, Any] = {"checkpoint": json.loads(json.dumps(self.checkpoint))}
+            values: dict[str, Any] = {"checkpoint": self._stored_checkpoint()}
             if lag_bytes is not None:
                 values["lag_bytes"] = lag_bytes
             pipes.write(self.intent.pipe_id, self.intent.generation, values)
@@ -151,7 +161,7 @@ class PipeRun:
             ClickPipeFiles(session).record(self.intent.pipe_id, key, rows, size, error)
             pipes = ClickPipes(session)
             pipes.write(self.intent.pipe_id, self.intent.generation,
-                        {"checkpoint": json.loads(json.dumps(self.checkpoint))})
+                        {"checkpoint": self._stored_checkpoint()})
             if error is None:
                 pipes.add_moved(self.intent.pipe_id, rows, size)
 
@@ -227,7 +237,8 @@ class ClickPipesController:
         credentials = json.loads(self.box.open(row.sealed_credentials)) if row.sealed_credentials else {}
         return PipeIntent(row.id, row.organization_id, row.service_id, row.kind, row.state, row.desired_state,
                           row.generation, dict(row.source), credentials, dict(row.destination),
-                          list(row.field_mappings), dict(row.settings), dict(row.scaling), dict(row.checkpoint),
+                          list(row.field_mappings), DEFAULT_SETTINGS | row.settings, dict(row.scaling),
+                          dict(row.checkpoint),
                           row.resync_requested, max(1, cdc_millicores // 1000))
 
     async def _converge(self, intent: PipeIntent) -> None:

@@ -28,8 +28,6 @@ from clickplane.runtime.base import RuntimeFailure
 from clickplane.runtime.pipes.destination import Destination, DestinationRefused, quoted, table_name
 from clickplane.runtime.pipes.objects import ObjectSource, ObjectUnreadable, StoredObject, list_after, read
 
-_DEFAULT_POLLING_MS = 30_000
-_DEFAULT_MAX_FILE_COUNT = 100
 _MAX_READERS = 35  # the reference's most object_storage_concurrency
 WITH_NAMES = {"CSVWithNames": "CSV", "TabSeparatedWithNames": "TabSeparated"}
 
@@ -90,8 +88,8 @@ class ObjectStorageWorker:
         await self._finish_move(run, destination, target)
         source = object_source(intent)
         start_after = await self._start_after(run, source)
-        polling = float(intent.settings.get("object_storage_polling_interval_ms") or _DEFAULT_POLLING_MS) / 1000
-        batch_size = int(intent.settings.get("object_storage_max_file_count") or _DEFAULT_MAX_FILE_COUNT)
+        polling = float(intent.settings["object_storage_polling_interval_ms"]) / 1000
+        batch_size = int(intent.settings["object_storage_max_file_count"])
         while run.wanted():
             after = max(filter(None, (run.last_file(), start_after)), default=None)
             files = [stored for stored in await list_after(source, after, batch_size)
@@ -206,7 +204,7 @@ def readers_of(intent: PipeIntent) -> int:
     object_storage_concurrency, whichever is more. Each file is still staged and moved in key order, one at a time:
     that order is what continuous mode goes by."""
     replicas = int(intent.scaling.get("replicas") or 1)
-    concurrency = int(intent.settings.get("object_storage_concurrency") or 1)
+    concurrency = int(intent.settings["object_storage_concurrency"])
     return max(1, min(_MAX_READERS, max(replicas, concurrency)))
 
 

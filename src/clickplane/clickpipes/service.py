@@ -16,6 +16,7 @@ from clickplane.activities.service import record
 from clickplane.auth.authentication import Caller
 from clickplane.auth.secrets import SecretBox
 from clickplane.clickpipes import schemas
+from clickplane.clickpipes.defaults import DEFAULT_SETTINGS
 from clickplane.clickpipes.lifecycle import Command, table_of
 from clickplane.clickpipes.repository import CdcScalings, ClickPipes
 from clickplane.clickpipes.sources import check_source, credentials_of, edited_source, shown_source
@@ -32,17 +33,6 @@ from clickplane.store.models import ClickPipe, Service
 WORKED_SOURCES = ("postgres", "objectStorage")
 OTHER_SOURCES = ("kafka", "kinesis", "pubsub", "mysql", "bigquery", "mongodb")
 DEFAULT_SCALING = {"replicas": 1, "concurrency": 0, "replicaCpuMillicores": 500, "replicaMemoryGb": 2.0}
-# The reference's defaults, shown for keys never set.
-DEFAULT_SETTINGS: dict[str, Any] = {
-    "streaming_max_insert_wait_ms": 5000, "object_storage_polling_interval_ms": 30000,
-    "object_storage_max_file_count": 100, "object_storage_concurrency": 1,
-    "object_storage_max_insert_bytes": 10 * 1024**3, "clickhouse_max_threads": 3, "clickhouse_max_insert_threads": 1,
-    "clickhouse_min_insert_block_size_bytes": 1024**3, "clickhouse_max_download_threads": 4,
-    "clickhouse_parallel_distributed_insert_select": 2, "object_storage_use_cluster_function": True,
-    "clickhouse_parallel_view_processing": False, "kafka_read_committed": False,
-}
-
-
 def _plain(model: BaseModel | None) -> dict[str, Any]:
     return {} if model is None else model.model_dump(mode="json", exclude_none=True)
 
