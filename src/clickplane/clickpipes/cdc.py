@@ -25,18 +25,16 @@ from typing import Any
 import psycopg
 
 from clickplane.clickpipes.controller import PipeFailed, PipeIntent, PipeRun
-from clickplane.clickpipes.sources import postgres_endpoint
+from clickplane.clickpipes.sources import connect_postgres
 from clickplane.runtime.base import RuntimeFailure
 from clickplane.runtime.pipes import pgoutput, pgtypes
 from clickplane.runtime.pipes.destination import Capabilities, Destination, quoted, table_name
 from clickplane.runtime.pipes.errors import SourceProblem
 from clickplane.runtime.pipes.postgres_source import (
-    PostgresEndpoint,
     SourceColumn,
     SourceTable,
     advance_slot,
     check_server,
-    connect,
     create_slot,
     describe,
     drop_publication,
@@ -51,7 +49,6 @@ from clickplane.runtime.pipes.postgres_source import (
 _DEFAULT_SYNC_SECONDS = 60
 _DEFAULT_PULL_BATCH = 100_000
 _SNAPSHOT_BATCH_ROWS = 10_000
-_CONNECT_TIMEOUT_SECONDS = 10.0
 RESYNC_SUFFIX = "_resync"
 _REPLACED_SUFFIX = "_clickpipes_replaced"
 
@@ -68,8 +65,8 @@ def publication_name(intent: PipeIntent) -> tuple[str, bool]:
     return (str(given), False) if given else (f"clickpipes_{intent.pipe_id.hex}", True)
 
 
-def endpoint_of(intent: PipeIntent) -> PostgresEndpoint:
-    return postgres_endpoint(intent.source, intent.credentials.get("credentials") or {})
+async def connect_to_source(intent: PipeIntent) -> psycopg.AsyncConnection[Any]:
+    return await connect_postgres(intent.source, intent.credentials.get("credentials") or {})
 
 
 @dataclass(frozen=True)
@@ -147,7 +144,7 @@ class PostgresCdcWorker:
     async def run(self, run: PipeRun, destination: Destination) -> None:
         intent = run.intent
         settings = intent.source.get("settings") or {}
-        source = await connect(endpoint_of(intent), _CONNECT_TIMEOUT_SECONDS)
+        source = await connect_to_source(intent)
         try:
             layouts = await self._set_up(run, destination, source)
             if settings.get("replicationMode", "cdc") != "cdc_only" and \
@@ -170,7 +167,7 @@ class PostgresCdcWorker:
     async def remove(self, intent: PipeIntent) -> None:
         """Drop the pipe's slot (else the source keeps its WAL forever) and the publication it made."""
         try:
-            source = await connect(endpoint_of(intent), _CONNECT_TIMEOUT_SECONDS)
+            source = await connect_to_source(intent)
         except SourceProblem as problem:  # the source is gone: there is nothing left to drop
             raise RuntimeFailure(f"cannot reach the source to drop the pipe's slot: {problem}") from problem
         try:
@@ -238,7 +235,7 @@ class PostgresCdcWorker:
             async with at_once:
                 if not run.wanted():
                     return False
-                connection = await connect(endpoint_of(run.intent), _CONNECT_TIMEOUT_SECONDS)
+                connection = await connect_to_source(run.intent)
                 try:
                     moved = await self._copy(run, destination, connection, layout)
                 finally:

@@ -217,13 +217,15 @@ class ClickPipesController:
         """Nothing to recover here: each worker resumes from its pipe's checkpoint."""
 
     def due(self, busy: Callable[[Hashable], bool]) -> Iterator[tuple[Hashable, Work]]:
-        with self.database.looking() as session:
-            pipes = [row for row in ClickPipes(session).all() if self._needs_work(row)]
-            intents = [self._intent_of(row, CdcScalings(session).of(row.service_id)[0]) for row in pipes]
         now = time.monotonic()
+        with self.database.looking() as session:
+            # A pipe whose worker runs, or that waits out a backoff, is passed over before its credentials are
+            # opened: most pipes are the first, every pass.
+            pipes = [row for row in ClickPipes(session).all() if self._needs_work(row) and not busy(work_key(row.id))
+                     and self._backoff.get(row.id, _Backoff()).not_before <= now]
+            intents = [self._intent_of(row, CdcScalings(session).of(row.service_id)[0]) for row in pipes]
         for intent in intents:
-            if self._backoff.get(intent.pipe_id, _Backoff()).not_before <= now:
-                yield work_key(intent.pipe_id), partial(self._converge, intent)
+            yield work_key(intent.pipe_id), partial(self._converge, intent)
 
     @staticmethod
     def _needs_work(row: ClickPipe) -> bool:

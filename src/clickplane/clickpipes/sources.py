@@ -129,7 +129,7 @@ def _check_columns(mappings: list[dict[str, Any]], tables: list[postgres_source.
                              "cannot be excluded")
 
 
-def postgres_endpoint(source: dict[str, Any], credentials: dict[str, Any]) -> postgres_source.PostgresEndpoint:
+def _postgres_endpoint(source: dict[str, Any], credentials: dict[str, Any]) -> postgres_source.PostgresEndpoint:
     """Where and how a Postgres pipe connects: TLS verified unless the request turns the check or TLS off."""
     tls: postgres_source.TlsMode = "disable" if source.get("disableTls") else \
         "require" if source.get("skipCertVerification") else "verify"
@@ -139,10 +139,14 @@ def postgres_endpoint(source: dict[str, Any], credentials: dict[str, Any]) -> po
         ca_certificate=source.get("caCertificate") or None, tls_host=source.get("tlsHost") or None)
 
 
+async def connect_postgres(source: dict[str, Any], credentials: dict[str, Any]) -> postgres_source.Connection:
+    """A connection to a Postgres pipe's source; SourceProblem saying why there is none."""
+    return await postgres_source.connect(_postgres_endpoint(source, credentials), _CONNECT_TIMEOUT_SECONDS)
+
+
 async def _connect(source: dict[str, Any]) -> postgres_source.Connection:
     try:
-        return await postgres_source.connect(postgres_endpoint(source, source.get("credentials") or {}),
-                                             _CONNECT_TIMEOUT_SECONDS)
+        return await connect_postgres(source, source.get("credentials") or {})
     except SourceProblem as problem:
         raise BadRequest(f"source.postgres: {problem}") from problem
 
