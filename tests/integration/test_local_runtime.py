@@ -41,6 +41,7 @@ DEADLINE_SECONDS = 20.0
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.anyio,
+    pytest.mark.store_independent,
     pytest.mark.skipif(
         BINARY is None, reason="no ClickHouse binary found (install one or set CLICKPLANE_CLICKHOUSE_BINARY)"
     ),

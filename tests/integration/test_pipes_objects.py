@@ -38,7 +38,7 @@ from tests.s3 import (
     s3_client,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+pytestmark = [pytest.mark.integration, pytest.mark.anyio, pytest.mark.store_independent]
 # A guard against a hang, generous: nothing here is about how long a call takes, only that it ends.
 HANG_GUARD_SECONDS = 60
 CSV = b"id,name\n1,one\n2,two\n"

@@ -64,7 +64,7 @@ PUBLICATION = "Pipe Publication"  # mixed case and a space: pgoutput must be giv
 
 Connection = psycopg.AsyncConnection[Any]
 
-pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+pytestmark = [pytest.mark.integration, pytest.mark.anyio, pytest.mark.store_independent]
 
 
 @pytest.fixture

@@ -44,7 +44,7 @@ DEADLINE_SECONDS = 30.0
 
 Connection = psycopg.AsyncConnection[Any]
 
-pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+pytestmark = [pytest.mark.integration, pytest.mark.anyio, pytest.mark.store_independent]
 
 
 @pytest.fixture
