@@ -127,21 +127,46 @@ class JsonBodyBinder(JSONBinder):
         return functools.partial(self.parse_value, body)
 
     def parse_value(self, data: Any) -> Any:
-        try:
-            raw = from_json(data, allow_inf_nan=False)  # JSON has no Infinity or NaN; no field may hold them
-        except ValueError as error:
-            raise BadRequest(f"the request body is not valid JSON ({error}); send a JSON object") from None
+        raw = parsed_json(data)
         if not isinstance(raw, dict):
             raise BadRequest("the request body must be a JSON object")
-        # JSON can carry a NUL only escaped: look further only when the body holds the escape.
-        if b"\\u0000" in data and _holds_nul(raw):
-            raise BadRequest("the request body holds a NUL character (\\u0000), which no field accepts")
         try:
             # Strict, as JSON: each value must have the type the document gives it (no 0 for false, no "5" for
             # 5), while strings still carry what JSON has no type for (UUIDs, dates).
             return self.expected_type.model_validate_json(data, strict=True)
         except ValidationError as error:
             raise BadRequest(describe_validation_error(error)) from None
+
+
+class RawJsonBody(BoundValue[M], Generic[M]):
+    """A JSON request body documented as model M but handed over as parsed JSON, not validated: for a dry run (a
+    `validate` operation), which answers a body that does not fit M by saying what is wrong, not with a 400. A body
+    that is not JSON is still a 400. Read lazily, as JsonBody is."""
+
+    @property
+    def value(self) -> Any:
+        if callable(self._value):
+            self._value = self._value()
+        return self._value
+
+
+class RawJsonBodyBinder(JsonBodyBinder):
+    handle = RawJsonBody  # type: ignore[assignment]
+
+    def parse_value(self, data: Any) -> Any:
+        return parsed_json(data)
+
+
+def parsed_json(data: bytes) -> Any:
+    """The body as JSON, or a 400 saying why it is not: not JSON, or a NUL in a string, which no field accepts."""
+    try:
+        raw = from_json(data, allow_inf_nan=False)  # JSON has no Infinity or NaN; no field may hold them
+    except ValueError as error:
+        raise BadRequest(f"the request body is not valid JSON ({error}); send a JSON object") from None
+    # JSON can carry a NUL only escaped: look further only when the body holds the escape.
+    if b"\\u0000" in data and _holds_nul(raw):
+        raise BadRequest("the request body holds a NUL character (\\u0000), which no field accepts")
+    return raw
 
 
 def _holds_nul(value: Any) -> bool:
