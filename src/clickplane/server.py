@@ -22,6 +22,7 @@ from clickplane.backups.service import to_wire as backup_to_wire
 from clickplane.clickpipes.cdc import PostgresCdcWorker
 from clickplane.clickpipes.controller import ClickPipesController
 from clickplane.clickpipes.ingest import ObjectStorageWorker
+from clickplane.clickstack.evaluator import AlertEvaluator, AlertPolicy
 from clickplane.kit.context import AppContext
 from clickplane.leadership import lead, lease_for
 from clickplane.members import service as members
@@ -105,7 +106,10 @@ def build(settings: Settings) -> ControlPlane:
                                 settings.postgres_metrics_retention_hours))
     pipes = ClickPipesController(database, runtime, SecretBox(hasher),
                                  {"postgres": PostgresCdcWorker(), "objectStorage": ObjectStorageWorker()})
-    reconciler = ReconcileLoop([services, postgres_services, pipes], context.reconcile_now,
+    alerts = AlertEvaluator(database, runtime, SecretBox(hasher),
+                            AlertPolicy(minute_seconds=settings.alert_minute_seconds,
+                                        backfill_windows=settings.alert_backfill_windows, base_url=settings.base_url))
+    reconciler = ReconcileLoop([services, postgres_services, pipes, alerts], context.reconcile_now,
                                LoopPolicy(settings.reconcile_interval_seconds))
     return ControlPlane(settings, database, context, runtime, reconciler)
 

@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     service_start_timeout_seconds: float = Field(default=60.0, gt=0, description="How long a start may take.")
     idle_minute_seconds: float = Field(
         default=60.0, gt=0, description="Seconds in an idleTimeoutMinutes minute; lower it only to test idling.")
+    alert_minute_seconds: float = Field(
+        default=60.0, gt=0, description="Seconds in a minute of ClickStack alert windows (intervals and schedule "
+        "offsets); lower it only to test alerts.")
+    alert_backfill_windows: int = Field(
+        default=60, ge=1, description="The most missed windows an alert evaluates after a pause (a restart, the "
+        "lease changing hands); older ones are skipped.")
     auth_cache_seconds: float = Field(
         default=5.0, ge=0, description="How long a verified API key is trusted without a store read; 0 disables.")
     read_cache_seconds: float = Field(

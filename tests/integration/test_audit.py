@@ -129,6 +129,63 @@ def test_each_change_is_in_the_log_once_with_its_type_and_actor(server: Clickpla
                     "description": "audited", "type": "VPC_ENDPOINT_SERVICE",
                     "vpcEndpointServiceName": "com.amazonaws.vpce.us-east-1.vpce-svc-audited"}))["result"]["id"]
 
+        def stack(path: str, method: str = "POST", key: str | None = None, **body: Any) -> Callable[[], Any]:
+            """A ClickStack request on the service; with `key`, the id it answers with is kept under that key."""
+            def sent() -> None:
+                made = ok(client.request(method, f"{org}/services/{state['service']}/clickstack/{path}".format(
+                    **state), json=body or None)).get("result")
+                if key:
+                    state[key] = made["id"]
+            return sent
+
+        def source_body() -> dict[str, Any]:  # over a table every ClickHouse has
+            return {"kind": "log", "name": "audited", "connection": state["service"].replace("-", "")[:24],
+                    "from": {"databaseName": "system", "tableName": "one"}, "defaultTableSelectExpression": "dummy",
+                    "timestampValueExpression": "now()"}
+
+        def stack_body(make: Callable[[], dict[str, Any]], path: str, method: str, key: str | None = None
+                       ) -> Callable[[], Any]:
+            return lambda: stack(path, method, key, **make())()
+
+        tile = {"name": "t", "x": 0, "y": 0, "w": 1, "h": 1}
+        webhook = {"name": "audited", "service": "generic", "url": "http://127.0.0.1:9/hook"}
+        search = lambda: {"name": "audited", "sourceId": state["source"]}  # noqa: E731
+        board = lambda: {"name": "audited", "tiles": [tile | {"config": {  # noqa: E731
+            "displayType": "number", "sourceId": state["source"], "select": [{"aggFn": "count"}]}}]}
+        alert = lambda: {"source": "saved_search", "savedSearchId": state["search"], "threshold": 1.0,  # noqa: E731
+                         "thresholdType": "above", "interval": "1h",
+                         "channel": {"type": "webhook", "webhookId": state["webhook"]}}
+        stack_steps: list[tuple[str, str | None, Callable[[], Any]]] = [
+            ("clickStackCreateSource", "clickstack_source_create", stack_body(source_body, "sources", "POST",
+                                                                               "source")),
+            ("clickStackUpdateSource", "clickstack_source_update", stack_body(source_body, "sources/{source}",
+                                                                               "PUT")),
+            ("clickStackCreateSavedSearch", "clickstack_saved_search_create", stack_body(
+                search, "saved-searches", "POST", "search")),
+            ("clickStackUpdateSavedSearch", "clickstack_saved_search_update", stack_body(
+                search, "saved-searches/{search}", "PUT")),
+            ("clickStackValidateDashboard", None, stack_body(board, "dashboards/validate", "POST")),
+            ("clickStackCreateDashboard", "clickstack_dashboard_create", stack_body(
+                board, "dashboards", "POST", "board")),
+            ("clickStackUpdateDashboard", "clickstack_dashboard_update", stack_body(
+                board, "dashboards/{board}", "PUT")),
+            ("clickStackValidateWebhook", None, stack("webhooks/validate", **webhook)),
+            ("clickStackCreateWebhook", "clickstack_webhook_create", stack("webhooks", key="webhook", **webhook)),
+            ("clickStackUpdateWebhook", "clickstack_webhook_update", stack("webhooks/{webhook}", "PUT", **webhook)),
+            ("clickStackCreateAlert", "clickstack_alert_create", stack_body(alert, "alerts", "POST", "alert")),
+            ("clickStackUpdateAlert", "clickstack_alert_update", stack_body(alert, "alerts/{alert}", "PUT")),
+            ("clickStackCreateRole", "clickstack_role_create", stack("roles", key="role", name="audited",
+                                                                     permissions=[])),
+            ("clickStackUpdateRole", "clickstack_role_update", stack("roles/{role}", "PUT", name="audited2",
+                                                                     permissions=[])),
+            ("clickStackDeleteRole", "clickstack_role_delete", stack("roles/{role}", "DELETE")),
+            ("clickStackDeleteAlert", "clickstack_alert_delete", stack("alerts/{alert}", "DELETE")),
+            ("clickStackDeleteWebhook", "clickstack_webhook_delete", stack("webhooks/{webhook}", "DELETE")),
+            ("clickStackDeleteDashboard", "clickstack_dashboard_delete", stack("dashboards/{board}", "DELETE")),
+            ("clickStackDeleteSavedSearch", "clickstack_saved_search_delete", stack("saved-searches/{search}",
+                                                                                    "DELETE")),
+            ("clickStackDeleteSource", "clickstack_source_delete", stack("sources/{source}", "DELETE")),
+        ]
         postgres = {"name": "audited pg", "provider": "aws", "region": "us-east-1", "size": "r6gd.medium"}
         bucket = {"bucketProvider": "AZURE", "containerName": "audited"}
         # (operationId, the activity it records, the request)
@@ -190,6 +247,7 @@ def test_each_change_is_in_the_log_once_with_its_type_and_actor(server: Clickpla
                 json={"customPrivateDnsMappings": []}))),
             ("clickPipeReversePrivateEndpointDelete", "reverse_private_endpoint_delete", lambda: ok(client.delete(
                 f"{org}/services/{state['service']}/clickpipesReversePrivateEndpoints/{state['endpoint']}"))),
+            *stack_steps,
             ("instanceStateUpdate", "service_stop", service_change("/state", command="stop")),
             ("postgresServiceCreate", "postgres_service_create", postgres_create("", "postgres", **postgres)),
             ("postgresServicePatch", "postgres_service_update", postgres_change("", name="audited pg2")),

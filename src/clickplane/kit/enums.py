@@ -100,6 +100,12 @@ ClickplaneActivityType = Literal[
     "clickpipe_stop", "clickpipe_resync", "clickpipe_update_scaling", "clickpipe_update_settings", "clickpipe_running",
     "clickpipe_failed", "clickpipe_completed", "service_update_clickpipes_cdc_scaling",
     "reverse_private_endpoint_create", "reverse_private_endpoint_update", "reverse_private_endpoint_delete",
+    "clickstack_source_create", "clickstack_source_update", "clickstack_source_delete",
+    "clickstack_saved_search_create", "clickstack_saved_search_update", "clickstack_saved_search_delete",
+    "clickstack_dashboard_create", "clickstack_dashboard_update", "clickstack_dashboard_delete",
+    "clickstack_alert_create", "clickstack_alert_update", "clickstack_alert_delete", "clickstack_alert_fired",
+    "clickstack_alert_resolved", "clickstack_webhook_create", "clickstack_webhook_update",
+    "clickstack_webhook_delete", "clickstack_role_create", "clickstack_role_update", "clickstack_role_delete",
 ]  # fmt: skip
 # Every type the activity log may hold: record() takes only these, so the documented enumeration is complete.
 RecordedActivityType = ActivityType | ClickplaneActivityType

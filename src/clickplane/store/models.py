@@ -489,3 +489,76 @@ class ReversePrivateEndpoint(Base):
     spec: Mapped[dict[str, Any]] = mapped_column()
     status: Mapped[str] = mapped_column(String(24))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ClickStackObject(Base):
+    """A ClickStack object of a service (clickstack/): a source, saved search, dashboard, alert, webhook or role,
+    with a 24-hex id as HyperDX's. `document` is what the API shows beside the id, team and times; a webhook's
+    headers and query parameters (write-only: they may hold tokens) are sealed apart (auth/secrets.SecretBox)."""
+
+    __tablename__ = "clickstack_objects"
+    __table_args__ = (Index("ix_clickstack_objects_service_kind", "service_id", "kind", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # the collection: sources, saved-searches, dashboards, ...
+    name: Mapped[str] = mapped_column(String(1024))
+    document: Mapped[dict[str, Any]] = mapped_column()
+    sealed_secrets: Mapped[str | None] = mapped_column(String(65536), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ClickStackAlertStatus(Base):
+    """What the evaluator knows of an alert: its state, why it is not evaluated (if so), the windows evaluated so
+    far (the end of the last one), its recent execution errors, and when a failed evaluation is tried again."""
+
+    __tablename__ = "clickstack_alert_status"
+
+    alert_id: Mapped[str] = mapped_column(ForeignKey("clickstack_objects.id", ondelete="CASCADE"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(24), default="OK")
+    reason: Mapped[str | None] = mapped_column(String(2000), default=None)
+    evaluated_until: Mapped[datetime | None] = mapped_column(default=None)
+    retry_at: Mapped[datetime | None] = mapped_column(default=None)
+    execution_errors: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class ClickStackAlertWindow(Base):
+    """One evaluated window of an alert, for one group ('' when the alert is not grouped): the value, the state it
+    led to, and the notification it caused (ALERT, OK for resolved, or none)."""
+
+    __tablename__ = "clickstack_alert_windows"
+
+    alert_id: Mapped[str] = mapped_column(ForeignKey("clickstack_objects.id", ondelete="CASCADE"), primary_key=True)
+    group_key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    window_end: Mapped[datetime] = mapped_column()
+    value: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(16))
+    notified: Mapped[str | None] = mapped_column(String(16), default=None)
+
+
+class ClickStackDelivery(Base):
+    """A notification to a webhook: written with its window (an outbox, so that a restart sends what was decided
+    and decides nothing twice), then sent; `outcome` is pending, delivered or failed, with the last answer."""
+
+    __tablename__ = "clickstack_deliveries"
+    __table_args__ = (UniqueConstraint("alert_id", "idempotency_key", name="uq_clickstack_deliveries_key"),
+                      Index("ix_clickstack_deliveries_pending", "outcome", "alert_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("clickstack_objects.id", ondelete="CASCADE"))
+    webhook_id: Mapped[str] = mapped_column(String(24))
+    group_key: Mapped[str] = mapped_column(String(512))
+    window_start: Mapped[datetime] = mapped_column()
+    window_end: Mapped[datetime] = mapped_column()
+    state: Mapped[str] = mapped_column(String(16))  # ALERT, or OK for a resolved alert
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    message: Mapped[dict[str, Any]] = mapped_column()  # title, body, link, eventId: what every attempt sends
+    outcome: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    error: Mapped[str | None] = mapped_column(String(2000), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
