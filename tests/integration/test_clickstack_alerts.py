@@ -146,3 +146,35 @@ def test_an_alert_fires_once_per_window_survives_a_restart_and_resolves_once(
     assert messages[-1]["title"].startswith('✅ ')
     assert len({item["eventId"] for item in messages}) == 1  # one alert, one group: one event
     assert shown["state"] == "OK"
+
+
+def test_a_tile_alert_follows_its_tiles_value_per_group(alerting: tuple[ClickplaneServer, dict[str, Any]]) -> None:
+    """A line tile counting error lines per service: only the group past the threshold fires, and resolves."""
+    server, service = alerting
+    with webhook_receiver() as receiver, server.client() as client:
+        source = create(client, stack_path(server, service, "sources"), {
+            "kind": "log", "name": "app logs", "connection": service["id"].replace("-", "")[:24],
+            "from": {"databaseName": "default", "tableName": "app_logs"},
+            "defaultTableSelectExpression": "Timestamp, Body", "timestampValueExpression": "Timestamp",
+            "implicitColumnExpression": "Body"})
+        board = create(client, stack_path(server, service, "dashboards"), {"name": "ops", "tiles": [{
+            "name": "errors by service", "x": 0, "y": 0, "w": 6, "h": 3,
+            "config": {"displayType": "line", "sourceId": source["id"], "groupBy": "ServiceName",
+                       "select": [{"aggFn": "count", "where": "error", "whereLanguage": "lucene"}]}}]})
+        webhook = create(client, stack_path(server, service, "webhooks"), {
+            "name": "tiles", "service": "generic", "url": receiver.url,
+            "body": '{"state": "{{state}}", "title": "{{title}}", "start": {{startTime}}, "event": "{{eventId}}"}'})
+        create(client, stack_path(server, service, "alerts"), {
+            "source": "tile", "dashboardId": board["id"], "tileId": board["tiles"][0]["id"],
+            "threshold": float(THRESHOLD), "thresholdType": "above", "interval": "1m",
+            "channel": {"type": "webhook", "webhookId": webhook["id"]}})
+        with Inserter(service):  # 'api' logs six error lines a window; 'web' one, below the threshold
+            wait_until(lambda: len(receiver.snapshot()) >= 2, what="two ALERT deliveries")
+            clickhouse(service, "INSERT INTO default.app_logs VALUES (now(), 'one error', 'web')")
+        wait_until(lambda: any(r.json()["state"] == "OK" for r in receiver.snapshot()), what="the resolved one")
+        bodies = [request.json() for request in receiver.snapshot()]
+
+    assert [body["state"] for body in bodies] == ["ALERT"] * (len(bodies) - 1) + ["OK"]
+    assert len({body["event"] for body in bodies}) == 1  # one group fired: api
+    assert bodies[0]["title"].startswith('🚨 Alert for "errors by service" in "ops" - ')
+    assert "meets or exceeds 3" in bodies[0]["title"]
