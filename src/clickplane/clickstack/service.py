@@ -173,8 +173,7 @@ class ClickStackApi:
     async def validate_dashboard(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID,
                                  body: Any) -> schemas.ClickStackValidateDashboardResponse:
         """HyperDX's dry run of a dashboard create: the body's shape, then the references; nothing stored."""
-        with self.context.database.looking() as session:
-            visible(Services(session), caller, organization_id, service_id)
+        self._service(caller, organization_id, service_id)
         try:
             request = _as_created(schemas.ClickStackCreateDashboardRequest, body)
             normalized = request.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -184,7 +183,6 @@ class ClickStackApi:
         except BadRequest as error:
             return _invalid([{"path": "tiles", "message": error.message}])
         with self.context.database.looking() as session:
-            normalized = request.model_dump(mode="json", by_alias=True, exclude_none=True)
             problem = dashboard_problem(normalized, neighbours_of(session, service_id))
         if problem:
             return _invalid([{"path": "", "message": problem}])
@@ -194,8 +192,7 @@ class ClickStackApi:
     async def validate_webhook(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID,
                                body: Any) -> schemas.ClickStackValidateWebhookResponse:
         """A webhook create's dry run (clickhousectl's `webhook validate`): its shape and its name's uniqueness."""
-        with self.context.database.looking() as session:
-            visible(Services(session), caller, organization_id, service_id)
+        self._service(caller, organization_id, service_id)
         try:
             request = _as_created(schemas.ClickStackWebhookInput, body)
         except ValidationError as error:
