@@ -178,3 +178,24 @@ def test_a_tile_alert_follows_its_tiles_value_per_group(alerting: tuple[Clickpla
     assert len({body["event"] for body in bodies}) == 1  # one group fired: api
     assert bodies[0]["title"].startswith('🚨 Alert for "errors by service" in "ops" - ')
     assert "meets or exceeds 3" in bodies[0]["title"]
+
+
+def test_an_alert_does_not_wake_a_stopped_service_and_says_why(
+        alerting: tuple[ClickplaneServer, dict[str, Any]]) -> None:
+    server, service = alerting
+    with webhook_receiver() as receiver:
+        alert = set_up_alert(server, service, receiver)
+        with server.client() as client:
+            path = server.org_path(f"/services/{service['id']}")
+            assert client.patch(f"{path}/state", json={"command": "stop"}).status_code == 200
+            server.wait_for_state(service["id"], "stopped")
+
+            def reason() -> str | None:
+                shown = client.get(stack_path(server, service, f"alerts/{alert['id']}")).json()["result"]
+                return shown.get("stateReason")
+
+            said = wait_until(lambda: reason() if "stopped" in (reason() or "") else None, what="the reason")
+            time.sleep(MINUTE_SECONDS * 2)  # windows pass: none wakes the service
+            assert client.get(path).json()["result"]["state"] == "stopped"
+        assert "alerts do not wake a service" in said
+        assert receiver.snapshot() == []
