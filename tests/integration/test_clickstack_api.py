@@ -222,3 +222,9 @@ def test_predefined_roles_are_listed_and_stay(stack: Stack) -> None:
         {key: item[key] for key in ("action", "subject")} for item in mine["permissions"]]
     assert stack.client.get(stack.path(f"roles/{admin}")).json()["result"]["name"] == "Admin"
     assert stack.client.delete(stack.path(f"roles/{mine['id']}")).status_code == 200
+
+
+def test_a_dry_run_of_nothing_and_a_page_past_any_offset_are_refused(stack: Stack) -> None:
+    stack.refused(stack.client.post(stack.path("webhooks/validate")), 400, "missing")
+    stack.refused(stack.client.post(stack.path("dashboards/validate")), 400, "missing")
+    stack.refused(stack.client.get(stack.path("webhooks"), params={"offset": 2**63}), 400, "offset")

@@ -72,6 +72,11 @@ OPERATIONS = [{
         "clickStackCreateSource", "clickStackUpdateSource", "clickStackCreateAlert", "clickStackUpdateAlert"],
     "phases": {"coverage": {"enabled": False}},
 }, {
+    # A dry run answers an invalid body with 200 and {valid: false, errors} (HyperDX's validate): saying what is
+    # wrong is its answer, not a refusal. A missing or non-JSON body is still a 400.
+    "include-operation-id": ["clickStackValidateDashboard", "clickStackValidateWebhook"],
+    "checks": {"negative_data_rejection": {"enabled": False}},
+}, {
     # A service has at most one of each, and none until it is made: a 404 for a service just created is the right
     # answer, not a created resource gone missing.
     "include-operation-id": [

@@ -30,8 +30,10 @@ PATH = "/v1/organizations/{organizationId}/services/{serviceId}/clickstack"
 CHANGE_ERRORS = (400, 401, 404, 409, 424, 500)
 # The most a page of alerts, saved searches or webhooks holds, and what it holds when `limit` is not given.
 MAX_PAGE = 1000
+# Beyond any collection a service holds, and within the 64-bit integers every store takes for an OFFSET.
+MAX_OFFSET = 2**31 - 1
 PAGE_PARAMETERS = {"limit": {"minimum": 1, "maximum": MAX_PAGE, "default": MAX_PAGE},
-                   "offset": {"minimum": 0, "default": 0}}
+                   "offset": {"minimum": 0, "maximum": MAX_OFFSET, "default": 0}}
 PAGED = (f"At most `limit` of them (1 to {MAX_PAGE}, {MAX_PAGE} when absent) from `offset` (0 when absent): ask "
          "again from offset + limit while a page is full.")
 
@@ -264,6 +266,6 @@ def page(limit: int | None, offset: int | None) -> tuple[int, int]:
     """The page a list asks for, with the defaults; a 400 for a bound it breaks."""
     if limit is not None and not 1 <= limit <= MAX_PAGE:
         raise BadRequest(f"limit must be between 1 and {MAX_PAGE}, not {limit}")
-    if offset is not None and offset < 0:
-        raise BadRequest(f"offset must be 0 or more, not {offset}")
+    if offset is not None and not 0 <= offset <= MAX_OFFSET:
+        raise BadRequest(f"offset must be between 0 and {MAX_OFFSET}, not {offset}")
     return (MAX_PAGE if limit is None else limit), (offset or 0)

@@ -153,6 +153,11 @@ class RawJsonBody(BoundValue[M], Generic[M]):
 class RawJsonBodyBinder(JsonBodyBinder):
     handle = RawJsonBody  # type: ignore[assignment]
 
+    async def get_value(self, request: Request) -> Any:
+        if not await request.read():  # a dry run of nothing: there is no body to judge
+            raise BadRequest("the request body is missing; send the JSON body to check")
+        return await super().get_value(request)
+
     def parse_value(self, data: Any) -> Any:
         return parsed_json(data)
 

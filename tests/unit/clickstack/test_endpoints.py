@@ -53,7 +53,8 @@ def test_a_page_defaults_to_the_largest() -> None:
 
 @pytest.mark.parametrize(("limit", "offset", "message"), [
     (0, None, "limit must be between 1 and 1000, not 0"), (1001, None, "limit must be between 1 and 1000, not 1001"),
-    (None, -1, "offset must be 0 or more, not -1")])
+    (None, -1, "offset must be between 0 and 2147483647, not -1"),
+    (None, 2**63, f"offset must be between 0 and 2147483647, not {2**63}")])
 def test_a_page_out_of_bounds_is_refused(limit: int | None, offset: int | None, message: str) -> None:
     with pytest.raises(BadRequest) as caught:
         page(limit, offset)
