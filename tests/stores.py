@@ -6,11 +6,13 @@ once each way."""
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ProgrammingError
 
 POSTGRES_ADMIN_URL = os.environ.get("CLICKPLANE_TEST_POSTGRES_URL")
 # Every database the tests create starts with this, so that a run's leftovers can be found.
@@ -43,5 +45,16 @@ def new_database_url(sqlite_path: Path) -> str:
 def drop_database(url: str) -> None:
     """Remove a store made by new_database_url (a SQLite file goes with its directory)."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "postgresql":
-        _administer(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+    if parsed.get_backend_name() != "postgresql":
+        return
+    # FORCE ends the store's own sessions; an autovacuum worker that the server started on the new database
+    # belongs to the superuser, which the test account may not signal: it is done in moments, so try again.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            _administer(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+            return
+        except ProgrammingError as error:
+            if "pg_signal_backend" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
