@@ -3,11 +3,14 @@ runs them as an unprivileged system user of their own, which must be able to rea
 
 from __future__ import annotations
 
+import ctypes
 import os
 import pwd
+import signal
 import stat
 import subprocess
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -37,7 +40,8 @@ class ServerUser:
         identity = self._identity()
         return subprocess.run(argv, cwd=cwd, env=self._environment(), stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, timeout=timeout, check=False,
-                              user=identity.user, group=identity.group, extra_groups=identity.extra_groups)
+                              user=identity.user, group=identity.group, extra_groups=identity.extra_groups,
+                              preexec_fn=_ended_with_its_starter())
 
     def start(self, argv: list[str], cwd: Path, environment: Mapping[str, str]) -> subprocess.Popen[str]:
         """Start a program as this user, with `environment` added to its own, for the caller to read its output
@@ -46,7 +50,8 @@ class ServerUser:
         identity = self._identity()
         return subprocess.Popen(argv, cwd=cwd, env={**self._environment(), **environment},
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                user=identity.user, group=identity.group, extra_groups=identity.extra_groups)
+                                user=identity.user, group=identity.group, extra_groups=identity.extra_groups,
+                                preexec_fn=_ended_with_its_starter())
 
     def spawn(self, argv: list[str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
         """Start a server as this user, in a session of its own (it outlives the control plane, and a Ctrl-C
@@ -120,3 +125,25 @@ def program_environment() -> dict[str, str]:
     """Ours without libpq's and the server's variables (PGDATA, PGPORT, PGOPTIONS...), which would override what
     the runtime says."""
     return {name: value for name, value in os.environ.items() if not name.startswith("PG")}
+
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _ended_with_its_starter() -> Callable[[], None] | None:
+    """For a program run to its end (initdb, pg_basebackup, pg_waldump): what the child does before it becomes the
+    program, so that the kernel kills it when the control plane's thread that started it ends, as when the control
+    plane is killed. Left running, such a program would go on writing in a directory that the next control plane
+    makes anew (a second initdb in the same `cluster.new`). Linux only; elsewhere nothing is done."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    starter = os.getpid()
+
+    def end_with_starter() -> None:
+        # Set after subprocess has switched users: a change of credentials clears it.
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != starter:  # the starter was gone before the setting took
+            os._exit(1)
+
+    return end_with_starter

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import pwd
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -95,3 +99,38 @@ def test_programs_get_none_of_libpq_s_variables(monkeypatch: pytest.MonkeyPatch)
     assert "PGPORT" not in environment
     assert "PGDATA" not in environment
     assert environment["KEPT"] == "yes"
+
+
+def test_a_program_run_to_its_end_is_killed_with_the_control_plane_that_started_it(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    # A stand-in control plane: it runs a long program through ServerUser.run, and is killed while it waits.
+    starter = subprocess.Popen([sys.executable, "-c", (
+        "import pathlib, sys\n"
+        "from clickplane.runtime.postgres.server_user import ServerUser\n"
+        "ServerUser('us', 0, 0, switch=False).run(['sh', '-c', f'echo $$ > {sys.argv[1]}.new; "
+        "mv {sys.argv[1]}.new {sys.argv[1]}; exec sleep 600'], pathlib.Path('.'), 600)\n"), str(pid_file)])
+    try:
+        _poll(pid_file.exists, "the program to start")
+        program = int(pid_file.read_text())
+        starter.kill()
+        starter.wait()
+        _poll(lambda: not _alive(program), f"program {program} to be killed with its starter")
+    finally:
+        if starter.poll() is None:
+            starter.kill()
+            starter.wait()
+
+
+def _poll(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
