@@ -145,6 +145,9 @@ class AlertEvaluator:
             service = Services(session).get(alert.organization_id, alert.service_id)
             job = AlertJob(alert.id, alert.organization_id, alert.service_id, dict(alert.document),
                            neighbours_of(session, alert.service_id), status.evaluated_until)
+            if not links_resolve(job):
+                # What it measures went in a delete committed between these reads, which took the alert too.
+                return None, [], "deleted"
             return job, self._windows(job.alert, status, utcnow()), service.state if service else "deleted"
 
     async def _destination(self, service_id: uuid.UUID) -> Destination:
@@ -350,6 +353,15 @@ class Decision:
     value: float
     state: str
     notify: str | None
+
+
+def links_resolve(job: AlertJob) -> bool:
+    """Whether the saved search, or the dashboard and tile, that the alert measures are among its neighbours."""
+    alert, neighbours = job.alert, job.neighbours
+    if alert.get("source") == "saved_search":
+        return alert.get("savedSearchId") in neighbours.saved_searches
+    dashboard = neighbours.dashboards.get(alert.get("dashboardId") or "")
+    return bool(tile_of(dashboard, alert.get("tileId") or ""))
 
 
 def tile_of(dashboard: Mapping[str, Any] | None, tile_id: str) -> dict[str, Any]:
