@@ -2,8 +2,9 @@
 
 The runtime applies the service's resources (manifests.py) with server-side apply and leaves running them to the
 operator: it never makes a pod or a StatefulSet itself. It observes a service through the installation's status
-(the operator's `status` and `endpoint`) and the server's `/ping`, reached on the Service the operator makes, as
-the internal user `clickplane`, who may connect only from the control plane's networks. Stopping is the operator's
+(the operator's `endpoint`, and its `status` and `errors` to say why a service is not up) and the server's `/ping`,
+reached on the Service the operator makes, as the internal user `clickplane`, who may connect only from the control
+plane's networks. Stopping is the operator's
 `stop` (its StatefulSets scaled to zero, the volumes kept); deleting removes what bears the service's labels.
 
 Backups are ClickHouse's own `BACKUP ... TO S3(...)` into the object storage the operator configures
@@ -136,6 +137,8 @@ class KubernetesClickHouseRuntime:
         self._started.pop(spec.service_id, None)
 
     async def observe(self, service_id: str) -> Observation:
+        """Running while ClickHouse answers on the installation's endpoint, even while the operator rolls a change
+        through its replicas; else why not, in the operator's words when it has not finished."""
         installation = await self.api.get(INSTALLATION, resource_name(service_id))
         if installation is None:
             return Observation(running=False, reason=f"service {service_id} has no ClickHouseInstallation in "
@@ -146,17 +149,17 @@ class KubernetesClickHouseRuntime:
         host = _endpoint_host(installation, self.options.namespace)
         endpoints = self._endpoints(host)
         extra = {"hosts": str(status.get("hosts", 0)), "operatorStatus": str(status.get("status", ""))}
+        url = base_url(host, HTTP_PORT)
+        if await self._client.pings(service_id, url):
+            version = await self._client.version(service_id, url, installation["metadata"].get("uid"))
+            return Observation(running=True, endpoints=endpoints, clickhouse_version=version, extra=extra)
         if status.get("status") != COMPLETED:
             errors = "; ".join(status.get("errors") or [])
             reason = (f"the operator has not finished with its installation (status "
                       f"{status.get('status') or 'not yet set'})" + (f": {errors}" if errors else ""))
-            return Observation(running=False, endpoints=endpoints, reason=reason, extra=extra)
-        url = base_url(host, HTTP_PORT)
-        if not await self._client.pings(service_id, url):
-            return Observation(running=False, endpoints=endpoints, reason=f"ClickHouse does not answer /ping at {url}",
-                               extra=extra)
-        version = await self._client.version(service_id, url, installation["metadata"].get("uid"))
-        return Observation(running=True, endpoints=endpoints, clickhouse_version=version, extra=extra)
+        else:
+            reason = f"ClickHouse does not answer /ping at {url}"
+        return Observation(running=False, endpoints=endpoints, reason=reason, extra=extra)
 
     async def sql_access(self, service_id: str) -> SqlAccess | None:
         running = await self._running(service_id)
@@ -272,15 +275,16 @@ class KubernetesClickHouseRuntime:
         return TlsMaterial(certificate, key, ca_certificate)
 
     async def _running(self, service_id: str) -> tuple[str, int] | None:
-        """The HTTP interface of a reconciled, unstopped installation and its replica count; None otherwise."""
+        """The HTTP interface of an unstopped installation whose ClickHouse answers, and its replica count; None
+        otherwise."""
         installation = await self.api.get(INSTALLATION, resource_name(service_id))
         if installation is None or _is_stopped(installation):
             return None
-        if (installation.get("status") or {}).get("status") != COMPLETED:
+        url = base_url(_endpoint_host(installation, self.options.namespace), HTTP_PORT)
+        if not await self._client.pings(service_id, url):
             return None
         clusters = installation["spec"]["configuration"]["clusters"]
-        replicas = int(clusters[0]["layout"].get("replicasCount", 1))
-        return base_url(_endpoint_host(installation, self.options.namespace), HTTP_PORT), replicas
+        return url, int(clusters[0]["layout"].get("replicasCount", 1))
 
     async def _restore_once(self, spec: ServiceSpec, source: str) -> None:
         """RESTORE the backup the new service starts from, then mark the installation so that no later start

@@ -128,15 +128,17 @@ async def test_replicas_get_a_keeper_installation(api: FakeApiServer, runtime: K
     assert installation["spec"]["configuration"]["clusters"][0]["layout"]["replicasCount"] == 3
 
 
-async def test_wait_until_up_polls_the_status_then_pings(api: FakeApiServer,
-                                                         runtime: KubernetesClickHouseRuntime) -> None:
+async def test_wait_until_up_polls_with_backoff_until_clickhouse_answers(
+        api: FakeApiServer, runtime: KubernetesClickHouseRuntime, clickhouse: FakeClickHouse) -> None:
     gets = 0
+    clickhouse.answering = False
 
     def operator(resource: dict[str, Any]) -> None:
         nonlocal gets
         gets += 1
         if gets >= 3:
             reconciled(resource)
+            clickhouse.answering = True
         else:
             resource["status"] = {"status": "InProgress"}
 
@@ -154,6 +156,7 @@ async def test_wait_until_up_polls_the_status_then_pings(api: FakeApiServer,
 async def test_a_service_that_does_not_come_up_fails_with_the_operators_errors(
         api: FakeApiServer, tmp_path: Path, clickhouse: FakeClickHouse) -> None:
     runtime = runtime_of(api, tmp_path, start_timeout=0.8)
+    clickhouse.answering = False
     api.on_get = lambda resource: resource.update(status={"status": "Aborted", "errors": ["PVC pending"]})
     await runtime.start(spec())
     with pytest.raises(RuntimeFailure, match=r"did not come up within 0.8 s: .*status Aborted.*PVC pending"):
@@ -173,6 +176,13 @@ async def test_observe_says_why_a_reconciled_service_is_not_running(
     assert not silent.running
     assert silent.reason == f"ClickHouse does not answer /ping at http://{ENDPOINT}:8123"
     assert silent.pid is None  # nothing the runtime can end: the controller restarts it at once
+    assert await runtime.sql_access(SERVICE_ID) is None
+    # While the operator rolls a change through the replicas, a service that answers is running.
+    clickhouse.answering = True
+    api.on_get = lambda resource: resource.update(status={"status": "InProgress", "endpoint": ENDPOINT})
+    rolling = await runtime.observe(SERVICE_ID)
+    assert rolling.running
+    assert rolling.extra["operatorStatus"] == "InProgress"
 
 
 async def test_stop_is_a_merge_patch_of_the_operators_stop_and_start_undoes_it(
