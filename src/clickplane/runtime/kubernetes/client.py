@@ -64,8 +64,11 @@ class KubernetesApi:
         manager set (clickplane owns what it made); the resource as the API server now has it."""
         name = manifest["metadata"]["name"]
         resource = codecs.from_dict(manifest)
-        applied = await self._call(f"apply {manifest['kind']} {name}",
-                                   lambda client: client.apply(resource, force=True))
+        try:
+            applied = await self._call(f"apply {manifest['kind']} {name}",
+                                       lambda client: client.apply(resource, force=True))
+        except _NotFound:
+            raise self._unknown(manifest["kind"]) from None
         return _as_dict(applied)
 
     async def get(self, kind: str, name: str) -> Manifest | None:
@@ -98,7 +101,10 @@ class KubernetesApi:
 
         async def listing(client: AsyncClient) -> list[Manifest]:
             return [_as_dict(item) async for item in client.list(KINDS[kind], labels=selector)]
-        listed: list[Manifest] = await self._call(f"list {kind} labelled {labels}", listing)
+        try:
+            listed: list[Manifest] = await self._call(f"list {kind} labelled {labels}", listing)
+        except _NotFound:
+            raise self._unknown(kind) from None
         return listed
 
     async def aclose(self) -> None:
@@ -116,9 +122,17 @@ class KubernetesApi:
                 raise _NotFound from None
             raise RuntimeFailure(f"the Kubernetes API server refused to {what} in namespace {self.namespace}: "
                                  f"{error.status.message}") from None
-        except (httpx2.HTTPError, ConfigError, OSError) as error:
+        except ConfigError as error:
+            raise RuntimeFailure(f"could not {what}: no Kubernetes cluster is configured ({error}); set "
+                                 "CLICKPLANE_KUBERNETES_KUBECONFIG, or run in a pod with a service account") from None
+        except (httpx2.HTTPError, OSError) as error:
             raise RuntimeFailure(f"could not {what} in namespace {self.namespace}: the Kubernetes API server cannot "
                                  f"be reached ({error})") from None
+
+    def _unknown(self, kind: str) -> RuntimeFailure:
+        """What a 404 on a collection means: the kind or the namespace is not there."""
+        return RuntimeFailure(f"the Kubernetes API server has no {kind} in namespace {self.namespace}: is the "
+                              "namespace there, and the Altinity clickhouse-operator (its CRDs) installed?")
 
 
 class _NotFound(Exception):

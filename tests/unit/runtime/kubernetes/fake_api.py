@@ -46,6 +46,8 @@ class FakeApiServer:
     calls: list[Call] = field(default_factory=list)
     # Answers the next requests with this status code (an RBAC refusal, say) when set.
     refuse_with: int | None = None
+    # Kinds (plurals) the cluster does not know: the operator's CRDs not installed.
+    missing_kinds: set[str] = field(default_factory=set)
     # Called with each stored installation on every GET of it (the operator's doing, in tests).
     on_get: Callable[[Resource], None] | None = None
     _uids: itertools.count[int] = field(default_factory=itertools.count)
@@ -74,6 +76,8 @@ class FakeApiServer:
         assert rest[0] == "namespaces", request.url.path
         namespace, plural, name = rest[1], rest[2], rest[3] if len(rest) > 3 else None
         key = (namespace, plural, name or "")
+        if plural in self.missing_kinds:
+            return _status(404, "NotFound", "the server could not find the requested resource")
         if name is None:
             assert request.method == "GET"
             return self._list(namespace, plural, params.get("labelSelector", ""))

@@ -17,7 +17,7 @@ from lightkube import AsyncClient
 from clickplane.runtime.base import RuntimeFailure
 from clickplane.runtime.clickhouse.client import ClickHouseClient
 from clickplane.runtime.clickhouse.interface import ServiceSpec
-from clickplane.runtime.kubernetes.client import KubernetesApi
+from clickplane.runtime.kubernetes.client import KubernetesApi, client_factory
 from clickplane.runtime.kubernetes.manifests import ClusterOptions
 from clickplane.runtime.kubernetes.runtime import KubernetesClickHouseRuntime
 from tests.crds import schema_errors
@@ -240,7 +240,7 @@ async def test_delete_removes_what_clickplane_made_for_the_service_and_nothing_e
     assert await runtime.list_service_ids() == [OTHER_ID]
 
 
-async def test_refusals_and_an_unreachable_api_server_are_runtime_failures(
+async def test_refusals_a_missing_operator_and_an_unreachable_api_server_are_runtime_failures(
         api: FakeApiServer, runtime: KubernetesClickHouseRuntime, tmp_path: Path) -> None:
     api.refuse_with = 403
     with pytest.raises(RuntimeFailure, match=r"refused to get Secret .* clickplane may not do that"):
@@ -251,6 +251,13 @@ async def test_refusals_and_an_unreachable_api_server_are_runtime_failures(
 
     def client() -> AsyncClient:
         return AsyncClient(kubeconfig(NAMESPACE), namespace=NAMESPACE, transport=httpx2.MockTransport(unreachable))
+
+    api.refuse_with = None
+    api.missing_kinds = {CHI}
+    with pytest.raises(RuntimeFailure, match="Altinity clickhouse-operator"):
+        await runtime.start(spec())
+    with pytest.raises(RuntimeFailure, match="Altinity clickhouse-operator"):
+        await runtime.list_service_ids()
 
     cut_off = KubernetesClickHouseRuntime(OPTIONS, KubernetesApi(NAMESPACE, client),
                                           internal_password=lambda _: "x", ca_directory=tmp_path / "ca")
@@ -322,3 +329,12 @@ async def test_a_restored_service_restores_its_backup_once(api: FakeApiServer, t
     installation = api.find(CHI, SERVICE_ID)
     assert installation is not None
     assert installation["metadata"]["annotations"] == {"clickplane.io/restored-from": source}
+
+
+async def test_a_missing_kubeconfig_is_a_runtime_failure_when_first_needed(tmp_path: Path) -> None:
+    runtime = KubernetesClickHouseRuntime(
+        OPTIONS, KubernetesApi(NAMESPACE, client_factory(tmp_path / "no-kubeconfig", NAMESPACE)),
+        internal_password=lambda _: "x", ca_directory=tmp_path / "ca")
+    assert runtime.render(spec(), stopped=False)  # rendering needs no cluster
+    with pytest.raises(RuntimeFailure, match="no-kubeconfig"):
+        await runtime.observe(SERVICE_ID)
