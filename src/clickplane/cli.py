@@ -1,8 +1,9 @@
 """The `clickplane` command: serve the API, bootstrap a store, accept invitations, take backups, export a Postman
 collection, print a service's Kubernetes resources, stop services.
 
-Only the commands that serve or answer in the API's shapes import `clickplane.server` (and with it the web stack,
-about a second): `init`, `org create` and `stop-all`, which tests and scripts run often, do without."""
+Only the commands that serve, answer in the API's shapes or render a service import `clickplane.server` (and with
+it the web stack, about a second): `init`, `org create` and `stop-all`, which tests and scripts run often, do
+without."""
 
 from __future__ import annotations
 
@@ -264,8 +265,10 @@ def kubernetes_manifests(
     """Print, as YAML, the resources the kubernetes runtime applies for the service (for review and GitOps): its
     TLS Secret (it holds the private key of a certificate from clickplane's CA), its Keeper installation when it
     has several replicas, and its ClickHouseInstallation. The CLICKPLANE_KUBERNETES_* settings apply."""
+    from clickplane import server
+
     try:
-        resources = operations.kubernetes_manifests(settings_with(data_dir=data_dir), service_id)
+        resources = server.kubernetes_manifests(settings_with(data_dir=data_dir), service_id)
     except (LookupError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
