@@ -1,8 +1,9 @@
 """The `clickplane` command: serve the API, bootstrap a store, accept invitations, take backups, export a Postman
-collection, stop services.
+collection, print a service's Kubernetes resources, stop services.
 
-Only the commands that serve or answer in the API's shapes import `clickplane.server` (and with it the web stack,
-about a second): `init`, `org create` and `stop-all`, which tests and scripts run often, do without."""
+Only the commands that serve, answer in the API's shapes or render a service import `clickplane.server` (and with
+it the web stack, about a second): `init`, `org create` and `stop-all`, which tests and scripts run often, do
+without."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import yaml
 from sqlalchemy.exc import SQLAlchemyError
 
 from clickplane import operations, postman
@@ -249,3 +251,25 @@ def backup_create(
     typer.echo(backup.model_dump_json(exclude_none=True))
     if backup.status != "done":
         raise typer.Exit(1)
+
+
+kubernetes_app = typer.Typer(help="Operator commands for the kubernetes runtime.", no_args_is_help=True)
+app.add_typer(kubernetes_app, name="kubernetes")
+
+
+@kubernetes_app.command("manifests")
+def kubernetes_manifests(
+    service_id: Annotated[uuid.UUID, typer.Option(help="The service's id, as the API returned it.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Print, as YAML, the resources the kubernetes runtime applies for the service (for review and GitOps): its
+    TLS Secret (it holds the private key of a certificate from clickplane's CA), its Keeper installation when it
+    has several replicas, and its ClickHouseInstallation. The CLICKPLANE_KUBERNETES_* settings apply."""
+    from clickplane import server
+
+    try:
+        resources = server.kubernetes_manifests(settings_with(data_dir=data_dir), service_id)
+    except (LookupError, ValueError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(yaml.safe_dump_all(resources, sort_keys=False), nl=False)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from contextlib import aclosing
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -23,9 +23,13 @@ from clickplane.runtime.files import private_directory
 from clickplane.runtime.postgres.binaries import default_bin_dirs
 from clickplane.runtime.postgres.interface import PostgresRuntime
 from clickplane.runtime.postgres.local import LocalPostgresRuntime
+from clickplane.runtime.tls import ca_certificate_path
 from clickplane.settings import Settings
 from clickplane.store import copy as store_copy
 from clickplane.store.database import Database
+
+if TYPE_CHECKING:
+    from clickplane.runtime.kubernetes.runtime import KubernetesClickHouseRuntime
 
 MISSING_BINARY = "/nonexistent/clickhouse"  # a runtime without a binary fails each start with a clear reason
 
@@ -58,6 +62,29 @@ def clickhouse_runtime(settings: Settings, hasher: SecretHasher) -> ClickHouseRu
                 settings.service_listen_host, settings.service_advertised_host,
                 internal_password=internal_password_for(hasher), start_timeout=settings.service_start_timeout_seconds,
             )
+        case "kubernetes":
+            return kubernetes_runtime(settings, hasher)
+
+
+def kubernetes_runtime(settings: Settings, hasher: SecretHasher) -> KubernetesClickHouseRuntime:
+    """The kubernetes runtime of `settings`; it reaches the cluster only when first asked to do something there.
+    Imported when chosen: lightkube and its models take a sixth of a second that `init` and `stop-all` need not
+    pay."""
+    from clickplane.runtime.kubernetes.client import KubernetesApi, client_factory
+    from clickplane.runtime.kubernetes.manifests import ClusterOptions
+    from clickplane.runtime.kubernetes.runtime import KubernetesClickHouseRuntime
+
+    options = ClusterOptions(
+        namespace=settings.kubernetes_namespace, clickhouse_image=settings.kubernetes_clickhouse_image,
+        keeper_image=settings.kubernetes_keeper_image, storage_size=settings.kubernetes_storage_size,
+        storage_class=settings.kubernetes_storage_class, tls=settings.kubernetes_tls,
+        control_plane_networks=tuple(entry.strip() for entry in settings.kubernetes_control_plane_networks.split(",")
+                                     if entry.strip()),
+        backup_uri=settings.kubernetes_backup_uri, backup_secret=settings.kubernetes_backup_secret)
+    api = KubernetesApi(options.namespace, client_factory(settings.kubernetes_kubeconfig, options.namespace))
+    return KubernetesClickHouseRuntime(options, api, internal_password=internal_password_for(hasher),
+                                       ca_directory=ca_certificate_path(settings.data_dir).parent,
+                                       start_timeout=settings.service_start_timeout_seconds)
 
 
 def postgres_runtime(settings: Settings, hasher: SecretHasher) -> PostgresRuntime:

@@ -12,11 +12,12 @@ from functools import partial
 from pathlib import Path
 
 import uvicorn
+from sqlalchemy.orm import Session
 
 from clickplane.app import create_app
 from clickplane.auth.authentication import VerifiedKeys
 from clickplane.auth.rate_limit import RateLimiter
-from clickplane.auth.secrets import SecretBox
+from clickplane.auth.secrets import SecretBox, SecretHasher
 from clickplane.backups.schemas import Backup
 from clickplane.backups.service import to_wire as backup_to_wire
 from clickplane.clickpipes.cdc import PostgresCdcWorker
@@ -30,6 +31,7 @@ from clickplane.members.schemas import Member
 from clickplane.operations import (
     backup_jobs,
     clickhouse_runtime,
+    kubernetes_runtime,
     open_store,
     postgres_runtime,
     secret_hasher,
@@ -39,8 +41,9 @@ from clickplane.postgres.controller import PostgresController, PostgresPolicy
 from clickplane.postgres.telemetry.sampler import PostgresSampler
 from clickplane.reconcile.loop import LoopPolicy, ReconcileLoop, Slots
 from clickplane.runtime.clickhouse.interface import ClickHouseRuntime
+from clickplane.runtime.kubernetes.manifests import Manifest
 from clickplane.runtime.tls import ca_certificate_path, ensure_ca, ensure_server_certificate
-from clickplane.services.controller import ServiceController, ServicePolicy
+from clickplane.services.controller import Intent, ServiceController, ServicePolicy, intent_of
 from clickplane.settings import Settings
 from clickplane.store import models
 from clickplane.store.database import Database
@@ -70,6 +73,22 @@ def take_backup(settings: Settings, service_id: uuid.UUID) -> Backup:
         return backup_to_wire(asyncio.run(take()), utcnow())
     finally:
         database.dispose()
+
+
+def kubernetes_manifests(settings: Settings, service_id: uuid.UUID) -> list[Manifest]:
+    """The resources the kubernetes runtime applies for the service as the store has it now (the installation
+    stopped when the service is to be stopped or idle). Its TLS Secret holds a certificate newly issued by
+    clickplane's CA, as on the service's first start: later starts keep the one in the cluster while it is
+    current. LookupError when the store has no such service."""
+    def intent(session: Session, _hasher: SecretHasher) -> Intent:
+        service = session.get(models.Service, service_id)
+        if service is None or service.desired_state == "deleted":
+            raise LookupError(f"no service {service_id} in the store at {settings.resolved_database_url}")
+        return intent_of(service)
+
+    wanted = with_store(settings, intent)
+    runtime = kubernetes_runtime(settings, secret_hasher(settings))
+    return runtime.render(wanted.spec, stopped=wanted.desired_state != "running")
 
 
 @dataclass

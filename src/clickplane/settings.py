@@ -38,9 +38,38 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir, description="Where the store and services live.")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite in data_dir if unset.")
-    clickhouse_runtime: Literal["local"] = Field(
-        default="local", description="Where services' ClickHouse servers run: local, as processes on this machine.")
+    clickhouse_runtime: Literal["local", "kubernetes"] = Field(
+        default="local", description="Where services' ClickHouse servers run: local, as processes on this machine; "
+                                     "kubernetes, as ClickHouseInstallations of the Altinity operator.")
     clickhouse_binary: str | None = Field(default=None, description="ClickHouse server binary to run (local runtime).")
+    kubernetes_kubeconfig: Path | None = Field(
+        default=None, description="Kubeconfig file of the cluster (kubernetes runtime); if unset, the pod's service "
+                                  "account, else $KUBECONFIG or ~/.kube/config.")
+    kubernetes_namespace: str = Field(
+        default="clickplane-services", description="Namespace the kubernetes runtime puts services' resources in.")
+    kubernetes_clickhouse_image: str = Field(
+        default="clickhouse/clickhouse-server:25.3", description="ClickHouse server image of services' pods.")
+    kubernetes_keeper_image: str = Field(
+        default="clickhouse/clickhouse-keeper:25.3",
+        description="ClickHouse Keeper image of the Keeper a service of several replicas gets.")
+    kubernetes_storage_size: str = Field(
+        default="10Gi", description="Size of each replica's data volume claim (a Kubernetes quantity).")
+    kubernetes_storage_class: str | None = Field(
+        default=None, description="StorageClass of the data volume claims; the cluster's default if unset.")
+    kubernetes_tls: bool = Field(
+        default=True, description="Serve services' HTTPS and secure native ports with a certificate from "
+                                  "clickplane's CA, kept in a Secret beside the service.")
+    kubernetes_control_plane_networks: str = Field(
+        default="10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fd00::/8",
+        description="Comma-separated networks clickplane's pods connect to services from (the cluster's pod "
+                    "network): the only ones its internal ClickHouse user and the Query API's users accept.")
+    kubernetes_backup_uri: str | None = Field(
+        default=None, description="Object-storage URL (S3 or S3-compatible, https://host/bucket/prefix) the kubernetes "
+                                  "runtime backs services up under; backups are refused if unset.")
+    kubernetes_backup_secret: str | None = Field(
+        default=None, description="Secret in the services' namespace whose AWS_ACCESS_KEY_ID and "
+                                  "AWS_SECRET_ACCESS_KEY ClickHouse signs backup requests with; if unset, ClickHouse "
+                                  "looks for credentials in its environment (an IAM role of the pod).")
     postgres_runtime: Literal["local"] = Field(
         default="local", description="Where Postgres services' servers run: local, as processes on this machine.")
     postgres_bin_dirs: str = Field(

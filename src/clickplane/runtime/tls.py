@@ -96,9 +96,18 @@ def _create_ca(directory: Path, cert_path: Path, key_path: Path) -> CertificateA
 def ensure_server_certificate(ca: CertificateAuthority, hosts: Iterable[str], cert_path: Path, key_path: Path) -> bool:
     """Issue a certificate for `hosts` unless the one at `cert_path` is from `ca`, names exactly these
     hosts and is not close to expiry. Returns whether a new one was written."""
-    names = _subject_alternative_names(hosts)
-    if cert_path.exists() and key_path.exists() and _still_good(ca, cert_path, names):
+    hosts = list(hosts)
+    if cert_path.exists() and key_path.exists() and certificate_is_current(ca, cert_path.read_bytes(), hosts):
         return False
+    certificate, key = issue_server_certificate(ca, hosts)
+    write_atomically(key_path, key)
+    write_atomically(cert_path, certificate, mode=0o644)
+    return True
+
+
+def issue_server_certificate(ca: CertificateAuthority, hosts: Iterable[str]) -> tuple[bytes, bytes]:
+    """A new server certificate for `hosts` signed by `ca`, and its private key, both PEM."""
+    names = _subject_alternative_names(hosts)
     key = ec.generate_private_key(ec.SECP256R1())
     now = _now()
     certificate = (
@@ -115,14 +124,14 @@ def ensure_server_certificate(ca: CertificateAuthority, hosts: Iterable[str], ce
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
         .sign(ca.key, hashes.SHA256())
     )
-    write_atomically(key_path, _key_pem(key))
-    write_atomically(cert_path, certificate.public_bytes(serialization.Encoding.PEM), mode=0o644)
-    return True
+    return certificate.public_bytes(serialization.Encoding.PEM), _key_pem(key)
 
 
-def _still_good(ca: CertificateAuthority, cert_path: Path, names: list[x509.GeneralName]) -> bool:
-    certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
+def certificate_is_current(ca: CertificateAuthority, certificate_pem: bytes, hosts: Iterable[str]) -> bool:
+    """Whether the PEM certificate is from `ca`, names exactly `hosts` and is not close to expiry."""
+    names = _subject_alternative_names(hosts)
     try:
+        certificate = x509.load_pem_x509_certificate(certificate_pem)
         certificate.verify_directly_issued_by(ca.certificate)
     except (ValueError, TypeError, InvalidSignature):
         return False

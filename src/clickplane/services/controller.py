@@ -66,6 +66,7 @@ def intent_of(service: Service) -> Intent:
         max_memory_bytes=int(service.max_replica_memory_gb * GIB),
         settings=tuple(sorted(service.clickhouse_settings.items())),
         restore_from=backup_uri(service.restore_from) if service.restore_from is not None else None,
+        replicas=service.num_replicas,
     )
     return Intent(service.id, service.organization_id, service.state, service.desired_state, service.generation,
                   service.idle_scaling, service.idle_timeout_minutes, spec)

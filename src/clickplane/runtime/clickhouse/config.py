@@ -75,6 +75,17 @@ def query_user_name(caller: str, read_only: bool) -> str:
     return name
 
 
+# How a server serves TLS (`openSSL/server`), besides its certificate and key files. Clients are not asked for
+# certificates: they authenticate with passwords, as on ClickHouse Cloud.
+OPENSSL_SERVER = {
+    "verificationMode": "none",
+    "loadDefaultCAFile": "false",
+    "cacheSessions": "true",
+    "disableProtocols": "sslv2,sslv3,tlsv1,tlsv1_1",
+    "preferServerCiphers": "true",
+}
+
+
 @dataclass(frozen=True)
 class TlsFiles:
     certificate: Path
@@ -135,12 +146,8 @@ def _add_openssl_server(root: ET.Element, tls: TlsFiles) -> None:
     server = ET.SubElement(ET.SubElement(root, "openSSL"), "server")
     _add(server, "certificateFile", tls.certificate)
     _add(server, "privateKeyFile", tls.private_key)
-    # Clients are not asked for certificates: they authenticate with passwords, as on ClickHouse Cloud.
-    _add(server, "verificationMode", "none")
-    _add(server, "loadDefaultCAFile", "false")
-    _add(server, "cacheSessions", "true")
-    _add(server, "disableProtocols", "sslv2,sslv3,tlsv1,tlsv1_1")
-    _add(server, "preferServerCiphers", "true")
+    for name, value in OPENSSL_SERVER.items():
+        _add(server, name, value)
 
 
 def render_users_config(
@@ -157,12 +164,7 @@ def render_users_config(
     if spec.max_memory_bytes is not None:
         _add(profile, "max_memory_usage", spec.max_memory_bytes)
     service_profile = ET.SubElement(profiles, SERVICE_PROFILE)
-    for setting, setting_value in spec.settings:
-        # A name becomes an element's tag, which ElementTree does not escape: only identifiers pass.
-        if not SETTING_NAME.fullmatch(setting):
-            raise ValueError(f"invalid setting name {setting!r}")
-        if CONFIG_SUBSTITUTION in setting_value:
-            raise ValueError(f"the value of setting {setting} holds {CONFIG_SUBSTITUTION!r}")
+    for setting, setting_value in checked_settings(spec):
         _add(service_profile, setting, setting_value)
     read_only_profile = ET.SubElement(profiles, SERVICE_READ_ONLY_PROFILE)
     # Inherited first, so that readonly = 1 comes last and wins over a readonly the service's settings set.
@@ -189,6 +191,17 @@ def render_users_config(
     ):
         _add(interval, name, value)
     return _serialize(document)
+
+
+def checked_settings(spec: ServiceSpec) -> tuple[tuple[str, str], ...]:
+    """The spec's settings; ValueError on a name that is not an identifier (it becomes an element's tag, which
+    ElementTree does not escape) or a value that holds a config substitution."""
+    for setting, setting_value in spec.settings:
+        if not SETTING_NAME.fullmatch(setting):
+            raise ValueError(f"invalid setting name {setting!r}")
+        if CONFIG_SUBSTITUTION in setting_value:
+            raise ValueError(f"the value of setting {setting} holds {CONFIG_SUBSTITUTION!r}")
+    return spec.settings
 
 
 def render_query_users(passwords: Mapping[str, str], root: ConfigRoot,

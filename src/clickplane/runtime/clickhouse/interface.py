@@ -39,6 +39,9 @@ class ServiceSpec:
     # ClickHouse settings of the `default` user's profile, as (name, value) with names matching SETTING_NAME;
     # a max_memory_usage among them wins over max_memory_bytes.
     settings: tuple[tuple[str, str], ...] = ()
+    # Servers the service runs, each holding all of its data (one shard): the local runtime runs one server whatever
+    # this says, the kubernetes runtime this many replicas.
+    replicas: int = 1
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from clickplane.operations import clickhouse_runtime
 from clickplane.runtime.base import RuntimeFailure
 from clickplane.runtime.clickhouse.interface import ServiceSpec
 from clickplane.runtime.clickhouse.local import LocalClickHouseRuntime
+from clickplane.runtime.kubernetes.runtime import KubernetesClickHouseRuntime
 from clickplane.settings import Settings
 from tests.processes import processes_mentioning
 
@@ -138,6 +139,11 @@ def test_the_runtime_is_the_one_settings_name(tmp_path: Path, monkeypatch: pytes
     assert isinstance(local, LocalClickHouseRuntime)
     assert (local.data_dir, local.binary, local.start_timeout) == (tmp_path.resolve(), "/opt/clickhouse", 7)
     monkeypatch.setenv("CLICKPLANE_CLICKHOUSE_RUNTIME", "kubernetes")
+    monkeypatch.setenv("CLICKPLANE_KUBERNETES_NAMESPACE", "services")
+    kubernetes = clickhouse_runtime(Settings(data_dir=tmp_path), SecretHasher(b"k" * 32))
+    assert isinstance(kubernetes, KubernetesClickHouseRuntime)
+    assert (kubernetes.options.namespace, kubernetes.api.namespace) == ("services", "services")
+    monkeypatch.setenv("CLICKPLANE_CLICKHOUSE_RUNTIME", "nomad")
     with pytest.raises(ValidationError, match="clickhouse_runtime"):
         Settings()
 
