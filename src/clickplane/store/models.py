@@ -566,13 +566,9 @@ class ClickStackDelivery(Base):
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
-class SavedQuery(Base):
-    """A query saved on a service (saved_queries/): its SQL, the database it runs in, and the values of its
-    `{name:Type}` placeholders. Names are unique per service, as clickhousectl finds a query by its name."""
-
-    __tablename__ = "saved_queries"
-    __table_args__ = (UniqueConstraint("service_id", "name", name="uq_saved_queries_service_name"),
-                      Index("ix_saved_queries_service", "service_id", "created_at"))
+class StoredSql:
+    """The columns of SQL a service keeps by name to run later (query/stored.py): its id, owner, name (unique in
+    the service), SQL, database and the values of its `{name:Type}` placeholders."""
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
@@ -585,7 +581,16 @@ class SavedQuery(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class QueryApiEndpoint(Base):
+class SavedQuery(StoredSql, Base):
+    """A query saved on a service (saved_queries/): its SQL, the database it runs in, and the values of its
+    `{name:Type}` placeholders. Names are unique per service, as clickhousectl finds a query by its name."""
+
+    __tablename__ = "saved_queries"
+    __table_args__ = (UniqueConstraint("service_id", "name", name="uq_saved_queries_service_name"),
+                      Index("ix_saved_queries_service", "service_id", "created_at"))
+
+
+class QueryApiEndpoint(StoredSql, Base):
     """A Query API endpoint of a service (query_api_endpoints/): SQL with placeholders that the listed API keys run
     through its URL. `owner_type` is apiKey for one made through the API, user for one a person owns (which the API
     may read but not change)."""
@@ -594,19 +599,10 @@ class QueryApiEndpoint(Base):
     __table_args__ = (UniqueConstraint("service_id", "name", name="uq_query_api_endpoints_service_name"),
                       Index("ix_query_api_endpoints_service", "service_id", "created_at"))
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
-    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
-    name: Mapped[str] = mapped_column(String(255))
-    sql: Mapped[str] = mapped_column(String(100_000))
-    database: Mapped[str] = mapped_column(String(256))
-    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
     api_key_ids: Mapped[list[Any]] = mapped_column(default=list)  # ids (strings) of keys of the organization
     roles: Mapped[list[Any]] = mapped_column(default=list)
     allowed_origins: Mapped[list[Any]] = mapped_column(default=list)
     owner_type: Mapped[str] = mapped_column(String(16), default="apiKey")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class ReplicaAwareRouting(Base):
