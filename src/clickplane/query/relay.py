@@ -12,6 +12,7 @@ from blacksheep import Content, Request, Response, StreamedContent
 
 from clickplane.query.schemas import QueryRun
 from clickplane.query.service import QueryService, Ready
+from clickplane.query.statements import ERROR_CODE, READONLY
 
 
 async def stream(queries: QueryService, request: Request, ready: Ready, run: QueryRun, output_format: str | None,
@@ -29,10 +30,7 @@ async def stream(queries: QueryService, request: Request, ready: Ready, run: Que
         watcher.cancel()
         text = await upstream.aread()
         await upstream.aclose()
-        # ClickHouse answers 404 for an unknown table or column: a mistake in the SQL, not a missing API
-        # resource, which is what clients take a 404 from this API to mean.
-        status = 400 if upstream.status_code == 404 else upstream.status_code
-        return Response(status, None, Content(b"text/plain; charset=utf-8", text))
+        return Response(refusal_status(upstream.status_code, text), None, Content(b"text/plain; charset=utf-8", text))
 
     async def chunks() -> AsyncIterator[bytes]:
         try:
@@ -44,6 +42,17 @@ async def stream(queries: QueryService, request: Request, ready: Ready, run: Que
 
     content_type = upstream.headers.get("content-type", "text/plain; charset=UTF-8").encode()
     return Response(200, [(b"x-clickhouse-query-id", query_id.encode())], StreamedContent(content_type, chunks))
+
+
+def refusal_status(status: int, text: bytes) -> int:
+    """What the client is answered when ClickHouse refused its SQL. ClickHouse answers 404 for an unknown table or
+    column, a mistake in the SQL, not a missing API resource (what clients take a 404 from this API to mean); and
+    18.16 answers 500 for most of its errors (`Code: N, ...`), each about the query: a 400, or a 403 for a write a
+    read-only user may not make (READONLY). Other answers (a 401, a 503 of an overloaded server) keep their status."""
+    code = ERROR_CODE.match(text.decode("utf-8", "replace"))
+    if status == 404 or (status >= 500 and code is not None):
+        return 403 if code is not None and int(code[1]) == READONLY else 400
+    return status
 
 
 async def _kill_when_gone(queries: QueryService, request: Request, ready: Ready, query_id: str) -> None:
