@@ -169,6 +169,7 @@ def test_a_query_api_endpoints_url_runs_its_sql_for_the_keys_it_lists(server: Cl
         assert "sql" not in listed[0]
         assert rows(run(server, made["url"], own)) == [{"n": 2, "label": "two"}, {"n": 3, "label": "three"}]
         assert rows(run(server, made["url"], own, {"queryVariables": {"min": "3"}})) == [{"n": 3, "label": "three"}]
+        assert rows(run(server, made["url"], own, {"queryVariables": {"min": 3}})) == [{"n": 3, "label": "three"}]
         # The value is a literal, whatever it holds; one of the wrong type is ClickHouse's to refuse.
         assert run(server, made["url"], own, {"queryVariables": {"min": "1') OR (1"}}).status_code == 400
         compact = run(server, made["url"] + "?format=CSV", own)

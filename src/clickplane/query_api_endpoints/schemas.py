@@ -10,6 +10,7 @@ from pydantic import Field
 
 from clickplane.kit.schemas import PRINTABLE, RequestModel, ResponseModel
 from clickplane.query.schemas import Parameters, StoredDatabase, StoredName, StoredSql
+from clickplane.query.statements import PARAMETER_NAME
 
 OwnerType = Literal["apiKey", "user"]
 Role = Annotated[str, Field(min_length=1, max_length=256, pattern=r"\S"), PRINTABLE]
@@ -51,10 +52,15 @@ class QueryApiEndpoint(QueryApiEndpointListItem):
     parameters: dict[str, str] = Field(description="The default value of each `{name:Type}` placeholder.")
 
 
+# A run's value of a placeholder: a string, or a JSON number or boolean, which is passed as its JSON text.
+RunValue = Annotated[str, Field(max_length=10_000)] | int | float | bool
+
+
 class QueryApiEndpointRun(RequestModel):
     """The body of a POST to an endpoint's URL (optional)."""
 
-    queryVariables: Parameters | None = Field(default=None, description="Values of the SQL's placeholders; those "
-                                                                        "left out take the endpoint's parameters.")
+    queryVariables: dict[Annotated[str, Field(max_length=128, pattern=PARAMETER_NAME)], RunValue] | None = Field(
+        default=None, max_length=100,
+        description="Values of the SQL's placeholders; those left out take the endpoint's parameters.")
     format: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9]+$",
                                description="ClickHouse output format (JSONEachRow when absent, or ?format=).")

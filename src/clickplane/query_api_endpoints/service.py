@@ -3,6 +3,7 @@ URL takes: the endpoint the caller's key may run, and the SQL with its placehold
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 
@@ -89,6 +90,8 @@ class QueryApiEndpointService(StoredSqlService[QueryApiEndpoint, schemas.QueryAp
                                 "endpoint's apiKeyIds")
             if origin is not None and "*" not in endpoint.allowed_origins and origin not in endpoint.allowed_origins:
                 raise Forbidden(f"origin {origin!r} is not among the endpoint's allowedOrigins; add it to them")
-            values = {**endpoint.parameters, **(request.queryVariables or {})}
+            given = {name: value if isinstance(value, str) else json.dumps(value)
+                     for name, value in (request.queryVariables or {}).items()}
+            values = {**endpoint.parameters, **given}
             run = QueryRun(sql=rendered(endpoint.sql, values), database=endpoint.database)
             return Runnable(service.id, service.state, ADMIN_ROLE not in endpoint.roles, run)
