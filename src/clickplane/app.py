@@ -33,9 +33,13 @@ from clickplane.postgres import endpoints as postgres
 from clickplane.postgres.telemetry import endpoints as postgres_telemetry
 from clickplane.prometheus import endpoints as prometheus
 from clickplane.query.endpoints import add_query_route
+from clickplane.query_api_endpoints import endpoints as query_api_endpoints
 from clickplane.query_endpoints import endpoints as query_endpoints
 from clickplane.quotas import endpoints as quotas
+from clickplane.replica_routing import endpoints as replica_routing
 from clickplane.roles import endpoints as roles
+from clickplane.saved_queries import endpoints as saved_queries
+from clickplane.service_profiles import endpoints as service_profiles
 from clickplane.service_settings import endpoints as clickhouse_settings
 from clickplane.services import endpoints as services
 from clickplane.usage import endpoints as usage
@@ -122,7 +126,8 @@ def create_app(context: AppContext, collectors: Iterable[Collector] = ()) -> Any
     api = Api(router, docs)
     for resource in (organizations, services, query_endpoints, keys, roles, users, quotas, activities, prometheus,
                      clickhouse_settings, backups, usage, postgres, postgres_telemetry, clickpipes,
-                     reverse_private_endpoints, clickstack):
+                     reverse_private_endpoints, clickstack, saved_queries, query_api_endpoints, service_profiles,
+                     replica_routing):
         resource.add_routes(api, context)
     add_query_route(router, docs, context)
     add_health_routes(router, docs, context)

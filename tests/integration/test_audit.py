@@ -129,14 +129,17 @@ def test_each_change_is_in_the_log_once_with_its_type_and_actor(server: Clickpla
                     "description": "audited", "type": "VPC_ENDPOINT_SERVICE",
                     "vpcEndpointServiceName": "com.amazonaws.vpce.us-east-1.vpce-svc-audited"}))["result"]["id"]
 
-        def stack(path: str, method: str = "POST", key: str | None = None, **body: Any) -> Callable[[], Any]:
-            """A ClickStack request on the service; with `key`, the id it answers with is kept under that key."""
+        def on_service(path: str, method: str = "POST", key: str | None = None, **body: Any) -> Callable[[], Any]:
+            """A request under the service's path; with `key`, the id it answers with is kept under that key."""
             def sent() -> None:
-                made = ok(client.request(method, f"{org}/services/{state['service']}/clickstack/{path}".format(
+                made = ok(client.request(method, f"{org}/services/{state['service']}/{path}".format(
                     **state), json=body or None)).get("result")
                 if key:
                     state[key] = made["id"]
             return sent
+
+        def stack(path: str, method: str = "POST", key: str | None = None, **body: Any) -> Callable[[], Any]:
+            return on_service(f"clickstack/{path}", method, key, **body)
 
         def source_body() -> dict[str, Any]:  # over a table every ClickHouse has
             return {"kind": "log", "name": "audited", "connection": state["service"].replace("-", "")[:24],
@@ -248,6 +251,23 @@ def test_each_change_is_in_the_log_once_with_its_type_and_actor(server: Clickpla
             ("clickPipeReversePrivateEndpointDelete", "reverse_private_endpoint_delete", lambda: ok(client.delete(
                 f"{org}/services/{state['service']}/clickpipesReversePrivateEndpoints/{state['endpoint']}"))),
             *stack_steps,
+            ("savedQueryCreate", "saved_query_create", on_service(
+                "saved-queries", key="saved", name="audited", sql="SELECT 1", database="default")),
+            ("savedQueryUpdate", "saved_query_update", on_service(
+                "saved-queries/{saved}", "PUT", name="audited2", sql="SELECT 2", database="default")),
+            ("savedQueryDelete", "saved_query_delete", on_service("saved-queries/{saved}", "DELETE")),
+            ("queryApiEndpointCreate", "query_api_endpoint_create", on_service(
+                "query-api-endpoints", key="query_api", name="audited", sql="SELECT 1", database="default",
+                apiKeyIds=[actor], roles=["sql_console_read_only"])),
+            ("queryApiEndpointUpdate", "query_api_endpoint_update", on_service(
+                "query-api-endpoints/{query_api}", "PUT", name="audited2", sql="SELECT 2", database="default",
+                apiKeyIds=[actor], roles=["sql_console_read_only"])),
+            ("queryApiEndpointDelete", "query_api_endpoint_delete", on_service(
+                "query-api-endpoints/{query_api}", "DELETE")),
+            ("snapshotConfigurationUpdate", "service_update_snapshot_configuration", service_change(
+                "/snapshotConfiguration", gap=720.0, timeFrame=2880.0)),
+            ("replicaAwareRoutingUpdate", "service_update_replica_aware_routing", service_change(
+                "/replicaAwareRouting", httpEnabled=True)),
             ("instanceStateUpdate", "service_stop", service_change("/state", command="stop")),
             ("postgresServiceCreate", "postgres_service_create", postgres_create("", "postgres", **postgres)),
             ("postgresServicePatch", "postgres_service_update", postgres_change("", name="audited pg2")),

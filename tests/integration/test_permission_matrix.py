@@ -179,6 +179,23 @@ NEEDS: dict[str, str | None] = {
     "clickStackDeleteRole": SERVICE_MANAGE,
     "clickStackValidateDashboard": SERVICE_VIEW,
     "clickStackValidateWebhook": SERVICE_VIEW,
+    "savedQueryGetList": SERVICE_VIEW,
+    "savedQueryGet": SERVICE_VIEW,
+    "savedQueryCreate": SERVICE_MANAGE,
+    "savedQueryUpdate": SERVICE_MANAGE,
+    "savedQueryDelete": SERVICE_MANAGE,
+    "queryApiEndpointGetList": SERVICE_VIEW,
+    "queryApiEndpointGet": SERVICE_VIEW,
+    "queryApiEndpointCreate": SERVICE_MANAGE,
+    "queryApiEndpointUpdate": SERVICE_MANAGE,
+    "queryApiEndpointDelete": SERVICE_MANAGE,
+    "snapshotGetList": SERVICE_VIEW,
+    "snapshotGet": SERVICE_VIEW,
+    "snapshotConfigurationGet": SERVICE_VIEW,
+    "snapshotConfigurationUpdate": SERVICE_MANAGE,
+    "replicaAwareRoutingGet": SERVICE_VIEW,
+    "replicaAwareRoutingUpdate": SERVICE_MANAGE,
+    "serviceProfileGetList": ORGANIZATION_VIEW,
 }
 
 VIEWS = frozenset({ORGANIZATION_VIEW, SERVICE_VIEW, KEYS_VIEW, MEMBERS_VIEW, ROLES_VIEW, ACTIVITIES_VIEW,
@@ -713,6 +730,20 @@ def _victim_postgres(matrix: Matrix, request: Request) -> None:
     request.target_survives = survives
 
 
+def _query_api_body(matrix: Matrix, name: str) -> dict[str, Any]:
+    """A Query API endpoint the spare key may run (the service is stopped: its SQL is kept unchecked)."""
+    return {"name": name, "sql": "SELECT 1", "database": "default", "apiKeyIds": [matrix.spare_key_id],
+            "roles": ["sql_console_read_only"]}
+
+
+def _params(**params: str) -> Callable[[Matrix, Request], None]:
+    """Query parameters an operation needs though the document marks none required (one of several will do)."""
+    def prepare(matrix: Matrix, request: Request) -> None:
+        request.params.update(params)
+
+    return prepare
+
+
 def _dispose(matrix: Matrix, service_id: str) -> None:
     matrix.dispose_service(matrix.admin, matrix.org_path(f"/services/{service_id}"))
 
@@ -760,6 +791,13 @@ PREPARE: dict[str, Callable[[Matrix, Request], None]] = {
     "clickStackCreateWebhook": _clickstack_create("webhooks", lambda name: {
         "name": name, "service": "generic", "url": "http://127.0.0.1:9/hook"}),
     "clickStackCreateRole": _clickstack_create("roles", lambda name: {"name": name, "permissions": []}),
+    "savedQueryCreate": lambda m, r: _create(f"/services/{m.service_id}/saved-queries", "name", lambda name: {
+        "name": name, "sql": "SELECT 1", "database": "default"})(m, r),
+    "savedQueryUpdate": _body(lambda m: {"name": f"matrix {m.tag}", "sql": "SELECT 1", "database": "default"}),
+    "queryApiEndpointCreate": lambda m, r: _create(f"/services/{m.service_id}/query-api-endpoints", "name",
+                                                   lambda name: _query_api_body(m, name))(m, r),
+    "queryApiEndpointUpdate": _body(lambda m: _query_api_body(m, f"matrix {m.tag}")),
+    "serviceProfileGetList": _params(region_id="us-east-1"),
     "backupBucketGet": _backup_bucket,
     "backupBucketCreate": _backup_bucket,
     "backupBucketUpdate": _backup_bucket,

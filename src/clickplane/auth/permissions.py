@@ -171,6 +171,24 @@ OPERATION_PERMISSIONS: dict[str, str | None] = {
     "clickStackCreateRole": SERVICE_MANAGE,
     "clickStackUpdateRole": SERVICE_MANAGE,
     "clickStackDeleteRole": SERVICE_MANAGE,
+    # Operations clickhousectl calls that the reference lacks: what a service holds, under the service's permissions.
+    "savedQueryGetList": SERVICE_VIEW,
+    "savedQueryGet": SERVICE_VIEW,
+    "savedQueryCreate": SERVICE_MANAGE,
+    "savedQueryUpdate": SERVICE_MANAGE,
+    "savedQueryDelete": SERVICE_MANAGE,
+    "queryApiEndpointGetList": SERVICE_VIEW,
+    "queryApiEndpointGet": SERVICE_VIEW,
+    "queryApiEndpointCreate": SERVICE_MANAGE,
+    "queryApiEndpointUpdate": SERVICE_MANAGE,
+    "queryApiEndpointDelete": SERVICE_MANAGE,
+    "snapshotGetList": SERVICE_VIEW,
+    "snapshotGet": SERVICE_VIEW,
+    "snapshotConfigurationGet": SERVICE_VIEW,
+    "snapshotConfigurationUpdate": SERVICE_MANAGE,
+    "replicaAwareRoutingGet": SERVICE_VIEW,
+    "replicaAwareRoutingUpdate": SERVICE_MANAGE,
+    "serviceProfileGetList": ORGANIZATION_VIEW,
 }
 
 

@@ -1,6 +1,7 @@
 """Backups of a service: list and get them, their schedule (backupConfiguration) and the bucket they are
-written to (backupBucket). The reconciler takes them on schedule and the operator with `clickplane backup
-create`; creating a service with `backupId` restores one."""
+written to (backupBucket); and the same as clickhousectl's snapshots (snapshots, snapshotConfiguration). The
+reconciler takes them on schedule and the operator with `clickplane backup create`; creating a service with
+`backupId` restores one."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from clickplane.backups.schemas import (
     BackupBucketPostRequest,
     BackupConfiguration,
     BackupConfigurationPatchRequest,
+    Snapshot,
+    SnapshotConfiguration,
+    SnapshotConfigurationPatchRequest,
 )
 from clickplane.backups.service import BackupService
 from clickplane.kit.binders import JsonBody
@@ -27,6 +31,9 @@ from clickplane.kit.routes import Api
 TAG = "Backup"
 SERVICE_PATH = "/v1/organizations/{organizationId}/services/{serviceId}"
 CHANGE_ERRORS = (400, 401, 404, 409, 500)
+SNAPSHOT_TAG = "Snapshot"
+SNAPSHOTS = ("Absent from the reference; clickhousectl's `service snapshot` commands, which clickplane answers with "
+             "its backups: a snapshot is a backup.")
 
 
 def add_routes(api: Api, context: AppContext) -> None:
@@ -93,3 +100,30 @@ def add_routes(api: Api, context: AppContext) -> None:
     async def delete_backup_bucket(caller: Caller, organizationId: UUID, serviceId: UUID) -> Response:
         backups.delete_bucket(caller, organizationId, serviceId)
         return acknowledged()
+
+    @api.route("GET", f"{SERVICE_PATH}/snapshots", "snapshotGetList", "List service snapshots", SNAPSHOT_TAG,
+               f"The service's backups (see backupGetList), newest first. {SNAPSHOTS}", list[Snapshot],
+               produces=Produces("snapshotId", "/result/0/id"))
+    async def list_snapshots(caller: Caller, organizationId: UUID, serviceId: UUID) -> Response:
+        return ok(backups.snapshots(caller, organizationId, serviceId))
+
+    @api.route("GET", f"{SERVICE_PATH}/snapshots/{{snapshotId}}", "snapshotGet", "Get a service snapshot",
+               SNAPSHOT_TAG, f"One backup of the service (see backupGet). {SNAPSHOTS}", Snapshot)
+    async def get_snapshot(caller: Caller, organizationId: UUID, serviceId: UUID, snapshotId: str) -> Response:
+        return ok(backups.snapshot(caller, organizationId, serviceId, snapshotId))
+
+    @api.route("GET", f"{SERVICE_PATH}/snapshotConfiguration", "snapshotConfigurationGet",
+               "Get service snapshot configuration", SNAPSHOT_TAG,
+               f"The backup schedule (backupConfiguration) in minutes. {SNAPSHOTS}", SnapshotConfiguration)
+    async def get_snapshot_configuration(caller: Caller, organizationId: UUID, serviceId: UUID) -> Response:
+        return ok(backups.snapshot_configuration(caller, organizationId, serviceId))
+
+    @api.route("PATCH", f"{SERVICE_PATH}/snapshotConfiguration", "snapshotConfigurationUpdate",
+               "Update service snapshot configuration", SNAPSHOT_TAG,
+               "Changes the backup schedule: `gap` sets backupPeriodInHours (minutes: 360, 480, 720, 960, 1200, 1440, "
+               "2160 or 2880), `timeFrame` backupRetentionPeriodInHours (minutes, whole days: 1440 to 64800), "
+               "`enabled` false stops scheduled backups. Fields left out are kept. " + SNAPSHOTS,
+               SnapshotConfiguration, errors=CHANGE_ERRORS)
+    async def update_snapshot_configuration(caller: Caller, organizationId: UUID, serviceId: UUID,
+                                            body: JsonBody[SnapshotConfigurationPatchRequest]) -> Response:
+        return ok(backups.update_snapshot_configuration(caller, organizationId, serviceId, body.value))

@@ -85,3 +85,25 @@ class BackupBucketPatchRequest(BackupBucketFields):
     """Given fields replace the stored ones, null clears one; another provider replaces the whole bucket."""
 
     bucketProvider: BucketProvider | None = Field(default=None, description="Omit to keep the bucket's provider.")
+
+
+class Snapshot(Backup):
+    """A backup, as clickhousectl's `service snapshot` shows it: the same fields (absent from the reference)."""
+
+
+class SnapshotConfiguration(ResponseModel):
+    """The backup schedule in clickhousectl's `service snapshot config` terms (absent from the reference)."""
+
+    enabled: bool = Field(description="Whether backups are taken on schedule (the operator's are taken anyway).")
+    gap: float = Field(description="Minutes between backups: backupPeriodInHours times 60.")
+    timeFrame: float = Field(description="Minutes each backup is kept: backupRetentionPeriodInHours times 60.")
+
+
+class SnapshotConfigurationPatchRequest(RequestModel):
+    """Fields left out (or null) keep their value."""
+
+    enabled: bool | None = Field(default=None, description="false: take no backups on schedule; true: take them.")
+    gap: float | None = Field(default=None, description="Minutes between backups: 360, 480, 720, 960, 1200, 1440, "
+                                                        "2160 or 2880 (backupPeriodInHours times 60).")
+    timeFrame: float | None = Field(default=None, description="Minutes each backup is kept: whole days, 1440 to "
+                                                              "64800 (backupRetentionPeriodInHours times 60).")

@@ -8,7 +8,12 @@ Schedule, as ClickHouse Cloud's configurable backups: a backup every `backupPeri
 other day with 48 (as clickhousectl allows); setting one resets any other period to 24. Defaults: every
 24 hours, kept 24 hours, no start time. A service's first backup comes one period after it was created
 (or at the first start time after that); the newest done backup is never pruned, so a service always
-keeps one to restore from.
+keeps one to restore from. A disabled schedule takes none (the operator's `clickplane backup create` still does)
+and still prunes.
+
+Snapshots (clickhousectl's `service snapshot`, absent from the reference) are these backups under another name, and
+snapshotConfiguration is this schedule in minutes: `gap` is the period, `timeFrame` the retention, `enabled`
+whether it takes backups; a gap or time frame that is not a period or retention above is refused.
 
 Buckets: the local runtime writes backups to directories, so a bucket names one, under the operator's bucket
 root (`<data dir>/buckets/` unless set). AWS and GCP: `bucketPath` is an absolute directory path under it;
@@ -40,6 +45,7 @@ from clickplane.backups.schemas import (
     BackupBucketPatchRequest,
     BackupBucketPostRequest,
     BackupConfigurationPatchRequest,
+    SnapshotConfigurationPatchRequest,
 )
 from clickplane.kit.context import AppContext
 from clickplane.kit.enums import RecordedActivityType
@@ -74,12 +80,13 @@ class Schedule:
     period_hours: int = DAY_HOURS
     retention_hours: int = DAY_HOURS
     start_time: str | None = None
+    enabled: bool = True  # whether backups are taken on schedule at all
 
     @classmethod
     def of(cls, stored: models.BackupConfiguration | None) -> Schedule:
         if stored is None:
             return cls()
-        return cls(stored.period_hours, stored.retention_hours, stored.start_time)
+        return cls(stored.period_hours, stored.retention_hours, stored.start_time, stored.enabled)
 
 
 DEFAULT_SCHEDULE = Schedule()
@@ -124,6 +131,30 @@ def patched_schedule(current: Schedule, patch: BackupConfigurationPatchRequest) 
     return schedule
 
 
+MINUTES = 60
+
+
+def snapshot_patch(patch: SnapshotConfigurationPatchRequest) -> BackupConfigurationPatchRequest:
+    """clickhousectl's `gap` and `timeFrame` (minutes) as the backup schedule's period and retention (hours);
+    fields left out or null are left out."""
+    given = patch.model_dump(include={"gap", "timeFrame"}, exclude_none=True)
+    return BackupConfigurationPatchRequest.model_validate(
+        {hours: given[minutes] / MINUTES for minutes, hours in (("gap", "backupPeriodInHours"),
+                                                              ("timeFrame", "backupRetentionPeriodInHours"))
+         if minutes in given})
+
+
+def patched_snapshot_schedule(current: Schedule, patch: SnapshotConfigurationPatchRequest) -> Schedule:
+    """`current` with clickhousectl's PATCH applied; its errors name the minutes it gave."""
+    try:
+        schedule = patched_schedule(current, snapshot_patch(patch))
+    except BadRequest as error:
+        raise BadRequest(f"{error.message} (gap is backupPeriodInHours and timeFrame backupRetentionPeriodInHours, "
+                         f"in minutes: gap one of {', '.join(str(h * MINUTES) for h in PERIODS_HOURS)}, timeFrame "
+                         f"a multiple of {DAY_HOURS * MINUTES} up to {MAX_RETENTION_HOURS * MINUTES})") from None
+    return schedule if patch.enabled is None else replace(schedule, enabled=patch.enabled)
+
+
 def latest_start(start_time: str, now: datetime) -> datetime:
     """The latest moment, at or before `now`, when the clock (UTC) read `start_time`."""
     match = START_TIME.fullmatch(start_time)
@@ -135,7 +166,10 @@ def latest_start(start_time: str, now: datetime) -> datetime:
 def backup_due(schedule: Schedule, last_started: datetime | None, created: datetime, now: datetime) -> bool:
     """Whether a scheduled backup is due: a period after the newest backup began (whatever became of it)
     or, before the first, after the service was created. With a start time: at the latest start time,
-    unless a backup began since the one a period before it (for 24 hours, that start time itself)."""
+    unless a backup began since the one a period before it (for 24 hours, that start time itself). Never when the
+    schedule is disabled."""
+    if not schedule.enabled:
+        return False
     since = last_started or created
     if schedule.start_time is not None:
         skipped_days = timedelta(hours=schedule.period_hours - DAY_HOURS)
@@ -284,6 +318,11 @@ def to_wire(backup: models.Backup, now: datetime) -> schemas.Backup:
     })
 
 
+def snapshot_configuration_to_wire(schedule: Schedule) -> schemas.SnapshotConfiguration:
+    return schemas.SnapshotConfiguration(enabled=schedule.enabled, gap=schedule.period_hours * MINUTES,
+                                         timeFrame=schedule.retention_hours * MINUTES)
+
+
 def configuration_to_wire(schedule: Schedule) -> schemas.BackupConfiguration:
     return schemas.BackupConfiguration(backupPeriodInHours=schedule.period_hours,
                                        backupRetentionPeriodInHours=schedule.retention_hours,
@@ -334,12 +373,41 @@ class BackupService:
             _changeable(session, caller, organization_id, service_id)
             configurations = BackupConfigurations(session)
             schedule = patched_schedule(Schedule.of(configurations.get(service_id)), patch)
-            configurations.put(models.BackupConfiguration(
-                service_id=service_id, period_hours=schedule.period_hours, retention_hours=schedule.retention_hours,
-                start_time=schedule.start_time))
+            _store(configurations, service_id, schedule)
             record(Activities(session), caller, "service_update_backup_configuration", service_id=service_id,
                    details=patch.model_dump(exclude_unset=True))
             return configuration_to_wire(schedule)
+
+    def snapshots(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID
+                  ) -> Sequence[schemas.Snapshot]:
+        return [schemas.Snapshot.model_validate(backup.model_dump())
+                for backup in self.list(caller, organization_id, service_id)]
+
+    def snapshot(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID, snapshot_id: str
+                 ) -> schemas.Snapshot:
+        try:
+            backup_id = uuid.UUID(snapshot_id)
+        except ValueError:
+            raise NotFound(f"snapshot {snapshot_id!r} of service {service_id} does not exist: snapshot ids are "
+                           "backup ids (UUIDs); list them with `service snapshot list`") from None
+        return schemas.Snapshot.model_validate(self.get(caller, organization_id, service_id, backup_id).model_dump())
+
+    def snapshot_configuration(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID
+                               ) -> schemas.SnapshotConfiguration:
+        with self.context.database.looking() as session:
+            _visible(session, caller, organization_id, service_id)
+            return snapshot_configuration_to_wire(Schedule.of(BackupConfigurations(session).get(service_id)))
+
+    def update_snapshot_configuration(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID,
+                                      patch: SnapshotConfigurationPatchRequest) -> schemas.SnapshotConfiguration:
+        with self.context.database.transaction() as session:
+            _changeable(session, caller, organization_id, service_id)
+            configurations = BackupConfigurations(session)
+            schedule = patched_snapshot_schedule(Schedule.of(configurations.get(service_id)), patch)
+            _store(configurations, service_id, schedule)
+            record(Activities(session), caller, "service_update_snapshot_configuration", service_id=service_id,
+                   details=patch.model_dump(exclude_none=True))
+            return snapshot_configuration_to_wire(schedule)
 
     def bucket(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID) -> schemas.BackupBucket:
         with self.context.database.looking() as session:
@@ -374,6 +442,12 @@ class BackupService:
             bucket = existing_bucket(buckets, service_id)
             _record_bucket(session, caller, "service_delete_backup_bucket", bucket)
             buckets.delete(bucket)
+
+
+def _store(configurations: BackupConfigurations, service_id: uuid.UUID, schedule: Schedule) -> None:
+    configurations.put(models.BackupConfiguration(
+        service_id=service_id, period_hours=schedule.period_hours, retention_hours=schedule.retention_hours,
+        start_time=schedule.start_time, enabled=schedule.enabled))
 
 
 def _visible(session: Session, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID) -> None:

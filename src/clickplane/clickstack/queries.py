@@ -15,16 +15,9 @@ from typing import Any
 
 from clickplane.clickstack.lucene import ColumnContext, LuceneError, lucene_to_sql
 from clickplane.kit.errors import BadRequest
+from clickplane.query.statements import LIMITS
 from clickplane.runtime.pipes.destination import Destination, DestinationRefused, table_name
 
-# The limits of a query made of the user's text. readonly=2: no writes, though settings may still be given (the
-# limits below are). 18.16 knows each of these.
-LIMITS: dict[str, str] = {
-    "readonly": "2",
-    "max_execution_time": "30",
-    "max_result_rows": "10000",
-    "max_memory_usage": str(1 << 30),
-}
 # How many groups one alert follows in a window; beyond, the query fails (max_result_rows) and says so.
 SAMPLE_ROWS = 5
 

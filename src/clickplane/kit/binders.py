@@ -162,6 +162,18 @@ class RawJsonBodyBinder(JsonBodyBinder):
         return parsed_json(data)
 
 
+def parsed_model(data: bytes, model: type[M]) -> M:
+    """A body read by a handler outside the /v1 binders (the query hosts' runs), judged as JsonBody judges one; no
+    body at all reads as {}."""
+    data = data or b"{}"
+    if not isinstance(parsed_json(data), dict):
+        raise BadRequest("the request body must be a JSON object")
+    try:
+        return model.model_validate_json(data, strict=True)
+    except ValidationError as error:
+        raise BadRequest(describe_validation_error(error)) from None
+
+
 def parsed_json(data: bytes) -> Any:
     """The body as JSON, or a 400 saying why it is not: not JSON, or a NUL in a string, which no field accepts."""
     try:

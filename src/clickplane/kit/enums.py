@@ -106,6 +106,8 @@ ClickplaneActivityType = Literal[
     "clickstack_alert_create", "clickstack_alert_update", "clickstack_alert_delete", "clickstack_alert_fired",
     "clickstack_alert_resolved", "clickstack_webhook_create", "clickstack_webhook_update",
     "clickstack_webhook_delete", "clickstack_role_create", "clickstack_role_update", "clickstack_role_delete",
+    "saved_query_create", "saved_query_update", "saved_query_delete", "query_api_endpoint_create",
+    "query_api_endpoint_update", "query_api_endpoint_delete", "service_update_replica_aware_routing",
 ]  # fmt: skip
 # Every type the activity log may hold: record() takes only these, so the documented enumeration is complete.
 RecordedActivityType = ActivityType | ClickplaneActivityType

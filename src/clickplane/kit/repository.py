@@ -124,3 +124,35 @@ class ReconciledRepository(Generic[Row]):
         """Remove the row of a resource whose deletion is done, unless a request changed its intent meanwhile."""
         model = self.model
         self.session.execute(delete(model).where(model.id == resource_id, model.desired_state == "deleted"))
+
+
+class ServiceItems(Generic[Row]):
+    """The items a service holds by name (saved queries, Query API endpoints): subclasses name their `model`, whose
+    rows have an id, a service_id, a name unique in the service and a created_at."""
+
+    model: ClassVar[Any]
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def list(self, service_id: uuid.UUID) -> Sequence[Row]:
+        """Oldest first, the order pages follow."""
+        model = self.model
+        return self.session.scalars(select(model).where(model.service_id == service_id)
+                                    .order_by(model.created_at, model.id)).all()
+
+    def get(self, service_id: uuid.UUID, item_id: uuid.UUID, for_update: bool = False) -> Row | None:
+        found = self.session.get(self.model, item_id, with_for_update=for_update)
+        return found if found is not None and found.service_id == service_id else None
+
+    def named(self, service_id: uuid.UUID, name: str) -> Row | None:
+        model = self.model
+        return self.session.scalars(select(model).where(model.service_id == service_id, model.name == name)).first()
+
+    def add(self, item: Row) -> Row:
+        self.session.add(item)
+        self.session.flush()
+        return item
+
+    def delete(self, item: Row) -> None:
+        self.session.delete(item)

@@ -27,6 +27,7 @@ from clickplane.query.schemas import QueryRun
 from clickplane.query_endpoints.repository import QueryEndpoints
 from clickplane.runtime.base import RuntimeFailure
 from clickplane.runtime.clickhouse.interface import SqlAccess
+from clickplane.runtime.pipes.destination import literal
 from clickplane.services import lifecycle
 from clickplane.services.repository import Services
 
@@ -53,12 +54,7 @@ class NotRunning:
 
 def kill_statement(query_id: str, user: str) -> str:
     """KILL of one query of one user: query ids are unique per user only, and the caller chose this one."""
-    return f"KILL QUERY WHERE query_id = '{_quoted(query_id)}' AND user = '{_quoted(user)}' ASYNC"
-
-
-def _quoted(text: str) -> str:
-    """`text` as the inside of a ClickHouse string literal."""
-    return text.replace("\\", "\\\\").replace("'", "\\'")
+    return f"KILL QUERY WHERE query_id = {literal(query_id)} AND user = {literal(user)} ASYNC"
 
 
 class QueryService:
@@ -68,8 +64,13 @@ class QueryService:
     async def prepare(self, caller: Caller, service_id: UUID, wake_confirmed: bool) -> Ready | NotRunning:
         """The caller's ClickHouse users once the service runs: an idle one is woken if the client confirmed it
         (else NotRunning), one on its way up is waited for; Conflict for any other state."""
-        state: str
         state, read_only = self.authorize_run(caller, service_id)
+        return await self.ready(caller, service_id, state, read_only, wake_confirmed)
+
+    async def ready(self, caller: Caller, service_id: UUID, state: str, read_only: bool, wake_confirmed: bool
+                    ) -> Ready | NotRunning:
+        """For a caller already allowed to run SQL on the service (`state` as it was then), read-only or not: its
+        ClickHouse users once the service runs, as `prepare` says."""
         if state == "stopped":
             return NotRunning("Service is stopped")
         if state == "idle":

@@ -36,7 +36,11 @@ MAX_IDLE_TIMEOUT_MINUTES = 2**31 - 1
 IdleTimeoutMinutes = Annotated[float | None, Field(ge=5, le=MAX_IDLE_TIMEOUT_MINUTES,
                                                    description="Idle minutes, a whole number, at least 5.")]
 ReplicaCount = Annotated[int, Field(ge=1, le=20), WHOLE_FLOAT_AS_INTEGER]
-ReplicaMemoryGb = Annotated[float | None, Field(ge=8, le=356, multiple_of=4), exact_multiple_of(4)]
+# Memory per replica a service may have, GiB: the reference's bounds and step.
+MIN_REPLICA_MEMORY_GB, MAX_REPLICA_MEMORY_GB, REPLICA_MEMORY_STEP_GB = 8, 356, 4
+ReplicaMemoryGb = Annotated[float | None, Field(ge=MIN_REPLICA_MEMORY_GB, le=MAX_REPLICA_MEMORY_GB,
+                                                multiple_of=REPLICA_MEMORY_STEP_GB),
+                            exact_multiple_of(REPLICA_MEMORY_STEP_GB)]
 TotalMemoryGb = Annotated[float | None, Field(ge=24, le=1068, multiple_of=12, json_schema_extra=DEPRECATED),
                           exact_multiple_of(12)]
 

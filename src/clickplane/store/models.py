@@ -298,6 +298,8 @@ class BackupConfiguration(Base):
     retention_hours: Mapped[int] = mapped_column(Integer)
     # "HH:MM" (UTC) backups are taken at each day, or None for every period_hours.
     start_time: Mapped[str | None] = mapped_column(String(5), default=None)
+    # Whether scheduled backups are taken at all (snapshotConfiguration's `enabled`); the operator's still are.
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class BackupBucket(Base):
@@ -562,3 +564,53 @@ class ClickStackDelivery(Base):
     error: Mapped[str | None] = mapped_column(String(2000), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class StoredSql:
+    """The columns of SQL a service keeps by name to run later (query/stored.py): its id, owner, name (unique in
+    the service), SQL, database and the values of its `{name:Type}` placeholders."""
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    sql: Mapped[str] = mapped_column(String(100_000))
+    database: Mapped[str] = mapped_column(String(256))
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SavedQuery(StoredSql, Base):
+    """A query saved on a service (saved_queries/): its SQL, the database it runs in, and the values of its
+    `{name:Type}` placeholders. Names are unique per service, as clickhousectl finds a query by its name."""
+
+    __tablename__ = "saved_queries"
+    __table_args__ = (UniqueConstraint("service_id", "name", name="uq_saved_queries_service_name"),
+                      Index("ix_saved_queries_service", "service_id", "created_at"))
+
+
+class QueryApiEndpoint(StoredSql, Base):
+    """A Query API endpoint of a service (query_api_endpoints/): SQL with placeholders that the listed API keys run
+    through its URL. `owner_type` is apiKey for one made through the API, user for one a person owns (which the API
+    may read but not change)."""
+
+    __tablename__ = "query_api_endpoints"
+    __table_args__ = (UniqueConstraint("service_id", "name", name="uq_query_api_endpoints_service_name"),
+                      Index("ix_query_api_endpoints_service", "service_id", "created_at"))
+
+    api_key_ids: Mapped[list[Any]] = mapped_column(default=list)  # ids (strings) of keys of the organization
+    roles: Mapped[list[Any]] = mapped_column(default=list)
+    allowed_origins: Mapped[list[Any]] = mapped_column(default=list)
+    owner_type: Mapped[str] = mapped_column(String(16), default="apiKey")
+
+
+class ReplicaAwareRouting(Base):
+    """A service's replica-aware routing switches once changed (replica_routing/); a service without a row has
+    both off."""
+
+    __tablename__ = "replica_aware_routing"
+
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"), primary_key=True)
+    http_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    native_enabled: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -18,6 +18,7 @@ from clickplane.backups.schemas import (
     BackupBucketPatchRequest,
     BackupBucketPostRequest,
     BackupConfigurationPatchRequest,
+    SnapshotConfigurationPatchRequest,
 )
 from clickplane.backups.service import Schedule, Storage
 from clickplane.kit.errors import BadRequest, Conflict
@@ -299,3 +300,31 @@ def test_a_bucket_turned_into_a_link_out_of_the_root_gets_no_backup(tmp_path: Pa
     (root / "nightly").symlink_to(tmp_path / "elsewhere")
     with pytest.raises(Conflict, match="outside the directory backup buckets must be in"):
         confined.location(accepted, SERVICE_ID, backup_id)
+
+
+def snapshot_patched(current: Schedule = rules.DEFAULT_SCHEDULE, **fields: Any) -> Schedule:
+    return rules.patched_snapshot_schedule(current, SnapshotConfigurationPatchRequest.model_validate(fields))
+
+
+def test_a_snapshot_configuration_is_the_schedule_in_minutes() -> None:
+    assert rules.snapshot_configuration_to_wire(rules.DEFAULT_SCHEDULE).model_dump() == {
+        "enabled": True, "gap": 1440.0, "timeFrame": 1440.0}
+    schedule = snapshot_patched(gap=720.0, timeFrame=2880)
+    assert (schedule.period_hours, schedule.retention_hours, schedule.enabled) == (12, 48, True)
+    assert snapshot_patched(schedule, enabled=False) == Schedule(12, 48, None, enabled=False)
+    assert snapshot_patched(schedule, gap=None) == schedule  # null keeps, as a field left out does
+    started = Schedule(24, 24, "06:00")
+    assert snapshot_patched(started, gap=2880).period_hours == 48  # a start time keeps taking 24 or 48
+
+
+def test_a_gap_or_time_frame_that_is_no_period_or_retention_is_refused_in_minutes() -> None:
+    for fields in ({"gap": 30}, {"gap": 90.5}, {"timeFrame": 100}, {"timeFrame": 1440 * 46}):
+        with pytest.raises(BadRequest, match="gap is backupPeriodInHours") as caught:
+            snapshot_patched(**fields)
+        assert "360" in caught.value.message
+
+
+def test_a_disabled_schedule_takes_no_backup() -> None:
+    disabled = Schedule(enabled=False)
+    assert not rules.backup_due(disabled, None, NOW - 30 * HOUR, NOW)
+    assert rules.backup_due(Schedule(), None, NOW - 30 * HOUR, NOW)

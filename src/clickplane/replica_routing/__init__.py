@@ -1,0 +1,1 @@
+"""A service's replica-aware routing switches (clickhousectl's `service replica-aware-routing`)."""

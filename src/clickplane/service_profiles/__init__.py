@@ -1,0 +1,1 @@
+"""The service profiles offered in a region (clickhousectl's `service profile list`)."""
