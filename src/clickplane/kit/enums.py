@@ -106,6 +106,7 @@ ClickplaneActivityType = Literal[
     "clickstack_alert_create", "clickstack_alert_update", "clickstack_alert_delete", "clickstack_alert_fired",
     "clickstack_alert_resolved", "clickstack_webhook_create", "clickstack_webhook_update",
     "clickstack_webhook_delete", "clickstack_role_create", "clickstack_role_update", "clickstack_role_delete",
+    "udf_create", "udf_delete", "udf_version_create", "udf_version_delete", "udf_attach", "udf_detach",
 ]  # fmt: skip
 # Every type the activity log may hold: record() takes only these, so the documented enumeration is complete.
 RecordedActivityType = ActivityType | ClickplaneActivityType
