@@ -195,6 +195,7 @@ async def serve(plane: ControlPlane) -> None:
     server = uvicorn.Server(config)
     uploads, upload_socket, plane.context.udf_upload_base_url = upload_listener(plane.settings, plane.context)
     uploading = asyncio.create_task(uploads.serve(sockets=[upload_socket]), name="udf-uploads")
+    log.info("UDF archives are uploaded to %s (the uploadUrl of udfUploads/url)", plane.context.udf_upload_base_url)
     lease = lease_for(plane.settings.resolved_database_url, plane.settings.data_dir)
     check_seconds = plane.settings.reconcile_interval_seconds
     leading = asyncio.create_task(lead(lease, partial(background_work, plane), check_seconds), name="leadership")

@@ -1,11 +1,13 @@
-"""A function's archive, checked as its build: a ZIP whose files (at its top, or in one directory there, as
-clickhousectl zips a function's directory) hold the command its runtime runs, with no path reaching outside it,
-no encryption, and no more unpacked than a limit. A Python command must compile; a native one must be an ELF
+"""A function's archive, checked as its build: a ZIP (clickhousectl zips the function's directory) whose files
+hold the command its runtime runs at the archive's root, as clickhousectl's own help says (python3.11: main.py;
+native: amd64/main and arm64/main, of which the one for this machine is run), with no path reaching outside it, no
+encryption, and no more unpacked than a limit. A Python command must compile; a native one must be an ELF
 executable or a script with a #! line."""
 
 from __future__ import annotations
 
 import io
+import platform
 import zipfile
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -28,18 +30,23 @@ class Archive:
     command_file: str
 
 
-def command_candidates(function_name: str, runtime: str) -> tuple[str, ...]:
-    """The files a runtime runs, in the order they are looked for."""
+# clickhousectl's names of the architectures a native function is built for, by what Python calls them.
+ARCHITECTURES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def command_file(runtime: str, machine: str | None = None) -> str:
+    """The file a runtime runs, for this machine (or `machine`, as platform.machine() names one)."""
     if runtime == "python3.11":
-        return (f"{function_name}.py", "main.py")
-    return (function_name, "main")
+        return "main.py"
+    name = (machine or platform.machine()).lower()
+    return f"{ARCHITECTURES.get(name, name)}/main"
 
 
 def looks_like_zip(data: bytes) -> bool:
     return zipfile.is_zipfile(io.BytesIO(data))
 
 
-def build(data: bytes, function_name: str, runtime: str) -> Archive:
+def build(data: bytes, runtime: str, machine: str | None = None) -> Archive:
     """The archive's files and its command, or ArchiveProblem saying what is wrong with it."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -49,12 +56,10 @@ def build(data: bytes, function_name: str, runtime: str) -> Archive:
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as error:
         raise ArchiveProblem(f"the archive is not a ZIP file that can be read ({error}); upload a ZIP archive of "
                              "the function's directory") from None
-    files = _without_top_directory(files)
-    candidates = command_candidates(function_name, runtime)
-    command = next((name for name in candidates if name in files), None)
-    if command is None:
-        raise ArchiveProblem(f"the archive has no {' or '.join(candidates)}, which runtime {runtime} runs; put it "
-                             "at the archive's top (or in its one top directory)")
+    command = command_file(runtime, machine)
+    if command not in files:
+        raise ArchiveProblem(f"the archive has no {command}, which runtime {runtime} runs here; put it at the "
+                             "archive's root (zip the function's directory from within it)")
     _check_command(command, files[command], runtime)
     return Archive(tuple(sorted(files.items())), command)
 
@@ -76,15 +81,6 @@ def _check_entries(entries: list[zipfile.ZipInfo], max_unpacked: int) -> None:
         if path.is_absolute() or ".." in path.parts or "\\" in entry.filename or ":" in entry.filename:
             raise ArchiveProblem(f"{entry.filename!r} is not a relative path inside the archive; zip the "
                                  "function's directory from within it")
-
-
-def _without_top_directory(files: dict[str, bytes]) -> dict[str, bytes]:
-    """The files relative to the archive's one top directory, when every file is in it."""
-    tops = {PurePosixPath(name).parts[0] for name in files}
-    if len(tops) == 1 and all(len(PurePosixPath(name).parts) > 1 for name in files):
-        top = tops.pop()
-        return {str(PurePosixPath(name).relative_to(top)): content for name, content in files.items()}
-    return files
 
 
 def _check_command(name: str, content: bytes, runtime: str) -> None:

@@ -49,9 +49,9 @@ def add_routes(api: Api, context: AppContext) -> None:
         return ok(udfs.create_upload(caller, organizationId), status=201)
 
     @api.route("POST", PATH + "/udfs", "udfCreate", "Create UDF", TAG,
-               "Creates a function from an uploaded archive (taken by this request, whatever its outcome after "
-               "the upload is found), built at once: the archive must hold the runtime's command (main.py or "
-               "<functionName>.py that compiles, for python3.11; an executable main or <functionName>, for "
+               "Creates a function from an uploaded archive (taken by the create that succeeds: each upload "
+               "makes one version), built at once: the archive must hold the runtime's command at its root (a "
+               "main.py that compiles, for python3.11; an executable amd64/main or arm64/main for this machine, for "
                "native), else a 400 says why and nothing is stored. Its version 1 is ready when answered.",
                schemas.Udf, errors=CREATE_ERRORS, success_status=201,
                produces=Produces("functionName", "/result/functionName"))

@@ -35,8 +35,8 @@ class UdfDefinition(RequestModel):
     """What a version of a function is: its archive (by upload id) and how ClickHouse runs it."""
 
     uploadId: UUID = Field(description="Identifier of the uploaded source archive (udfUploads/url).")
-    runtime: Runtime = Field(description="python3.11: the archive's main.py (or <functionName>.py) run by "
-                                         "python3; native: its executable main (or <functionName>).")
+    runtime: Runtime = Field(description="python3.11: the archive's main.py, run by python3; native: its "
+                                         "amd64/main or arm64/main, the one for the machine.")
     type: UdfType = Field(description="executable: a process per block; executable_pool: a pool of processes.")
     arguments: list[UdfArgument] = Field(max_length=64, description="Arguments passed to the UDF command.")
     returnType: ClickHouseType = Field(description="ClickHouse data type of the returned value.")

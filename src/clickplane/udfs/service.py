@@ -190,7 +190,7 @@ class UdfApi:
                      ) -> UdfVersion:
         data = self._take_upload(session, udf.organization_id, upload_id)
         try:
-            build(data, udf.name, definition["runtime"])
+            build(data, definition["runtime"])
         except ArchiveProblem as problem:
             raise BadRequest(f"uploadId: the archive does not build: {problem}") from None
         version = UdfVersion(udf_id=udf.id, version=udf.next_version, definition=definition, archive=data)
@@ -253,7 +253,7 @@ class UdfApi:
             version = self._attachable(session, udf, request.version)
             require_running(visible(Services(session), caller, organization_id, service_id))
             number, function = version.version, engine_function(
-                udf.name, version.definition, build(version.archive, udf.name, version.definition["runtime"]))
+                udf.name, version.definition, build(version.archive, version.definition["runtime"]))
         try:
             await self.context.runtime.install_function(str(service_id), function)
         except FunctionsUnsupported as unsupported:
