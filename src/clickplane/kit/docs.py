@@ -21,7 +21,7 @@ from openapidocs.v3 import HTTPSecurity, Info, OpenAPI, Reference, RequestBody, 
 
 from clickplane.kit.binders import JsonBodyBinder
 from clickplane.kit.envelope import JSON
-from clickplane.kit.schemas import Acknowledgement, Envelope, ErrorBody, Page
+from clickplane.kit.schemas import Acknowledgement, DependencyErrorBody, Envelope, ErrorBody, Page
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -106,7 +106,8 @@ class CloudApiDocs(OpenAPIHandler):
         # Every request passes the body size limit, and every operation is authenticated and so counts against
         # a rate limit.
         for status in (*errors, 413, 429):
-            responses[status] = ResponseInfo(ERROR_DESCRIPTIONS[status], content=[ContentInfo(ErrorBody)])
+            body = DependencyErrorBody if status == 424 else ErrorBody
+            responses[status] = ResponseInfo(ERROR_DESCRIPTIONS[status], content=[ContentInfo(body)])
         document = self(summary=summary, description=description, tags=[tag], responses=responses)
 
         def register(handler: F) -> F:

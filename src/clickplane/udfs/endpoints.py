@@ -44,7 +44,7 @@ def add_routes(api: Api, context: AppContext) -> None:
                "application/zip, no credentials), within 15 minutes; its uploadId then goes in one create or "
                "version create. The listener's certificate is the API's under --tls, else one from clickplane's "
                "CA (`clickplane ca-path`; clients trust it with SSL_CERT_FILE).", schemas.UdfUploadSession,
-               errors=(400, 401, 409, 500), success_status=201)
+               errors=(400, 401, 404, 409, 500), success_status=201)
     async def create_upload(caller: Caller, organizationId: UUID) -> Response:
         return ok(udfs.create_upload(caller, organizationId), status=201)
 
@@ -60,7 +60,7 @@ def add_routes(api: Api, context: AppContext) -> None:
 
     @api.route("GET", PATH + "/udfs", "udfList", "List UDFs", TAG,
                "The latest version of each function of the organization, by name. " + PAGED, list[schemas.Udf],
-               errors=(400, 401, 500), paged=True, parameters=PAGE)
+               paged=True, parameters=PAGE)
     async def list_udfs(caller: Caller, organizationId: UUID, cursor: str | None = None,
                         limit: int | None = None) -> Response:
         return paged(udfs.functions(caller, organizationId), limit, cursor, lambda udf: udf.functionName, "a UDF")
