@@ -4,10 +4,11 @@ trusts: it is given clickplane's CA with SSL_CERT_FILE, as a user of a self-host
 
 Covered, each with its exit code: `list` (empty, then two functions, and a page with --limit), `create NAME` (from
 clickhouse/udfs/NAME/ with its udf.json; refused by clickplane's build for a main.py that does not compile, and by
-the CLI itself for a directory without main.py and a udf.json naming another function), `create --file --artifact`, `get`, `version create`, `version list` (and a page),
-`version delete` (an older version; the latest refused), `attach` (refused on ClickHouse 18.16 with the reason;
-on a stopped service, with --wake, refused without waking), `attachment list`, `attachment get` and `detach`
-(nothing attached: refused), `deploy` (the new version is built, then the attach is refused on 18.16), `delete`.
+the CLI itself for a directory without main.py and a udf.json naming another function), `create --file
+--artifact`, `get`, `version create`, `version list` (and a page), `version delete` (an older version; the latest
+refused), `attach` (refused on ClickHouse 18.16 with the reason; on a stopped service, with --wake, refused without
+waking), `attachment list`, `attachment get` and `detach` (nothing attached: refused), `deploy` (the new version is
+built, then the attach is refused on 18.16), `delete`.
 Each command's exit code is printed in a table at the end (`pytest -s`)."""
 
 from __future__ import annotations

@@ -161,6 +161,15 @@ def test_versions_count_up_page_as_clickhousectl_reads_them_and_the_latest_stays
     rest = udfs.client.get(udfs.path("/shout/versions"), params={"limit": 2, "cursor": "2"}).json()
     assert [v["version"] for v in rest["result"]] == [3]
     assert rest.get("nextCursor") is None
+    reference = udfs.client.get(udfs.path("/shout/versions"), params={"shape": "reference", "limit": 2}).json()
+    assert set(reference) == {"status", "requestId", "result"}  # the reference's page: its paging in the result
+    assert [v["version"] for v in reference["result"]["items"]] == [1, 2]
+    assert reference["result"]["items"][0]["error"] is None
+    assert reference["result"]["pagination"] == {"totalRecords": 3, "currentCursor": None, "nextCursor": "2",
+                                                 "limit": 2}
+    whole = udfs.client.get(udfs.path(), params={"shape": "reference"}).json()["result"]["pagination"]
+    assert (whole["totalRecords"], whole["limit"], whole["nextCursor"]) == (2, 100, None)
+    refused(udfs.client.get(udfs.path(), params={"shape": "items"}), 400, "shape", "reference")
     refused(udfs.client.get(udfs.path("/shout/versions"), params={"limit": 101}), 400, "limit")
     refused(udfs.client.get(udfs.path(), params={"cursor": "nobody"}), 400, "cursor")
     refused(udfs.client.delete(udfs.path("/shout/versions/3")), 409, "latest")

@@ -2,7 +2,8 @@
 (no credentials: its token is one).
 
 Lists are answered as clickhousectl reads them: `result` an array, with `nextCursor`, `limit` and `totalCount`
-beside it, not the reference's `{items, pagination}` object, which the CLI cannot read."""
+beside it, not the reference's `{items, pagination}` object, which the CLI cannot read ("invalid type: map,
+expected a sequence"). A client written to the reference asks for its shape with `shape=reference`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from clickplane.kit.binders import JsonBody
 from clickplane.kit.context import AppContext
 from clickplane.kit.docs import Produces
 from clickplane.kit.envelope import acknowledged, ok
+from clickplane.kit.errors import BadRequest
 from clickplane.kit.paging import MAX_PAGE, page_of
 from clickplane.kit.routes import Api
 from clickplane.udfs import schemas
@@ -27,15 +29,29 @@ ONE = PATH + "/udfs/{functionName}"
 CHANGE_ERRORS = (400, 401, 404, 409, 500)
 CREATE_ERRORS = (*CHANGE_ERRORS, 410)
 ATTACH_ERRORS = (*CHANGE_ERRORS, 424)
-PAGE = {"limit": {"minimum": 1, "maximum": MAX_PAGE}}
+# How a list is answered: as clickhousectl reads it (the default), or as the reference document has it.
+SHAPES = ("clickhousectl", "reference")
+PAGE: dict[str, dict[str, Any]] = {"limit": {"minimum": 1, "maximum": MAX_PAGE}, "shape": {"enum": list(SHAPES)}}
 PAGED = (f"With `limit` (1 to {MAX_PAGE}) or `cursor`, one page, with `nextCursor` (absent on the last page), "
-         "`limit` and `totalCount` beside the result array.")
+         "`limit` and `totalCount` beside the result array, which is what clickhousectl reads; with "
+         "`shape=reference`, the reference's `{items, pagination}` result instead, a page of at most `limit` (100 "
+         "when absent).")
 
 
 def add_routes(api: Api, context: AppContext) -> None:
     udfs = UdfApi(context)
 
-    def paged(items: list[Any], limit: int | None, cursor: str | None, id_of: Any, what: str) -> Response:
+    def paged(items: list[Any], limit: int | None, cursor: str | None, shape: str | None, id_of: Any, what: str
+              ) -> Response:
+        if shape is not None and shape not in SHAPES:
+            raise BadRequest(f"shape must be one of {', '.join(SHAPES)} (clickhousectl when absent)")
+        if shape == "reference":  # a page of at most 100 at a time, its paging inside the result
+            page, paging = page_of(items, limit or MAX_PAGE, cursor, id_of, what)
+            assert paging is not None, "a page was asked for"
+            # With their nulls: the reference's items require returnName, poolSize and error, null or not.
+            return ok({"items": [item.model_dump(mode="json") for item in page], "pagination": {
+                "totalRecords": paging.totalCount, "currentCursor": cursor, "nextCursor": paging.nextCursor,
+                "limit": paging.limit}})
         page, paging = page_of(items, limit, cursor, id_of, what)
         return ok(list(page), page=paging)
 
@@ -59,11 +75,12 @@ def add_routes(api: Api, context: AppContext) -> None:
         return ok(udfs.create(caller, organizationId, body.value), status=201)
 
     @api.route("GET", PATH + "/udfs", "udfList", "List UDFs", TAG,
-               "The latest version of each function of the organization, by name. " + PAGED, list[schemas.Udf],
-               paged=True, parameters=PAGE)
+               "The latest version of each function of the organization, by name. " + PAGED,
+               schemas.UdfListResponse | list[schemas.Udf], paged=True, parameters=PAGE)
     async def list_udfs(caller: Caller, organizationId: UUID, cursor: str | None = None,
-                        limit: int | None = None) -> Response:
-        return paged(udfs.functions(caller, organizationId), limit, cursor, lambda udf: udf.functionName, "a UDF")
+                        limit: int | None = None, shape: str | None = None) -> Response:
+        return paged(udfs.functions(caller, organizationId), limit, cursor, shape, lambda udf: udf.functionName,
+                     "a UDF")
 
     @api.route("GET", ONE, "udfGet", "Get UDF", TAG, "The function's latest version.", schemas.Udf)
     async def get(caller: Caller, organizationId: UUID, functionName: str) -> Response:
@@ -84,10 +101,11 @@ def add_routes(api: Api, context: AppContext) -> None:
         return ok(udfs.create_version(caller, organizationId, functionName, body.value), status=201)
 
     @api.route("GET", ONE + "/versions", "udfVersionList", "List UDF versions", TAG,
-               "The function's versions, oldest first. " + PAGED, list[schemas.Udf], paged=True, parameters=PAGE)
+               "The function's versions, oldest first. " + PAGED,
+               schemas.UdfVersionListResponse | list[schemas.Udf], paged=True, parameters=PAGE)
     async def list_versions(caller: Caller, organizationId: UUID, functionName: str, cursor: str | None = None,
-                            limit: int | None = None) -> Response:
-        return paged(udfs.versions(caller, organizationId, functionName), limit, cursor,
+                            limit: int | None = None, shape: str | None = None) -> Response:
+        return paged(udfs.versions(caller, organizationId, functionName), limit, cursor, shape,
                      lambda udf: str(udf.version), "a version of this UDF")
 
     @api.route("DELETE", ONE + "/versions/{version}", "udfVersionDelete", "Delete UDF version", TAG,
@@ -120,11 +138,11 @@ def add_routes(api: Api, context: AppContext) -> None:
         return acknowledged()
 
     @api.route("GET", ONE + "/attachments", "udfAttachmentList", "List UDF attachments", TAG,
-               "The services the function is attached to. " + PAGED, list[schemas.UdfAttachment], paged=True,
-               parameters=PAGE)
+               "The services the function is attached to. " + PAGED,
+               schemas.UdfAttachmentListResponse | list[schemas.UdfAttachment], paged=True, parameters=PAGE)
     async def list_attachments(caller: Caller, organizationId: UUID, functionName: str, cursor: str | None = None,
-                               limit: int | None = None) -> Response:
-        return paged(udfs.attachments(caller, organizationId, functionName), limit, cursor,
+                               limit: int | None = None, shape: str | None = None) -> Response:
+        return paged(udfs.attachments(caller, organizationId, functionName), limit, cursor, shape,
                      lambda attachment: str(attachment.serviceId), "a service this UDF is attached to")
 
 

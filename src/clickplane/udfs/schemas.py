@@ -81,7 +81,8 @@ class UdfArgumentOutput(ResponseModel):
 class Udf(ResponseModel):
     functionName: str = Field(description="Name of the UDF. Unique within the organization.")
     version: int = Field(description="Version number of the UDF.")
-    status: BuildStatus = Field(description="Build state of this UDF version.")
+    status: BuildStatus = Field(description="Build state of this UDF version: ready for every version clickplane "
+                                            "keeps, as its build (the archive's check) is done within the create.")
     runtime: Runtime
     type: UdfType
     arguments: list[UdfArgumentOutput]
@@ -105,8 +106,8 @@ class Udf(ResponseModel):
 class UdfAttachment(ResponseModel):
     functionName: str
     serviceId: UUID
-    status: AttachmentStatus = Field(description="deployed: installed on the service's ClickHouse; error: the "
-                                                 "install failed.")
+    status: AttachmentStatus = Field(description="deployed (installed on the service's ClickHouse) for every "
+                                                 "attachment clickplane keeps: an install that fails is a 424.")
     version: int
 
 
@@ -116,3 +117,31 @@ class UdfUploadSession(ResponseModel):
                            description="Where to PUT the archive (application/zip, no credentials): once, before "
                                        "expiresAt.")
     expiresAt: Timestamp
+
+
+class Pagination(ResponseModel):
+    totalRecords: int = Field(description="Total number of records available.")
+    currentCursor: str | None = Field(description="Cursor for the current page. Null for the first page.")
+    nextCursor: str | None = Field(description="Cursor for the next page. Null if there are no more results.")
+    limit: int = Field(description="Maximum number of records returned per page.")
+
+
+class UdfListResponse(ResponseModel):
+    """The reference's page of functions, answered with `shape=reference`."""
+
+    items: list[Udf] = Field(description="Latest version of each UDF in the organization.")
+    pagination: Pagination
+
+
+class UdfVersionListResponse(ResponseModel):
+    """The reference's page of versions, answered with `shape=reference`."""
+
+    items: list[Udf]
+    pagination: Pagination
+
+
+class UdfAttachmentListResponse(ResponseModel):
+    """The reference's page of attachments, answered with `shape=reference`."""
+
+    items: list[UdfAttachment]
+    pagination: Pagination
