@@ -77,6 +77,10 @@ def stored_definition(request: schemas.UdfDefinition) -> dict[str, Any]:
     """The definition as a version keeps it, executable_pool's defaults filled in; BadRequest for a field that does
     not apply to the function's type."""
     definition = request.model_dump(mode="json", exclude={"uploadId", "functionName"})
+    names = [argument.name for argument in request.arguments]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise BadRequest(f"arguments: {repeated[0]!r} names more than one argument; give each its own name")
     if request.type == "executable":
         if request.poolSize is not None:
             raise BadRequest("poolSize: applies to executable_pool functions only; leave it out, or make type "

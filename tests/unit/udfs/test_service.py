@@ -150,6 +150,8 @@ def test_an_archive_that_does_not_build_is_a_400_that_stores_nothing_and_keeps_t
         setup.api.get(setup.caller, setup.organization_id, "upper")
     with refused(BadRequest, "poolSize", "executable_pool"):
         setup.create(poolSize=2)
+    with refused(BadRequest, "'x' names more than one argument"):
+        setup.create(arguments=[{"name": "x", "type": "String"}, {"name": "x", "type": "UInt8"}])
 
 
 def test_definitions_keep_the_reference_defaults() -> None:
