@@ -8,11 +8,12 @@ the CLI itself for a directory without main.py and a udf.json naming another fun
 --artifact`, `get`, `version create`, `version list` (and a page), `version delete` (an older version; the latest
 refused), `attach` (refused on ClickHouse 18.16 with the reason; on a stopped service, with --wake, refused without
 waking), `attachment list`, `attachment get` and `detach` (nothing attached: refused), `deploy` (the new version is
-built, then the attach is refused on 18.16), `delete`.
+built, then the attach is refused on 18.16), `delete`; and `attach` on an idle service, which only `--wake` wakes.
 Each command's exit code is printed in a table at the end (`pytest -s`)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import subprocess
@@ -151,3 +152,29 @@ def test_every_udf_subcommand(cli: UdfCli, services: tuple[dict[str, Any], str])
 
 def server_state(cli: UdfCli, service_id: str) -> str:
     return str(cli.server.service(service_id)["state"])
+
+
+def test_attach_wakes_an_idle_service_only_when_asked(fresh_server: ClickplaneServer) -> None:
+    """An idle service's 424 is SERVICE_IDLE with canWake: `udf attach` says so; `udf attach --wake` wakes it
+    (PATCH .../state awake, then polls it until running) and attaches again, which on 18.16 is refused for the
+    engine's reason."""
+    fresh_server.settings["CLICKPLANE_IDLE_MINUTE_SECONDS"] = "2"  # 5 "minutes" pass in 10 seconds
+    fresh_server.start()
+    created = fresh_server.create_service(name="udf-sleepy", idleScaling=True, idleTimeoutMinutes=5)
+    service_id = created["service"]["id"]
+    version = fresh_server.wait_for_state(service_id, "running")["clickhouseVersion"]
+    if int(version.split(".")[0]) > 21:
+        pytest.skip(f"this test follows a ClickHouse without executable functions; the service runs {version}")
+    with contextlib.contextmanager(running_cli)(UdfCli, fresh_server, "clickhousectl-udf-idle-") as cli:
+        cli.function_dir("shout", {"main.py": UPPER})
+        cli.udf("create", "shout")
+        fresh_server.wait_for_state(service_id, "idle")
+        asked = cli.udf("attach", "shout", service_id, code=1)
+        assert "SERVICE_IDLE" in asked
+        assert fresh_server.service(service_id)["state"] == "idle"  # not woken without --wake
+        woken = cli.udf("attach", "shout", service_id, "--wake", code=1)
+        assert "UDF_UNSUPPORTED" in woken, woken  # woken, then refused for the engine
+        assert fresh_server.service(service_id)["state"] == "running"
+        print("\nclickhousectl udf attach on an idle service:")
+        for command, code in cli.codes[-2:]:
+            print(f"  {code}  {command}")
