@@ -256,8 +256,12 @@ class UdfApi:
             udf = self._udf(session, organization_id, name)
             version = self._attachable(session, udf, request.version)
             require_running(visible(Services(session), caller, organization_id, service_id))
-            number, function = version.version, engine_function(
-                udf.name, version.definition, build(version.archive, version.definition["runtime"]))
+            try:
+                archive = build(version.archive, version.definition["runtime"])
+            except ArchiveProblem as problem:  # built for another machine than this one, which now runs it
+                raise Conflict(f"version {version.version} of UDF {name} does not build here: {problem}; create a "
+                               "new version") from None
+            number, function = version.version, engine_function(udf.name, version.definition, archive)
         try:
             await self.context.runtime.install_function(str(service_id), function)
         except FunctionsUnsupported as unsupported:

@@ -246,3 +246,14 @@ async def test_another_organizations_function_or_service_is_not_found(setup: Set
     with refused(NotFound):
         await setup.api.attach(setup.caller, setup.organization_id, "upper", uuid.uuid4(),
                                schemas.UdfAttachRequest())
+
+
+async def test_a_native_version_built_for_another_machine_is_a_409_at_attach(setup: Setup,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    native = {"amd64/main": b"#!/bin/sh\ncat\n", "arm64/main": b"#!/bin/sh\ncat\n"}
+    upload = setup.upload(zipped(native))
+    setup.api.create(setup.caller, setup.organization_id, schemas.UdfCreateRequest.model_validate(
+        {**DEFINITION, "runtime": "native", "functionName": "cat", "uploadId": str(upload)}))
+    monkeypatch.setattr("clickplane.udfs.archive.platform.machine", lambda: "riscv64")
+    with refused(Conflict, "does not build here", "riscv64/main", "create a new version"):
+        await setup.attach("cat")
