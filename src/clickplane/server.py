@@ -147,10 +147,10 @@ class ListenerBeside(uvicorn.Server):
         yield
 
 
-def upload_listener(settings: Settings, context: AppContext) -> tuple[ListenerBeside, socket.socket, str]:
+def upload_listener(settings: Settings, context: AppContext) -> tuple[ListenerBeside, socket.socket, int]:
     """The HTTPS listener UDF archives are PUT to, whatever the API serves: clickhousectl sends them only to an
     https URL. On the API's host (its certificate under --tls, else one from clickplane's CA) and
-    udf_upload_port (a free port for 0). The server, its socket, and the base URL of upload URLs."""
+    udf_upload_port (a free port for 0). The server, its socket, and its port."""
     certificate, private_key = api_certificate(settings)
     if certificate is None or private_key is None:
         certificate, private_key = issued_certificate(settings, "udf-uploads-tls")
@@ -167,8 +167,7 @@ def upload_listener(settings: Settings, context: AppContext) -> tuple[ListenerBe
     config = uvicorn.Config(create_upload_app(context), access_log=False, log_config=None, log_level="info",
                             server_header=False, ssl_certfile=certificate, ssl_keyfile=private_key,
                             timeout_keep_alive=75, http="clickplane.kit.limits:LimitedHttpProtocol")
-    host = f"[{settings.host}]" if family == socket.AF_INET6 else settings.host
-    return ListenerBeside(config), listening, f"https://{host}:{port}"
+    return ListenerBeside(config), listening, int(port)
 
 
 async def serve(plane: ControlPlane) -> None:
@@ -193,9 +192,10 @@ async def serve(plane: ControlPlane) -> None:
                             # httptools with a cap on a request's head and a deadline for it (slow clients).
                             http="clickplane.kit.limits:LimitedHttpProtocol")
     server = uvicorn.Server(config)
-    uploads, upload_socket, plane.context.udf_upload_base_url = upload_listener(plane.settings, plane.context)
+    uploads, upload_socket, plane.context.udf_upload_port = upload_listener(plane.settings, plane.context)
     uploading = asyncio.create_task(uploads.serve(sockets=[upload_socket]), name="udf-uploads")
-    log.info("UDF archives are uploaded to %s (the uploadUrl of udfUploads/url)", plane.context.udf_upload_base_url)
+    log.info("UDF archives are uploaded to https://%s:%d (the uploadUrl of udfUploads/url, on the host a client "
+             "reaches the API at)", plane.settings.host, plane.context.udf_upload_port)
     lease = lease_for(plane.settings.resolved_database_url, plane.settings.data_dir)
     check_seconds = plane.settings.reconcile_interval_seconds
     leading = asyncio.create_task(lead(lease, partial(background_work, plane), check_seconds), name="leadership")

@@ -8,6 +8,7 @@ expected a sequence"). A client written to the reference asks for its shape with
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from blacksheep import Request, Response, Router
@@ -15,7 +16,7 @@ from blacksheep import Request, Response, Router
 from clickplane.auth.authentication import Caller
 from clickplane.kit.binders import JsonBody
 from clickplane.kit.context import AppContext
-from clickplane.kit.docs import Produces
+from clickplane.kit.docs import Produces, base_url
 from clickplane.kit.envelope import acknowledged, ok
 from clickplane.kit.errors import BadRequest
 from clickplane.kit.paging import MAX_PAGE, page_of
@@ -56,13 +57,15 @@ def add_routes(api: Api, context: AppContext) -> None:
         return ok(list(page), page=paging)
 
     @api.route("POST", PATH + "/udfUploads/url", "udfUploadSessionCreate", "Create UDF upload URL", TAG,
-               "An https URL of clickplane's upload listener to PUT one ZIP archive to (content-type "
-               "application/zip, no credentials), within 15 minutes; its uploadId then goes in one create or "
-               "version create. The listener's certificate is the API's under --tls, else one from clickplane's "
-               "CA (`clickplane ca-path`; clients trust it with SSL_CERT_FILE).", schemas.UdfUploadSession,
+               "An https URL of clickplane's upload listener, on the host the request was sent to, to PUT one ZIP "
+               "archive to (content-type application/zip, no credentials), within 15 minutes; its uploadId then "
+               "goes in one create or version create. The listener's certificate is the API's under --tls, else "
+               "one from clickplane's CA (`clickplane ca-path`; clients trust it with SSL_CERT_FILE).",
+               schemas.UdfUploadSession,
                errors=(400, 401, 404, 409, 500), success_status=201)
-    async def create_upload(caller: Caller, organizationId: UUID) -> Response:
-        return ok(udfs.create_upload(caller, organizationId), status=201)
+    async def create_upload(caller: Caller, organizationId: UUID, request: Request) -> Response:
+        host = urlsplit(base_url(request)).hostname or context.settings.host
+        return ok(udfs.create_upload(caller, organizationId, host), status=201)
 
     @api.route("POST", PATH + "/udfs", "udfCreate", "Create UDF", TAG,
                "Creates a function from an uploaded archive (taken by the create that succeeds: each upload "

@@ -121,11 +121,14 @@ class UdfApi:
 
     # Uploads.
 
-    def create_upload(self, caller: Caller, organization_id: uuid.UUID) -> schemas.UdfUploadSession:
-        base_url = self.context.udf_upload_base_url
-        if base_url is None:
+    def create_upload(self, caller: Caller, organization_id: uuid.UUID, host: str) -> schemas.UdfUploadSession:
+        """An upload URL on `host`, the host the client reached the API at (so reachable by it), and the port of
+        serve's upload listener."""
+        port = self.context.udf_upload_port
+        if port is None:
             raise Conflict("this clickplane process has no upload listener (`clickplane serve` starts one); send "
                            "the request to a clickplane serve")
+        base_url = f"https://{f'[{host}]' if ':' in host else host}:{port}"
         token = secrets.token_urlsafe(32)
         now = utcnow()
         with self.context.database.transaction() as session:

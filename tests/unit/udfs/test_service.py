@@ -32,6 +32,7 @@ pytestmark = pytest.mark.anyio
 
 HASHER = SecretHasher(b"k" * 32)
 BASE_URL = "https://127.0.0.1:9443"
+HOST = "127.0.0.1"
 DEFINITION: dict[str, Any] = {"runtime": "python3.11", "type": "executable",
                               "arguments": [{"name": "x", "type": "String"}], "returnType": "String"}
 
@@ -64,7 +65,7 @@ class Setup:
     database: Database
 
     def upload(self, archive: bytes | None = None) -> uuid.UUID:
-        session = self.api.create_upload(self.caller, self.organization_id)
+        session = self.api.create_upload(self.caller, self.organization_id, HOST)
         token = session.uploadUrl.rsplit("/", 1)[1]
         self.api.receive_upload(token, archive or zipped({"main.py": UPPER}))
         return session.uploadId
@@ -97,7 +98,7 @@ def setup(database: Database, tmp_path: Path) -> Setup:
                           VerifiedKeys(ttl_seconds=60))
     runtime = InstallingRuntime()
     context.runtime = runtime  # type: ignore[assignment]
-    context.udf_upload_base_url = BASE_URL
+    context.udf_upload_port = 9443
     caller = Caller(uuid.uuid4(), "admin", organization_id, (str(ADMIN.id),), ADMIN.policies)
     return Setup(UdfApi(context), runtime, caller, organization_id, service_id, database)
 
@@ -108,8 +109,10 @@ def refused(error: type[ApiError], *words: str) -> Any:
 
 
 def test_an_upload_url_is_https_takes_one_zip_and_is_taken_by_one_create(setup: Setup) -> None:
-    session = setup.api.create_upload(setup.caller, setup.organization_id)
+    session = setup.api.create_upload(setup.caller, setup.organization_id, HOST)
     assert session.uploadUrl.startswith(f"{BASE_URL}/udf-uploads/")
+    assert setup.api.create_upload(setup.caller, setup.organization_id, "::1").uploadUrl.startswith(
+        "https://[::1]:9443/")
     token = session.uploadUrl.rsplit("/", 1)[1]
     with setup.database.looking() as store:  # only its digest is kept
         assert UdfUploads(store).by_token(token_digest(token)) is not None
@@ -130,10 +133,10 @@ def test_an_upload_url_is_https_takes_one_zip_and_is_taken_by_one_create(setup: 
 
 
 def test_an_expired_or_empty_upload_cannot_be_used(setup: Setup) -> None:
-    empty = setup.api.create_upload(setup.caller, setup.organization_id).uploadId
+    empty = setup.api.create_upload(setup.caller, setup.organization_id, HOST).uploadId
     with refused(Gone, "nothing was uploaded"):
         setup.create(uploadId=str(empty))
-    expired = setup.api.create_upload(setup.caller, setup.organization_id)
+    expired = setup.api.create_upload(setup.caller, setup.organization_id, HOST)
     with setup.database.transaction() as session:
         session.get(models.UdfUpload, expired.uploadId).expires_at -= timedelta(hours=1)  # type: ignore[union-attr]
     with refused(Gone, "expired or unknown"):
