@@ -2,7 +2,8 @@
 URL that serve's own listener serves (once each, without credentials, verified against clickplane's CA), the build
 of each version, paging as clickhousectl reads it, the delete rules, and attaching: on a ClickHouse without
 executable functions (18.16) a 424 with the reason its server's version gives; on one that has them (when
-CLICKPLANE_TEST_UDF_CLICKHOUSE_BINARY names its binary) the function installed, run in SQL, and removed."""
+CLICKPLANE_TEST_UDF_CLICKHOUSE_BINARY names its binary) the function installed, run in SQL, and removed. Under
+--tls the upload listener serves the API's own certificate."""
 
 from __future__ import annotations
 
@@ -249,3 +250,17 @@ def test_an_attached_function_runs_in_the_services_sql_until_detached(udf_server
         assert client.delete(udfs.path(f"/shout/attachments/{service['id']}")).status_code == 200
         assert "shout" not in sql("SELECT name FROM system.functions WHERE name = 'shout'").text.split()
         assert client.delete(udfs.path("/shout")).status_code == 200
+
+
+def test_under_tls_the_upload_listener_has_the_apis_certificate(fresh_server: ClickplaneServer) -> None:
+    fresh_server.settings["CLICKPLANE_TLS"] = "true"
+    fresh_server.start()
+    with fresh_server.client() as client:
+        udfs = Udfs(fresh_server, client)
+        session = udfs.session()
+        assert session["uploadUrl"].startswith("https://127.0.0.1:")
+        assert not session["uploadUrl"].startswith(fresh_server.base_url)  # its own port, beside the API's
+        assert udfs.put(session["uploadUrl"], zipped({"main.py": UPPER})).status_code == 200
+    api = (fresh_server.data_dir / "api-tls" / "server.crt").read_bytes()
+    host, port = session["uploadUrl"].split("/")[2].split(":")
+    assert ssl.get_server_certificate((host, int(port))).encode().strip() == api.strip()
