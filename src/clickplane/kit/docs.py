@@ -32,7 +32,8 @@ ERROR_DESCRIPTIONS = {
     404: "No such resource in the caller's organization.",
     409: "The resource's current state does not allow this; the error says what to do first.",
     410: "What the request names is gone (an upload used or expired); the error says what to ask for anew.",
-    424: "The service this depends on is not running (idle or stopped); the error names its state.",
+    424: "The service this depends on is not running (idle or stopped), or its engine cannot do what is asked (a "
+         "ClickHouse without executable functions); the error says which.",
     413: "The request body is too large.",
     429: "The API key is over its rate limit; retry after Retry-After seconds.",
     500: "The server failed; the request may be retried. Report the requestId if it persists.",
