@@ -22,7 +22,7 @@ from clickplane.keys import endpoints as keys
 from clickplane.kit.context import AppContext
 from clickplane.kit.docs import CloudApiDocs
 from clickplane.kit.envelope import JSON, failure
-from clickplane.kit.errors import ApiError, TooManyRequests
+from clickplane.kit.errors import ApiError, NotFound, TooManyRequests
 from clickplane.kit.limits import BodyLimits
 from clickplane.kit.routes import Api, no_such_operation
 from clickplane.members import endpoints as users
@@ -42,6 +42,7 @@ from clickplane.saved_queries import endpoints as saved_queries
 from clickplane.service_profiles import endpoints as service_profiles
 from clickplane.service_settings import endpoints as clickhouse_settings
 from clickplane.services import endpoints as services
+from clickplane.udfs import endpoints as udfs
 from clickplane.usage import endpoints as usage
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class QuietApplication(Application):
 
 
 async def _render_api_error(app: Application, request: Request, error: ApiError) -> Response:
-    return failure(error.status, error.wire_text)
+    return failure(error.status, error.wire_text, fields=error.fields)
 
 
 async def _render_rate_limited(app: Application, request: Request, error: TooManyRequests) -> Response:
@@ -127,13 +128,35 @@ def create_app(context: AppContext, collectors: Iterable[Collector] = ()) -> Any
     for resource in (organizations, services, query_endpoints, keys, roles, users, quotas, activities, prometheus,
                      clickhouse_settings, backups, usage, postgres, postgres_telemetry, clickpipes,
                      reverse_private_endpoints, clickstack, saved_queries, query_api_endpoints, service_profiles,
-                     replica_routing):
+                     replica_routing, udfs):
         resource.add_routes(api, context)
     add_query_route(router, docs, context)
     add_health_routes(router, docs, context)
     registry, http_metrics = registry_of(context.database, collectors)
     # Unauthenticated like /healthz: Prometheus scrapes without credentials, and the metrics hold no org data.
     router.add("GET", "/metrics", docs.ignore()(scrape_handler(registry)))
+    app = _application(router, context)
+    docs.bind_app(app)
+    settings = context.settings
+    return Observed(BodyLimits(app, settings.max_body_bytes, settings.body_timeout_seconds), http_metrics)
+
+
+def create_upload_app(context: AppContext) -> Any:
+    """The ASGI application of serve's HTTPS upload listener: the PUT of UDF upload URLs alone, with bodies up to
+    udf_archive_max_bytes."""
+    router = Router()
+    udfs.add_upload_route(router, context)
+
+    async def elsewhere(request: Request) -> Response:
+        raise NotFound(f"no upload at {request.method} {request.path}: this listener takes the PUT of an uploadUrl "
+                       "(POST /v1/organizations/{organizationId}/udfUploads/url hands them out)")
+
+    router.fallback = elsewhere
+    settings = context.settings
+    return BodyLimits(_application(router, context), settings.udf_archive_max_bytes, settings.body_timeout_seconds)
+
+
+def _application(router: Router, context: AppContext) -> QuietApplication:
     app = QuietApplication(router=router, show_error_details=False)
     cast(Container, app.services).add_instance(context)
     # Only our own handlers: BlackSheep's default one for pydantic errors would turn a bug into a 400.
@@ -145,6 +168,4 @@ def create_app(context: AppContext, collectors: Iterable[Collector] = ()) -> Any
     app.exceptions_handlers[MessageAborted] = _client_went_away
     for status in (400, 404, 405, 500):
         app.exceptions_handlers[status] = _render_http_exception
-    docs.bind_app(app)
-    settings = context.settings
-    return Observed(BodyLimits(app, settings.max_body_bytes, settings.body_timeout_seconds), http_metrics)
+    return app

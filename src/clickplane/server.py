@@ -4,8 +4,11 @@ operator commands that answer in the API's own shapes (members, backups)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 import uuid
+from collections.abc import Iterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from functools import partial
@@ -14,7 +17,7 @@ from pathlib import Path
 import uvicorn
 from sqlalchemy.orm import Session
 
-from clickplane.app import create_app
+from clickplane.app import create_app, create_upload_app
 from clickplane.auth.authentication import VerifiedKeys
 from clickplane.auth.rate_limit import RateLimiter
 from clickplane.auth.secrets import SecretBox, SecretHasher
@@ -142,12 +145,48 @@ def api_certificate(settings: Settings) -> tuple[Path | None, Path | None]:
         if not (settings.tls_certificate and settings.tls_private_key):
             raise SystemExit("error: --tls-certificate and --tls-private-key go together")
         return settings.tls_certificate, settings.tls_private_key
-    directory = settings.data_dir / "api-tls"
+    return issued_certificate(settings, "api-tls")
+
+
+def issued_certificate(settings: Settings, name: str) -> tuple[Path, Path]:
+    """A certificate and key for the listen host, issued by clickplane's CA, kept in <data dir>/<name>."""
+    directory = settings.data_dir / name
     certificate, private_key = directory / "server.crt", directory / "server.key"
     directory.mkdir(parents=True, exist_ok=True)
     authority = ensure_ca(ca_certificate_path(settings.data_dir).parent)
     ensure_server_certificate(authority, {settings.host, "localhost", "127.0.0.1"}, certificate, private_key)
     return certificate, private_key
+
+
+class ListenerBeside(uvicorn.Server):
+    """A uvicorn server run beside the API's, which handles the signals: this one stops when told to."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def upload_listener(settings: Settings, context: AppContext) -> tuple[ListenerBeside, socket.socket, int]:
+    """The HTTPS listener UDF archives are PUT to, whatever the API serves: clickhousectl sends them only to an
+    https URL. On the API's host (its certificate under --tls, else one from clickplane's CA) and
+    udf_upload_port (a free port for 0). The server, its socket, and its port."""
+    certificate, private_key = api_certificate(settings)
+    if certificate is None or private_key is None:
+        certificate, private_key = issued_certificate(settings, "udf-uploads-tls")
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((settings.host, settings.udf_upload_port))
+    except OSError as error:
+        listening.close()
+        raise SystemExit(f"error: the UDF upload listener cannot listen on {settings.host}:"
+                         f"{settings.udf_upload_port}: {error} (CLICKPLANE_UDF_UPLOAD_PORT)") from None
+    port = listening.getsockname()[1]
+    config = uvicorn.Config(create_upload_app(context), access_log=False, log_config=None, log_level="info",
+                            server_header=False, ssl_certfile=certificate, ssl_keyfile=private_key,
+                            timeout_keep_alive=75, http="clickplane.kit.limits:LimitedHttpProtocol")
+    return ListenerBeside(config), listening, int(port)
 
 
 async def serve(plane: ControlPlane) -> None:
@@ -172,14 +211,20 @@ async def serve(plane: ControlPlane) -> None:
                             # httptools with a cap on a request's head and a deadline for it (slow clients).
                             http="clickplane.kit.limits:LimitedHttpProtocol")
     server = uvicorn.Server(config)
+    uploads, upload_socket, plane.context.udf_upload_port = upload_listener(plane.settings, plane.context)
+    uploading = asyncio.create_task(uploads.serve(sockets=[upload_socket]), name="udf-uploads")
+    log.info("UDF archives are uploaded to https://%s:%d (the uploadUrl of udfUploads/url, on the host a client "
+             "reaches the API at)", plane.settings.host, plane.context.udf_upload_port)
     lease = lease_for(plane.settings.resolved_database_url, plane.settings.data_dir)
     check_seconds = plane.settings.reconcile_interval_seconds
     leading = asyncio.create_task(lead(lease, partial(background_work, plane), check_seconds), name="leadership")
     try:
         await server.serve()
     finally:
+        uploads.should_exit = True
         leading.cancel()
-        await asyncio.gather(leading, return_exceptions=True)
+        await asyncio.gather(leading, uploading, return_exceptions=True)
+        upload_socket.close()
         await plane.runtime.aclose()
         plane.database.dispose()
 

@@ -113,6 +113,13 @@ class Settings(BaseSettings):
                                                                    "clickplane's CA for the listen host.")
     tls_private_key: Path | None = Field(default=None, description="PEM private key of tls_certificate.")
     max_body_bytes: int = Field(default=1 << 20, gt=0, description="Largest request body accepted.")
+    udf_upload_port: int = Field(
+        default=0, ge=0, le=65535, description="Port of the HTTPS listener that takes UDF archives (the uploadUrl "
+                                               "of udfUploads/url), on the API's host, with the API's certificate "
+                                               "under --tls and one from clickplane's CA otherwise; 0: a free one.")
+    udf_archive_max_bytes: int = Field(
+        default=32 << 20, gt=0, description="Largest UDF archive an upload URL takes (and the most its files may "
+                                            "hold unpacked is 4 times this).")
     trusted_proxies: str = Field(
         default="", description="Comma-separated addresses or networks of reverse proxies in front of the API, "
                                 "whose X-Forwarded-For and X-Forwarded-Proto are believed; empty: none, each "

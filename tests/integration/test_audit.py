@@ -4,6 +4,7 @@ Runs in an organization of its own, so that nothing else writes to the log it re
 
 from __future__ import annotations
 
+import ssl
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -14,6 +15,7 @@ import httpx
 from clickplane.server import accept_invitation
 from tests.integration.conftest import needs_clickhouse
 from tests.integration.harness import ClickplaneServer, wait_until
+from tests.integration.test_udfs_api import zipped
 from tests.s3 import http_file_server
 
 DEVELOPER_ROLE = "00000000-0000-4000-8000-000000000002"
@@ -189,6 +191,37 @@ def test_each_change_is_in_the_log_once_with_its_type_and_actor(server: Clickpla
                                                                                     "DELETE")),
             ("clickStackDeleteSource", "clickstack_source_delete", stack("sources/{source}", "DELETE")),
         ]
+        trust = ssl.create_default_context(cafile=server.data_dir / "ca" / "ca.pem")
+
+        def udf_upload() -> str:
+            session = ok(client.post(f"{org}/udfUploads/url"))["result"]
+            put = httpx.put(session["uploadUrl"], content=zipped({"main.py": b"print(1)\n"}), verify=trust,
+                            headers={"content-type": "application/zip"}, timeout=30)
+            assert put.status_code == 200, put.text
+            return str(session["uploadId"])
+
+        def udf_attachment(method: str) -> Callable[[], None]:
+            """Attach, or detach: on a ClickHouse without executable functions (18.16) refused, so not logged."""
+            def sent() -> None:
+                answer = client.request(method, f"{org}/udfs/audited/attachments/{state['service']}", json={})
+                assert answer.status_code in (200, 424 if method == "PUT" else 404), answer.text
+                if answer.status_code == 200:
+                    state[f"udf {method}"] = "logged"
+            return sent
+
+        udf = {"runtime": "python3.11", "type": "executable", "arguments": [], "returnType": "String"}
+        udf_steps: list[tuple[str, str | None, Callable[[], Any]]] = [
+            # An upload URL changes nothing the organization holds: not logged (a create that takes it is).
+            ("udfUploadSessionCreate", None, udf_upload),
+            ("udfCreate", "udf_create", lambda: ok(client.post(f"{org}/udfs", json={
+                **udf, "functionName": "audited", "uploadId": udf_upload()}))),
+            ("udfVersionCreate", "udf_version_create", lambda: ok(client.post(f"{org}/udfs/audited/versions", json={
+                **udf, "uploadId": udf_upload()}))),
+            ("udfVersionDelete", "udf_version_delete", lambda: ok(client.delete(f"{org}/udfs/audited/versions/1"))),
+            ("udfAttach", None, udf_attachment("PUT")),
+            ("udfDetach", None, udf_attachment("DELETE")),
+            ("udfDelete", "udf_delete", lambda: ok(client.delete(f"{org}/udfs/audited"))),
+        ]
         postgres = {"name": "audited pg", "provider": "aws", "region": "us-east-1", "size": "r6gd.medium"}
         bucket = {"bucketProvider": "AZURE", "containerName": "audited"}
         # (operationId, the activity it records, the request)
@@ -268,6 +301,7 @@ def test_each_change_is_in_the_log_once_with_its_type_and_actor(server: Clickpla
                 "/snapshotConfiguration", gap=720.0, timeFrame=2880.0)),
             ("replicaAwareRoutingUpdate", "service_update_replica_aware_routing", service_change(
                 "/replicaAwareRouting", httpEnabled=True)),
+            *udf_steps,
             ("instanceStateUpdate", "service_stop", service_change("/state", command="stop")),
             ("postgresServiceCreate", "postgres_service_create", postgres_create("", "postgres", **postgres)),
             ("postgresServicePatch", "postgres_service_update", postgres_change("", name="audited pg2")),
@@ -295,6 +329,8 @@ def test_each_change_is_in_the_log_once_with_its_type_and_actor(server: Clickpla
         server.wait_for_state_in(credentials, state["service"], "stopped")
         ok(client.delete(f"{org}/services/{state['service']}"))
         steps.append(("instanceDelete", "service_delete", lambda: None))
+        steps.extend((operation, kind, lambda: None) for operation, kind, method in (
+            ("udfAttach", "udf_attach", "PUT"), ("udfDetach", "udf_detach", "DELETE")) if state.get(f"udf {method}"))
         expected = Counter(kind for _, kind, _ in steps if kind is not None)
 
         logged = ok(client.get(f"{org}/activities"))["result"]

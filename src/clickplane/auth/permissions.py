@@ -189,6 +189,19 @@ OPERATION_PERMISSIONS: dict[str, str | None] = {
     "replicaAwareRoutingGet": SERVICE_VIEW,
     "replicaAwareRoutingUpdate": SERVICE_MANAGE,
     "serviceProfileGetList": ORGANIZATION_VIEW,
+    # UDFs belong to the organization; attaching one changes the service it is installed on.
+    "udfUploadSessionCreate": ORGANIZATION_MANAGE,
+    "udfCreate": ORGANIZATION_MANAGE,
+    "udfList": ORGANIZATION_VIEW,
+    "udfGet": ORGANIZATION_VIEW,
+    "udfDelete": ORGANIZATION_MANAGE,
+    "udfVersionCreate": ORGANIZATION_MANAGE,
+    "udfVersionList": ORGANIZATION_VIEW,
+    "udfVersionDelete": ORGANIZATION_MANAGE,
+    "udfAttachmentList": ORGANIZATION_VIEW,
+    "udfAttachmentGet": SERVICE_VIEW,
+    "udfAttach": SERVICE_MANAGE,
+    "udfDetach": SERVICE_MANAGE,
 }
 
 

@@ -31,6 +31,8 @@ class AppContext:
     rate_limiter: RateLimiter | None = None
     # What the hottest reads return, for a moment (store/read_cache.py); off unless given.
     read_cache: ReadCache = field(default_factory=lambda: ReadCache(0))
+    # The port of serve's HTTPS listener that UDF archives are PUT to; None while no listener runs.
+    udf_upload_port: int | None = None
     _http: httpx.AsyncClient | None = None
 
     def http_client(self) -> httpx.AsyncClient:

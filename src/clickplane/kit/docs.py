@@ -21,7 +21,7 @@ from openapidocs.v3 import HTTPSecurity, Info, OpenAPI, Reference, RequestBody, 
 
 from clickplane.kit.binders import JsonBodyBinder
 from clickplane.kit.envelope import JSON
-from clickplane.kit.schemas import Acknowledgement, Envelope, ErrorBody, Page
+from clickplane.kit.schemas import Acknowledgement, DependencyErrorBody, Envelope, ErrorBody, Page
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,7 +31,9 @@ ERROR_DESCRIPTIONS = {
     403: "The API key is not allowed to do this.",
     404: "No such resource in the caller's organization.",
     409: "The resource's current state does not allow this; the error says what to do first.",
-    424: "The service this depends on is not running (idle or stopped); the error names its state.",
+    410: "What the request names is gone (an upload used or expired); the error says what to ask for anew.",
+    424: "The service this depends on is not running (idle or stopped), or its engine cannot do what is asked (a "
+         "ClickHouse without executable functions); the error says which.",
     413: "The request body is too large.",
     429: "The API key is over its rate limit; retry after Retry-After seconds.",
     500: "The server failed; the request may be retried. Report the requestId if it persists.",
@@ -87,9 +89,11 @@ class CloudApiDocs(OpenAPIHandler):
 
     def operation(self, operation_id: str, summary: str, tag: str, description: str, result: Any,
                   errors: tuple[int, ...] = COMMON_ERRORS, paged: bool = False, produces: Produces | None = None,
-                  parameters: dict[str, dict[str, Any]] | None = None) -> Callable[[F], F]:
+                  parameters: dict[str, dict[str, Any]] | None = None, success_status: int = 200
+                  ) -> Callable[[F], F]:
         """`parameters`: by query parameter, JSON Schema keywords its Python type cannot say (bounds, formats,
-        enumerations), so that the document refuses no less and no more than the handler does."""
+        enumerations), so that the document refuses no less and no more than the handler does.
+        `success_status`: the status of a success (201 where the reference's create answers 201)."""
         if produces is not None:
             self._produces[operation_id] = produces
         if parameters is not None:
@@ -99,11 +103,12 @@ class CloudApiDocs(OpenAPIHandler):
         else:
             envelope: Any = Acknowledgement if result is None else (Page if paged else Envelope)[result]
             success = ContentInfo(envelope)
-        responses: dict[Any, str | ResponseInfo] = {200: ResponseInfo("Success.", content=[success])}
+        responses: dict[Any, str | ResponseInfo] = {success_status: ResponseInfo("Success.", content=[success])}
         # Every request passes the body size limit, and every operation is authenticated and so counts against
         # a rate limit.
         for status in (*errors, 413, 429):
-            responses[status] = ResponseInfo(ERROR_DESCRIPTIONS[status], content=[ContentInfo(ErrorBody)])
+            body = DependencyErrorBody if status == 424 else ErrorBody
+            responses[status] = ResponseInfo(ERROR_DESCRIPTIONS[status], content=[ContentInfo(body)])
         document = self(summary=summary, description=description, tags=[tag], responses=responses)
 
         def register(handler: F) -> F:
@@ -148,7 +153,8 @@ def add_links(document: dict[str, Any], produces: dict[str, Produces]) -> None:
         if made is None:
             continue
         under = f"{path}/{{{made.parameter}}}"
-        operation["responses"]["200"]["links"] = {
+        success = next(code for code in ("200", "201") if code in operation["responses"])
+        operation["responses"][success]["links"] = {
             target["operationId"]: {"operationId": target["operationId"],
                                     "parameters": _link_parameters(target, path, made)}
             for target_path, target in operations if target_path == under or target_path.startswith(f"{under}/")}

@@ -108,6 +108,7 @@ ClickplaneActivityType = Literal[
     "clickstack_webhook_delete", "clickstack_role_create", "clickstack_role_update", "clickstack_role_delete",
     "saved_query_create", "saved_query_update", "saved_query_delete", "query_api_endpoint_create",
     "query_api_endpoint_update", "query_api_endpoint_delete", "service_update_replica_aware_routing",
+    "udf_create", "udf_delete", "udf_version_create", "udf_version_delete", "udf_attach", "udf_detach",
 ]  # fmt: skip
 # Every type the activity log may hold: record() takes only these, so the documented enumeration is complete.
 RecordedActivityType = ActivityType | ClickplaneActivityType

@@ -46,7 +46,9 @@ def acknowledged(status: int = 200) -> Response:
     return Response(status, [NO_STORE], Content(JSON, to_json({"status": status, "requestId": request_id()})))
 
 
-def failure(status: int, text: str, headers: list[tuple[bytes, bytes]] | None = None) -> Response:
-    body = to_json({"status": status, "requestId": request_id(), "error": text})
+def failure(status: int, text: str, headers: list[tuple[bytes, bytes]] | None = None,
+            fields: dict[str, Any] | None = None) -> Response:
+    """The error envelope; `fields` adds what an error says beside its text (a 424's code and canWake)."""
+    body = to_json({"status": status, "requestId": request_id(), "error": text, **(fields or {})})
     extra = [AUTHENTICATE] if status == 401 else []
     return Response(status, [NO_STORE, *extra, *(headers or ())], Content(JSON, body))

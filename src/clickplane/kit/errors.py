@@ -6,14 +6,18 @@ Messages say what was wrong and what to do about it.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ApiError(Exception):
     status = 500
     code = "INTERNAL_ERROR"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, fields: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # Fields the error body carries beside status, requestId and error (a 424's code and canWake).
+        self.fields = fields or {}
 
     @property
     def wire_text(self) -> str:
@@ -53,6 +57,13 @@ class RequestTimeout(ApiError):
 class Conflict(ApiError):
     status = 409
     code = "CONFLICT"
+
+
+class Gone(ApiError):
+    """What the request names existed and is no more (an upload URL used, or expired)."""
+
+    status = 410
+    code = "GONE"
 
 
 class FailedDependency(ApiError):

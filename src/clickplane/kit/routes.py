@@ -70,15 +70,15 @@ class Api:
 
     def route(self, method: str, path: str, operation_id: str, summary: str, tag: str, description: str,
               result: Any, errors: tuple[int, ...] = COMMON_ERRORS, paged: bool = False,
-              produces: Produces | None = None, parameters: dict[str, dict[str, Any]] | None = None
-              ) -> Callable[[Handler], Handler]:
+              produces: Produces | None = None, parameters: dict[str, dict[str, Any]] | None = None,
+              success_status: int = 200) -> Callable[[Handler], Handler]:
         permission = permissions.OPERATION_PERMISSIONS[operation_id]  # every operation must be in the map
 
         def register(handler: Handler) -> Handler:
             guarded = handler if permission is None else self._guard(handler, permission, method)
             documented = self.docs.operation(operation_id, summary, tag, description, result,
                                              errors if permission is None else (*errors, 403), paged,
-                                             produces, parameters)(guarded)
+                                             produces, parameters, success_status)(guarded)
             self.router.add(method, path, documented)
             return documented
 

@@ -97,6 +97,16 @@ class ErrorBody(BaseModel):
     error: str = Field(description="What went wrong and what to do, prefixed by a code such as NOT_FOUND.")
 
 
+class DependencyErrorBody(ErrorBody):
+    """A 424's answer: what the request depends on is not ready, with why in fields a client can act on."""
+
+    code: str | None = Field(default=None, description="Why: SERVICE_IDLE, SERVICE_STOPPED, SERVICE_NOT_RUNNING, or "
+                                                       "what the operation names (UDF_UNSUPPORTED, ...).")
+    serviceState: str | None = Field(default=None, description="The state of the service it depends on.")
+    canWake: bool | None = Field(default=None, description="Whether waking the service (PATCH .../state "
+                                                          "{\"command\": \"awake\"}) and retrying may succeed.")
+
+
 class IpAccessListEntry(BaseModel):
     source: str = Field(description="An IPv4 or IPv6 address, or a CIDR range.", max_length=64)
     description: str | None = Field(default=None, description="A note on who this entry is for.",

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     TypeDecorator,
     UniqueConstraint,
@@ -614,3 +615,57 @@ class ReplicaAwareRouting(Base):
     service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"), primary_key=True)
     http_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     native_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Udf(Base):
+    """An executable user-defined function of an organization, by its name; its versions carry the definitions.
+    Version numbers are never reused: `next_version` is the one the next version takes."""
+
+    __tablename__ = "udfs"
+    __table_args__ = (UniqueConstraint("organization_id", "name", name="uq_udfs_organization_name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    next_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UdfVersion(Base):
+    """One version of a function: its definition (the request's fields, uploadId left out) and the archive it was
+    built from (the build, a check, is done before it is stored: every stored version is ready)."""
+
+    __tablename__ = "udf_versions"
+
+    udf_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("udfs.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    definition: Mapped[dict[str, Any]] = mapped_column()
+    archive: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class UdfAttachment(Base):
+    """A function installed on a service's ClickHouse, at one version (stored once installed: deployed)."""
+
+    __tablename__ = "udf_attachments"
+
+    udf_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("udfs.id", ondelete="CASCADE"), primary_key=True)
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class UdfUpload(Base):
+    """An upload URL handed out for a function's archive: its token (only its SHA-256 is kept), when it expires,
+    and once PUT, the archive, until one create or version create takes it."""
+
+    __tablename__ = "udf_uploads"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column()
+    archive: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -9,13 +9,19 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
+import shlex
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Literal
 
-from clickplane.runtime.clickhouse.interface import CONFIG_SUBSTITUTION, SETTING_NAME, ServiceSpec
+from clickplane.runtime.clickhouse.interface import (
+    CONFIG_SUBSTITUTION,
+    SETTING_NAME,
+    ExecutableFunction,
+    ServiceSpec,
+)
 
 ConfigRoot = Literal["yandex", "clickhouse"]
 
@@ -109,6 +115,10 @@ class ServerConfig:
     https_port: int | None = None
     tcp_port_secure: int | None = None
     tls: TlsFiles | None = None
+    # Executable user-defined functions: where their files are, and the glob of their <function> configs.
+    # Servers without such functions (18.16) ignore both.
+    user_scripts_path: Path | None = None
+    functions_config: Path | None = None
 
 
 def render_server_config(config: ServerConfig) -> bytes:
@@ -125,6 +135,10 @@ def render_server_config(config: ServerConfig) -> bytes:
     _add(root, "tmp_path", _as_dir(config.tmp_path))
     _add(root, "user_files_path", _as_dir(config.user_files_path))
     _add(root, "users_config", config.users_config)
+    if config.user_scripts_path is not None:
+        _add(root, "user_scripts_path", _as_dir(config.user_scripts_path))
+    if config.functions_config is not None:
+        _add(root, "user_defined_executable_functions_config", config.functions_config)
     _add(root, "default_profile", "default")
     _add(root, "default_database", "default")
     _add(root, "mark_cache_size", _MARK_CACHE_BYTES)
@@ -257,6 +271,36 @@ def _clickhouse_network(entry: str) -> str:
     if network.prefixlen == 0:
         return "::/0"
     return f"::ffff:{network.network_address}/{network.prefixlen + 96}"
+
+
+def render_function_config(function: ExecutableFunction, scripts: Path) -> bytes:
+    """The <function> config of an executable function whose files are in the directory `scripts`. The command
+    runs through the shell (execute_direct 0) so that an interpreter can run it; its path is quoted."""
+    root: ET.Element[str] = ET.Element("functions")
+    element = ET.SubElement(root, "function")
+    _add(element, "type", function.type)
+    _add(element, "name", function.name)
+    _add(element, "return_type", function.return_type)
+    if function.return_name is not None:
+        _add(element, "return_name", function.return_name)
+    for name, argument_type in function.arguments:
+        argument = ET.SubElement(element, "argument")
+        _add(argument, "type", argument_type)
+        _add(argument, "name", name)
+    _add(element, "format", function.format)
+    script = shlex.quote(str(scripts / function.command_file))
+    _add(element, "command", f"{function.interpreter} {script}" if function.interpreter else script)
+    _add(element, "execute_direct", 0)
+    _add(element, "command_read_timeout", function.command_read_timeout_ms)
+    _add(element, "command_write_timeout", function.command_write_timeout_ms)
+    _add(element, "send_chunk_header", int(function.send_chunk_header))
+    if function.pool_size is not None:
+        _add(element, "pool_size", function.pool_size)
+    if function.max_command_execution_time_s is not None:
+        _add(element, "max_command_execution_time", function.max_command_execution_time_s)
+    if function.deterministic is not None:
+        _add(element, "deterministic", int(function.deterministic))
+    return _serialize(root)
 
 
 def _add(parent: ET.Element, tag: str, value: object) -> ET.Element:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from clickplane.runtime.base import Endpoint
+from clickplane.runtime.base import Endpoint, RuntimeFailure
 
 # What a setting name in a spec must look like: an identifier, as every ClickHouse setting's name is.
 SETTING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
@@ -65,6 +65,33 @@ class SqlAccess:
     url: str
     user: str
     password: str
+
+
+@dataclass(frozen=True)
+class ExecutableFunction:
+    """An executable user-defined function as ClickHouse runs it: the fields of its <function> config, and the
+    files of its archive, which the command (`command_file`, one of them, run by `interpreter` when given) reads.
+    Validated by the domain layer: names are identifiers, file paths relative and inside the archive."""
+
+    name: str
+    type: str  # executable or executable_pool
+    interpreter: str | None  # python3 for a Python function; None for a native executable
+    command_file: str
+    arguments: tuple[tuple[str, str], ...]  # (name, ClickHouse type)
+    return_type: str
+    return_name: str | None
+    format: str
+    command_read_timeout_ms: int
+    command_write_timeout_ms: int
+    send_chunk_header: bool
+    pool_size: int | None
+    max_command_execution_time_s: int | None
+    deterministic: bool | None
+    files: tuple[tuple[str, bytes], ...]
+
+
+class FunctionsUnsupported(RuntimeFailure):
+    """The service's ClickHouse cannot run executable user-defined functions; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +149,18 @@ class ClickHouseRuntime(Protocol):
         nothing yet (for the local runtime, `file:///absolute/path` of a directory that must not exist); a
         `ServiceSpec.restore_from` naming it starts a new service with that data. Raises RuntimeFailure with the
         reason (one that names the schemes the runtime takes, for any other), leaving nothing at `destination`."""
+        ...
+
+    async def install_function(self, service_id: str, function: ExecutableFunction) -> None:
+        """Install (or replace) an executable user-defined function on the running service and have its server
+        load it. FunctionsUnsupported, found out from the server, when its ClickHouse has no executable functions;
+        RuntimeFailure with the reason when the service is not running or the server does not load it."""
+        ...
+
+    async def remove_function(self, service_id: str, name: str) -> None:
+        """Remove the function `install_function` installed, and have a running server unload it; a function that
+        is not installed, or a service that is not running (its server reads functions when it starts), is not a
+        failure."""
         ...
 
     async def stop(self, service_id: str) -> None:

@@ -28,7 +28,15 @@ from clickplane.runtime.clickhouse.config import (
     query_user_name,
     server_command,
 )
-from clickplane.runtime.clickhouse.interface import BackupResult, Observation, ServiceSpec, SqlAccess
+from clickplane.runtime.clickhouse.functions import remove_function_files, unsupported_reason, write_function
+from clickplane.runtime.clickhouse.interface import (
+    BackupResult,
+    ExecutableFunction,
+    FunctionsUnsupported,
+    Observation,
+    ServiceSpec,
+    SqlAccess,
+)
 from clickplane.runtime.clickhouse.setup import ClickHousePorts, ServicePaths, ServiceSetup, setup_errors
 from clickplane.runtime.layout import ServiceDirectories
 from clickplane.runtime.ports import load_ports
@@ -199,16 +207,46 @@ class LocalClickHouseRuntime:
         URI); see `backup.py` for what is copied how."""
         directory = backup_directory(destination)
         paths = self._setup.paths(service_id)
-        ports, server, _ = await asyncio.to_thread(self._inspect, paths)
-        if ports is None or server is None:
-            raise RuntimeFailure(f"service {service_id} is not running: a backup is taken from its running server")
-        url = self._url(ports)
+        url = await self._running_url(paths, "a backup is taken from its running server")
 
         async def run_sql(sql: str) -> str:
             self._client.count_own_query(service_id)
             return await self._client.run_sql(service_id, url, sql, _BACKUP_SQL_TIMEOUT_SECONDS)
 
         return await take_backup(run_sql, paths.data, directory)
+
+    async def install_function(self, service_id: str, function: ExecutableFunction) -> None:
+        paths = self._setup.paths(service_id)
+        url = await self._running_url(paths, "a function is installed on its running server")
+        reason = unsupported_reason(await self._own_sql(service_id, url, "SELECT version()"))
+        if reason is not None:
+            raise FunctionsUnsupported(f"service {service_id} cannot run executable functions: {reason}")
+        await asyncio.to_thread(write_function, paths, function)
+        await self._own_sql(service_id, url, "SYSTEM RELOAD FUNCTIONS")
+        loaded = (await self._own_sql(service_id, url, "SELECT name FROM system.functions")).split()
+        if function.name not in loaded:
+            raise RuntimeFailure(f"ClickHouse of service {service_id} did not load function {function.name} on "
+                                 f"SYSTEM RELOAD FUNCTIONS; its reasons are in {paths.error_log}")
+
+    async def remove_function(self, service_id: str, name: str) -> None:
+        paths = self._setup.paths(service_id)
+        await asyncio.to_thread(remove_function_files, paths, name)
+        ports, server, _ = await asyncio.to_thread(self._inspect, paths)
+        if ports is None or server is None:
+            return  # a server reads its functions when it starts: nothing more to undo
+        url = self._url(ports)
+        if unsupported_reason(await self._own_sql(service_id, url, "SELECT version()")) is None:
+            await self._own_sql(service_id, url, "SYSTEM RELOAD FUNCTIONS")
+
+    async def _running_url(self, paths: ServicePaths, why: str) -> str:
+        ports, server, _ = await asyncio.to_thread(self._inspect, paths)
+        if ports is None or server is None:
+            raise RuntimeFailure(f"service {paths.service_id} is not running: {why}")
+        return self._url(ports)
+
+    async def _own_sql(self, service_id: str, url: str, sql: str) -> str:
+        self._client.count_own_query(service_id)
+        return await self._client.run_sql(service_id, url, sql)
 
     async def stop(self, service_id: str) -> None:
         paths = self._setup.paths(service_id)

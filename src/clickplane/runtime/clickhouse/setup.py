@@ -96,6 +96,19 @@ class ServicePaths(ServiceDirectory):
         return self.root / "user_files"
 
     @property
+    def user_scripts(self) -> Path:
+        """The files of the service's executable functions, a directory per function."""
+        return self.root / "user_scripts"
+
+    @property
+    def functions(self) -> Path:
+        """The <function> configs of the service's executable functions, `<name>_function.xml` each."""
+        return self.root / "functions"
+
+    def function_config(self, name: str) -> Path:
+        return self.functions / f"{name}_function.xml"
+
+    @property
     def logs(self) -> Path:
         return self.root / "logs"
 
@@ -119,7 +132,7 @@ class ServicePaths(ServiceDirectory):
 
     def create(self) -> None:
         super().create()
-        for directory in (self.data, self.tmp, self.user_files, self.logs):
+        for directory in (self.data, self.tmp, self.user_files, self.user_scripts, self.functions, self.logs):
             directory.mkdir(exist_ok=True)
 
 
@@ -216,6 +229,8 @@ class ServiceSetup:
             data_path=paths.data,
             tmp_path=paths.tmp,
             user_files_path=paths.user_files,
+            user_scripts_path=paths.user_scripts,
+            functions_config=paths.functions / "*_function.xml",
             users_config=paths.users_file,
             log_file=paths.server_log,
             error_log_file=paths.error_log,

@@ -31,7 +31,14 @@ from clickplane.runtime.clickhouse.config import (
     clickhouse_networks,
     query_user_name,
 )
-from clickplane.runtime.clickhouse.interface import BackupResult, Observation, ServiceSpec, SqlAccess
+from clickplane.runtime.clickhouse.interface import (
+    BackupResult,
+    ExecutableFunction,
+    FunctionsUnsupported,
+    Observation,
+    ServiceSpec,
+    SqlAccess,
+)
 from clickplane.runtime.kubernetes.client import KINDS, KubernetesApi
 from clickplane.runtime.kubernetes.manifests import (
     CLUSTER,
@@ -207,6 +214,15 @@ class KubernetesClickHouseRuntime:
         size = await self._run_backup_sql(
             service_id, server, f"SELECT compressed_size FROM system.backups WHERE id = {_quote(backup_id)}")  # noqa: S608
         return BackupResult(size_in_bytes=int(size.strip() or 0))
+
+    async def install_function(self, service_id: str, function: ExecutableFunction) -> None:
+        # Each replica's pod would need the function's files (a volume of them) and its config: not made yet, and
+        # said so, as the local runtime says so of a server without executable functions.
+        raise FunctionsUnsupported(f"service {service_id} runs on Kubernetes, where clickplane does not install "
+                                   f"executable functions yet (function {function.name} was not installed)")
+
+    async def remove_function(self, service_id: str, name: str) -> None:
+        """Nothing to remove: this runtime installs no functions."""
 
     async def stop(self, service_id: str) -> None:
         """The operator's stop: it scales the installation's StatefulSets to zero, keeping their volumes."""

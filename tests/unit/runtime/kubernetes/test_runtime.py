@@ -16,11 +16,12 @@ from lightkube import AsyncClient
 
 from clickplane.runtime.base import RuntimeFailure
 from clickplane.runtime.clickhouse.client import ClickHouseClient
-from clickplane.runtime.clickhouse.interface import ServiceSpec
+from clickplane.runtime.clickhouse.interface import FunctionsUnsupported, ServiceSpec
 from clickplane.runtime.kubernetes.client import KubernetesApi, client_factory
 from clickplane.runtime.kubernetes.manifests import ClusterOptions
 from clickplane.runtime.kubernetes.runtime import KubernetesClickHouseRuntime
 from tests.crds import schema_errors
+from tests.unit.runtime.clickhouse.test_functions import UPPER
 from tests.unit.runtime.kubernetes.fake_api import APPLY, MERGE, FakeApiServer, kubeconfig
 
 pytestmark = pytest.mark.anyio
@@ -338,3 +339,11 @@ async def test_a_missing_kubeconfig_is_a_runtime_failure_when_first_needed(tmp_p
     assert runtime.render(spec(), stopped=False)  # rendering needs no cluster
     with pytest.raises(RuntimeFailure, match="no-kubeconfig"):
         await runtime.observe(SERVICE_ID)
+
+
+async def test_executable_functions_are_refused_saying_why_and_their_removal_is_nothing(
+        api: FakeApiServer, runtime: KubernetesClickHouseRuntime) -> None:
+    with pytest.raises(FunctionsUnsupported, match=r"runs on Kubernetes.*function upper was not installed"):
+        await runtime.install_function(SERVICE_ID, UPPER)
+    await runtime.remove_function(SERVICE_ID, "upper")
+    assert api.calls == []

@@ -1,8 +1,8 @@
 """Saved queries and Query API endpoints of a service, its replica-aware routing switches, and whether its
 scheduled backups are taken (snapshotConfiguration's `enabled`)
 
-Revision ID: 0018
-Revises: 0014
+Revision ID: 0017
+Revises: 0015
 Create Date: 2026-12-03
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
-down_revision = "0014"
+revision = "0017"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
