@@ -36,6 +36,7 @@ from clickplane.query.endpoints import add_query_route
 from clickplane.query_endpoints import endpoints as query_endpoints
 from clickplane.quotas import endpoints as quotas
 from clickplane.roles import endpoints as roles
+from clickplane.scaling_schedules import endpoints as scaling_schedules
 from clickplane.service_settings import endpoints as clickhouse_settings
 from clickplane.services import endpoints as services
 from clickplane.usage import endpoints as usage
@@ -122,7 +123,7 @@ def create_app(context: AppContext, collectors: Iterable[Collector] = ()) -> Any
     api = Api(router, docs)
     for resource in (organizations, services, query_endpoints, keys, roles, users, quotas, activities, prometheus,
                      clickhouse_settings, backups, usage, postgres, postgres_telemetry, clickpipes,
-                     reverse_private_endpoints, clickstack):
+                     reverse_private_endpoints, clickstack, scaling_schedules):
         resource.add_routes(api, context)
     add_query_route(router, docs, context)
     add_health_routes(router, docs, context)

@@ -40,6 +40,7 @@ from clickplane.postgres.telemetry.sampler import PostgresSampler
 from clickplane.reconcile.loop import LoopPolicy, ReconcileLoop, Slots
 from clickplane.runtime.clickhouse.interface import ClickHouseRuntime
 from clickplane.runtime.tls import ca_certificate_path, ensure_ca, ensure_server_certificate
+from clickplane.scaling_schedules.controller import ScalingScheduleController
 from clickplane.services.controller import ServiceController, ServicePolicy
 from clickplane.settings import Settings
 from clickplane.store import models
@@ -109,7 +110,8 @@ def build(settings: Settings) -> ControlPlane:
     alerts = AlertEvaluator(database, runtime, SecretBox(hasher),
                             AlertPolicy(minute_seconds=settings.alert_minute_seconds,
                                         backfill_windows=settings.alert_backfill_windows, base_url=settings.base_url))
-    reconciler = ReconcileLoop([services, postgres_services, pipes, alerts], context.reconcile_now,
+    schedules = ScalingScheduleController(database, context.reconcile_now.set)
+    reconciler = ReconcileLoop([services, postgres_services, pipes, alerts, schedules], context.reconcile_now,
                                LoopPolicy(settings.reconcile_interval_seconds))
     return ControlPlane(settings, database, context, runtime, reconciler)
 

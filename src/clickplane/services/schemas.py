@@ -69,9 +69,10 @@ class ScalingScheduleEntry(ScalingScheduleBaseConfig):
 
     id: UUID = Field(description="Entry id.")
     name: str = Field(description="Entry name.")
-    weekdays: list[int] = Field(min_length=1, description="ISO weekdays (1 = Monday) the entry applies on.")
+    weekdays: list[int] = Field(min_length=1, description="Weekdays it applies on: 0 = Sunday, ..., 6 = Saturday.")
     startHourUtc: int = Field(ge=0, le=23, description="First hour (UTC) of the window.")
-    endHourUtc: int = Field(ge=1, le=24, description="Hour (UTC) the window ends.")
+    endHourUtc: int = Field(ge=1, le=24, description="Hour (UTC) the window ends, exclusive; less than the start "
+                                                  "spans midnight.")
     autoscalingMode: AutoscalingMode = Field(description="Autoscaling mode inside the window.")
     isActiveNow: bool = Field(description="Whether the window is in force now.")
 
