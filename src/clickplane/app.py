@@ -39,6 +39,7 @@ from clickplane.roles import endpoints as roles
 from clickplane.scaling_schedules import endpoints as scaling_schedules
 from clickplane.service_settings import endpoints as clickhouse_settings
 from clickplane.services import endpoints as services
+from clickplane.upgrade_windows import endpoints as upgrade_windows
 from clickplane.usage import endpoints as usage
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ def create_app(context: AppContext, collectors: Iterable[Collector] = ()) -> Any
     api = Api(router, docs)
     for resource in (organizations, services, query_endpoints, keys, roles, users, quotas, activities, prometheus,
                      clickhouse_settings, backups, usage, postgres, postgres_telemetry, clickpipes,
-                     reverse_private_endpoints, clickstack, scaling_schedules):
+                     reverse_private_endpoints, clickstack, scaling_schedules, upgrade_windows):
         resource.add_routes(api, context)
     add_query_route(router, docs, context)
     add_health_routes(router, docs, context)

@@ -28,6 +28,7 @@ from clickplane.leadership import lead, lease_for
 from clickplane.members import service as members
 from clickplane.members.schemas import Member
 from clickplane.operations import (
+    MISSING_BINARY,
     backup_jobs,
     clickhouse_runtime,
     open_store,
@@ -47,6 +48,7 @@ from clickplane.store import models
 from clickplane.store.database import Database
 from clickplane.store.models import utcnow
 from clickplane.store.read_cache import ReadCache
+from clickplane.upgrade_windows.controller import UpgradeController
 from clickplane.usage.meter import Meter
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,13 @@ class ControlPlane:
     reconciler: ReconcileLoop
 
 
+def release_channel_binaries(settings: Settings) -> dict[str, str]:
+    try:
+        return settings.release_channel_binaries
+    except ValueError as error:
+        raise SystemExit(f"error: {error} (CLICKPLANE_CLICKHOUSE_RELEASE_CHANNELS)") from None
+
+
 def build(settings: Settings) -> ControlPlane:
     database = open_store(settings)
     hasher = secret_hasher(settings)
@@ -111,7 +120,9 @@ def build(settings: Settings) -> ControlPlane:
                             AlertPolicy(minute_seconds=settings.alert_minute_seconds,
                                         backfill_windows=settings.alert_backfill_windows, base_url=settings.base_url))
     schedules = ScalingScheduleController(database, context.reconcile_now.set)
-    reconciler = ReconcileLoop([services, postgres_services, pipes, alerts, schedules], context.reconcile_now,
+    upgrades = UpgradeController(database, context.reconcile_now.set, release_channel_binaries(settings),
+                                 settings.resolved_clickhouse_binary or MISSING_BINARY)
+    reconciler = ReconcileLoop([services, postgres_services, pipes, alerts, schedules, upgrades], context.reconcile_now,
                                LoopPolicy(settings.reconcile_interval_seconds))
     return ControlPlane(settings, database, context, runtime, reconciler)
 

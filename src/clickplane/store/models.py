@@ -609,3 +609,14 @@ class ByocInfrastructure(Base):
     display_name: Mapped[str] = mapped_column(String(255))
     state: Mapped[str] = mapped_column(String(24))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ServiceRelease(Base):
+    """The ClickHouse binary a service runs, once an upgrade (upgrade_windows/) moved it off the runtime's default:
+    its release channel's, switched to inside the service's upgrade window."""
+
+    __tablename__ = "service_releases"
+
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"), primary_key=True)
+    binary: Mapped[str] = mapped_column(String(4096))
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -39,6 +39,9 @@ class ServiceSpec:
     # ClickHouse settings of the `default` user's profile, as (name, value) with names matching SETTING_NAME;
     # a max_memory_usage among them wins over max_memory_bytes.
     settings: tuple[tuple[str, str], ...] = ()
+    # The ClickHouse server binary to run (its release channel's); None: the runtime's own. A server running
+    # another binary is restarted on this one, with its data.
+    binary: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Scaling schedules and upgrade windows of services, and the organizations' BYOC infrastructures
+"""Scaling schedules, upgrade windows and ClickHouse binaries of services, and organizations' BYOC infrastructures
 
 Revision ID: 0016
 Revises: 0014
@@ -44,6 +44,12 @@ def upgrade() -> None:
         sa.Column("duration_hours", sa.Integer(), nullable=False),
     )
     op.create_table(
+        "service_releases",
+        _service_id(),
+        sa.Column("binary", sa.String(4096), nullable=False),
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
         "byoc_infrastructures",
         sa.Column("id", sa.Uuid(), primary_key=True),
         _organization_id(),
@@ -61,5 +67,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("byoc_infrastructures")
+    op.drop_table("service_releases")
     op.drop_table("upgrade_windows")
     op.drop_table("scaling_schedules")
