@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from clickplane.activities import endpoints as activities
 from clickplane.backups import endpoints as backups
+from clickplane.byoc import endpoints as byoc
 from clickplane.clickpipes import endpoints as clickpipes
 from clickplane.clickpipes.private_endpoints import endpoints as reverse_private_endpoints
 from clickplane.clickstack import endpoints as clickstack
@@ -124,7 +125,7 @@ def create_app(context: AppContext, collectors: Iterable[Collector] = ()) -> Any
     api = Api(router, docs)
     for resource in (organizations, services, query_endpoints, keys, roles, users, quotas, activities, prometheus,
                      clickhouse_settings, backups, usage, postgres, postgres_telemetry, clickpipes,
-                     reverse_private_endpoints, clickstack, scaling_schedules, upgrade_windows):
+                     reverse_private_endpoints, clickstack, scaling_schedules, upgrade_windows, byoc):
         resource.add_routes(api, context)
     add_query_route(router, docs, context)
     add_health_routes(router, docs, context)

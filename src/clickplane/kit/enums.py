@@ -107,7 +107,7 @@ ClickplaneActivityType = Literal[
     "clickstack_alert_resolved", "clickstack_webhook_create", "clickstack_webhook_update",
     "clickstack_webhook_delete", "clickstack_role_create", "clickstack_role_update", "clickstack_role_delete",
     "service_update_scaling_schedule", "service_delete_scaling_schedule", "service_update_upgrade_window",
-    "service_delete_upgrade_window", "service_create_private_endpoint", "byoc_infrastructure_create",
+    "service_delete_upgrade_window", "byoc_infrastructure_create",
     "byoc_infrastructure_update", "byoc_infrastructure_delete",
 ]  # fmt: skip
 # Every type the activity log may hold: record() takes only these, so the documented enumeration is complete.

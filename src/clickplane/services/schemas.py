@@ -248,6 +248,19 @@ class ServicePasswordPatchResponse(ResponseModel):
     password: str | None = Field(default=None, description="The generated password, shown only here.")
 
 
+class ServicPrivateEndpointePostRequest(RequestModel):  # the reference's spelling
+    id: str = Field(max_length=512, description="The private endpoint's id, of the service's provider: AWS vpce-..., "
+                                                "a numeric GCP id, or an Azure resource id or GUID.")
+    description: str | None = Field(default=None, max_length=255, description="What the endpoint is for.")
+
+
+class InstancePrivateEndpoint(ResponseModel):
+    id: str = Field(description="The private endpoint's id.")
+    description: str = Field(description="What the endpoint is for.")
+    cloudProvider: Provider = Field(description="Provider of the endpoint: the service's.")
+    region: Region = Field(description="Region of the endpoint: the service's.")
+
+
 class PrivateEndpointConfig(ResponseModel):
     endpointServiceId: str = Field(description="Private link service id; empty, as clickplane has no private link.")
     privateDnsHostname: str = Field(description="Host name for private connections; the service's own host here.")
