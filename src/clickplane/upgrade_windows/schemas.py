@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
+from pydantic_core import PydanticCustomError
 
-from clickplane.kit.schemas import RequestModel, ResponseModel
+from clickplane.kit.schemas import WHOLE_FLOAT_AS_INTEGER, RequestModel, ResponseModel
 
-StartHour = Literal[0, 6, 12, 18]
+START_HOURS = (0, 6, 12, 18)
 WINDOW_HOURS = 6
+
+
+def _start_hour(hour: int) -> int:
+    # Checked here, not as a Literal: a Literal takes false for 0 (false == 0 in Python).
+    if hour not in START_HOURS:
+        raise PydanticCustomError("enum", "Input should be 0, 6, 12 or 18")
+    return hour
+
+
+StartHour = Annotated[int, Field(json_schema_extra={"enum": list(START_HOURS)}), WHOLE_FLOAT_AS_INTEGER,
+                      AfterValidator(_start_hour)]
 
 
 class UpgradeWindow(ResponseModel):
@@ -19,6 +31,6 @@ class UpgradeWindow(ResponseModel):
 
 
 class UpgradeWindowPutRequest(RequestModel):
-    weekday: Annotated[int, Field(ge=0, le=6)] = Field(
+    weekday: Annotated[int, Field(ge=0, le=6), WHOLE_FLOAT_AS_INTEGER] = Field(
         description="Day the window starts: 0 = Sunday, 1 = Monday, ..., 6 = Saturday.")
     startHourUtc: StartHour = Field(description="UTC hour the window starts: 0, 6, 12 or 18; it lasts 6 hours.")
