@@ -125,10 +125,15 @@ def base_of(service: Service) -> dict[str, Any]:
 
 def target_of(base: dict[str, Any], entry: dict[str, Any] | None) -> ServiceReplicaScalingPatchRequest:
     """The scaling in force with `entry` (None: the base): the entry's fields over the base's, its replicas
-    (when it gives any) replacing the base's."""
+    (when it gives any) replacing the base's. A vertical entry that gives none over a horizontal base runs the
+    base's least replica count."""
     given = {} if entry is None else {key: entry[key] for key in SCALING_FIELDS if key in entry}
-    kept = {key: value for key, value in base.items()
-            if key in SCALING_FIELDS and not (key in REPLICA_FIELDS and given.keys() & set(REPLICA_FIELDS))}
+    kept = {key: value for key, value in base.items() if key in SCALING_FIELDS and key not in REPLICA_FIELDS}
+    if not given.keys() & set(REPLICA_FIELDS):
+        replicas = {key: base[key] for key in REPLICA_FIELDS if base.get(key) is not None}
+        if given.get("autoscalingMode", base["autoscalingMode"]) == "vertical" and "numReplicas" not in replicas:
+            replicas = {"numReplicas": base["minReplicas"]}
+        kept.update(replicas)
     return ServiceReplicaScalingPatchRequest.model_validate({**kept, **given})
 
 
@@ -202,9 +207,13 @@ class ScalingScheduleService:
             service = changeable(Services(session), caller, organization_id, service_id)
             schedules = ScalingSchedules(session)
             schedule = schedules.get(service_id, for_update=True)
-            for entry in entries:  # the scaling rules take each entry over the base
-                base = base_of(service) if schedule is None or schedule.base_config is None else schedule.base_config
-                apply_replica_scaling(_trial(service), target_of(base, entry))
+            base = base_of(service) if schedule is None or schedule.base_config is None else schedule.base_config
+            for index, entry in enumerate(entries):  # the scaling rules take each entry over the base
+                try:
+                    apply_replica_scaling(_trial(service), target_of(base, entry))
+                except BadRequest as refusal:
+                    raise BadRequest(f"entries[{index}] ({entry['name']!r}) over the base configuration: "
+                                     f"{refusal.message}") from None
             if not entries:
                 if schedule is not None:
                     self._clear(session, caller, schedule, service)

@@ -175,3 +175,23 @@ def scaling_org(database: Database, service_id: uuid.UUID) -> uuid.UUID:
         service = session.get(models.Service, service_id)
         assert service is not None
         return service.organization_id
+
+
+def test_a_vertical_entry_over_a_horizontal_base_runs_its_least_replicas_and_the_band_comes_back(
+        database: Database) -> None:
+    service_id = add_service(database, autoscaling_mode="horizontal", num_replicas=2, min_replicas=2, max_replicas=4,
+                             min_replica_memory_gb=16, max_replica_memory_gb=16)
+    schedule(database, service_id, entry(minReplicaMemoryGb=32, maxReplicaMemoryGb=64))
+    clock = Clock(MONDAY)
+    controller = ScalingScheduleController(database, lambda: None, clock)
+    run_due(controller)
+    with database.looking() as session:
+        service = session.get(models.Service, service_id)
+        assert service is not None
+        assert (service.autoscaling_mode, service.num_replicas, service.max_replica_memory_gb) == ("vertical", 2, 64)
+    clock.now = MONDAY + timedelta(hours=2)
+    run_due(controller)
+    with database.looking() as session:
+        service = session.get(models.Service, service_id)
+        assert service is not None
+        assert (service.autoscaling_mode, service.min_replicas, service.max_replicas) == ("horizontal", 2, 4)
