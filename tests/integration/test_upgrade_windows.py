@@ -28,6 +28,14 @@ def sql(port: int, password: str, query: str) -> str:
     return answer.text.strip()
 
 
+def answers(port: int, password: str) -> bool:
+    try:
+        return httpx.post(f"http://127.0.0.1:{port}/", params={"query": "SELECT 1"}, auth=("default", password),
+                          timeout=10).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def server_binary(server: ClickplaneServer, service_id: str) -> tuple[int, str]:
     """The pid of the service's ClickHouse and the binary it was started as (its argv[0])."""
     pid = int((server.data_dir / "services" / service_id / "clickhouse.pid").read_text().split()[0])
@@ -79,9 +87,11 @@ def test_a_channels_binary_is_taken_only_inside_the_window_with_a_restart_and_th
         after = wait_until(lambda: (found := server_binary(fresh_server, service_id))[0] != before[0]
                            and found[1] == str(channel_binary) and found, what="the restart on the channel's binary")
         assert after[1] == str(channel_binary)
-        upgraded = fresh_server.wait_for_state(service_id, "running")
+        wait_until(lambda: answers(port, password), what="the restarted server to answer")
         assert sql(port, password, "SELECT n FROM kept") == "42"
-        assert upgraded["clickhouseVersion"] == sql(port, password, "SELECT version()")
+        version = sql(port, password, "SELECT version()")
+        wait_until(lambda: fresh_server.service(service_id)["clickhouseVersion"] == version,
+                   what="the new server's version to be reported")
         recorded = maintenance(client, fresh_server, service_id)
         assert [a["actorType"] for a in recorded] == ["system"]
 
