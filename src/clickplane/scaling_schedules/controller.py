@@ -1,6 +1,7 @@
 """The reconcile loop's controller of scaling schedules: at each pass, every schedule whose entry in force (by
-the clock) is not the one applied is switched to it (scaling_schedules/service.py says how), and the loop woken
-for the service controller to apply the new scaling to the service's server."""
+the clock) is not the one applied is switched to it, and one whose service was scaled by hand meanwhile has its
+entry applied again over the base that scaling changed (scaling_schedules/service.py says how); then the loop is
+woken for the service controller to apply the new scaling to the service's server."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from functools import partial
 from clickplane.kit.errors import BadRequest
 from clickplane.reconcile.loop import Work
 from clickplane.scaling_schedules.repository import ScalingSchedules
-from clickplane.scaling_schedules.service import apply_in_force, entry_in_force
+from clickplane.scaling_schedules.service import apply_in_force, entry_in_force, manually_scaled
 from clickplane.services.repository import Services
 from clickplane.store.database import Database
 from clickplane.store.models import utcnow
@@ -39,7 +40,11 @@ class ScalingScheduleController:
             for schedule in ScalingSchedules(session).all():
                 entry = entry_in_force(schedule.entries, moment)
                 wanted = None if entry is None else entry["id"]
-                if wanted != schedule.active_entry_id and (schedule.service_id, wanted) not in self._refused:
+                if (schedule.service_id, wanted) in self._refused:
+                    continue
+                service = Services(session).get(schedule.organization_id, schedule.service_id) \
+                    if wanted == schedule.active_entry_id and wanted is not None else None
+                if wanted != schedule.active_entry_id or (service is not None and manually_scaled(schedule, service)):
                     lagging.append(schedule.service_id)
         for service_id in lagging:
             yield f"scaling schedule {service_id}", partial(self._apply, service_id)

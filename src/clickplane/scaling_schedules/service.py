@@ -48,6 +48,7 @@ DELETED: Final = "service_delete_scaling_schedule"
 SCALING_FIELDS = ("autoscalingMode", "minReplicaMemoryGb", "maxReplicaMemoryGb", "numReplicas", "minReplicas",
                   "maxReplicas", "idleScaling", "idleTimeoutMinutes")
 REPLICA_FIELDS = ("numReplicas", "minReplicas", "maxReplicas")
+REPLICA_SHAPE = ("autoscalingMode", *REPLICA_FIELDS)
 
 
 def normalized_entry(index: int, entry: ScalingScheduleEntryRequest) -> dict[str, Any]:
@@ -137,14 +138,39 @@ def target_of(base: dict[str, Any], entry: dict[str, Any] | None) -> ServiceRepl
     return ServiceReplicaScalingPatchRequest.model_validate({**kept, **given})
 
 
+def with_manual_changes(base: dict[str, Any], applied: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """The base with what manual scalings changed since an entry was applied (the service's scaling `applied`
+    then, `now` since): each field they changed, and the replicas with the mode as a whole if they changed any."""
+    changed = {key for key in applied.keys() | now.keys() if applied.get(key) != now.get(key)}
+    if changed & set(REPLICA_SHAPE):
+        base = {key: value for key, value in base.items() if key not in REPLICA_SHAPE}
+        changed |= set(REPLICA_SHAPE)
+    return {**base, **{key: now[key] for key in changed if key in now}}
+
+
+def current_base(schedule: ScalingSchedule, service: Service) -> dict[str, Any]:
+    """The base configuration: the service's scaling when no entry is in force; else the one kept from before
+    the entry, with what manual scalings changed since."""
+    if schedule.active_entry_id is None or schedule.base_config is None:
+        return base_of(service)
+    if schedule.applied_config is None:
+        return dict(schedule.base_config)
+    return with_manual_changes(schedule.base_config, schedule.applied_config, base_of(service))
+
+
+def manually_scaled(schedule: ScalingSchedule, service: Service) -> bool:
+    """Whether the service was scaled by hand since the schedule applied the entry in force."""
+    return schedule.applied_config is not None and base_of(service) != schedule.applied_config
+
+
 def switch(schedule: ScalingSchedule, service: Service, entry: dict[str, Any] | None) -> list[RecordedActivityType]:
     """Put the service at `entry`'s scaling (None: back to the base) as a manual scaling would; returns the
     activity types of what changed. BadRequest when the scaling rules refuse the result."""
-    base = schedule.base_config if schedule.active_entry_id is not None else None
-    base = base or base_of(service)
+    base = current_base(schedule, service)
     changes = apply_replica_scaling(service, target_of(base, entry))
     schedule.active_entry_id = None if entry is None else entry["id"]
     schedule.base_config = None if entry is None else base
+    schedule.applied_config = None if entry is None else base_of(service)
     return changes
 
 
@@ -156,10 +182,11 @@ def applied_details(entry: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def apply_in_force(session: Session, schedule: ScalingSchedule, service: Service, moment: datetime) -> bool:
-    """Apply the entry in force at `moment` (or the base) if it is not the one applied, recording what changed
-    as the system's; whether it was applied now."""
+    """Apply the entry in force at `moment` (or the base) if it is not the one applied, or again over a base a
+    manual scaling changed, recording what changed as the system's; whether it was applied now."""
     entry = entry_in_force(schedule.entries, moment)
-    if (None if entry is None else entry["id"]) == schedule.active_entry_id:
+    if (None if entry is None else entry["id"]) == schedule.active_entry_id \
+            and not manually_scaled(schedule, service):
         return False
     for activity_type in switch(schedule, service, entry):
         record_system(Activities(session), service.organization_id, activity_type, service_id=service.id,
@@ -174,7 +201,7 @@ def to_wire(schedule: ScalingSchedule, service: Service) -> WireSchedule:
             fields.update(minReplicas=entry["numReplicas"], maxReplicas=entry["numReplicas"])
         return ScalingScheduleEntry.model_validate({**fields, "isActiveNow": entry["id"] == schedule.active_entry_id})
 
-    base = dict(schedule.base_config or base_of(service))
+    base = current_base(schedule, service)
     replicas = base.pop("numReplicas", None)
     if replicas is not None:
         base.update(minReplicas=replicas, maxReplicas=replicas)
@@ -207,7 +234,7 @@ class ScalingScheduleService:
             service = changeable(Services(session), caller, organization_id, service_id)
             schedules = ScalingSchedules(session)
             schedule = schedules.get(service_id, for_update=True)
-            base = base_of(service) if schedule is None or schedule.base_config is None else schedule.base_config
+            base = base_of(service) if schedule is None else current_base(schedule, service)
             for index, entry in enumerate(entries):  # the scaling rules take each entry over the base
                 try:
                     apply_replica_scaling(_trial(service), target_of(base, entry))

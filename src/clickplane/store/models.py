@@ -576,6 +576,9 @@ class ScalingSchedule(Base):
     entries: Mapped[list[Any]] = mapped_column()
     active_entry_id: Mapped[str | None] = mapped_column(String(36), default=None)
     base_config: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # The service's scaling right after the entry was applied: a difference since is a manual scaling, which
+    # changes the base (as the reference's replicaScaling does while an entry is in force).
+    applied_config: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -18,6 +18,8 @@ from clickplane.scaling_schedules.controller import ScalingScheduleController
 from clickplane.scaling_schedules.repository import ScalingSchedules
 from clickplane.scaling_schedules.schemas import ScalingSchedulePostRequest
 from clickplane.scaling_schedules.service import normalized_entries, to_wire
+from clickplane.services.schemas import ServiceReplicaScalingPatchRequest
+from clickplane.services.service import apply_replica_scaling
 from clickplane.store import models
 from clickplane.store.database import Database
 from tests.unit.fakes import Clock
@@ -195,3 +197,31 @@ def test_a_vertical_entry_over_a_horizontal_base_runs_its_least_replicas_and_the
         service = session.get(models.Service, service_id)
         assert service is not None
         assert (service.autoscaling_mode, service.min_replicas, service.max_replicas) == ("horizontal", 2, 4)
+
+
+def test_a_manual_scaling_while_an_entry_is_in_force_changes_the_base_the_entry_still_governs(
+        database: Database) -> None:
+    service_id = add_service(database)
+    schedule(database, service_id, entry(minReplicaMemoryGb=16, maxReplicaMemoryGb=32))
+    clock = Clock(MONDAY)
+    controller = ScalingScheduleController(database, lambda: None, clock)
+    run_due(controller)
+    assert run_due(controller) == 0  # what the schedule itself applied is no manual change
+    with database.transaction() as session:  # PATCH .../replicaScaling, as its rules apply it
+        service = session.get(models.Service, service_id)
+        assert service is not None
+        apply_replica_scaling(service, ServiceReplicaScalingPatchRequest(maxReplicaMemoryGb=48,
+                                                                         idleTimeoutMinutes=30))
+    assert run_due(controller) == 1
+    assert scaling(database, service_id)[:2] == (16, 32)  # the entry's memory again
+    with database.looking() as session:
+        found, service = ScalingSchedules(session).get(service_id), session.get(models.Service, service_id)
+        assert found is not None
+        assert service is not None
+        base = to_wire(found, service).baseConfig
+        assert (base.minReplicaMemoryGb, base.maxReplicaMemoryGb, base.idleTimeoutMinutes) == (8, 48, 30)
+        assert service.idle_timeout_minutes == 30
+    assert run_due(controller) == 0
+    clock.now = MONDAY + timedelta(hours=2)
+    run_due(controller)
+    assert scaling(database, service_id)[:2] == (8, 48)

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("entries", sa.JSON(), nullable=False),
         sa.Column("active_entry_id", sa.String(36), nullable=True),
         sa.Column("base_config", sa.JSON(), nullable=True),
+        sa.Column("applied_config", sa.JSON(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_table(
