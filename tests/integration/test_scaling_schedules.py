@@ -117,3 +117,22 @@ def test_bad_schedules_are_refused_with_what_to_change(scheduled: Scheduled) -> 
     scheduled.refused(scheduled.client.get(scheduled.path), 404)
     missing = scheduled.server.org_path("/services/00000000-0000-4000-8000-000000000000/scalingSchedule")
     scheduled.refused(scheduled.client.get(missing), 404)
+
+
+def test_a_manual_scaling_during_an_entry_becomes_the_base_that_comes_back_after_it(scheduled: Scheduled) -> None:
+    assert scheduled.post(ALWAYS).status_code == 200
+    scheduled.wait_for_limit(16)
+    path = scheduled.server.org_path(f"/services/{scheduled.service['id']}/replicaScaling")
+    assert scheduled.client.patch(path, json={"maxReplicaMemoryGb": 24}).status_code == 200
+
+    def base_max() -> float:
+        return float(scheduled.client.get(scheduled.path).json()["result"]["baseConfig"]["maxReplicaMemoryGb"])
+
+    wait_until(lambda: base_max() == 24, what="the manual scaling to become the base")
+    wait_until(lambda: scheduled.server.service(scheduled.service["id"])["maxReplicaMemoryGb"] == 16,
+               what="the entry to govern again")
+    scheduled.wait_for_limit(16)
+    assert scheduled.client.delete(scheduled.path).status_code == 200
+    scheduled.wait_for_limit(24)
+    assert scheduled.client.patch(path, json={"maxReplicaMemoryGb": 8}).status_code == 200
+    scheduled.wait_for_limit(8)
