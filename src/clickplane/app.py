@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from clickplane.activities import endpoints as activities
 from clickplane.backups import endpoints as backups
+from clickplane.byoc import endpoints as byoc
 from clickplane.clickpipes import endpoints as clickpipes
 from clickplane.clickpipes.private_endpoints import endpoints as reverse_private_endpoints
 from clickplane.clickstack import endpoints as clickstack
@@ -39,10 +40,12 @@ from clickplane.quotas import endpoints as quotas
 from clickplane.replica_routing import endpoints as replica_routing
 from clickplane.roles import endpoints as roles
 from clickplane.saved_queries import endpoints as saved_queries
+from clickplane.scaling_schedules import endpoints as scaling_schedules
 from clickplane.service_profiles import endpoints as service_profiles
 from clickplane.service_settings import endpoints as clickhouse_settings
 from clickplane.services import endpoints as services
 from clickplane.udfs import endpoints as udfs
+from clickplane.upgrade_windows import endpoints as upgrade_windows
 from clickplane.usage import endpoints as usage
 
 log = logging.getLogger(__name__)
@@ -128,7 +131,7 @@ def create_app(context: AppContext, collectors: Iterable[Collector] = ()) -> Any
     for resource in (organizations, services, query_endpoints, keys, roles, users, quotas, activities, prometheus,
                      clickhouse_settings, backups, usage, postgres, postgres_telemetry, clickpipes,
                      reverse_private_endpoints, clickstack, saved_queries, query_api_endpoints, service_profiles,
-                     replica_routing, udfs):
+                     replica_routing, udfs, scaling_schedules, upgrade_windows, byoc):
         resource.add_routes(api, context)
     add_query_route(router, docs, context)
     add_health_routes(router, docs, context)

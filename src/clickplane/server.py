@@ -32,6 +32,7 @@ from clickplane.leadership import lead, lease_for
 from clickplane.members import service as members
 from clickplane.members.schemas import Member
 from clickplane.operations import (
+    MISSING_BINARY,
     backup_jobs,
     clickhouse_runtime,
     kubernetes_runtime,
@@ -46,12 +47,14 @@ from clickplane.reconcile.loop import LoopPolicy, ReconcileLoop, Slots
 from clickplane.runtime.clickhouse.interface import ClickHouseRuntime
 from clickplane.runtime.kubernetes.manifests import Manifest
 from clickplane.runtime.tls import ca_certificate_path, ensure_ca, ensure_server_certificate
+from clickplane.scaling_schedules.controller import ScalingScheduleController
 from clickplane.services.controller import Intent, ServiceController, ServicePolicy, intent_of
 from clickplane.settings import Settings
 from clickplane.store import models
 from clickplane.store.database import Database
 from clickplane.store.models import utcnow
 from clickplane.store.read_cache import ReadCache
+from clickplane.upgrade_windows.controller import UpgradeController
 from clickplane.usage.meter import Meter
 
 log = logging.getLogger(__name__)
@@ -103,6 +106,13 @@ class ControlPlane:
     reconciler: ReconcileLoop
 
 
+def release_channel_binaries(settings: Settings) -> dict[str, str]:
+    try:
+        return settings.release_channel_binaries
+    except ValueError as error:
+        raise SystemExit(f"error: {error} (CLICKPLANE_CLICKHOUSE_RELEASE_CHANNELS)") from None
+
+
 def build(settings: Settings) -> ControlPlane:
     database = open_store(settings)
     hasher = secret_hasher(settings)
@@ -131,7 +141,10 @@ def build(settings: Settings) -> ControlPlane:
     alerts = AlertEvaluator(database, runtime, SecretBox(hasher),
                             AlertPolicy(minute_seconds=settings.alert_minute_seconds,
                                         backfill_windows=settings.alert_backfill_windows, base_url=settings.base_url))
-    reconciler = ReconcileLoop([services, postgres_services, pipes, alerts], context.reconcile_now,
+    schedules = ScalingScheduleController(database, context.reconcile_now.set)
+    upgrades = UpgradeController(database, context.reconcile_now.set, release_channel_binaries(settings),
+                                 settings.resolved_clickhouse_binary or MISSING_BINARY)
+    reconciler = ReconcileLoop([services, postgres_services, pipes, alerts, schedules, upgrades], context.reconcile_now,
                                LoopPolicy(settings.reconcile_interval_seconds))
     return ControlPlane(settings, database, context, runtime, reconciler)
 

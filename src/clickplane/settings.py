@@ -6,11 +6,12 @@ import ipaddress
 import os
 import shutil
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from clickplane.kit.enums import ReleaseChannel
 from clickplane.observability.logs import LogFormat
 
 
@@ -70,6 +71,10 @@ class Settings(BaseSettings):
         default=None, description="Secret in the services' namespace whose AWS_ACCESS_KEY_ID and "
                                   "AWS_SECRET_ACCESS_KEY ClickHouse signs backup requests with; if unset, ClickHouse "
                                   "looks for credentials in its environment (an IAM role of the pod).")
+    clickhouse_release_channels: str = Field(
+        default="", description="ClickHouse binaries by release channel, as fast=/path/clickhouse-server,slow=...; a "
+                                "channel not named runs clickhouse_binary. A service is moved to its channel's binary "
+                                "(restarted, its data kept) inside its upgrade window.")
     postgres_runtime: Literal["local"] = Field(
         default="local", description="Where Postgres services' servers run: local, as processes on this machine.")
     postgres_bin_dirs: str = Field(
@@ -200,6 +205,21 @@ class Settings(BaseSettings):
                 raise ValueError(f"postgres_bin_dirs: {entry!r} is not VERSION=DIRECTORY (e.g. 17=/opt/pg17/bin)")
             overrides[version.strip()] = Path(directory.strip())
         return overrides
+
+    @property
+    def release_channel_binaries(self) -> dict[str, str]:
+        """clickhouse_release_channels as {channel: binary}; ValueError naming an entry that is not
+        CHANNEL=BINARY with one of the reference's channels."""
+        binaries: dict[str, str] = {}
+        for entry in (part.strip() for part in self.clickhouse_release_channels.split(",")):
+            if not entry:
+                continue
+            channel, separator, binary = (part.strip() for part in entry.partition("="))
+            if not separator or channel not in get_args(ReleaseChannel) or not binary:
+                raise ValueError(f"clickhouse_release_channels: {entry!r} is not CHANNEL=BINARY with CHANNEL one of "
+                                 f"{', '.join(get_args(ReleaseChannel))} (e.g. fast=/opt/clickhouse/clickhouse)")
+            binaries[channel] = binary
+        return binaries
 
     @property
     def resolved_clickhouse_binary(self) -> str | None:

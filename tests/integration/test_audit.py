@@ -55,6 +55,10 @@ def test_each_change_is_in_the_log_once_with_its_type_and_actor(server: Clickpla
             state["service"] = ok(client.post(f"{org}/services", json=SERVICE))["result"]["service"]["id"]
             server.wait_for_state_in(credentials, state["service"], "running")  # its settings are the server's
 
+        def create_byoc() -> None:
+            state["byoc"] = ok(client.post(f"{org}/byocInfrastructure", json={
+                "regionId": "us-east-1", "accountId": "123456789012", "displayName": "audited byoc"}))["result"]["id"]
+
         def create_key() -> None:
             state["key"] = ok(client.post(f"{org}/keys", json={"name": "spare"}))["result"]["key"]["id"]
 
@@ -302,6 +306,21 @@ def test_each_change_is_in_the_log_once_with_its_type_and_actor(server: Clickpla
             ("replicaAwareRoutingUpdate", "service_update_replica_aware_routing", service_change(
                 "/replicaAwareRouting", httpEnabled=True)),
             *udf_steps,
+            # An entry with no scaling of its own: in force or not, it changes nothing (no system activity).
+            ("scalingScheduleUpsert", "service_update_scaling_schedule", service_change(
+                "/scalingSchedule", "POST", entries=[{"name": "audited", "weekdays": [0, 1, 2, 3, 4, 5, 6],
+                                                      "startHourUtc": 0, "endHourUtc": 24}])),
+            ("scalingScheduleDelete", "service_delete_scaling_schedule", service_change("/scalingSchedule", "DELETE")),
+            ("upgradeWindowUpdate", "service_update_upgrade_window", service_change(
+                "/upgradeWindow", "PUT", weekday=3, startHourUtc=12)),
+            ("upgradeWindowDelete", "service_delete_upgrade_window", service_change("/upgradeWindow", "DELETE")),
+            ("instancePrivateEndpointCreate", "service_update_private_endpoints", service_change(
+                "/privateEndpoint", "POST", id="vpce-0a1b2c3d", description="audited")),
+            ("organizationByocInfrastructureCreate", "byoc_infrastructure_create", create_byoc),
+            ("organizationByocInfrastructureUpdate", "byoc_infrastructure_update", lambda: ok(client.patch(
+                f"{org}/byocInfrastructure/{state['byoc']}", json={"displayName": "audited byoc 2"}))),
+            ("organizationByocInfrastructureDelete", "byoc_infrastructure_delete", lambda: ok(client.delete(
+                f"{org}/byocInfrastructure/{state['byoc']}"))),
             ("instanceStateUpdate", "service_stop", service_change("/state", command="stop")),
             ("postgresServiceCreate", "postgres_service_create", postgres_create("", "postgres", **postgres)),
             ("postgresServicePatch", "postgres_service_update", postgres_change("", name="audited pg2")),

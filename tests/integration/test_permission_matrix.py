@@ -208,6 +208,16 @@ NEEDS: dict[str, str | None] = {
     "udfAttachmentGet": SERVICE_VIEW,
     "udfAttach": SERVICE_MANAGE,
     "udfDetach": SERVICE_MANAGE,
+    "scalingScheduleGet": SERVICE_VIEW,
+    "scalingScheduleUpsert": SERVICE_MANAGE,
+    "scalingScheduleDelete": SERVICE_MANAGE,
+    "upgradeWindowGet": SERVICE_VIEW,
+    "upgradeWindowUpdate": SERVICE_MANAGE,
+    "upgradeWindowDelete": SERVICE_MANAGE,
+    "instancePrivateEndpointCreate": SERVICE_MANAGE,
+    "organizationByocInfrastructureCreate": ORGANIZATION_MANAGE,
+    "organizationByocInfrastructureUpdate": ORGANIZATION_MANAGE,
+    "organizationByocInfrastructureDelete": ORGANIZATION_MANAGE,
 }
 
 VIEWS = frozenset({ORGANIZATION_VIEW, SERVICE_VIEW, KEYS_VIEW, MEMBERS_VIEW, ROLES_VIEW, ACTIVITIES_VIEW,
@@ -718,6 +728,73 @@ def _settings_update(matrix: Matrix, request: Request) -> None:
     _needs_running(matrix, request)
 
 
+# An entry for Sundays 00:00 to 01:00 UTC that changes nothing of the service's scaling when in force.
+SCHEDULE = {"entries": [{"name": "matrix", "weekdays": [0], "startHourUtc": 0, "endHourUtc": 1}]}
+WINDOW = {"weekday": 0, "startHourUtc": 0}
+
+
+def _service_part(suffix: str, body: dict[str, Any]) -> Callable[[Matrix, Request], None]:
+    """The service gets a scaling schedule or an upgrade window first, so reading it answers 200, deleting it has
+    a target, and a write sends one like it."""
+    def prepare(matrix: Matrix, request: Request) -> None:
+        part = f"/services/{matrix.service_id}{suffix}"
+        ok(matrix.admin.request("POST" if "entries" in body else "PUT", matrix.org_path(part), json=body))
+        if request.method in ("POST", "PUT"):
+            request.body = body
+        elif request.method == "DELETE":
+            request.target_survives = lambda: matrix.exists(part)
+
+    return prepare
+
+
+def _private_endpoint(matrix: Matrix, request: Request) -> None:
+    endpoint_id = f"vpce-{uuid.uuid4().hex[:8]}"
+    request.body = {"id": endpoint_id, "description": _unique(matrix, "endpoint")}
+
+    def attached() -> bool:
+        return endpoint_id in ok(matrix.admin.get(matrix.org_path(f"/services/{matrix.service_id}")))[
+            "privateEndpointIds"]
+
+    def cleanup() -> None:
+        ok(matrix.admin.patch(matrix.org_path(), json={"privateEndpoints": {"remove": [{"id": endpoint_id}]}}))
+        ok(matrix.admin.patch(matrix.org_path(f"/services/{matrix.service_id}"),
+                              json={"privateEndpointIds": {"remove": [endpoint_id]}}))
+
+    request.was_made = attached
+    request.cleanup.append(cleanup)
+
+
+def _byoc_body(matrix: Matrix) -> dict[str, Any]:
+    return {"regionId": "us-east-1", "accountId": f"{uuid.uuid4().int % 10**12:012d}",
+            "displayName": _unique(matrix, "byoc")}
+
+
+def _byoc_named(matrix: Matrix, name: str) -> str | None:
+    listed = ok(matrix.admin.get(matrix.org_path()))["byocConfig"]
+    return next((str(item["id"]) for item in listed if item["displayName"] == name), None)
+
+
+def _byoc(matrix: Matrix, request: Request) -> None:
+    """A create names new infrastructure; an update or delete is aimed at infrastructure made for it alone."""
+    body = _byoc_body(matrix)
+    if request.method == "POST":
+        request.body = body
+        request.was_made = lambda: _byoc_named(matrix, body["displayName"]) is not None
+    else:
+        made = str(ok(matrix.admin.post(matrix.org_path("/byocInfrastructure"), json=body))["id"])
+        request.path = matrix.org_path(f"/byocInfrastructure/{made}")
+        request.body = {"displayName": body["displayName"]} if request.method == "PATCH" else None
+        if request.method == "DELETE":
+            request.target_survives = lambda: _byoc_named(matrix, body["displayName"]) is not None
+
+    def cleanup() -> None:
+        left = _byoc_named(matrix, body["displayName"])
+        if left is not None:
+            matrix.delete(matrix.org_path(f"/byocInfrastructure/{left}"))
+
+    request.cleanup.append(cleanup)
+
+
 def _bucket_body(matrix: Matrix) -> dict[str, Any]:
     """A bucket in a directory under the data directory, with a credential that must never be shown again."""
     return {"bucketProvider": "AZURE", "containerName": f"matrix-{matrix.tag}",
@@ -822,6 +899,12 @@ PREPARE: dict[str, Callable[[Matrix, Request], None]] = {
     "queryApiEndpointUpdate": _body(lambda m: _query_api_body(m, f"matrix {m.tag}")),
     "serviceProfileGetList": _params(region_id="us-east-1"),
     **{operation: _udf for operation in NEEDS if operation.startswith("udf")},
+    **{operation: _service_part("/scalingSchedule", SCHEDULE) for operation in NEEDS
+       if operation.startswith("scalingSchedule")},
+    **{operation: _service_part("/upgradeWindow", WINDOW) for operation in NEEDS
+       if operation.startswith("upgradeWindow")},
+    "instancePrivateEndpointCreate": _private_endpoint,
+    **{operation: _byoc for operation in NEEDS if operation.startswith("organizationByoc")},
     "backupBucketGet": _backup_bucket,
     "backupBucketCreate": _backup_bucket,
     "backupBucketUpdate": _backup_bucket,

@@ -81,7 +81,7 @@ OPERATIONS = [{
     # answer, not a created resource gone missing.
     "include-operation-id": [
         "instanceQueryEndpointGet", "instanceQueryEndpointDelete", "backupBucketGet", "backupBucketUpdate",
-        "backupBucketDelete"],
+        "backupBucketDelete", "scalingScheduleGet", "scalingScheduleDelete", "upgradeWindowGet", "upgradeWindowDelete"],
     "checks": {"ensure_resource_availability": {"enabled": False}},
 }, {
     # A deleted service is terminating, and answers so, until its server is gone; a deleted setting reads as the

@@ -202,6 +202,17 @@ OPERATION_PERMISSIONS: dict[str, str | None] = {
     "udfAttachmentGet": SERVICE_VIEW,
     "udfAttach": SERVICE_MANAGE,
     "udfDetach": SERVICE_MANAGE,
+    "scalingScheduleGet": SERVICE_VIEW,
+    "scalingScheduleUpsert": SERVICE_MANAGE,
+    "scalingScheduleDelete": SERVICE_MANAGE,
+    "upgradeWindowGet": SERVICE_VIEW,
+    "upgradeWindowUpdate": SERVICE_MANAGE,
+    "upgradeWindowDelete": SERVICE_MANAGE,
+    "instancePrivateEndpointCreate": SERVICE_MANAGE,
+    # BYOC infrastructure is the organization's: creating services in it is an organization change.
+    "organizationByocInfrastructureCreate": ORGANIZATION_MANAGE,
+    "organizationByocInfrastructureUpdate": ORGANIZATION_MANAGE,
+    "organizationByocInfrastructureDelete": ORGANIZATION_MANAGE,
 }
 
 

@@ -109,6 +109,9 @@ ClickplaneActivityType = Literal[
     "saved_query_create", "saved_query_update", "saved_query_delete", "query_api_endpoint_create",
     "query_api_endpoint_update", "query_api_endpoint_delete", "service_update_replica_aware_routing",
     "udf_create", "udf_delete", "udf_version_create", "udf_version_delete", "udf_attach", "udf_detach",
+    "service_update_scaling_schedule", "service_delete_scaling_schedule", "service_update_upgrade_window",
+    "service_delete_upgrade_window", "byoc_infrastructure_create",
+    "byoc_infrastructure_update", "byoc_infrastructure_delete",
 ]  # fmt: skip
 # Every type the activity log may hold: record() takes only these, so the documented enumeration is complete.
 RecordedActivityType = ActivityType | ClickplaneActivityType

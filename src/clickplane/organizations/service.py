@@ -4,6 +4,7 @@ methods are the API's use cases, each in a transaction of its own."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from clickplane.activities.repository import Activities
@@ -18,6 +19,8 @@ from clickplane.auth.secrets import (
     new_key_secret,
     sha256_digest,
 )
+from clickplane.byoc.repository import ByocInfrastructures
+from clickplane.byoc.service import to_wire as byoc_to_wire
 from clickplane.keys.repository import ApiKeys
 from clickplane.kit.context import AppContext
 from clickplane.kit.enums import RecordedActivityType, check_provider_region
@@ -28,7 +31,7 @@ from clickplane.organizations import schemas
 from clickplane.organizations.lookup import visible
 from clickplane.organizations.repository import Organizations
 from clickplane.organizations.schemas import OrganizationCloudRegionPrivateEndpointConfig, OrganizationPatchRequest
-from clickplane.store.models import ApiKey, Organization
+from clickplane.store.models import ApiKey, ByocInfrastructure, Organization
 
 DEFAULT_ORGANIZATION_NAME = "clickplane"
 
@@ -88,9 +91,10 @@ def update(organization: Organization, patch: OrganizationPatchRequest) -> list[
     return changes
 
 
-def to_wire(organization: Organization) -> schemas.Organization:
+def to_wire(organization: Organization, byoc: Sequence[ByocInfrastructure] = ()) -> schemas.Organization:
     return schemas.Organization(id=organization.id, createdAt=organization.created_at, name=organization.name,
-                                privateEndpoints=organization.private_endpoints, byocConfig=[],
+                                privateEndpoints=organization.private_endpoints,
+                                byocConfig=[byoc_to_wire(infrastructure) for infrastructure in byoc],
                                 enableCoreDumps=organization.enable_core_dumps)
 
 
@@ -104,7 +108,8 @@ class OrganizationService:
 
     def get(self, caller: Caller, organization_id: uuid.UUID) -> schemas.Organization:
         with self.context.database.looking() as session:
-            return to_wire(visible(Organizations(session), caller, organization_id))
+            organization = visible(Organizations(session), caller, organization_id)
+            return to_wire(organization, ByocInfrastructures(session).list(organization.id))
 
     def update(self, caller: Caller, organization_id: uuid.UUID, patch: OrganizationPatchRequest
                ) -> schemas.Organization:
@@ -113,7 +118,7 @@ class OrganizationService:
             details = patch.model_dump(exclude_none=True, mode="json")
             for activity_type in update(organization, patch):
                 record(Activities(session), caller, activity_type, details=details)
-            return to_wire(organization)
+            return to_wire(organization, ByocInfrastructures(session).list(organization.id))
 
     def private_endpoint_config(self, caller: Caller, organization_id: uuid.UUID, provider: str, region: str
                                 ) -> OrganizationCloudRegionPrivateEndpointConfig:

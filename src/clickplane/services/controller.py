@@ -32,7 +32,7 @@ from clickplane.runtime.base import RuntimeFailure
 from clickplane.runtime.clickhouse.interface import ClickHouseRuntime, Observation, ServiceSpec
 from clickplane.services import lifecycle
 from clickplane.services.lifecycle import Observed
-from clickplane.services.repository import Services
+from clickplane.services.repository import Releases, Services
 from clickplane.store.database import Database
 from clickplane.store.models import Service
 
@@ -57,7 +57,8 @@ class Intent:
     spec: ServiceSpec
 
 
-def intent_of(service: Service) -> Intent:
+def intent_of(service: Service, binary: str | None = None) -> Intent:
+    """The service's intent, to run on `binary` (None: the runtime's default)."""
     spec = ServiceSpec(
         service_id=str(service.id),
         password_sha256_hex=service.password_sha256_hex,
@@ -67,6 +68,7 @@ def intent_of(service: Service) -> Intent:
         settings=tuple(sorted(service.clickhouse_settings.items())),
         restore_from=backup_uri(service.restore_from) if service.restore_from is not None else None,
         replicas=service.num_replicas,
+        binary=binary,
     )
     return Intent(service.id, service.organization_id, service.state, service.desired_state, service.generation,
                   service.idle_scaling, service.idle_timeout_minutes, spec)
@@ -128,8 +130,9 @@ class ServiceController:
         however often changes to other services wake the loop, and not while its last task is under way (that
         pass would start no check, and the service would wait a whole interval more)."""
         with self.database.looking() as session:
-            lagging = [intent_of(service) for service in Services(session).needing_work()]
-            running = [intent_of(service) for service in Services(session).settled_running()]
+            binaries = Releases(session).binaries()
+            lagging = [intent_of(s, binaries.get(s.id)) for s in Services(session).needing_work()]
+            running = [intent_of(s, binaries.get(s.id)) for s in Services(session).settled_running()]
         for gone in set(self._watches) - {intent.service_id for intent in running + lagging}:
             self._watches.pop(gone, None)
         for intent in lagging:

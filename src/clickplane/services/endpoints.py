@@ -14,6 +14,7 @@ from clickplane.kit.envelope import acknowledged, ok, ok_json
 from clickplane.kit.routes import Api
 from clickplane.services.schemas import (
     TAG_FILTER,
+    InstancePrivateEndpoint,
     PrivateEndpointConfig,
     Service,
     ServicePasswordPatchRequest,
@@ -24,6 +25,7 @@ from clickplane.services.schemas import (
     ServiceReplicaScalingPatchRequest,
     ServiceScalingPatchRequest,
     ServiceStatePatchRequest,
+    ServicPrivateEndpointePostRequest,
 )
 from clickplane.services.service import ClickHouseServices
 
@@ -119,3 +121,14 @@ def add_routes(api: Api, context: AppContext) -> None:
                "service's own.", PrivateEndpointConfig)
     async def get_private_endpoint_config(caller: Caller, organizationId: UUID, serviceId: UUID) -> Response:
         return ok(services.private_endpoint_config(caller, organizationId, serviceId))
+
+    @api.route("POST", "/v1/organizations/{organizationId}/services/{serviceId}/privateEndpoint",
+               "instancePrivateEndpointCreate", "Create a private endpoint", TAG,
+               "Records the private endpoint in the organization (its privateEndpoints) and attaches it to the "
+               "service (its privateEndpointIds), in the service's provider and region. The id must have the form "
+               "of that provider's (AWS vpce-..., a numeric GCP id, an Azure resource id or GUID); 409 if the "
+               "organization has it already. clickplane has no private link: nothing routes through it.",
+               InstancePrivateEndpoint, errors=CHANGE_ERRORS)
+    async def create_private_endpoint(caller: Caller, organizationId: UUID, serviceId: UUID,
+                                      body: JsonBody[ServicPrivateEndpointePostRequest]) -> Response:
+        return ok(services.create_private_endpoint(caller, organizationId, serviceId, body.value))

@@ -8,10 +8,11 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection, Row
+from sqlalchemy.orm import Session
 
 from clickplane.clickpipes.repository import ClickPipes
 from clickplane.kit.repository import ReconciledRepository
-from clickplane.store.models import Service
+from clickplane.store.models import Service, ServiceRelease
 
 
 class Services(ReconciledRepository[Service]):
@@ -30,6 +31,23 @@ class Services(ReconciledRepository[Service]):
         query = select(Service.id).where(Service.organization_id == organization_id,
                                          Service.data_warehouse_id == warehouse_id).limit(1)
         return self.session.scalar(query) is not None
+
+
+class Releases:
+    """The ClickHouse binaries services were upgraded to (the others run the runtime's default)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def binaries(self) -> dict[uuid.UUID, str]:
+        return {release.service_id: release.binary for release in self.session.scalars(select(ServiceRelease))}
+
+    def put(self, service_id: uuid.UUID, binary: str) -> None:
+        release = self.session.get(ServiceRelease, service_id)
+        if release is None:
+            self.session.add(ServiceRelease(service_id=service_id, binary=binary))
+        else:
+            release.binary = binary
 
 
 class ServiceRows:

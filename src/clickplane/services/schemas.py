@@ -73,9 +73,10 @@ class ScalingScheduleEntry(ScalingScheduleBaseConfig):
 
     id: UUID = Field(description="Entry id.")
     name: str = Field(description="Entry name.")
-    weekdays: list[int] = Field(min_length=1, description="ISO weekdays (1 = Monday) the entry applies on.")
+    weekdays: list[int] = Field(min_length=1, description="Weekdays it applies on: 0 = Sunday, ..., 6 = Saturday.")
     startHourUtc: int = Field(ge=0, le=23, description="First hour (UTC) of the window.")
-    endHourUtc: int = Field(ge=1, le=24, description="Hour (UTC) the window ends.")
+    endHourUtc: int = Field(ge=1, le=24, description="Hour (UTC) the window ends, exclusive; less than the start "
+                                                  "spans midnight.")
     autoscalingMode: AutoscalingMode = Field(description="Autoscaling mode inside the window.")
     isActiveNow: bool = Field(description="Whether the window is in force now.")
 
@@ -249,6 +250,19 @@ class ServicePasswordPatchRequest(RequestModel):
 
 class ServicePasswordPatchResponse(ResponseModel):
     password: str | None = Field(default=None, description="The generated password, shown only here.")
+
+
+class ServicPrivateEndpointePostRequest(RequestModel):  # the reference's spelling
+    id: str = Field(max_length=512, description="The private endpoint's id, of the service's provider: AWS vpce-..., "
+                                                "a numeric GCP id, or an Azure resource id or GUID.")
+    description: str | None = Field(default=None, max_length=255, description="What the endpoint is for.")
+
+
+class InstancePrivateEndpoint(ResponseModel):
+    id: str = Field(description="The private endpoint's id.")
+    description: str = Field(description="What the endpoint is for.")
+    cloudProvider: Provider = Field(description="Provider of the endpoint: the service's.")
+    region: Region = Field(description="Region of the endpoint: the service's.")
 
 
 class PrivateEndpointConfig(ResponseModel):

@@ -25,9 +25,10 @@ from clickplane.auth.secrets import new_service_password, password_double_sha1_h
 from clickplane.backups.repository import Backups
 from clickplane.backups.service import restore_source
 from clickplane.clickpipes.repository import ClickPipes
+from clickplane.kit.cloud_ids import check_endpoint_id
 from clickplane.kit.context import AppContext
 from clickplane.kit.enums import RecordedActivityType, check_provider_region
-from clickplane.kit.errors import BadRequest
+from clickplane.kit.errors import BadRequest, Conflict
 from clickplane.kit.schemas import MAX_IP_ACCESS_LIST_ENTRIES, IpAccessListEntry
 from clickplane.kit.validation import validate_tags
 from clickplane.organizations.lookup import visible as visible_organization
@@ -45,8 +46,9 @@ from clickplane.services.schemas import (
     ServicePostRequest,
     ServiceReplicaScalingPatchRequest,
     ServiceScalingPatchRequest,
+    ServicPrivateEndpointePostRequest,
 )
-from clickplane.store.models import Service
+from clickplane.store.models import Organization, Service
 
 # A local service is sized like ClickHouse Cloud's smallest: one replica of 8 GiB.
 DEFAULT_REPLICA_MEMORY_GB = 8.0
@@ -104,8 +106,9 @@ def _refuse_unavailable(request: ServicePostRequest) -> None:
         raise BadRequest("encryptionKey: customer-managed disk encryption is not available in clickplane; "
                          "encrypt the data directory's file system instead")
     if request.byocId:
-        raise BadRequest(f"byocId: no bring-your-own-cloud infrastructure {request.byocId!r} exists in this "
-                         "organization")
+        raise BadRequest(f"byocId {request.byocId!r}: clickplane runs services on this machine and cannot place one "
+                         "in bring-your-own-cloud infrastructure (it records BYOC infrastructure, provisions none); "
+                         "omit byocId")
     if any(change.enabled for change in request.endpoints or []):
         raise BadRequest("endpoints: the MySQL interface is not offered by clickplane services; "
                          "connect with the native or HTTPS protocol")
@@ -176,7 +179,9 @@ def plan_new_service(request: ServicePostRequest, organization_id: uuid.UUID, se
     options = {
         "tier": request.tier, "releaseChannel": request.releaseChannel or "default",
         "profile": request.profile, "complianceType": request.complianceType,
-        "enableCoreDumps": request.enableCoreDumps, "privateEndpointIds": request.privateEndpointIds or [],
+        "enableCoreDumps": request.enableCoreDumps,
+        "privateEndpointIds": [check_endpoint_id(request.provider, endpoint, f"privateEndpointIds[{index}]")
+                               for index, endpoint in enumerate(dict.fromkeys(request.privateEndpointIds or []))],
     }
     service = Service(
         id=uuid.uuid4(), organization_id=organization_id, name=request.name,
@@ -268,14 +273,35 @@ def apply_patch(service: Service, patch: ServicePatchRequest) -> list[RecordedAc
         changed.append("service_update_release_channel")
     if patch.privateEndpointIds is not None:
         removed = set(patch.privateEndpointIds.remove or [])
+        added = [check_endpoint_id(service.provider, e, f"privateEndpointIds.add[{i}]")
+                 for i, e in enumerate(patch.privateEndpointIds.add or [])]
         attached = [e for e in options.get("privateEndpointIds", []) if e not in removed]
-        options["privateEndpointIds"] = attached + [e for e in patch.privateEndpointIds.add or [] if e not in attached]
+        options["privateEndpointIds"] = attached + [e for e in added if e not in attached]
         changed.append("service_update_private_endpoints")
     if patch.enableCoreDumps is not None and patch.enableCoreDumps != options.get("enableCoreDumps"):
         options["enableCoreDumps"] = patch.enableCoreDumps
         changed.append("service_update_core_dump")
     service.options = options
     return changed
+
+
+def register_private_endpoint(organization: Organization, service: Service,
+                              request: ServicPrivateEndpointePostRequest) -> dict[str, str]:
+    """Record a private endpoint in the organization, attached to the service, in the service's provider and
+    region; returns it as the organization lists it. Nothing routes through it here."""
+    endpoint_id = check_endpoint_id(service.provider, request.id, "id")
+    description = request.description or ""
+    if not description.isprintable():
+        raise BadRequest("description must not contain control characters")
+    if any(known.get("id") == endpoint_id for known in organization.private_endpoints):
+        raise Conflict(f"private endpoint {endpoint_id} is already registered in this organization; attach it to "
+                       "this service with PATCH .../services/{serviceId} and privateEndpointIds.add")
+    endpoint = {"id": endpoint_id, "description": description, "cloudProvider": service.provider,
+                "region": service.region}
+    organization.private_endpoints = [*organization.private_endpoints, endpoint]
+    attached = service.options.get("privateEndpointIds", [])
+    service.options = {**service.options, "privateEndpointIds": [*attached, endpoint_id]}
+    return endpoint
 
 
 def apply_replica_scaling(service: Service, request: ServiceReplicaScalingPatchRequest) -> list[RecordedActivityType]:
@@ -460,6 +486,15 @@ class ClickHouseServices:
         with self.context.database.reading() as connection:
             row = ServiceRows(connection).get(organization_id, service_id)
         return None if row is None else _rendered(row)
+
+    def create_private_endpoint(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID,
+                                request: ServicPrivateEndpointePostRequest) -> schemas.InstancePrivateEndpoint:
+        with self.context.database.transaction() as session:
+            organization = visible_organization(Organizations(session), caller, organization_id, for_update=True)
+            service = changeable(Services(session), caller, organization_id, service_id)
+            endpoint = register_private_endpoint(organization, service, request)
+            _record(session, caller, service, ["service_update_private_endpoints"], {"add": [endpoint["id"]]})
+        return schemas.InstancePrivateEndpoint.model_validate(endpoint)
 
     def private_endpoint_config(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID
                                 ) -> schemas.PrivateEndpointConfig:

@@ -669,3 +669,64 @@ class UdfUpload(Base):
     expires_at: Mapped[datetime] = mapped_column()
     archive: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ScalingSchedule(Base):
+    """A service's scaling schedule (scaling_schedules/): its entries as the API shows them (each with its id), the
+    entry the reconciler applied last (None: the base configuration is in force) and that base configuration, the
+    service's own scaling kept from when an entry took over, put back when no entry applies."""
+
+    __tablename__ = "scaling_schedules"
+
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"), primary_key=True)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    entries: Mapped[list[Any]] = mapped_column()
+    active_entry_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    base_config: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # The service's scaling right after the entry was applied: a difference since is a manual scaling, which
+    # changes the base (as the reference's replicaScaling does while an entry is in force).
+    applied_config: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class UpgradeWindow(Base):
+    """When a service may be upgraded (upgrade_windows/): `duration_hours` from `start_hour_utc` on `weekday`
+    (0 = Sunday)."""
+
+    __tablename__ = "upgrade_windows"
+
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"), primary_key=True)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    weekday: Mapped[int] = mapped_column(Integer)
+    start_hour_utc: Mapped[int] = mapped_column(Integer)
+    duration_hours: Mapped[int] = mapped_column(Integer)
+
+
+class ByocInfrastructure(Base):
+    """A bring-your-own-cloud infrastructure of an organization (byoc/): recorded and reported; nothing is
+    provisioned in the cloud account it names."""
+
+    __tablename__ = "byoc_infrastructures"
+    __table_args__ = (Index("ix_byoc_infrastructures_org_created", "organization_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    region: Mapped[str] = mapped_column(String(32))
+    provider: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[str] = mapped_column(String(128))
+    availability_zone_suffixes: Mapped[list[Any]] = mapped_column(default=list)
+    vpc_cidr_range: Mapped[str | None] = mapped_column(String(64), default=None)
+    display_name: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(24))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ServiceRelease(Base):
+    """The ClickHouse binary a service runs, once an upgrade (upgrade_windows/) moved it off the runtime's default:
+    its release channel's, switched to inside the service's upgrade window."""
+
+    __tablename__ = "service_releases"
+
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"), primary_key=True)
+    binary: Mapped[str] = mapped_column(String(4096))
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

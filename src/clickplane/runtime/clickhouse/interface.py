@@ -42,6 +42,9 @@ class ServiceSpec:
     # Servers the service runs, each holding all of its data (one shard): the local runtime runs one server whatever
     # this says, the kubernetes runtime this many replicas.
     replicas: int = 1
+    # The ClickHouse server binary to run (its release channel's); None: the runtime's own. A server running
+    # another binary is restarted on this one, with its data.
+    binary: str | None = None
 
 
 @dataclass(frozen=True)

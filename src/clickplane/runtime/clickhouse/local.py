@@ -101,6 +101,12 @@ class LocalClickHouseRuntime:
         """Write the service's files, then adopt its running server or launch one; returns once a server runs,
         before it answers (`wait_until_up` waits for that)."""
         paths = self._setup.paths(spec.service_id)
+        binary = spec.binary or self.binary
+        if config_root_for(binary) != config_root_for(self.binary):
+            raise RuntimeFailure(f"ClickHouse binary {binary} takes a config rooted at <{config_root_for(binary)}>, "
+                                 f"unlike the default binary {self.binary}: name release channels' binaries like it "
+                                 "(clickhouse-server, or clickhouse)")
+        spec = replace(spec, binary=binary)
         async with self._lock(spec.service_id):
             server = await asyncio.to_thread(self._supervisor.running, paths.server, True)
             ports, config_changed = await self._setup.prepare(spec, paths, running=server is not None)
@@ -291,7 +297,7 @@ class LocalClickHouseRuntime:
                 paths.pid_file.exists())
 
     async def _launch(self, paths: ServicePaths, ports: ClickHousePorts, spec: ServiceSpec) -> _Launch:
-        argv = server_command(self.binary, paths.config_file)
+        argv = server_command(spec.binary or self.binary, paths.config_file)
         server, offsets = await self._supervisor.launch(argv, paths.server, SERVER_ENVIRONMENT)
         self._client.new_server(paths.service_id)
         return _Launch(server, ports, spec, offsets)

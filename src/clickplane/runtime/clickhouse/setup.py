@@ -76,6 +76,11 @@ class ServicePaths(ServiceDirectory):
         return self.root / "clickhouse.pid"
 
     @property
+    def binary_file(self) -> Path:
+        """The path of the binary the service's server runs: changed, the server is restarted on the new one."""
+        return self.root / "binary"
+
+    @property
     def certificate(self) -> Path:
         return self.root / "server.crt"
 
@@ -210,10 +215,10 @@ class ServiceSetup:
         (config.xml, its certificate) changed."""
         ca = await self._certificate_authority()
         users = self.render_users(spec)
-        return await asyncio.to_thread(self._write_server_files, paths, ports, ca, users)
+        return await asyncio.to_thread(self._write_server_files, paths, ports, ca, users, spec.binary or "")
 
     def _write_server_files(self, paths: ServicePaths, ports: ClickHousePorts, ca: CertificateAuthority,
-                            users: bytes) -> bool:
+                            users: bytes, binary: str) -> bool:
         paths.create()
         hosts = [self.advertised_host, "localhost"]
         if not self._listens_everywhere:
@@ -239,7 +244,10 @@ class ServiceSetup:
         config_changed = write_if_changed(paths.config_file, render_server_config(config))
         write_if_changed(paths.users_file, users)
         self.write_query_users(paths, self.query_passwords(paths))  # back in place if it went missing
-        return config_changed or certificate_changed
+        # A server an older clickplane started recorded no binary: it runs the default one, and is not restarted.
+        recorded = paths.binary_file.exists()
+        binary_changed = write_if_changed(paths.binary_file, binary.encode()) and recorded
+        return config_changed or certificate_changed or binary_changed
 
     @staticmethod
     def query_passwords(paths: ServicePaths) -> dict[str, str]:

@@ -155,3 +155,22 @@ async def test_a_backup_or_restore_from_another_scheme_than_file_is_refused(data
         await local.backup("svc-1", "s3://bucket/b1")
     with pytest.raises(RuntimeFailure, match="'s3://bucket/b1': the local runtime supports the file scheme only"):
         await local.start(replace(SPEC, restore_from="s3://bucket/b1"))
+
+
+async def test_the_specs_binary_is_launched_instead_of_the_runtimes(tmp_path: Path, data_dir: Path) -> None:
+    default = fake_binary(tmp_path / "default", "clickhouse-server", "sys.exit(1)")
+    channel = fake_binary(tmp_path / "channel", "clickhouse-server", "print('channel binary'); sys.exit(4)")
+
+    with pytest.raises(RuntimeFailure, match="channel binary") as failure:
+        await runtime(data_dir, default).ensure_running(replace(SPEC, binary=channel))
+
+    assert "exited with status 4" in str(failure.value)
+    assert (data_dir / "services" / "svc-1" / "binary").read_text() == channel
+
+
+async def test_a_binary_taking_another_config_root_is_refused(tmp_path: Path, data_dir: Path) -> None:
+    default = fake_binary(tmp_path / "default", "clickhouse-server", "sys.exit(1)")
+    modern = fake_binary(tmp_path / "modern", "clickhouse", "sys.exit(1)")
+
+    with pytest.raises(RuntimeFailure, match="config rooted at <clickhouse>"):
+        await runtime(data_dir, default).ensure_running(replace(SPEC, binary=modern))

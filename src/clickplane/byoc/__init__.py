@@ -1,0 +1,1 @@
+"""Bring-your-own-cloud infrastructure of organizations: recorded and reported, never provisioned."""

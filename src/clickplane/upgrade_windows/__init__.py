@@ -1,0 +1,1 @@
+"""Upgrade windows of services, and the upgrades to a release channel's ClickHouse binary made inside them."""

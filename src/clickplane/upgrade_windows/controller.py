@@ -1,0 +1,73 @@
+"""The reconcile loop's controller of upgrades: a service whose release channel names another ClickHouse binary
+than the one it runs is moved to it inside its upgrade window (its own, else its warehouse primary's; any time
+without one). The move is a new intent: the service controller restarts the server on the new binary with its
+data and reports the version the new server answers. Recorded as a `service_maintenance_start` activity."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Hashable, Iterator
+from datetime import datetime
+from functools import partial
+
+from clickplane.activities.repository import Activities
+from clickplane.activities.service import record_system
+from clickplane.reconcile.loop import Work
+from clickplane.services.repository import Releases, Services
+from clickplane.store.database import Database
+from clickplane.store.models import Service, utcnow
+from clickplane.upgrade_windows.repository import UpgradeWindows
+from clickplane.upgrade_windows.service import open_at
+
+log = logging.getLogger(__name__)
+
+
+class UpgradeController:
+    def __init__(self, database: Database, wake: Callable[[], None], channel_binaries: dict[str, str],
+                 default_binary: str, clock: Callable[[], datetime] = utcnow) -> None:
+        self.database = database
+        self.wake = wake
+        self.channel_binaries = channel_binaries
+        self.default_binary = default_binary
+        self.clock = clock
+
+    async def prepare(self) -> None:
+        return
+
+    def binary_of(self, service: Service) -> str:
+        """The binary of the service's release channel."""
+        return self.channel_binaries.get(service.options.get("releaseChannel") or "default", self.default_binary)
+
+    def due(self, busy: Callable[[Hashable], bool]) -> Iterator[tuple[Hashable, Work]]:
+        if not self.channel_binaries:  # every channel runs the default binary: nothing is ever upgraded
+            return
+        moment = self.clock()
+        with self.database.looking() as session:
+            services = Services(session).all()
+            windows = {window.service_id: window for window in UpgradeWindows(session).all()}
+            running = Releases(session).binaries()
+            primaries = {service.data_warehouse_id: service.id for service in services if service.is_primary}
+            upgrades = []
+            for service in services:
+                wanted = self.binary_of(service)
+                if service.desired_state == "deleted" or wanted == running.get(service.id, self.default_binary):
+                    continue
+                window = windows.get(service.id) or windows.get(primaries.get(service.data_warehouse_id, service.id))
+                if window is None or open_at(window, moment):
+                    upgrades.append((service.organization_id, service.id, wanted))
+        for organization_id, service_id, binary in upgrades:
+            yield f"upgrade {service_id}", partial(self._upgrade, organization_id, service_id, binary)
+
+    async def _upgrade(self, organization_id: uuid.UUID, service_id: uuid.UUID, binary: str) -> None:
+        with self.database.transaction() as session:
+            service = Services(session).get(organization_id, service_id, for_update=True)
+            if service is None or service.desired_state == "deleted" or self.binary_of(service) != binary:
+                return
+            Releases(session).put(service_id, binary)
+            service.generation += 1  # a new intent: the service controller restarts it on the binary
+            record_system(Activities(session), organization_id, "service_maintenance_start", service_id=service_id,
+                          details={"releaseChannel": service.options.get("releaseChannel") or "default",
+                                   "clickhouseBinary": binary})
+        log.info("service %s: upgrading to %s", service_id, binary)
+        self.wake()

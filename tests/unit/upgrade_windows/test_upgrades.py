@@ -1,0 +1,81 @@
+"""The upgrade controller on a real store and a hand-moved clock: a service is moved to its release channel's
+binary only inside its window (its own, or its warehouse primary's), at once without one, never when no channel
+has a binary of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from clickplane.activities.repository import Activities
+from clickplane.services.repository import Releases
+from clickplane.store import models
+from clickplane.store.database import Database
+from clickplane.upgrade_windows.controller import UpgradeController
+from tests.unit.fakes import Clock
+
+# A Wednesday (weekday 3), 13:00 UTC: inside a window from 12 on weekday 3.
+WEDNESDAY = datetime(2026, 12, 2, 13, 0, tzinfo=UTC)
+FAST = "/opt/fast/clickhouse-server"
+DEFAULT = "/usr/bin/clickhouse-server"
+
+
+def add_services(database: Database) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
+    """An organization with a primary and its secondary on the fast channel; returns the org and both ids."""
+    with database.transaction() as session:
+        organization = models.Organization(id=uuid.uuid4(), name="org")
+        session.add(organization)
+        warehouse = uuid.uuid4()
+        ids = []
+        for primary in (True, False):
+            service = models.Service(
+                id=uuid.uuid4(), organization_id=organization.id, name="s", provider="aws", region="us-east-1",
+                state="running", desired_state="running", generation=1, observed_generation=1,
+                password_sha256_hex="0" * 64, min_replica_memory_gb=8, max_replica_memory_gb=8,
+                data_warehouse_id=warehouse, is_primary=primary, options={"releaseChannel": "fast"})
+            session.add(service)
+            ids.append(service.id)
+        return organization.id, ids[0], ids[1]
+
+
+def set_window(database: Database, organization_id: uuid.UUID, service_id: uuid.UUID, weekday: int) -> None:
+    with database.transaction() as session:
+        session.add(models.UpgradeWindow(service_id=service_id, organization_id=organization_id, weekday=weekday,
+                                         start_hour_utc=12, duration_hours=6))
+
+
+def run_due(controller: UpgradeController) -> int:
+    work = list(controller.due(lambda _: False))
+    for _, job in work:
+        asyncio.run(job())
+    return len(work)
+
+
+def test_services_move_to_their_channels_binary_only_inside_the_primarys_window(database: Database) -> None:
+    organization_id, primary, secondary = add_services(database)
+    set_window(database, organization_id, primary, weekday=3)
+    clock = Clock(WEDNESDAY - timedelta(hours=2))
+    woken: list[bool] = []
+    controller = UpgradeController(database, lambda: woken.append(True), {"fast": FAST}, DEFAULT, clock)
+    assert run_due(controller) == 0
+    clock.now = WEDNESDAY
+    assert run_due(controller) == 2
+    assert woken
+    assert run_due(controller) == 0  # done once
+    with database.looking() as session:
+        assert Releases(session).binaries() == {primary: FAST, secondary: FAST}
+        generations = {s.id: s.generation for s in session.query(models.Service)}
+        recorded = [(a.type, a.actor_type, a.details["clickhouseBinary"]) for a in Activities(session).list(
+            organization_id)]
+    assert generations == {primary: 2, secondary: 2}
+    assert recorded == [("service_maintenance_start", "system", FAST)] * 2
+
+
+def test_without_a_window_the_upgrade_is_at_once_and_without_channels_never(database: Database) -> None:
+    _, primary, _ = add_services(database)
+    assert run_due(UpgradeController(database, lambda: None, {}, DEFAULT, Clock(WEDNESDAY))) == 0
+    assert run_due(UpgradeController(database, lambda: None, {"slow": FAST}, DEFAULT, Clock(WEDNESDAY))) == 0
+    assert run_due(UpgradeController(database, lambda: None, {"fast": FAST}, DEFAULT, Clock(WEDNESDAY))) == 2
+    with database.looking() as session:
+        assert Releases(session).binaries()[primary] == FAST
