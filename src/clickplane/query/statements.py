@@ -5,6 +5,10 @@ Placeholders are ClickHouse's query parameters. 18.16 has none (no `param_<name>
 here on every version, each value as `CAST('<value>' AS Type)`: the value is always inside a quoted string literal,
 whatever it holds, and the server converts it as a parameter would be; `{name:Identifier}` becomes a quoted
 identifier. Only the SQL's author (who may write any SQL) chooses the types; callers give only values.
+
+As ClickHouse does with its parameters, a `{name:Type}` inside a string literal, a quoted identifier or a comment is
+text, not a placeholder: filled in there, a value would close the author's literal (`'%{q:String}%'`) or end a
+comment at a newline, and run as SQL.
 """
 
 from __future__ import annotations
@@ -26,7 +30,12 @@ LIMITS: dict[str, str] = {
     "max_result_rows": "10000",
     "max_memory_usage": str(1 << 30),
 }
-PLACEHOLDER = re.compile(r"\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*([^{}]+?)\s*\}")
+PLACEHOLDER = r"\{\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*:\s*(?P<type>[^{}]+?)\s*\}"
+# What holds no placeholder: string literals, quoted identifiers (either quote, with backslash escapes and doubled
+# quotes) and comments; one left open runs to the end. Scanned left to right with the placeholders, so that whichever
+# starts first wins: a placeholder's type may hold a literal (Enum8('a' = 1)).
+_NOT_CODE = r"""'(?:[^'\\]|\\.|'')*'?|"(?:[^"\\]|\\.|"")*"?|`(?:[^`\\]|\\.|``)*`?|--[^\n]*|/\*.*?(?:\*/|\Z)"""
+_SCANNED = re.compile(f"(?P<placeholder>{PLACEHOLDER})|{_NOT_CODE}", re.S)
 PARAMETER_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # ClickHouse's error codes that the check tells apart (the same on every version).
 SYNTAX_ERROR = 62
@@ -36,7 +45,7 @@ ERROR_CODE = re.compile(r"Code: (\d+)")
 
 def placeholders(sql: str) -> dict[str, str]:
     """The SQL's placeholders, by name, with the type each is written with."""
-    return {match[1]: match[2] for match in PLACEHOLDER.finditer(sql)}
+    return {match["name"]: match["type"] for match in _SCANNED.finditer(sql) if match["placeholder"]}
 
 
 def check_parameters(sql: str, parameters: Mapping[str, str]) -> None:
@@ -55,14 +64,16 @@ def check_parameters(sql: str, parameters: Mapping[str, str]) -> None:
 def rendered(sql: str, values: Mapping[str, str]) -> str:
     """The SQL with each placeholder replaced by its value; a 400 for one without a value."""
     def value_of(match: re.Match[str]) -> str:
-        name, type_name = match[1], match[2]
+        if not match["placeholder"]:
+            return match[0]
+        name, type_name = match["name"], match["type"]
         if name not in values:
             raise BadRequest(f"the placeholder {{{name}:{type_name}}} has no value; give it in queryVariables")
         if type_name == "Identifier":
             return quoted(values[name])
         return f"CAST({literal(values[name])} AS {type_name})"
 
-    return PLACEHOLDER.sub(value_of, sql)
+    return _SCANNED.sub(value_of, sql)
 
 
 async def check_statement(destination: Destination, sql: str, database: str) -> None:

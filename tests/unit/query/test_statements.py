@@ -43,6 +43,26 @@ def test_placeholders_are_filled_in_as_literals_cast_to_their_type() -> None:
         rendered(sql, {"t": "x", "s": ""})
 
 
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM t WHERE name LIKE '%{q:String}%'",  # a value there would close the author's literal
+    "SELECT 'it''s {q:String}'",
+    "SELECT 'a\\' {q:String}'",
+    "SELECT 1 -- {q:String}",  # a newline in the value would end the comment
+    "SELECT 1 /* {q:String} */",
+    'SELECT "{q:String}", `{q:String}` FROM t',
+    "SELECT '{q:String}",  # a literal left open runs to the end
+])
+def test_a_placeholder_inside_a_literal_an_identifier_or_a_comment_is_text(sql: str) -> None:
+    assert placeholders(sql) == {}
+    assert rendered(sql, {"q": "' OR 1 OR '\n DROP TABLE t"}) == sql
+
+
+def test_a_placeholder_s_type_may_hold_a_literal_and_is_read_before_it() -> None:
+    sql = "SELECT {e:Enum8('a' = 1)}, '{x:String}'"
+    assert placeholders(sql) == {"e": "Enum8('a' = 1)"}
+    assert rendered(sql, {"e": "a"}) == "SELECT CAST('a' AS Enum8('a' = 1)), '{x:String}'"
+
 def test_each_placeholder_needs_a_value_and_each_value_a_placeholder() -> None:
     check_parameters("SELECT {a:UInt8}", {"a": "1"})
     with pytest.raises(BadRequest, match="placeholders a have no value"):
