@@ -19,12 +19,12 @@ def spawn(argv: list[str], cwd: Path, console_log: Path,
           environment: Mapping[str, str] | None = None) -> tuple[subprocess.Popen[bytes], ProcessId]:
     """Start `argv` in a session of its own, so it outlives the control plane and a Ctrl-C or a
     restart of the control plane does not reach it; its stdout and stderr go to `console_log`, and
-    `environment` is added to ours."""
+    `environment` is added to ours (without the control plane's own settings: server_environment)."""
     with console_log.open("ab") as log:
         child = subprocess.Popen(
             argv,
             cwd=cwd,
-            env={**os.environ, **(environment or {})},
+            env={**server_environment(), **(environment or {})},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -32,6 +32,12 @@ def spawn(argv: list[str], cwd: Path, console_log: Path,
         )
     # Until the caller reaps it, the child keeps its /proc entry even if it has exited already.
     return child, ProcessId(child.pid, _start_time(child.pid))
+
+
+def server_environment() -> dict[str, str]:
+    """Our environment without clickplane's own settings (CLICKPLANE_*: the store's URL, the secret key), which no
+    server needs and whose users' code (a ClickHouse function, a PostgreSQL extension) must not read."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("CLICKPLANE_")}
 
 
 @dataclass(frozen=True)

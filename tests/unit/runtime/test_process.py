@@ -65,12 +65,14 @@ def test_log_tail_reads_only_what_came_after_an_offset(tmp_path: Path) -> None:
     assert log_tail(tmp_path / "missing.log") == ""
 
 
-def test_a_server_gets_our_environment_with_the_variables_given(tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CLICKPLANE_TEST_INHERITED", "kept")
-    script = "import os; print(os.environ['CLICKPLANE_TEST_INHERITED'], os.environ['CLICKPLANE_TEST_GIVEN'])"
+def test_a_server_gets_our_environment_without_our_settings_and_with_the_variables_given(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_INHERITED", "kept")
+    monkeypatch.setenv("CLICKPLANE_SECRET_KEY", "never a server's")
+    script = ("import os; print(os.environ['TEST_INHERITED'], os.environ['CLICKPLANE_TEST_GIVEN'], "
+              "os.environ.get('CLICKPLANE_SECRET_KEY'))")
     child, _ = spawn([sys.executable, "-c", script], tmp_path, tmp_path / "console.log",
                      {"CLICKPLANE_TEST_GIVEN": "added"})
     child.wait(timeout=10)
 
-    assert (tmp_path / "console.log").read_text() == "kept added\n"
+    assert (tmp_path / "console.log").read_text() == "kept added None\n"

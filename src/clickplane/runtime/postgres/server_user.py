@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from clickplane.runtime.base import RuntimeFailure
+from clickplane.runtime.process import server_environment
 
 
 @dataclass(frozen=True)
@@ -122,9 +123,9 @@ def server_user(os_user: str | None) -> ServerUser:
 
 
 def program_environment() -> dict[str, str]:
-    """Ours without libpq's and the server's variables (PGDATA, PGPORT, PGOPTIONS...), which would override what
-    the runtime says."""
-    return {name: value for name, value in os.environ.items() if not name.startswith("PG")}
+    """The servers' environment (process.server_environment) without libpq's and the server's variables (PGDATA,
+    PGPORT, PGOPTIONS...), which would override what the runtime says."""
+    return {name: value for name, value in server_environment().items() if not name.startswith("PG")}
 
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>

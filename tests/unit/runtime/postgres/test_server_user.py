@@ -95,7 +95,9 @@ def test_programs_get_none_of_libpq_s_variables(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("PGPORT", "1")
     monkeypatch.setenv("PGDATA", "/elsewhere")
     monkeypatch.setenv("KEPT", "yes")
+    monkeypatch.setenv("CLICKPLANE_DATABASE_URL", "postgresql://clickplane:secret@store/clickplane")
     environment = program_environment()
+    assert "CLICKPLANE_DATABASE_URL" not in environment
     assert "PGPORT" not in environment
     assert "PGDATA" not in environment
     assert environment["KEPT"] == "yes"
