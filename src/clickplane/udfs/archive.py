@@ -2,7 +2,10 @@
 hold the command its runtime runs at the archive's root, as clickhousectl's own help says (python3.11: main.py;
 native: amd64/main and arm64/main, of which the one for this machine is run), with no path reaching outside it, no
 encryption, and no more unpacked than a limit. A Python command must compile; a native one must be an ELF
-executable or a script with a #! line."""
+executable or a script with a #! line.
+
+Each entry is read in chunks and abandoned as soon as it holds more than its header says or the archive's files
+more than the limit, and only the compressions whose reading is bounded that way (stored, deflated) are taken."""
 
 from __future__ import annotations
 
@@ -16,6 +19,13 @@ from pathlib import PurePosixPath
 MAX_FILES = 1000
 # How much more than the archive its files may hold unpacked: ZIP compresses text about 4:1; a bomb far more.
 UNPACKED_RATIO = 4
+# The largest main.py compiled: far more than any function's code; compile() of larger source is costly.
+MAX_MAIN_PY_BYTES = 1 << 20
+# The longest name of one component of a path, as Linux file systems allow it (NAME_MAX).
+MAX_COMPONENT_BYTES = 255
+# The compressions read: zipfile decompresses others (bzip2, LZMA) without a bound on what one read gives.
+COMPRESSIONS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflated"}
+_CHUNK = 64 << 10
 
 
 class ArchiveProblem(Exception):
@@ -51,8 +61,13 @@ def build(data: bytes, runtime: str, machine: str | None = None) -> Archive:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             entries = [entry for entry in archive.infolist() if not entry.is_dir()]
-            _check_entries(entries, len(data) * UNPACKED_RATIO)
-            files = {entry.filename: archive.read(entry) for entry in entries}
+            max_unpacked = len(data) * UNPACKED_RATIO
+            _check_entries(entries, max_unpacked)
+            files: dict[str, bytes] = {}
+            unpacked = 0
+            for entry in entries:
+                files[entry.filename] = _read(archive, entry, max_unpacked - unpacked)
+                unpacked += len(files[entry.filename])
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as error:
         raise ArchiveProblem(f"the archive is not a ZIP file that can be read ({error}); upload a ZIP archive of "
                              "the function's directory") from None
@@ -81,14 +96,59 @@ def _check_entries(entries: list[zipfile.ZipInfo], max_unpacked: int) -> None:
         if path.is_absolute() or ".." in path.parts or "\\" in entry.filename or ":" in entry.filename:
             raise ArchiveProblem(f"{entry.filename!r} is not a relative path inside the archive; zip the "
                                  "function's directory from within it")
+        if entry.compress_type not in COMPRESSIONS:
+            raise ArchiveProblem(f"{entry.filename} is compressed with method {entry.compress_type}, and only "
+                                 f"{' and '.join(COMPRESSIONS.values())} entries are taken; zip it again without "
+                                 "bzip2 or LZMA (zip's default, deflate, is taken)")
+        _check_path(entry.filename)
+    names = {entry.filename for entry in entries}
+    for name in names:
+        parts = name.split("/")
+        for end in range(1, len(parts)):
+            if "/".join(parts[:end]) in names:
+                raise ArchiveProblem(f"{'/'.join(parts[:end])} is a file, and {name} needs a directory of that "
+                                     "name; rename one of them")
+
+
+def _check_path(name: str) -> None:
+    """A path written as the function's directory will hold it: components neither empty nor `.`, each a name
+    the file system takes."""
+    for part in name.split("/"):
+        if part in ("", "."):
+            raise ArchiveProblem(f"{name!r} is not a normalized path (an empty or `.` component); zip the "
+                                 "function's directory from within it")
+        if len(part.encode()) > MAX_COMPONENT_BYTES:
+            raise ArchiveProblem(f"{name!r} has a component longer than {MAX_COMPONENT_BYTES} bytes, which no file "
+                                 "system takes; shorten it")
+
+
+def _read(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, allowed: int) -> bytes:
+    """The entry's content, read a chunk at a time: ArchiveProblem as soon as it holds more than its header
+    declares or than `allowed` (what the archive's files may still hold)."""
+    limit = min(entry.file_size, allowed)
+    content = bytearray()
+    with archive.open(entry) as stream:
+        while chunk := stream.read(_CHUNK):
+            content += chunk
+            if len(content) > limit:
+                raise ArchiveProblem(f"{entry.filename} holds more than its header says ({entry.file_size} "
+                                     f"bytes) or than {UNPACKED_RATIO} times the archive; upload an archive "
+                                     "zip makes")
+    return bytes(content)
 
 
 def _check_command(name: str, content: bytes, runtime: str) -> None:
     if runtime == "python3.11":
+        if len(content) > MAX_MAIN_PY_BYTES:
+            raise ArchiveProblem(f"{name} holds {len(content)} bytes, more than {MAX_MAIN_PY_BYTES}, the most "
+                                 "compiled; move code into other modules beside it")
         try:
             compile(content, name, "exec", dont_inherit=True)
         except (SyntaxError, ValueError) as error:
             raise ArchiveProblem(f"{name} does not compile as Python: {error}; fix it and upload again") from None
+        except (RecursionError, MemoryError, OverflowError) as error:
+            raise ArchiveProblem(f"{name} does not compile as Python: it is too deeply nested or too large "
+                                 f"({type(error).__name__}); simplify it and upload again") from None
     elif not (content.startswith(b"\x7fELF") or content.startswith(b"#!")):
         raise ArchiveProblem(f"{name} is neither an ELF executable nor a script with a #! line, which runtime "
                              "native runs; build it for Linux, or give it an interpreter line")

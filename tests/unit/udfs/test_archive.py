@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from typing import Any
 
 import pytest
 
@@ -69,3 +70,71 @@ def test_an_encrypted_entry_is_refused() -> None:
         at = data.index(signature) + offset
         data[at] |= 0x1
     assert "encrypted" in refused(bytes(data))
+
+
+def stored(files: dict[str, bytes], method: int = zipfile.ZIP_STORED) -> bytes:
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w", method) as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return data.getvalue()
+
+
+@pytest.mark.parametrize(("method", "said"), [(zipfile.ZIP_BZIP2, "12"), (zipfile.ZIP_LZMA, "14")])
+def test_only_stored_and_deflated_entries_are_taken(method: int, said: str) -> None:
+    problem = refused(stored({"main.py": UPPER}, method))
+    assert f"method {said}" in problem
+    assert "stored and deflated" in problem
+    assert build(stored({"main.py": UPPER}), "python3.11").command_file == "main.py"
+
+
+def lying(files: dict[str, bytes], declared: int) -> bytes:
+    """A deflated archive whose entries' headers say they hold `declared` bytes unpacked."""
+    data = bytearray(zipped(files))
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        at = data.find(signature)
+        while at != -1:
+            data[at + offset:at + offset + 4] = declared.to_bytes(4, "little")
+            at = data.find(signature, at + 4)
+    return bytes(data)
+
+
+def test_a_bomb_whose_headers_lie_about_its_size_is_never_unpacked_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    outputs: list[int] = []
+    original = zipfile._get_decompressor  # type: ignore[attr-defined]
+
+    class Counted:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def decompress(self, data: bytes, max_length: int = 0) -> bytes:
+            out: bytes = self.inner.decompress(data, max_length)
+            outputs.append(len(out))
+            return out
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    monkeypatch.setattr(zipfile, "_get_decompressor", lambda method: Counted(original(method)))
+    problem = refused(lying({"main.py": b"\0" * 50_000_000}, 10))
+    assert "Bad CRC-32" in problem or "more than its header says" in problem
+    assert max(outputs) <= 1 << 20  # read a chunk at a time, not decompressed whole and then cut
+
+
+def test_main_py_is_compiled_only_up_to_a_mebibyte_and_pathological_source_is_a_problem() -> None:
+    big = b"x = 1\n" * 200_000
+    assert "more than 1048576" in refused(stored({"main.py": big}))
+    assert "does not compile as Python" in refused(stored({"main.py": b"-" * 1_000_000}))  # MemoryError
+    assert "does not compile as Python" in refused(stored({"main.py": b"a" + b"+a" * 300_000}))  # RecursionError
+
+
+@pytest.mark.parametrize(("names", "said"), [
+    (["."], "not a normalized path"),
+    (["./main2.py"], "not a normalized path"),
+    (["lib//x.py"], "not a normalized path"),
+    (["lib/./x.py"], "not a normalized path"),
+    (["x" * 256 + ".py"], "longer than 255 bytes"),
+    (["lib", "lib/x.py"], "lib is a file"),
+])
+def test_paths_that_no_directory_can_hold_are_refused(names: list[str], said: str) -> None:
+    assert said in refused(stored({"main.py": UPPER, **dict.fromkeys(names, b"")}))
