@@ -28,7 +28,12 @@ from clickplane.runtime.clickhouse.config import (
     query_user_name,
     server_command,
 )
-from clickplane.runtime.clickhouse.functions import remove_function_files, unsupported_reason, write_function
+from clickplane.runtime.clickhouse.functions import (
+    StagedFunction,
+    remove_function_files,
+    stage_function,
+    unsupported_reason,
+)
 from clickplane.runtime.clickhouse.interface import (
     BackupResult,
     ExecutableFunction,
@@ -222,27 +227,55 @@ class LocalClickHouseRuntime:
         return await take_backup(run_sql, paths.data, directory)
 
     async def install_function(self, service_id: str, function: ExecutableFunction) -> None:
+        """One install or remove of a service's functions at a time; the earlier version (or nothing) stays in
+        place, config and files, unless the server loads the new one."""
         paths = self._setup.paths(service_id)
-        url = await self._running_url(paths, "a function is installed on its running server")
-        reason = unsupported_reason(await self._own_sql(service_id, url, "SELECT version()"))
-        if reason is not None:
-            raise FunctionsUnsupported(f"service {service_id} cannot run executable functions: {reason}")
-        await asyncio.to_thread(write_function, paths, function)
-        await self._own_sql(service_id, url, "SYSTEM RELOAD FUNCTIONS")
-        loaded = (await self._own_sql(service_id, url, "SELECT name FROM system.functions")).split()
-        if function.name not in loaded:
-            raise RuntimeFailure(f"ClickHouse of service {service_id} did not load function {function.name} on "
-                                 f"SYSTEM RELOAD FUNCTIONS; its reasons are in {paths.error_log}")
+        async with self._lock(f"functions:{service_id}"):
+            url = await self._running_url(paths, "a function is installed on its running server")
+            reason = unsupported_reason(await self._own_sql(service_id, url, "SELECT version()"))
+            if reason is not None:
+                raise FunctionsUnsupported(f"service {service_id} cannot run executable functions: {reason}")
+            try:
+                staged = await asyncio.to_thread(stage_function, paths, function)
+            except OSError as error:
+                raise RuntimeFailure(f"the files of function {function.name} could not be written on service "
+                                     f"{service_id}: {error}") from None
+            try:
+                await self._own_sql(service_id, url, "SYSTEM RELOAD FUNCTIONS")
+                loaded = (await self._own_sql(service_id, url, "SELECT name FROM system.functions")).split()
+                if function.name not in loaded:
+                    raise RuntimeFailure(f"ClickHouse of service {service_id} did not load function "
+                                         f"{function.name} on SYSTEM RELOAD FUNCTIONS; its reasons are in "
+                                         f"{paths.error_log}")
+            except BaseException:
+                await self._restore_function(service_id, url, staged)
+                raise
+            await asyncio.to_thread(staged.commit)
+
+    async def _restore_function(self, service_id: str, url: str, staged: StagedFunction) -> None:
+        """Put back what an install replaced, and have the server load it again; a failure here is logged, as
+        the install's own failure is what the caller hears."""
+        try:
+            await asyncio.to_thread(staged.restore)
+            await self._own_sql(service_id, url, "SYSTEM RELOAD FUNCTIONS")
+        except (OSError, RuntimeFailure) as error:
+            log.warning("could not put back the earlier state of function %s on service %s: %s", staged.name,
+                        service_id, error)
 
     async def remove_function(self, service_id: str, name: str) -> None:
         paths = self._setup.paths(service_id)
-        await asyncio.to_thread(remove_function_files, paths, name)
-        ports, server, _ = await asyncio.to_thread(self._inspect, paths)
-        if ports is None or server is None:
-            return  # a server reads its functions when it starts: nothing more to undo
-        url = self._url(ports)
-        if unsupported_reason(await self._own_sql(service_id, url, "SELECT version()")) is None:
-            await self._own_sql(service_id, url, "SYSTEM RELOAD FUNCTIONS")
+        async with self._lock(f"functions:{service_id}"):
+            try:
+                await asyncio.to_thread(remove_function_files, paths, name)
+            except OSError as error:
+                raise RuntimeFailure(f"the files of function {name} could not be removed from service "
+                                     f"{service_id}: {error}") from None
+            ports, server, _ = await asyncio.to_thread(self._inspect, paths)
+            if ports is None or server is None:
+                return  # a server reads its functions when it starts: nothing more to undo
+            url = self._url(ports)
+            if unsupported_reason(await self._own_sql(service_id, url, "SELECT version()")) is None:
+                await self._own_sql(service_id, url, "SYSTEM RELOAD FUNCTIONS")
 
     async def _running_url(self, paths: ServicePaths, why: str) -> str:
         ports, server, _ = await asyncio.to_thread(self._inspect, paths)
