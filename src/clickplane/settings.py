@@ -125,6 +125,12 @@ class Settings(BaseSettings):
     udf_archive_max_bytes: int = Field(
         default=32 << 20, gt=0, description="Largest UDF archive an upload URL takes (and the most its files may "
                                             "hold unpacked is 4 times this).")
+    udf_execution_enabled: bool = Field(
+        default=False, description="Install executable UDFs on services when attached (udfAttach; else a 424 "
+                                   "UDF_DISABLED). Off by default: ClickHouse runs a function's command as its own "
+                                   "OS user, which on the local runtime is clickplane's, with its environment, so an "
+                                   "organization Admin's function could read clickplane's store, secret key and CA "
+                                   "key and every service's data. Enable only when every Admin is trusted that far.")
     trusted_proxies: str = Field(
         default="", description="Comma-separated addresses or networks of reverse proxies in front of the API, "
                                 "whose X-Forwarded-For and X-Forwarded-Proto are believed; empty: none, each "

@@ -640,7 +640,7 @@ class UdfVersion(Base):
     udf_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("udfs.id", ondelete="CASCADE"), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
     definition: Mapped[dict[str, Any]] = mapped_column()
-    archive: Mapped[bytes] = mapped_column(LargeBinary)
+    archive: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # loaded when read: lists do not
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -667,7 +667,7 @@ class UdfUpload(Base):
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime] = mapped_column()
-    archive: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    archive: Mapped[bytes | None] = mapped_column(LargeBinary, default=None, deferred=True)  # loaded when read
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -75,7 +75,7 @@ def add_routes(api: Api, context: AppContext) -> None:
                schemas.Udf, errors=CREATE_ERRORS, success_status=201,
                produces=Produces("functionName", "/result/functionName"))
     async def create(caller: Caller, organizationId: UUID, body: JsonBody[schemas.UdfCreateRequest]) -> Response:
-        return ok(udfs.create(caller, organizationId, body.value), status=201)
+        return ok(await udfs.create(caller, organizationId, body.value), status=201)
 
     @api.route("GET", PATH + "/udfs", "udfList", "List UDFs", TAG,
                "The latest version of each function of the organization, by name. " + PAGED,
@@ -101,7 +101,7 @@ def add_routes(api: Api, context: AppContext) -> None:
                "keep their version until attached again.", schemas.Udf, errors=CREATE_ERRORS, success_status=201)
     async def create_version(caller: Caller, organizationId: UUID, functionName: str,
                              body: JsonBody[schemas.UdfVersionCreateRequest]) -> Response:
-        return ok(udfs.create_version(caller, organizationId, functionName, body.value), status=201)
+        return ok(await udfs.create_version(caller, organizationId, functionName, body.value), status=201)
 
     @api.route("GET", ONE + "/versions", "udfVersionList", "List UDF versions", TAG,
                "The function's versions, oldest first. " + PAGED,
@@ -122,8 +122,10 @@ def add_routes(api: Api, context: AppContext) -> None:
                "Installs the version (the latest when absent) on the service's ClickHouse, replacing the one "
                "attached: its <function> config and archive files, then SYSTEM RELOAD FUNCTIONS; deployed when "
                "answered. 424 with `code` and `canWake` while the service is not running (SERVICE_IDLE: wake it "
-               "and retry), and with code UDF_UNSUPPORTED when its ClickHouse has no executable functions (before "
-               "21.11, as 18.16).", schemas.UdfAttachment, errors=ATTACH_ERRORS)
+               "and retry), with code UDF_DISABLED unless the operator enabled executable functions "
+               "(CLICKPLANE_UDF_EXECUTION_ENABLED: they run as clickplane's OS user), and with code UDF_UNSUPPORTED "
+               "when its ClickHouse has no executable functions (before 21.11, as 18.16).", schemas.UdfAttachment,
+               errors=ATTACH_ERRORS)
     async def attach(caller: Caller, organizationId: UUID, functionName: str, serviceId: UUID,
                      body: JsonBody[schemas.UdfAttachRequest]) -> Response:
         return ok(await udfs.attach(caller, organizationId, functionName, serviceId, body.value))
@@ -141,7 +143,7 @@ def add_routes(api: Api, context: AppContext) -> None:
         return acknowledged()
 
     @api.route("GET", ONE + "/attachments", "udfAttachmentList", "List UDF attachments", TAG,
-               "The services the function is attached to. " + PAGED,
+               "The services the function is attached to, of those the caller may view. " + PAGED,
                schemas.UdfAttachmentListResponse | list[schemas.UdfAttachment], paged=True, parameters=PAGE)
     async def list_attachments(caller: Caller, organizationId: UUID, functionName: str, cursor: str | None = None,
                                limit: int | None = None, shape: str | None = None) -> Response:

@@ -71,8 +71,13 @@ class UdfUploads:
         query = select(UdfUpload).where(UdfUpload.token_sha256 == token_sha256).with_for_update()
         return self.session.scalars(query).one_or_none()
 
-    def get(self, upload_id: uuid.UUID) -> UdfUpload | None:
-        return self.session.get(UdfUpload, upload_id, with_for_update=True)
+    def get(self, upload_id: uuid.UUID, for_update: bool = True) -> UdfUpload | None:
+        return self.session.get(UdfUpload, upload_id, with_for_update=for_update)
+
+    def pending(self, organization_id: uuid.UUID) -> int:
+        """How many of the organization's uploads are not yet taken (nor forgotten)."""
+        query = select(func.count()).select_from(UdfUpload).where(UdfUpload.organization_id == organization_id)
+        return int(self.session.scalar(query) or 0)
 
     def remove(self, upload: UdfUpload) -> None:
         self.session.delete(upload)

@@ -4,8 +4,12 @@ archive it was built from), attached to services, whose ClickHouse then runs the
 - An archive comes through an upload URL (`create_upload`): a token good for one PUT of at most
   udf_archive_max_bytes before it expires, to serve's HTTPS upload listener; a create or version create then takes
   the upload, once.
-- The build is the archive's check (archive.py), done within the create: a version is `ready` when it is
-  answered (never `building` or `error`), and an archive that does not build is a 400 that stores nothing.
+- The build is the archive's check (archive.py), done within the create, in a worker thread (it unpacks and
+  compiles): a version is `ready` when it is answered (never `building` or `error`), and an archive that does not
+  build is a 400 that stores nothing.
+- An attach is refused (424, UDF_DISABLED) unless the operator turned on udf_execution_enabled: ClickHouse runs
+  a function's command as its own OS user, which on the local runtime is clickplane's, with clickplane's
+  environment, so it could read the store, the secret key, the CA's key and every other service's data.
 - An attach installs the version on the service's ClickHouse within the request, and an attachment is `deployed`
   once answered (never `provisioning` or `error`: a failed install is a 424 that stores nothing): a
   service that is not running is a 424 saying how to get it running (clickhousectl wakes an idle one), and so is
@@ -15,6 +19,7 @@ Every change is recorded as an activity in the transaction that makes it."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import uuid
@@ -25,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from clickplane.activities.repository import Activities
 from clickplane.activities.service import record
+from clickplane.auth import permissions
 from clickplane.auth.authentication import Caller
 from clickplane.kit.context import AppContext
 from clickplane.kit.enums import RecordedActivityType
@@ -56,6 +62,10 @@ _NOT_RUNNING: dict[str, tuple[str, bool, str]] = {
 # The code of a 424 whose service runs a ClickHouse without executable functions: the reference's three codes are
 # about a service that is not running, and clickhousectl takes any string here.
 UNSUPPORTED_CODE = "UDF_UNSUPPORTED"
+# The code of a 424 while executable functions are off (udf_execution_enabled), which only the operator changes.
+DISABLED_CODE = "UDF_DISABLED"
+# Upload URLs an organization may hold unused at once (each may keep an archive in the store until it expires).
+MAX_PENDING_UPLOADS = 100
 
 
 def token_digest(token: str) -> str:
@@ -115,6 +125,18 @@ def require_running(service: Service) -> None:
                            fields={"code": code, "serviceState": service.state, "canWake": can_wake})
 
 
+def require_enabled(enabled: bool, name: str) -> None:
+    """FailedDependency, saying why and how the operator changes it, unless executable functions are on."""
+    if enabled:
+        return
+    raise FailedDependency(
+        f"UDF {name} cannot be attached: executable functions are disabled on this clickplane, because ClickHouse "
+        "would run them as clickplane's own OS user, with its environment, able to read its store, secret key, CA "
+        "key and every service's data. The operator enables them, accepting that, with "
+        "CLICKPLANE_UDF_EXECUTION_ENABLED=true (setting udf_execution_enabled)",
+        fields={"code": DISABLED_CODE, "canWake": False})
+
+
 class UdfApi:
     def __init__(self, context: AppContext) -> None:
         self.context = context
@@ -134,6 +156,11 @@ class UdfApi:
         with self.context.database.transaction() as session:
             uploads = UdfUploads(session)
             uploads.forget_expired(now)
+            pending = uploads.pending(organization_id)
+            if pending >= MAX_PENDING_UPLOADS:
+                raise Conflict(f"organization {organization_id} has {pending} upload URLs not yet taken by a create, "
+                               f"the most it may hold ({MAX_PENDING_UPLOADS}); use them, or wait until they expire "
+                               f"({int(UPLOAD_LIFETIME.total_seconds() // 60)} minutes after they were made)")
             upload = UdfUpload(organization_id=organization_id, token_sha256=token_digest(token),
                                expires_at=now + UPLOAD_LIFETIME)
             uploads.add(upload)
@@ -155,10 +182,33 @@ class UdfApi:
                            ".../udfUploads/url)")
             upload.archive = archive
 
-    def _take_upload(self, session: Session, organization_id: uuid.UUID, upload_id: uuid.UUID) -> bytes:
-        """The archive of the organization's upload, which no later request can take again."""
+    async def _built_upload(self, organization_id: uuid.UUID, upload_id: uuid.UUID, runtime: str) -> bytes:
+        """The archive of the organization's upload, built (in a worker thread); BadRequest when it does not
+        build. The upload stays until `_take_upload` takes it."""
+        with self.context.database.looking() as session:
+            data = self._upload_archive(session, organization_id, upload_id, take=False)
+        try:
+            await asyncio.to_thread(build, data, runtime)
+        except ArchiveProblem as problem:
+            raise BadRequest(f"uploadId: the archive does not build: {problem}") from None
+        return data
+
+    def _take_upload(self, session: Session, organization_id: uuid.UUID, upload_id: uuid.UUID, built: bytes
+                     ) -> bytes:
+        """The upload's archive, `built` as `_built_upload` found it, which no later request can take again."""
+        data = self._upload_archive(session, organization_id, upload_id, take=True)
+        if data != built:  # an upload takes one PUT: never so, but a version must be the archive that was built
+            raise Conflict(f"uploadId: upload {upload_id} changed during the create; send it again")
+        return data
+
+    def _upload_archive(self, session: Session, organization_id: uuid.UUID, upload_id: uuid.UUID, take: bool
+                        ) -> bytes:
+        """The archive of the organization's upload; with `take`, removed, so that no later request can take it
+        again (expired uploads are forgotten then too)."""
         uploads = UdfUploads(session)
-        upload = uploads.get(upload_id)
+        if take:
+            uploads.forget_expired(utcnow())
+        upload = uploads.get(upload_id, for_update=take)
         if upload is None or upload.organization_id != organization_id or upload.expires_at < utcnow():
             raise Gone(f"uploadId: upload {upload_id} is unknown, expired or already taken by a create; ask for a "
                        "new upload URL (POST .../udfUploads/url), PUT the archive there, and send its uploadId")
@@ -166,13 +216,16 @@ class UdfApi:
             raise Gone(f"uploadId: nothing was uploaded to upload {upload_id} yet; PUT the archive to its uploadUrl "
                        "first")
         archive = upload.archive
-        uploads.remove(upload)
+        if take:
+            uploads.remove(upload)
         return archive
 
     # Functions and their versions.
 
-    def create(self, caller: Caller, organization_id: uuid.UUID, request: schemas.UdfCreateRequest) -> schemas.Udf:
+    async def create(self, caller: Caller, organization_id: uuid.UUID, request: schemas.UdfCreateRequest
+                     ) -> schemas.Udf:
         definition = stored_definition(request)
+        built = await self._built_upload(organization_id, request.uploadId, definition["runtime"])
         with self.context.database.transaction() as session:
             udfs = Udfs(session)
             if udfs.named(organization_id, request.functionName) is not None:
@@ -180,26 +233,25 @@ class UdfApi:
                                f".../udfs/{request.functionName}/versions), or choose another name")
             udf = Udf(organization_id=organization_id, name=request.functionName)
             udfs.add(udf)
-            version = self._add_version(session, udf, definition, request.uploadId)
+            version = self._add_version(session, udf, definition, request.uploadId, built)
             _record(session, caller, "udf_create", udf, version=version.version)
             return to_wire(udf, version)
 
-    def create_version(self, caller: Caller, organization_id: uuid.UUID, name: str,
-                       request: schemas.UdfVersionCreateRequest) -> schemas.Udf:
+    async def create_version(self, caller: Caller, organization_id: uuid.UUID, name: str,
+                             request: schemas.UdfVersionCreateRequest) -> schemas.Udf:
         definition = stored_definition(request)
+        with self.context.database.looking() as session:
+            self._udf(session, organization_id, name)  # a 404 before a build
+        built = await self._built_upload(organization_id, request.uploadId, definition["runtime"])
         with self.context.database.transaction() as session:
             udf = self._udf(session, organization_id, name, for_update=True)
-            version = self._add_version(session, udf, definition, request.uploadId)
+            version = self._add_version(session, udf, definition, request.uploadId, built)
             _record(session, caller, "udf_version_create", udf, version=version.version)
             return to_wire(udf, version)
 
-    def _add_version(self, session: Session, udf: Udf, definition: dict[str, Any], upload_id: uuid.UUID
-                     ) -> UdfVersion:
-        data = self._take_upload(session, udf.organization_id, upload_id)
-        try:
-            build(data, definition["runtime"])
-        except ArchiveProblem as problem:
-            raise BadRequest(f"uploadId: the archive does not build: {problem}") from None
+    def _add_version(self, session: Session, udf: Udf, definition: dict[str, Any], upload_id: uuid.UUID,
+                     built: bytes) -> UdfVersion:
+        data = self._take_upload(session, udf.organization_id, upload_id, built)
         version = UdfVersion(udf_id=udf.id, version=udf.next_version, definition=definition, archive=data)
         udf.next_version += 1
         Udfs(session).add(version)
@@ -258,13 +310,16 @@ class UdfApi:
         with self.context.database.looking() as session:
             udf = self._udf(session, organization_id, name)
             version = self._attachable(session, udf, request.version)
-            require_running(visible(Services(session), caller, organization_id, service_id))
-            try:
-                archive = build(version.archive, version.definition["runtime"])
-            except ArchiveProblem as problem:  # built for another machine than this one, which now runs it
-                raise Conflict(f"version {version.version} of UDF {name} does not build here: {problem}; create a "
-                               "new version") from None
-            number, function = version.version, engine_function(udf.name, version.definition, archive)
+            service = visible(Services(session), caller, organization_id, service_id)
+            require_enabled(self.context.settings.udf_execution_enabled, name)
+            require_running(service)
+            number, definition, data = version.version, version.definition, version.archive
+        try:
+            archive = await asyncio.to_thread(build, data, definition["runtime"])
+        except ArchiveProblem as problem:  # built for another machine than this one, which now runs it
+            raise Conflict(f"version {number} of UDF {name} does not build here: {problem}; create a new "
+                           "version") from None
+        function = engine_function(name, definition, archive)
         try:
             await self.context.runtime.install_function(str(service_id), function)
         except FunctionsUnsupported as unsupported:
@@ -295,9 +350,12 @@ class UdfApi:
             return attachment_to_wire(udf, self._attachment(session, udf, service_id))
 
     def attachments(self, caller: Caller, organization_id: uuid.UUID, name: str) -> list[schemas.UdfAttachment]:
+        """The function's attachments to the services the caller may view (as the services list shows them)."""
         with self.context.database.looking() as session:
             udf = self._udf(session, organization_id, name)
-            return [attachment_to_wire(udf, attachment) for attachment in Udfs(session).attachments(udf.id)]
+            return [attachment_to_wire(udf, attachment) for attachment in Udfs(session).attachments(udf.id)
+                    if permissions.allows(caller.policies, permissions.SERVICE_VIEW,
+                                          f"instance/{attachment.service_id}")]
 
     async def detach(self, caller: Caller, organization_id: uuid.UUID, name: str, service_id: uuid.UUID) -> None:
         with self.context.database.looking() as session:
