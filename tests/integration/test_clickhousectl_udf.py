@@ -6,9 +6,10 @@ Covered, each with its exit code: `list` (empty, then two functions, and a page 
 clickhouse/udfs/NAME/ with its udf.json; refused by clickplane's build for a main.py that does not compile, and by
 the CLI itself for a directory without main.py and a udf.json naming another function), `create --file
 --artifact`, `get`, `version create`, `version list` (and a page), `version delete` (an older version; the latest
-refused), `attach` (refused on ClickHouse 18.16 with the reason; on a stopped service, with --wake, refused without
-waking), `attachment list`, `attachment get` and `detach` (nothing attached: refused), `deploy` (the new version is
-built, then the attach is refused on 18.16), `delete`; and `attach` on an idle service, which only `--wake` wakes.
+refused), `attach` (refused, UDF_DISABLED, while executable functions are not enabled; on a stopped service, with
+--wake, refused without waking), `attachment list`, `attachment get` and `detach` (nothing attached: refused),
+`deploy` (the new version is built, then the attach is refused), `delete`; and, executable functions enabled,
+`attach` on an idle service, which only `--wake` wakes, and which ClickHouse 18.16 then refuses with the reason.
 Each command's exit code is printed in a table at the end (`pytest -s`)."""
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from tests.integration.conftest import needs_clickhouse
 from tests.integration.harness import ClickplaneServer, delete_services
 from tests.integration.test_clickhousectl_lifecycle import LifecycleCli, running_cli
 from tests.integration.test_cloud_clients import CLICKHOUSECTL
-from tests.integration.test_udfs_api import UPPER
+from tests.integration.test_udfs_api import ENABLED, UPPER
 
 pytestmark = [pytest.mark.integration, needs_clickhouse,
               pytest.mark.skipif(CLICKHOUSECTL is None, reason="clickhousectl is not installed "
@@ -127,11 +128,10 @@ def test_every_udf_subcommand(cli: UdfCli, services: tuple[dict[str, Any], str])
     assert "2 total records" in cli.udf("version", "list", "shout", "--limit", "1")
 
     refusal = cli.udf("attach", "shout", service_id, code=1)
-    assert version in refusal
-    assert "no executable user-defined functions" in refusal
-    assert "UDF_UNSUPPORTED" in refusal
-    assert "SERVICE_STOPPED" in cli.udf("attach", "shout", stopped, "--wake", code=1)
-    assert server_state(cli, stopped) == "stopped"  # not woken: only SERVICE_IDLE with canWake is
+    assert "UDF_DISABLED" in refusal  # the session's clickplane leaves executable functions off, as by default
+    assert "CLICKPLANE_UDF_EXECUTION_ENABLED" in refusal
+    assert "UDF_DISABLED" in cli.udf("attach", "shout", stopped, "--wake", code=1)
+    assert server_state(cli, stopped) == "stopped"  # not woken: canWake is false
     assert cli.udf_json("attachment", "list", "shout") == {"result": []}
     assert "not attached" in cli.udf("attachment", "get", "shout", service_id, code=1)
     assert "not attached" in cli.udf("detach", "shout", service_id, code=1)
@@ -159,6 +159,7 @@ def test_attach_wakes_an_idle_service_only_when_asked(fresh_server: ClickplaneSe
     (PATCH .../state awake, then polls it until running) and attaches again, which on 18.16 is refused for the
     engine's reason."""
     fresh_server.settings["CLICKPLANE_IDLE_MINUTE_SECONDS"] = "2"  # 5 "minutes" pass in 10 seconds
+    fresh_server.settings.update(ENABLED)
     fresh_server.start()
     created = fresh_server.create_service(name="udf-sleepy", idleScaling=True, idleTimeoutMinutes=5)
     service_id = created["service"]["id"]

@@ -1,7 +1,8 @@
 """UDFs through the API, on a real clickplane over a real ClickHouse service: archives PUT through the https upload
 URL that serve's own listener serves (once each, without credentials, verified against clickplane's CA), the build
-of each version, paging as clickhousectl reads it, the delete rules, and attaching: on a ClickHouse without
-executable functions (18.16) a 424 with the reason its server's version gives; on one that has them (when
+of each version, paging as clickhousectl reads it, the delete rules, and attaching: a 424 UDF_DISABLED unless the
+operator enabled executable functions (CLICKPLANE_UDF_EXECUTION_ENABLED), and once enabled, on a ClickHouse
+without them (18.16) a 424 with the reason its server's version gives; on one that has them (when
 CLICKPLANE_TEST_UDF_CLICKHOUSE_BINARY names its binary) the function installed, run in SQL, and removed. Under
 --tls the upload listener serves the API's own certificate."""
 
@@ -27,6 +28,8 @@ DEFINITION = {"runtime": "python3.11", "type": "executable", "arguments": [{"nam
               "returnType": "String"}
 # A ClickHouse binary with executable user-defined functions (21.11 or later), for the install test.
 UDF_CLICKHOUSE = os.environ.get("CLICKPLANE_TEST_UDF_CLICKHOUSE_BINARY")
+# What an operator sets to have attaches install executable functions (they run as clickplane's OS user).
+ENABLED = {"CLICKPLANE_UDF_EXECUTION_ENABLED": "true"}
 
 
 def zipped(files: dict[str, bytes]) -> bytes:
@@ -93,8 +96,8 @@ def service(server: ClickplaneServer) -> Iterator[dict[str, Any]]:
         delete_services(server)
 
 
-@pytest.fixture
-def udfs(server: ClickplaneServer) -> Iterator[Udfs]:
+def udfs_of(server: ClickplaneServer) -> Iterator[Udfs]:
+    """The server's Udfs, every function detached and deleted afterwards."""
     with server.client() as client:
         made = Udfs(server, client)
         yield made
@@ -102,6 +105,35 @@ def udfs(server: ClickplaneServer) -> Iterator[Udfs]:
             for attachment in client.get(made.path(f"/{udf['functionName']}/attachments")).json()["result"]:
                 client.delete(made.path(f"/{udf['functionName']}/attachments/{attachment['serviceId']}"))
             assert client.delete(made.path(f"/{udf['functionName']}")).status_code == 200
+
+
+@pytest.fixture
+def udfs(server: ClickplaneServer) -> Iterator[Udfs]:
+    yield from udfs_of(server)
+
+
+@pytest.fixture(scope="module")
+def enabled_server() -> Iterator[ClickplaneServer]:
+    """A clickplane whose operator enabled executable functions."""
+    made = new_server()
+    made.settings.update(ENABLED)
+    try:
+        made.start()
+        yield made
+        delete_services(made)
+    finally:
+        made.destroy()
+
+
+@pytest.fixture(scope="module")
+def enabled_service(enabled_server: ClickplaneServer) -> dict[str, Any]:
+    created = enabled_server.create_service(name="udfs-enabled")
+    return enabled_server.wait_for_state(created["service"]["id"], "running")
+
+
+@pytest.fixture
+def enabled_udfs(enabled_server: ClickplaneServer) -> Iterator[Udfs]:
+    yield from udfs_of(enabled_server)
 
 
 def test_an_archive_goes_through_the_https_upload_url_once_and_builds_a_ready_version(udfs: Udfs) -> None:
@@ -143,6 +175,11 @@ def test_archives_that_do_not_build_are_refused_with_the_reason_and_nothing_is_m
     refused(udfs.create("bad-name"), 400, "functionName")
     refused(udfs.create("shout", returnType="String; DROP"), 400, "returnType")
     refused(udfs.create("shout", sandboxVersion="v9"), 400, "sandboxVersion")
+    bzip2 = io.BytesIO()
+    with zipfile.ZipFile(bzip2, "w", zipfile.ZIP_BZIP2) as archive:
+        archive.writestr("main.py", UPPER)
+    refused(udfs.create("shout", bzip2.getvalue()), 400, "compressed with method 12", "stored and deflated")
+    refused(udfs.create("shout", zipped({"main.py": UPPER, "lib": b"", "lib/x.py": b""})), 400, "lib is a file")
     refused(udfs.client.post(udfs.path(), json={**DEFINITION, "functionName": "shout"}), 400, "uploadId",
             "required")
     refused(udfs.client.get(udfs.path("/shout")), 404, "no UDF named shout")
@@ -181,8 +218,19 @@ def test_versions_count_up_page_as_clickhousectl_reads_them_and_the_latest_stays
     assert udfs.version("shout").json()["result"]["version"] == 4  # a number is never given twice
 
 
+def test_attaching_is_a_424_until_the_operator_enables_executable_functions(udfs: Udfs,
+                                                                            service: dict[str, Any]) -> None:
+    assert udfs.create("shout").status_code == 201
+    answer = udfs.attach("shout", service["id"])
+    refused(answer, 424, "disabled", "clickplane's own OS user", "CLICKPLANE_UDF_EXECUTION_ENABLED=true")
+    assert {key: answer.json()[key] for key in ("code", "canWake")} == {"code": "UDF_DISABLED", "canWake": False}
+    print(f"\n424 while disabled: {answer.json()['error']}")
+    assert udfs.client.get(udfs.path("/shout/attachments")).json()["result"] == []
+
+
 def test_attaching_on_a_clickhouse_without_executable_functions_is_a_424_with_the_reason(
-        udfs: Udfs, service: dict[str, Any]) -> None:
+        enabled_udfs: Udfs, enabled_service: dict[str, Any]) -> None:
+    udfs, service = enabled_udfs, enabled_service
     version = service["clickhouseVersion"]
     if int(version.split(".")[0]) > 21:
         pytest.skip(f"the service's ClickHouse ({version}) has executable functions")
@@ -199,7 +247,9 @@ def test_attaching_on_a_clickhouse_without_executable_functions_is_a_424_with_th
     refused(udfs.attach("nobody", service["id"]), 404, "no UDF named nobody")
 
 
-def test_attaching_to_a_stopped_service_is_a_424_that_says_to_start_it(udfs: Udfs, server: ClickplaneServer) -> None:
+def test_attaching_to_a_stopped_service_is_a_424_that_says_to_start_it(enabled_udfs: Udfs,
+                                                                       enabled_server: ClickplaneServer) -> None:
+    udfs, server = enabled_udfs, enabled_server
     assert udfs.create("shout").status_code == 201
     stopped = server.create_service(name="udfs-stopped")["service"]["id"]
     server.wait_for_state(stopped, "running")
@@ -220,6 +270,7 @@ def udf_server() -> Iterator[ClickplaneServer]:
         pytest.skip(reason)
     made = new_server()
     made.settings["CLICKPLANE_CLICKHOUSE_BINARY"] = UDF_CLICKHOUSE
+    made.settings.update(ENABLED)
     try:
         made.start()
         yield made
