@@ -24,8 +24,8 @@ from clickplane.services.repository import Services
 from clickplane.settings import Settings
 from clickplane.store import models
 from clickplane.store.database import Database
-from clickplane.udfs import schemas
 from clickplane.udfs import archive as archive_module
+from clickplane.udfs import schemas
 from clickplane.udfs import service as service_module
 from clickplane.udfs.repository import Udfs, UdfUploads
 from clickplane.udfs.service import MAX_PENDING_UPLOADS, UdfApi, require_running, stored_definition, token_digest
