@@ -12,6 +12,7 @@ from datetime import datetime
 from functools import partial
 
 from clickplane.kit.errors import BadRequest
+from clickplane.quotas.service import Limits
 from clickplane.reconcile.loop import Work
 from clickplane.scaling_schedules.repository import ScalingSchedules
 from clickplane.scaling_schedules.service import apply_in_force, entry_in_force, manually_scaled
@@ -23,10 +24,13 @@ log = logging.getLogger(__name__)
 
 
 class ScalingScheduleController:
-    def __init__(self, database: Database, wake: Callable[[], None], clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, database: Database, wake: Callable[[], None], clock: Callable[[], datetime] = utcnow,
+                 limits: Limits | None = None) -> None:
+        """`limits`: the quotas an entry's scaling must keep within, as a manual scaling's (None: unchecked)."""
         self.database = database
         self.wake = wake
         self.clock = clock
+        self.limits = limits
         # (service, entry) pairs the scaling rules refused when applied, said once each, not every pass.
         self._refused: set[tuple[uuid.UUID, str | None]] = set()
 
@@ -54,14 +58,17 @@ class ScalingScheduleController:
         wanted: str | None = None
         try:
             with self.database.transaction() as session:
-                schedule = ScalingSchedules(session).get(service_id, for_update=True)
-                service = None if schedule is None else Services(session).get(schedule.organization_id, service_id,
-                                                                               for_update=True)
+                # The service is locked before its schedule, as the API's changes of the schedule lock them: the
+                # other order deadlocks against them.
+                found = ScalingSchedules(session).get(service_id)
+                service = None if found is None else Services(session).get(found.organization_id, service_id,
+                                                                           for_update=True)
+                schedule = None if service is None else ScalingSchedules(session).get(service_id, for_update=True)
                 if schedule is None or service is None or service.desired_state == "deleted":
                     return
                 entry = entry_in_force(schedule.entries, moment)
                 wanted = None if entry is None else entry["id"]
-                applied = apply_in_force(session, schedule, service, moment)
+                applied = apply_in_force(session, schedule, service, moment, self.limits)
         except BadRequest as refusal:
             self._refused.add((service_id, wanted))
             log.warning("service %s: its scaling schedule could not be applied: %s", service_id, refusal)

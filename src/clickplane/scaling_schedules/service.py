@@ -27,6 +27,7 @@ from clickplane.kit import weekly
 from clickplane.kit.context import AppContext
 from clickplane.kit.enums import RecordedActivityType
 from clickplane.kit.errors import BadRequest, NotFound
+from clickplane.quotas import service as quotas
 from clickplane.scaling_schedules.repository import ScalingSchedules
 from clickplane.scaling_schedules.schemas import ScalingScheduleEntryRequest, ScalingSchedulePostRequest
 from clickplane.services.lookup import changeable, visible
@@ -163,11 +164,16 @@ def manually_scaled(schedule: ScalingSchedule, service: Service) -> bool:
     return schedule.applied_config is not None and base_of(service) != schedule.applied_config
 
 
-def switch(schedule: ScalingSchedule, service: Service, entry: dict[str, Any] | None) -> list[RecordedActivityType]:
+def switch(schedule: ScalingSchedule, service: Service, entry: dict[str, Any] | None,
+           quota: tuple[quotas.Limits, Sequence[Service]] | None = None) -> list[RecordedActivityType]:
     """Put the service at `entry`'s scaling (None: back to the base) as a manual scaling would; returns the
-    activity types of what changed. BadRequest when the scaling rules refuse the result."""
+    activity types of what changed. BadRequest when the scaling rules refuse the result, or when `quota` (the
+    limits and the organization's services) is given and the result adds replicas past the warehouse's limit."""
     base = current_base(schedule, service)
+    replicas_before = quotas.replicas(service)
     changes = apply_replica_scaling(service, target_of(base, entry))
+    if quota is not None:
+        quotas.check_resized(quota[0], quota[1], service, replicas_before)
     schedule.active_entry_id = None if entry is None else entry["id"]
     schedule.base_config = None if entry is None else base
     schedule.applied_config = None if entry is None else base_of(service)
@@ -181,14 +187,17 @@ def applied_details(entry: dict[str, Any] | None) -> dict[str, Any]:
     return {"scalingSchedule": {"entryId": entry["id"], "name": entry["name"]}}
 
 
-def apply_in_force(session: Session, schedule: ScalingSchedule, service: Service, moment: datetime) -> bool:
+def apply_in_force(session: Session, schedule: ScalingSchedule, service: Service, moment: datetime,
+                   limits: quotas.Limits | None = None) -> bool:
     """Apply the entry in force at `moment` (or the base) if it is not the one applied, or again over a base a
-    manual scaling changed, recording what changed as the system's; whether it was applied now."""
+    manual scaling changed, recording what changed as the system's; whether it was applied now. With `limits`,
+    BadRequest (nothing changed) when that would add replicas past the warehouse's quota, as a manual scaling."""
     entry = entry_in_force(schedule.entries, moment)
     if (None if entry is None else entry["id"]) == schedule.active_entry_id \
             and not manually_scaled(schedule, service):
         return False
-    for activity_type in switch(schedule, service, entry):
+    quota = None if limits is None else (limits, Services(session).list(service.organization_id))
+    for activity_type in switch(schedule, service, entry, quota):
         record_system(Activities(session), service.organization_id, activity_type, service_id=service.id,
                       details=applied_details(entry))
     return True
@@ -230,14 +239,18 @@ class ScalingScheduleService:
                request: ScalingSchedulePostRequest) -> WireSchedule:
         """Replace the schedule (the reconciler applies it on its next pass); no entries clears it, as DELETE."""
         entries = normalized_entries(request.entries)
+        limits = quotas.Limits.of(self.context.settings)
         with self.context.database.transaction() as session:
             service = changeable(Services(session), caller, organization_id, service_id)
             schedules = ScalingSchedules(session)
             schedule = schedules.get(service_id, for_update=True)
             base = base_of(service) if schedule is None else current_base(schedule, service)
-            for index, entry in enumerate(entries):  # the scaling rules take each entry over the base
+            organization_services = Services(session).list(organization_id)
+            for index, entry in enumerate(entries):  # the scaling rules and the quota take each entry over the base
                 try:
-                    apply_replica_scaling(_trial(service), target_of(base, entry))
+                    trial = _trial(service)
+                    apply_replica_scaling(trial, target_of(base, entry))
+                    quotas.check_resized(limits, organization_services, trial, quotas.replicas(service))
                 except BadRequest as refusal:
                     raise BadRequest(f"entries[{index}] ({entry['name']!r}) over the base configuration: "
                                      f"{refusal.message}") from None

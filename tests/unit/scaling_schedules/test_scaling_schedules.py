@@ -6,23 +6,29 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from clickplane.activities.repository import Activities
+from clickplane.auth.authentication import Caller, VerifiedKeys
+from clickplane.auth.permissions import ADMIN
+from clickplane.auth.secrets import SecretHasher
 from clickplane.kit import weekly
 from clickplane.kit.errors import BadRequest
+from clickplane.quotas.service import Limits
 from clickplane.scaling_schedules.controller import ScalingScheduleController
 from clickplane.scaling_schedules.repository import ScalingSchedules
 from clickplane.scaling_schedules.schemas import ScalingSchedulePostRequest
-from clickplane.scaling_schedules.service import normalized_entries, to_wire
+from clickplane.scaling_schedules.service import ScalingScheduleService, normalized_entries, to_wire
 from clickplane.services.schemas import ServiceReplicaScalingPatchRequest
 from clickplane.services.service import apply_replica_scaling
+from clickplane.settings import Settings
 from clickplane.store import models
 from clickplane.store.database import Database
-from tests.unit.fakes import Clock
+from tests.unit.fakes import Clock, app_context
 
 # A Monday (weekday 1), 10:30 UTC.
 MONDAY = datetime(2026, 11, 30, 10, 30, tzinfo=UTC)
@@ -225,3 +231,40 @@ def test_a_manual_scaling_while_an_entry_is_in_force_changes_the_base_the_entry_
     clock.now = MONDAY + timedelta(hours=2)
     run_due(controller)
     assert scaling(database, service_id)[:2] == (8, 48)
+
+
+def test_the_controller_refuses_an_entry_past_the_replica_quota_as_a_manual_scaling(database: Database) -> None:
+    service_id = add_service(database)
+    schedule(database, service_id, entry(numReplicas=3))
+    clock = Clock(MONDAY)
+    controller = ScalingScheduleController(database, lambda: None, clock,
+                                           limits=Limits(services_per_organization=10, replicas_per_warehouse=2))
+    assert run_due(controller) == 1
+    assert scaling(database, service_id)[2:] == (1, 1, False, None)  # nothing changed, the entry not applied
+    assert run_due(controller) == 0  # refused once, not every pass
+    allowed = ScalingScheduleController(database, lambda: None, clock,
+                                        limits=Limits(services_per_organization=10, replicas_per_warehouse=3))
+    run_due(allowed)
+    assert scaling(database, service_id)[2] == 3
+
+
+def schedule_service(database: Database, tmp_path: Path, **settings: Any) -> ScalingScheduleService:
+    context = app_context(Settings(data_dir=tmp_path, database_url=database.url, **settings), database,
+                          SecretHasher(b"k" * 32), VerifiedKeys(ttl_seconds=60))
+    return ScalingScheduleService(context)
+
+
+def admin_of(organization_id: uuid.UUID) -> Caller:
+    return Caller(uuid.uuid4(), "admin", organization_id, (str(ADMIN.id),), ADMIN.policies)
+
+
+def test_a_posted_entry_past_the_replica_quota_is_refused_as_a_manual_scaling(database: Database,
+                                                                              tmp_path: Path) -> None:
+    service_id = add_service(database)
+    organization_id = scaling_org(database, service_id)
+    schedules = schedule_service(database, tmp_path, quota_replicas_per_warehouse=2)
+    request = ScalingSchedulePostRequest.model_validate({"entries": [entry(numReplicas=3)]})
+    with pytest.raises(BadRequest, match=r"entries\[0\] \('busy'\).*replicas-per-warehouse"):
+        schedules.upsert(admin_of(organization_id), organization_id, service_id, request)
+    allowed = ScalingSchedulePostRequest.model_validate({"entries": [entry(numReplicas=2)]})
+    assert len(schedules.upsert(admin_of(organization_id), organization_id, service_id, allowed).entries) == 1
