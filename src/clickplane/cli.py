@@ -260,11 +260,15 @@ app.add_typer(kubernetes_app, name="kubernetes")
 @kubernetes_app.command("manifests")
 def kubernetes_manifests(
     service_id: Annotated[uuid.UUID, typer.Option(help="The service's id, as the API returned it.")],
+    with_secret_data: Annotated[bool, typer.Option(
+        help="Print the TLS Secret's data too: a private key of a certificate that clickplane's CA signed for the "
+             "service's names, which lets whoever holds it pose as the service. Never for Git.")] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Print, as YAML, the resources the kubernetes runtime applies for the service (for review and GitOps): its
-    TLS Secret (it holds the private key of a certificate from clickplane's CA), its Keeper installation when it
-    has several replicas, and its ClickHouseInstallation. The CLICKPLANE_KUBERNETES_* settings apply."""
+    TLS Secret (without its data unless --with-secret-data: the runtime makes it from clickplane's CA), its Keeper
+    installation when it has several replicas, and its ClickHouseInstallation. The CLICKPLANE_KUBERNETES_*
+    settings apply."""
     from clickplane import server
 
     try:
@@ -272,4 +276,18 @@ def kubernetes_manifests(
     except (LookupError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
+    if not with_secret_data:
+        resources = [_without_secret_data(resource) for resource in resources]
     typer.echo(yaml.safe_dump_all(resources, sort_keys=False), nl=False)
+
+
+def _without_secret_data(resource: dict[str, Any]) -> dict[str, Any]:
+    """A Secret without its data, an annotation saying where it comes from (an apply of it changes no key)."""
+    if resource.get("kind") != "Secret":
+        return resource
+    metadata = resource["metadata"]
+    annotations = {**metadata.get("annotations", {}),
+                   "clickplane.io/data": f"left out ({', '.join(resource.get('data', {}))}): the kubernetes runtime "
+                                         "makes them from clickplane's CA"}
+    return {key: value for key, value in resource.items() if key != "data"} | {
+        "metadata": {**metadata, "annotations": annotations}}

@@ -35,8 +35,9 @@ def add_service(server: ClickplaneServer, **fields: Any) -> uuid.UUID:
         return service.id
 
 
-def manifests(server: ClickplaneServer, service_id: uuid.UUID, **settings: str) -> list[dict[str, Any]]:
-    done = clickplane("kubernetes", "manifests", "--service-id", str(service_id),
+def manifests(server: ClickplaneServer, service_id: uuid.UUID, *options: str, **settings: str
+              ) -> list[dict[str, Any]]:
+    done = clickplane("kubernetes", "manifests", "--service-id", str(service_id), *options,
                       env={**server.env, "CLICKPLANE_KUBERNETES_NAMESPACE": "services", **settings})
     assert done.returncode == 0, done.stderr
     return list(yaml.safe_load_all(done.stdout))
@@ -59,8 +60,13 @@ def test_manifests_of_every_kind_of_service_validate_against_the_crds(fresh_serv
         assert installation["configuration"]["profiles"]["default/max_memory_usage"] == str(8 << 30)
         for name, value in fields.get("clickhouse_settings", {}).items():
             assert installation["configuration"]["profiles"][f"service/{name}"] == value
+    # The Secret's key is left out unless asked for: it would let whoever holds the output pose as the service.
+    assert "data" not in resources[0]
+    assert "tls.key" in resources[0]["metadata"]["annotations"]["clickplane.io/data"]
+    secret = manifests(fresh_server, service_id, "--with-secret-data")[0]
+    assert set(secret["data"]) == {"tls.crt", "tls.key", "ca.crt"}
     # The certificate is from the CA of the data dir, as a started service's would be.
-    certificate = x509.load_pem_x509_certificate(base64.b64decode(resources[0]["data"]["tls.crt"]))
+    certificate = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["tls.crt"]))
     authority = x509.load_pem_x509_certificate((fresh_server.data_dir / "ca" / "ca.pem").read_bytes())
     certificate.verify_directly_issued_by(authority)
 

@@ -186,10 +186,9 @@ def render_users_config(
     _add(read_only_profile, "readonly", 1)
 
     users = ET.SubElement(document, "users")
-    default = _add_user(users, "default", spec.password_sha256_hex, clickhouse_networks(spec.ip_access_list),
-                        SERVICE_PROFILE)
-    if spec.password_double_sha1_hex is not None:
-        _add(default, "password_double_sha1_hex", spec.password_double_sha1_hex)
+    # The SHA-256 only: it is what HTTP and native clients log in with, and servers since 21.x refuse a user with
+    # a second hash (the double SHA-1 is the MySQL protocol's, which clickplane does not serve).
+    _add_user(users, "default", spec.password_sha256_hex, clickhouse_networks(spec.ip_access_list), SERVICE_PROFILE)
     internal_sha256 = hashlib.sha256(internal_password.encode()).hexdigest()
     _add_user(users, INTERNAL_USER, internal_sha256, clickhouse_networks(internal_networks))
 
@@ -235,7 +234,7 @@ def render_query_users(passwords: Mapping[str, str], root: ConfigRoot,
 
 
 def _add_user(users: ET.Element, name: str, password_sha256_hex: str, networks: list[str],
-              profile: str = "default") -> ET.Element:
+              profile: str = "default") -> None:
     user = ET.SubElement(users, name)
     _add(user, "password_sha256_hex", password_sha256_hex)
     # An empty <networks/> lets nobody in (seen on 18.16, and so in modern servers' users.xml parser):
@@ -245,7 +244,6 @@ def _add_user(users: ET.Element, name: str, password_sha256_hex: str, networks: 
         _add(networks_element, "ip", network)
     _add(user, "profile", profile)
     _add(user, "quota", "default")
-    return user
 
 
 def clickhouse_networks(entries: tuple[str, ...] | list[str]) -> list[str]:

@@ -212,8 +212,6 @@ def _users(spec: ServiceSpec, options: ClusterOptions, internal_password_sha256_
         "default/profile": SERVICE_PROFILE,
         "default/quota": "default",
     }
-    if spec.password_double_sha1_hex is not None:
-        users["default/password_double_sha1_hex"] = spec.password_double_sha1_hex
     users.update({
         f"{INTERNAL_USER}/password_sha256_hex": internal_password_sha256_hex,
         f"{INTERNAL_USER}/networks/ip": _networks(options.control_plane_networks),
@@ -235,6 +233,9 @@ def _profiles(spec: ServiceSpec) -> Manifest:
     profiles: Manifest = {}
     if spec.max_memory_bytes is not None:
         profiles["default/max_memory_usage"] = str(spec.max_memory_bytes)
+    # The operator makes a profile only of the keys it is given, and users name this one: it always has one, the
+    # default profile inherited (which the server applies first anyway), then the service's settings over it.
+    profiles[f"{SERVICE_PROFILE}/profile"] = "default"
     profiles.update({f"{SERVICE_PROFILE}/{name}": value for name, value in checked_settings(spec)})
     # Inherited first, so that readonly = 1 comes last and wins over a readonly the service's settings set.
     profiles[f"{SERVICE_READ_ONLY_PROFILE}/profile"] = SERVICE_PROFILE

@@ -49,8 +49,8 @@ CASES = {
     "stopped": (spec(replicas=2), OPTIONS, True),
     "custom settings and memory": (spec(settings=(("max_threads", "4"), ("readonly", "1")),
                                         max_memory_bytes=8 << 30), OPTIONS, False),
-    "access list of IPv4 and IPv6": (spec(ip_access_list=("203.0.113.0/24", "198.51.100.7", "2001:db8::/32"),
-                                          password_double_sha1_hex="ab" * 20), OPTIONS, False),
+    "access list of IPv4 and IPv6": (spec(ip_access_list=("203.0.113.0/24", "198.51.100.7", "2001:db8::/32")),
+                                     OPTIONS, False),
     "empty access list": (spec(ip_access_list=()), OPTIONS, False),
     "backups to object storage": (spec(), replace(OPTIONS, backup_uri="https://s3.example.com/bucket/cp",
                                                    backup_secret="backup-credentials",
@@ -123,8 +123,18 @@ def test_users_hold_the_password_hash_and_the_access_list_as_networks() -> None:
 def test_settings_and_memory_limit_are_profiles() -> None:
     profiles = by_kind(render(spec(settings=(("max_threads", "4"),), max_memory_bytes=1 << 30)))[
         "ClickHouseInstallation"]["spec"]["configuration"]["profiles"]
-    assert profiles == {"default/max_memory_usage": str(1 << 30), "service/max_threads": "4",
-                        "service_read_only/profile": "service", "service_read_only/readonly": "1"}
+    assert profiles == {"default/max_memory_usage": str(1 << 30), "service/profile": "default",
+                        "service/max_threads": "4", "service_read_only/profile": "service",
+                        "service_read_only/readonly": "1"}
+
+
+def test_the_profile_users_name_is_there_without_settings() -> None:
+    # The operator makes a profile only of keys given: without one, users would name a profile ClickHouse lacks.
+    installation = by_kind(render(spec()))["ClickHouseInstallation"]["spec"]["configuration"]
+    profiles = {key.split("/")[0] for key in installation["profiles"]}
+    named = {value for key, value in installation["users"].items() if key.endswith("/profile")}
+    assert named <= profiles | {"default"}
+    assert "service" in profiles
 
 
 def test_a_setting_that_could_break_the_config_is_refused() -> None:
