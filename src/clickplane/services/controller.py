@@ -55,9 +55,12 @@ class Intent:
     idle_scaling: bool
     idle_timeout_minutes: int
     spec: ServiceSpec
+    # Whether `spec.binary` is the release channel's of a service that never ran: recorded as its release when
+    # it is first started, so that the upgrade controller gates only later changes by the upgrade window.
+    first_release: bool = False
 
 
-def intent_of(service: Service, binary: str | None = None) -> Intent:
+def intent_of(service: Service, binary: str | None = None, first_release: bool = False) -> Intent:
     """The service's intent, to run on `binary` (None: the runtime's default)."""
     spec = ServiceSpec(
         service_id=str(service.id),
@@ -71,7 +74,7 @@ def intent_of(service: Service, binary: str | None = None) -> Intent:
         binary=binary,
     )
     return Intent(service.id, service.organization_id, service.state, service.desired_state, service.generation,
-                  service.idle_scaling, service.idle_timeout_minutes, spec)
+                  service.idle_scaling, service.idle_timeout_minutes, spec, first_release)
 
 
 def work_key(service_id: uuid.UUID) -> str:
@@ -112,8 +115,12 @@ class ServicePolicy:
 
 class ServiceController:
     def __init__(self, database: Database, runtime: ClickHouseRuntime, backups: BackupJobs, slots: Slots,
-                 wake: Callable[[], None], policy: ServicePolicy | None = None) -> None:
+                 wake: Callable[[], None], policy: ServicePolicy | None = None,
+                 channel_binaries: dict[str, str] | None = None) -> None:
+        """`channel_binaries`: the ClickHouse binary of each release channel that names one (settings'
+        clickhouse_release_channels); a new service starts on its channel's at once."""
         self.database = database
+        self.channel_binaries = channel_binaries or {}
         self.runtime = runtime
         self.backups = backups
         self.slots = slots
@@ -131,7 +138,7 @@ class ServiceController:
         pass would start no check, and the service would wait a whole interval more)."""
         with self.database.looking() as session:
             binaries = Releases(session).binaries()
-            lagging = [intent_of(s, binaries.get(s.id)) for s in Services(session).needing_work()]
+            lagging = [self._intent(s, binaries) for s in Services(session).needing_work()]
             running = [intent_of(s, binaries.get(s.id)) for s in Services(session).settled_running()]
         for gone in set(self._watches) - {intent.service_id for intent in running + lagging}:
             self._watches.pop(gone, None)
@@ -143,6 +150,16 @@ class ServiceController:
             if not busy(work_key(intent.service_id)) and now - watch.checked_at >= self.policy.watch_interval_seconds:
                 watch.checked_at = now
                 yield work_key(intent.service_id), partial(self._watch, intent)
+
+    def _intent(self, service: Service, binaries: dict[uuid.UUID, str]) -> Intent:
+        """The intent of a service to converge: on its recorded release, else, one that never ran, on its release
+        channel's binary (recorded when it starts), else on the runtime's default."""
+        if service.id in binaries:
+            return intent_of(service, binaries[service.id])
+        channel = self.channel_binaries.get(service.options.get("releaseChannel") or "default")
+        if channel is not None and service.observed_generation == 0 and service.desired_state == "running":
+            return intent_of(service, channel, first_release=True)
+        return intent_of(service)
 
     # Driving a service toward its intent.
 
@@ -165,6 +182,8 @@ class ServiceController:
     async def _bring_up(self, intent: Intent) -> None:
         """Start the server in a slot, then wait for it outside of one: a server coming up is mostly waiting,
         and slots bound the work of many starting at once, not the waiting."""
+        if intent.first_release and intent.spec.binary is not None:
+            self._record_first_release(intent.service_id, intent.spec.binary)
         async with self.slots:
             await self.runtime.start(intent.spec)
         observation = await self.runtime.wait_until_up(intent.spec.service_id)
@@ -260,6 +279,13 @@ class ServiceController:
             if written and activity is not None:
                 record_system(Activities(session), intent.organization_id, activity, service_id=intent.service_id)
         return written
+
+    def _record_first_release(self, service_id: uuid.UUID, binary: str) -> None:
+        """The binary a new service first starts on, as its release (unless one was recorded meanwhile)."""
+        with self.database.transaction() as session:
+            releases = Releases(session)
+            if service_id not in releases.binaries():
+                releases.put(service_id, binary)
 
     def _forget(self, intent: Intent) -> None:
         with self.database.transaction() as session:

@@ -9,6 +9,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from clickplane.activities.repository import Activities
+from clickplane.reconcile.loop import Slots
+from clickplane.runtime.clickhouse.interface import Observation, ServiceSpec
+from clickplane.services.controller import ServiceController
 from clickplane.services.repository import Releases
 from clickplane.store import models
 from clickplane.store.database import Database
@@ -79,3 +82,37 @@ def test_without_a_window_the_upgrade_is_at_once_and_without_channels_never(data
     assert run_due(UpgradeController(database, lambda: None, {"fast": FAST}, DEFAULT, Clock(WEDNESDAY))) == 2
     with database.looking() as session:
         assert Releases(session).binaries()[primary] == FAST
+
+
+class StartingRuntime:
+    """Records the binary of each start."""
+
+    def __init__(self) -> None:
+        self.started: list[str | None] = []
+
+    async def start(self, spec: ServiceSpec) -> None:
+        self.started.append(spec.binary)
+
+    async def wait_until_up(self, service_id: str) -> Observation:
+        return Observation(running=True, clickhouse_version="25.1")
+
+
+def test_a_new_service_starts_on_its_channels_binary_at_once_and_is_not_upgraded_after(database: Database) -> None:
+    organization_id, primary, secondary = add_services(database)
+    set_window(database, organization_id, primary, weekday=5)  # closed now
+    with database.transaction() as session:  # the primary is new: never started; the secondary ran already
+        new = session.get(models.Service, primary)
+        assert new is not None
+        new.state, new.observed_generation = "provisioning", 0
+        ran = session.get(models.Service, secondary)
+        assert ran is not None
+        ran.state = "stopped"
+    runtime = StartingRuntime()
+    services = ServiceController(database, runtime, None, Slots(4), lambda: None,  # type: ignore[arg-type]
+                                 channel_binaries={"fast": FAST})
+    for _, job in list(services.due(lambda _: False)):
+        asyncio.run(job())
+    assert runtime.started == [FAST, None]  # the one that ran before keeps the default until its window
+    with database.looking() as session:
+        assert Releases(session).binaries() == {primary: FAST}
+    assert run_due(UpgradeController(database, lambda: None, {"fast": FAST}, DEFAULT, Clock(WEDNESDAY))) == 0
