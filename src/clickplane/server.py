@@ -108,9 +108,15 @@ class ControlPlane:
 
 def release_channel_binaries(settings: Settings) -> dict[str, str]:
     try:
-        return settings.release_channel_binaries
+        channels = settings.release_channel_binaries
     except ValueError as error:
         raise SystemExit(f"error: {error} (CLICKPLANE_CLICKHOUSE_RELEASE_CHANNELS)") from None
+    if channels and settings.clickhouse_runtime == "kubernetes":
+        # The binaries are this machine's; pods run the image of the kubernetes settings, which no upgrade changes.
+        raise SystemExit("error: CLICKPLANE_CLICKHOUSE_RELEASE_CHANNELS names local binaries, which the kubernetes "
+                         "runtime does not run: its services run CLICKPLANE_KUBERNETES_CLICKHOUSE_IMAGE; unset the "
+                         "channels")
+    return channels
 
 
 def build(settings: Settings) -> ControlPlane:
