@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from clickplane.kit.enums import ReleaseChannel
 from clickplane.observability.logs import LogFormat
+from clickplane.runtime.clickhouse.config import config_root_for
 
 
 def default_data_dir() -> Path:
@@ -215,7 +216,8 @@ class Settings(BaseSettings):
     @property
     def release_channel_binaries(self) -> dict[str, str]:
         """clickhouse_release_channels as {channel: binary}; ValueError naming an entry that is not
-        CHANNEL=BINARY with one of the reference's channels."""
+        CHANNEL=BINARY with one of the reference's channels, and on the local runtime one whose binary is missing,
+        not executable, or takes another config root than the default binary (checked when `serve` starts)."""
         binaries: dict[str, str] = {}
         for entry in (part.strip() for part in self.clickhouse_release_channels.split(",")):
             if not entry:
@@ -225,7 +227,28 @@ class Settings(BaseSettings):
                 raise ValueError(f"clickhouse_release_channels: {entry!r} is not CHANNEL=BINARY with CHANNEL one of "
                                  f"{', '.join(get_args(ReleaseChannel))} (e.g. fast=/opt/clickhouse/clickhouse)")
             binaries[channel] = binary
+        if self.clickhouse_runtime == "local":
+            for channel, binary in binaries.items():
+                self._check_channel_binary(channel, binary)
         return binaries
+
+    def _check_channel_binary(self, channel: str, binary: str) -> None:
+        """ValueError naming the channel if its binary is no executable file, or takes another config root than
+        the default binary (the local runtime writes one config for both, as it judges by name)."""
+        path = Path(binary)
+        if not path.is_file():
+            raise ValueError(f"clickhouse_release_channels: channel {channel!r} names {binary}, which "
+                             f"{'is not a file' if path.exists() else 'does not exist'}; give the path of a ClickHouse "
+                             "server binary")
+        if not os.access(path, os.X_OK):
+            raise ValueError(f"clickhouse_release_channels: channel {channel!r} names {binary}, which is not "
+                             "executable (chmod +x it, or name another)")
+        default = self.resolved_clickhouse_binary
+        if default is not None and config_root_for(binary) != config_root_for(default):
+            raise ValueError(f"clickhouse_release_channels: channel {channel!r} names {binary}, which takes a config "
+                             f"rooted at <{config_root_for(binary)}>, unlike the default binary {default} "
+                             f"(<{config_root_for(default)}>); name the channel's binary like the default's "
+                             "(clickhouse-server, or clickhouse)")
 
     @property
     def resolved_clickhouse_binary(self) -> str | None:

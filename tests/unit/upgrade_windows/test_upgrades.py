@@ -7,12 +7,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
 
 from clickplane.activities.repository import Activities
 from clickplane.reconcile.loop import Slots
 from clickplane.runtime.clickhouse.interface import Observation, ServiceSpec
 from clickplane.services.controller import ServiceController
 from clickplane.services.repository import Releases
+from clickplane.settings import Settings
 from clickplane.store import models
 from clickplane.store.database import Database
 from clickplane.upgrade_windows.controller import UpgradeController
@@ -116,3 +120,34 @@ def test_a_new_service_starts_on_its_channels_binary_at_once_and_is_not_upgraded
     with database.looking() as session:
         assert Releases(session).binaries() == {primary: FAST}
     assert run_due(UpgradeController(database, lambda: None, {"fast": FAST}, DEFAULT, Clock(WEDNESDAY))) == 0
+
+
+def executable(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_channel_binaries_are_checked_when_settings_are_read_naming_the_channel(tmp_path: Path) -> None:
+    default = executable(tmp_path / "default" / "clickhouse-server")
+
+    def channels(value: str) -> dict[str, str]:
+        return Settings(data_dir=tmp_path, clickhouse_binary=str(default),
+                        clickhouse_release_channels=value).release_channel_binaries
+
+    fast = executable(tmp_path / "fast" / "clickhouse-server")
+    assert channels(f"fast={fast}") == {"fast": str(fast)}
+    with pytest.raises(ValueError, match=r"channel 'slow' names .*missing.*does not exist"):
+        channels(f"fast={fast},slow={tmp_path / 'missing'}")
+    with pytest.raises(ValueError, match=r"channel 'fast' .* is not a file"):
+        channels(f"fast={tmp_path}")
+    fast.chmod(0o644)
+    with pytest.raises(ValueError, match=r"channel 'fast' .* not executable"):
+        channels(f"fast={fast}")
+    other_root = executable(tmp_path / "modern" / "clickhouse")
+    with pytest.raises(ValueError, match=r"channel 'fast' .* rooted at <clickhouse>, unlike the default"):
+        channels(f"fast={other_root}")
+    kubernetes = Settings(data_dir=tmp_path, clickhouse_runtime="kubernetes",
+                          clickhouse_release_channels=f"fast={tmp_path / 'missing'}")
+    assert kubernetes.release_channel_binaries == {"fast": str(tmp_path / "missing")}  # serve refuses it itself
