@@ -40,13 +40,13 @@ class UpgradeController:
         return self.channel_binaries.get(service.options.get("releaseChannel") or "default", self.default_binary)
 
     def due(self, busy: Callable[[Hashable], bool]) -> Iterator[tuple[Hashable, Work]]:
-        if not self.channel_binaries:  # every channel runs the default binary: nothing is ever upgraded
-            return
         moment = self.clock()
         with self.database.looking() as session:
+            running = Releases(session).binaries()
+            if not self.channel_binaries and not running:
+                return  # every channel runs the default binary, and every service does: nothing to move
             services = Services(session).all()
             windows = {window.service_id: window for window in UpgradeWindows(session).all()}
-            running = Releases(session).binaries()
             primaries = {service.data_warehouse_id: service.id for service in services if service.is_primary}
             upgrades = []
             for service in services:

@@ -151,3 +151,23 @@ def test_channel_binaries_are_checked_when_settings_are_read_naming_the_channel(
     kubernetes = Settings(data_dir=tmp_path, clickhouse_runtime="kubernetes",
                           clickhouse_release_channels=f"fast={tmp_path / 'missing'}")
     assert kubernetes.release_channel_binaries == {"fast": str(tmp_path / "missing")}  # serve refuses it itself
+
+
+def test_removing_every_channel_mapping_moves_upgraded_services_back_to_the_default(database: Database) -> None:
+    _, primary, secondary = add_services(database)
+    assert run_due(UpgradeController(database, lambda: None, {"fast": FAST}, DEFAULT, Clock(WEDNESDAY))) == 2
+    unmapped = UpgradeController(database, lambda: None, {}, DEFAULT, Clock(WEDNESDAY))
+    assert run_due(unmapped) == 2
+    with database.looking() as session:
+        assert Releases(session).binaries() == {primary: DEFAULT, secondary: DEFAULT}
+    assert run_due(unmapped) == 0
+
+
+def test_a_service_being_deleted_is_never_upgraded(database: Database) -> None:
+    _, primary, secondary = add_services(database)
+    with database.transaction() as session:
+        for service_id in (primary, secondary):
+            service = session.get(models.Service, service_id)
+            assert service is not None
+            service.state, service.desired_state = "terminating", "deleted"
+    assert run_due(UpgradeController(database, lambda: None, {"fast": FAST}, DEFAULT, Clock(WEDNESDAY))) == 0
