@@ -41,7 +41,7 @@ from clickplane.services.schemas import (
     ServiceReplicaScalingPatchRequest,
 )
 from clickplane.services.service import apply_replica_scaling
-from clickplane.store.models import ScalingSchedule, Service
+from clickplane.store.models import ScalingSchedule, Service, utcnow
 
 UPDATED: Final = "service_update_scaling_schedule"
 DELETED: Final = "service_delete_scaling_schedule"
@@ -203,12 +203,19 @@ def apply_in_force(session: Session, schedule: ScalingSchedule, service: Service
     return True
 
 
-def to_wire(schedule: ScalingSchedule, service: Service) -> WireSchedule:
+def to_wire(schedule: ScalingSchedule, service: Service, moment: datetime | None = None) -> WireSchedule:
+    """The schedule as the API shows it: the entry in force the one applied, or with `moment` (entries just
+    replaced, none of them applied yet) the one in force at `moment`."""
+    active = schedule.active_entry_id
+    if moment is not None:
+        in_force = entry_in_force(schedule.entries, moment)
+        active = None if in_force is None else in_force["id"]
+
     def wire_entry(entry: dict[str, Any]) -> ScalingScheduleEntry:
         fields = {key: value for key, value in entry.items() if key != "numReplicas"}
         if "numReplicas" in entry:
             fields.update(minReplicas=entry["numReplicas"], maxReplicas=entry["numReplicas"])
-        return ScalingScheduleEntry.model_validate({**fields, "isActiveNow": entry["id"] == schedule.active_entry_id})
+        return ScalingScheduleEntry.model_validate({**fields, "isActiveNow": entry["id"] == active})
 
     base = current_base(schedule, service)
     replicas = base.pop("numReplicas", None)
@@ -216,7 +223,7 @@ def to_wire(schedule: ScalingSchedule, service: Service) -> WireSchedule:
         base.update(minReplicas=replicas, maxReplicas=replicas)
     return WireSchedule(entries=[wire_entry(entry) for entry in schedule.entries],
                         baseConfig=ScalingScheduleBaseConfig.model_validate(base),
-                        activeEntryId=None if schedule.active_entry_id is None else uuid.UUID(schedule.active_entry_id))
+                        activeEntryId=None if active is None else uuid.UUID(active))
 
 
 def not_found(service_id: uuid.UUID) -> NotFound:
@@ -266,7 +273,7 @@ class ScalingScheduleService:
                 record(Activities(session), caller, UPDATED, service_id=service_id,
                        details={"entries": [{k: v for k, v in e.items() if k != "id"} for e in entries]})
                 session.flush()
-                answer = to_wire(schedule, service)
+                answer = to_wire(schedule, service, utcnow())  # the entries' new ids: none is applied yet
         self.context.reconcile_now.set()
         return answer
 

@@ -268,3 +268,26 @@ def test_a_posted_entry_past_the_replica_quota_is_refused_as_a_manual_scaling(da
         schedules.upsert(admin_of(organization_id), organization_id, service_id, request)
     allowed = ScalingSchedulePostRequest.model_validate({"entries": [entry(numReplicas=2)]})
     assert len(schedules.upsert(admin_of(organization_id), organization_id, service_id, allowed).entries) == 1
+
+
+def test_a_posts_answer_names_the_new_entry_in_force_never_a_replaced_one(database: Database, tmp_path: Path) -> None:
+    service_id = add_service(database)
+    organization_id = scaling_org(database, service_id)
+    schedules = schedule_service(database, tmp_path)
+    always = entry(weekdays=list(range(7)), startHourUtc=0, endHourUtc=24, numReplicas=2)
+    far_day = (weekly.weekday_of(datetime.now(UTC)) + 3) % 7
+
+    def post(*bodies: dict[str, Any]) -> Any:
+        request = ScalingSchedulePostRequest.model_validate({"entries": list(bodies)})
+        return schedules.upsert(admin_of(organization_id), organization_id, service_id, request)
+
+    first = post(always)
+    assert first.activeEntryId == first.entries[0].id
+    assert first.entries[0].isActiveNow
+    run_due(ScalingScheduleController(database, lambda: None))
+    assert scaling(database, service_id)[5] == str(first.entries[0].id)  # applied
+    replaced = post({**always, "weekdays": [far_day]})
+    assert replaced.activeEntryId is None
+    assert not replaced.entries[0].isActiveNow
+    again = post(always)
+    assert again.activeEntryId == again.entries[0].id != first.entries[0].id
