@@ -12,8 +12,9 @@ ENDPOINT_IDS = {
     "aws": (re.compile(r"vpce-(?:[0-9a-f]{8}|[0-9a-f]{17})"),
             "an AWS VPC endpoint id: vpce- and 8 or 17 lowercase hexadecimal digits (vpce-0123456789abcdef0)"),
     "gcp": (re.compile(r"[0-9]{1,20}"), "a GCP Private Service Connect connection id: digits (12345678901234)"),
-    "azure": (re.compile(rf"{GUID}|/subscriptions/{GUID}/resourceGroups/[^/]+/providers/Microsoft\.Network/"
-                         r"privateEndpoints/[^/]+", re.IGNORECASE),
+    # A group's or an endpoint's name: printable characters but slashes and spaces (_check refuses unprintable).
+    "azure": (re.compile(rf"{GUID}|/subscriptions/{GUID}/resourceGroups/[^/\s]+/providers/Microsoft\.Network/"
+                         r"privateEndpoints/[^/\s]+", re.IGNORECASE),
               "an Azure private endpoint's resource GUID, or its resource id (/subscriptions/<guid>/resourceGroups/"
               "<group>/providers/Microsoft.Network/privateEndpoints/<name>)"),
 }
@@ -27,7 +28,7 @@ ACCOUNT_IDS = {
 
 def _check(forms: dict[str, tuple[re.Pattern[str], str]], provider: str, value: str, where: str) -> str:
     pattern, wanted = forms[provider]
-    if not pattern.fullmatch(value):
+    if not value.isprintable() or not pattern.fullmatch(value):
         raise BadRequest(f"{where} {value!r} is not {wanted}, as {provider} writes one")
     return value
 

@@ -299,8 +299,9 @@ def register_private_endpoint(organization: Organization, service: Service,
     endpoint = {"id": endpoint_id, "description": description, "cloudProvider": service.provider,
                 "region": service.region}
     organization.private_endpoints = [*organization.private_endpoints, endpoint]
-    attached = service.options.get("privateEndpointIds", [])
-    service.options = {**service.options, "privateEndpointIds": [*attached, endpoint_id]}
+    attached = service.options.get("privateEndpointIds", [])  # PATCH privateEndpointIds.add may have it already
+    service.options = {**service.options,
+                       "privateEndpointIds": attached if endpoint_id in attached else [*attached, endpoint_id]}
     return endpoint
 
 

@@ -10,6 +10,9 @@ from clickplane.byoc.schemas import ByocInfrastructurePostRequest
 from clickplane.byoc.service import new_infrastructure, to_wire
 from clickplane.kit.cloud_ids import check_account_id, check_endpoint_id
 from clickplane.kit.errors import BadRequest
+from clickplane.services.schemas import ServicPrivateEndpointePostRequest
+from clickplane.services.service import register_private_endpoint
+from clickplane.store import models
 
 AZURE_ID = ("/subscriptions/0123abcd-0123-4567-89ab-0123456789ab/resourceGroups/rg/providers/Microsoft.Network/"
             "privateEndpoints/pe")
@@ -24,7 +27,10 @@ def test_each_providers_endpoint_ids_are_taken(provider: str, endpoint_id: str) 
 
 @pytest.mark.parametrize(("provider", "endpoint_id", "fragment"), [
     ("aws", "vpce-0123ABCD", "vpce-"), ("aws", "vpce-0123abc", "8 or 17"), ("aws", "12345", "AWS"),
-    ("gcp", "vpce-0123abcd", "digits"), ("azure", "12345", "GUID"), ("azure", AZURE_ID + "/x", "resource id")])
+    ("gcp", "vpce-0123abcd", "digits"), ("azure", "12345", "GUID"), ("azure", AZURE_ID + "/x", "resource id"),
+    ("azure", AZURE_ID + " x", "resource id"), ("azure", AZURE_ID + "\n", "resource id"),
+    ("azure", AZURE_ID.replace("/rg/", "/r\tg/"), "resource id"), ("azure", AZURE_ID + "\x1b[2J", "resource id"),
+    ("azure", AZURE_ID + "\u200b", "resource id")])
 def test_ids_of_another_form_are_refused_saying_which_form_is_wanted(provider: str, endpoint_id: str,
                                                                       fragment: str) -> None:
     with pytest.raises(BadRequest, match=fragment):
@@ -60,3 +66,13 @@ def test_a_create_is_recorded_in_its_regions_provider_and_never_ready() -> None:
 def test_bad_creates_are_refused_naming_the_field(fields: dict[str, object], fragment: str) -> None:
     with pytest.raises(BadRequest, match=fragment):
         create(**fields)
+
+
+def test_a_registered_endpoint_already_attached_by_a_patch_is_not_attached_twice() -> None:
+    organization = models.Organization(id=uuid.uuid4(), name="org", private_endpoints=[])
+    service = models.Service(provider="azure", region="eastus", options={"privateEndpointIds": [AZURE_ID]})
+    endpoint = register_private_endpoint(organization, service,
+                                         ServicPrivateEndpointePostRequest(id=AZURE_ID, description="pe"))
+    assert endpoint["id"] == AZURE_ID
+    assert service.options["privateEndpointIds"] == [AZURE_ID]
+    assert [known["id"] for known in organization.private_endpoints] == [AZURE_ID]
