@@ -6,8 +6,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
 
 DAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+
+
+def _integer(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "Input should be a JSON integer (such as 3), not true or false")
+    if isinstance(value, str):
+        raise PydanticCustomError("int_type", "Input should be a JSON integer (such as 3), not the string {given}; "
+                                  "send the number without quotes", {"given": repr(value)})
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# For a weekday or an hour of a request, after its constraints: a JSON integer (2.0 too, an integer to JSON
+# Schema), never true/false (which Python counts as 1 and 0) nor a numeric string, however the body is validated.
+INTEGER = BeforeValidator(_integer)
 
 
 def weekday_of(moment: datetime) -> int:

@@ -7,20 +7,21 @@ from typing import Annotated
 
 from pydantic import Field
 
+from clickplane.kit import weekly
 from clickplane.kit.enums import AutoscalingMode
-from clickplane.kit.schemas import PRINTABLE, WHOLE_FLOAT_AS_INTEGER, RequestModel
+from clickplane.kit.schemas import PRINTABLE, RequestModel
 from clickplane.services.schemas import IdleTimeoutMinutes, ReplicaCount, ReplicaMemoryGb
 
-Weekday = Annotated[int, Field(ge=0, le=6), WHOLE_FLOAT_AS_INTEGER]
+Weekday = Annotated[int, Field(ge=0, le=6), weekly.INTEGER]
 
 
 class ScalingScheduleEntryRequest(RequestModel):
     name: Annotated[str, PRINTABLE] = Field(min_length=1, max_length=255, description="A label for the entry.")
     weekdays: list[Weekday] = Field(min_length=1, max_length=7,
                                     description="Weekdays it applies on: 0 = Sunday, 1 = Monday, ..., 6 = Saturday.")
-    startHourUtc: Annotated[int, Field(ge=0, le=23), WHOLE_FLOAT_AS_INTEGER] = Field(
+    startHourUtc: Annotated[int, Field(ge=0, le=23), weekly.INTEGER] = Field(
         description="UTC hour (0-23) the entry comes into force, inclusive.")
-    endHourUtc: Annotated[int, Field(ge=1, le=24), WHOLE_FLOAT_AS_INTEGER] = Field(
+    endHourUtc: Annotated[int, Field(ge=1, le=24), weekly.INTEGER] = Field(
         description="UTC hour (1-24) it ends, exclusive; 24 is midnight, less than startHourUtc spans midnight.")
     autoscalingMode: AutoscalingMode | None = Field(default=None, description="vertical (the default) or horizontal.")
     minReplicaMemoryGb: ReplicaMemoryGb = Field(

@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
-from clickplane.kit.schemas import WHOLE_FLOAT_AS_INTEGER, RequestModel, ResponseModel
+from clickplane.kit import weekly
+from clickplane.kit.schemas import RequestModel, ResponseModel
 
 START_HOURS = (0, 6, 12, 18)
 WINDOW_HOURS = 6
@@ -20,7 +21,7 @@ def _start_hour(hour: int) -> int:
     return hour
 
 
-StartHour = Annotated[int, Field(json_schema_extra={"enum": list(START_HOURS)}), WHOLE_FLOAT_AS_INTEGER,
+StartHour = Annotated[int, Field(json_schema_extra={"enum": list(START_HOURS)}), weekly.INTEGER,
                       AfterValidator(_start_hour)]
 
 
@@ -31,6 +32,6 @@ class UpgradeWindow(ResponseModel):
 
 
 class UpgradeWindowPutRequest(RequestModel):
-    weekday: Annotated[int, Field(ge=0, le=6), WHOLE_FLOAT_AS_INTEGER] = Field(
+    weekday: Annotated[int, Field(ge=0, le=6), weekly.INTEGER] = Field(
         description="Day the window starts: 0 = Sunday, 1 = Monday, ..., 6 = Saturday.")
     startHourUtc: StartHour = Field(description="UTC hour the window starts: 0, 6, 12 or 18; it lasts 6 hours.")

@@ -291,3 +291,14 @@ def test_a_posts_answer_names_the_new_entry_in_force_never_a_replaced_one(databa
     assert not replaced.entries[0].isActiveNow
     again = post(always)
     assert again.activeEntryId == again.entries[0].id != first.entries[0].id
+
+
+@pytest.mark.parametrize(("fields", "said"), [
+    ({"weekdays": [False]}, "not true or false"), ({"weekdays": [True]}, "not true or false"),
+    ({"startHourUtc": True}, "not true or false"), ({"startHourUtc": "10"}, "not the string '10'"),
+    ({"endHourUtc": "12"}, "without quotes")])
+def test_weekdays_and_hours_are_json_integers_however_validated(fields: dict[str, Any], said: str) -> None:
+    for strict in (True, False):
+        with pytest.raises(ValidationError, match=said):
+            ScalingSchedulePostRequest.model_validate({"entries": [entry(**fields)]}, strict=strict)
+    assert entries(entry(weekdays=[1.0], startHourUtc=10.0, endHourUtc=12.0))[0]["weekdays"] == [1]

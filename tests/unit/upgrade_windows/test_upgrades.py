@@ -8,8 +8,10 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from clickplane.activities.repository import Activities
 from clickplane.reconcile.loop import Slots
@@ -20,6 +22,7 @@ from clickplane.settings import Settings
 from clickplane.store import models
 from clickplane.store.database import Database
 from clickplane.upgrade_windows.controller import UpgradeController
+from clickplane.upgrade_windows.schemas import UpgradeWindowPutRequest
 from tests.unit.fakes import Clock
 
 # A Wednesday (weekday 3), 13:00 UTC: inside a window from 12 on weekday 3.
@@ -171,3 +174,14 @@ def test_a_service_being_deleted_is_never_upgraded(database: Database) -> None:
             assert service is not None
             service.state, service.desired_state = "terminating", "deleted"
     assert run_due(UpgradeController(database, lambda: None, {"fast": FAST}, DEFAULT, Clock(WEDNESDAY))) == 0
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    ({"weekday": False, "startHourUtc": 0}, "not true or false"), ({"weekday": 1, "startHourUtc": True},
+                                                                   "not true or false"),
+    ({"weekday": "3", "startHourUtc": 0}, "not the string '3'"), ({"weekday": 1, "startHourUtc": "12"}, "quotes")])
+def test_a_windows_fields_are_json_integers_however_validated(body: dict[str, Any], said: str) -> None:
+    for strict in (True, False):
+        with pytest.raises(ValidationError, match=said):
+            UpgradeWindowPutRequest.model_validate(body, strict=strict)
+    assert UpgradeWindowPutRequest.model_validate({"weekday": 3.0, "startHourUtc": 12.0}).startHourUtc == 12
