@@ -43,6 +43,7 @@ from clickplane.operations import (
 )
 from clickplane.postgres.controller import PostgresController, PostgresPolicy
 from clickplane.postgres.telemetry.sampler import PostgresSampler
+from clickplane.quotas.service import Limits
 from clickplane.reconcile.loop import LoopPolicy, ReconcileLoop, Slots
 from clickplane.runtime.clickhouse.interface import ClickHouseRuntime
 from clickplane.runtime.kubernetes.manifests import Manifest
@@ -132,10 +133,12 @@ def build(settings: Settings) -> ControlPlane:
                          read_cache=ReadCache(settings.read_cache_seconds))
     context.read_cache.watch(database.engine)
     slots = Slots(settings.reconcile_concurrency)
+    channels = release_channel_binaries(settings)
     services = ServiceController(
         database, runtime, backup_jobs(settings, database, runtime), slots,
         context.reconcile_now.set, ServicePolicy(watch_interval_seconds=settings.watch_interval_seconds,
-                                                 idle_minute_seconds=settings.idle_minute_seconds))
+                                                 idle_minute_seconds=settings.idle_minute_seconds),
+        channel_binaries=channels)
     postgres_services = PostgresController(
         database, postgres, slots, context.reconcile_now.set,
         PostgresPolicy(watch_interval_seconds=settings.watch_interval_seconds,
@@ -147,8 +150,8 @@ def build(settings: Settings) -> ControlPlane:
     alerts = AlertEvaluator(database, runtime, SecretBox(hasher),
                             AlertPolicy(minute_seconds=settings.alert_minute_seconds,
                                         backfill_windows=settings.alert_backfill_windows, base_url=settings.base_url))
-    schedules = ScalingScheduleController(database, context.reconcile_now.set)
-    upgrades = UpgradeController(database, context.reconcile_now.set, release_channel_binaries(settings),
+    schedules = ScalingScheduleController(database, context.reconcile_now.set, limits=Limits.of(settings))
+    upgrades = UpgradeController(database, context.reconcile_now.set, channels,
                                  settings.resolved_clickhouse_binary or MISSING_BINARY)
     reconciler = ReconcileLoop([services, postgres_services, pipes, alerts, schedules, upgrades], context.reconcile_now,
                                LoopPolicy(settings.reconcile_interval_seconds))

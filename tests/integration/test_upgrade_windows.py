@@ -101,3 +101,20 @@ def test_a_channels_binary_is_taken_only_inside_the_window_with_a_restart_and_th
         for bad in ({"weekday": 7, "startHourUtc": 0}, {"weekday": 1, "startHourUtc": 3}, {"weekday": 1}):
             refused = client.put(f"{path}/upgradeWindow", json=bad)
             assert refused.status_code == 400, refused.text
+
+
+def test_a_new_service_of_a_channel_starts_on_its_binary_whatever_its_window(
+        fresh_server: ClickplaneServer, tmp_path: Path) -> None:
+    assert CLICKHOUSE is not None
+    channel_binary = tmp_path / "fast" / Path(CLICKHOUSE).name
+    channel_binary.parent.mkdir()
+    os.symlink(CLICKHOUSE, channel_binary)
+    fresh_server.settings["CLICKPLANE_CLICKHOUSE_RELEASE_CHANNELS"] = f"fast={channel_binary}"
+    fresh_server.start()
+    created = fresh_server.create_service(name="fast-from-the-start", idleScaling=False, releaseChannel="fast")
+    service_id = created["service"]["id"]
+    fresh_server.wait_for_state(service_id, "running")
+    # Its first server is the channel's: no start on the default binary, no upgrade, no maintenance after.
+    assert server_binary(fresh_server, service_id)[1] == str(channel_binary)
+    with fresh_server.client() as client:
+        assert maintenance(client, fresh_server, service_id) == []

@@ -53,6 +53,8 @@ class UpgradeController:
                 wanted = self.binary_of(service)
                 if service.desired_state == "deleted" or wanted == running.get(service.id, self.default_binary):
                     continue
+                if service.id not in running and service.observed_generation == 0:
+                    continue  # it never ran: the service controller starts it on its channel's binary
                 window = windows.get(service.id) or windows.get(primaries.get(service.data_warehouse_id, service.id))
                 if window is None or open_at(window, moment):
                     upgrades.append((service.organization_id, service.id, wanted))
