@@ -65,7 +65,6 @@ def intent_of(service: Service, binary: str | None = None, first_release: bool =
     spec = ServiceSpec(
         service_id=str(service.id),
         password_sha256_hex=service.password_sha256_hex,
-        password_double_sha1_hex=service.password_double_sha1_hex,
         ip_access_list=tuple(entry["source"] for entry in service.ip_access_list),
         max_memory_bytes=int(service.max_replica_memory_gb * GIB),
         settings=tuple(sorted(service.clickhouse_settings.items())),

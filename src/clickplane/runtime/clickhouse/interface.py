@@ -27,8 +27,6 @@ class ServiceSpec:
     service_id: str
     # SHA-256 of the `default` user's password, as lowercase hex: the plain password is never kept.
     password_sha256_hex: str
-    # Optional double SHA-1 (hex) for MySQL-protocol clients; written when set.
-    password_double_sha1_hex: str | None = None
     # Networks allowed to connect as `default`: IP addresses or CIDRs, IPv4 or IPv6.
     ip_access_list: tuple[str, ...] = ()
     # Upper bound of memory for queries on one replica, in bytes; None means the engine's default.

@@ -106,7 +106,6 @@ def test_a_password_hash_cannot_add_users_or_networks() -> None:
     spec = ServiceSpec(
         "s",
         "</password_sha256_hex><networks><ip>::/0</ip></networks><password_sha256_hex>",
-        password_double_sha1_hex="<evil/>",
         ip_access_list=("10.0.0.1",),
     )
     users = parse(render_users_config(spec, "pw", "yandex"))
@@ -117,12 +116,10 @@ def test_a_password_hash_cannot_add_users_or_networks() -> None:
 
 
 def test_default_user_gets_hashes_networks_profile_and_quota() -> None:
-    spec = ServiceSpec("s", HASH, password_double_sha1_hex="ab" * 20, ip_access_list=("10.1.2.0/24", "::1"))
+    spec = ServiceSpec("s", HASH, ip_access_list=("10.1.2.0/24", "::1"))
     users = parse(render_users_config(spec, "pw", "yandex"))
 
     assert text(users, "users/default/password_sha256_hex") == HASH
-    # One hash a user: servers since 21.x refuse two.
-    assert users.find("users/default/password_double_sha1_hex") is None
     assert [ip.text for ip in users.findall("users/default/networks/ip")] == ["::ffff:10.1.2.0/120", "::1"]
     assert text(users, "users/default/profile") == SERVICE_PROFILE
     assert text(users, "users/default/quota") == "default"
