@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path, PurePosixPath
@@ -363,20 +363,13 @@ class BackupService:
 
     def configuration(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID
                       ) -> schemas.BackupConfiguration:
-        with self.context.database.looking() as session:
-            _visible(session, caller, organization_id, service_id)
-            return configuration_to_wire(Schedule.of(BackupConfigurations(session).get(service_id)))
+        return configuration_to_wire(self._schedule(caller, organization_id, service_id))
 
     def update_configuration(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID,
                              patch: BackupConfigurationPatchRequest) -> schemas.BackupConfiguration:
-        with self.context.database.transaction() as session:
-            _changeable(session, caller, organization_id, service_id)
-            configurations = BackupConfigurations(session)
-            schedule = patched_schedule(Schedule.of(configurations.get(service_id)), patch)
-            _store(configurations, service_id, schedule)
-            record(Activities(session), caller, "service_update_backup_configuration", service_id=service_id,
-                   details=patch.model_dump(exclude_unset=True))
-            return configuration_to_wire(schedule)
+        return configuration_to_wire(self._change_schedule(
+            caller, organization_id, service_id, lambda schedule: patched_schedule(schedule, patch),
+            "service_update_backup_configuration", patch.model_dump(exclude_unset=True)))
 
     def snapshots(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID
                   ) -> Sequence[schemas.Snapshot]:
@@ -394,20 +387,30 @@ class BackupService:
 
     def snapshot_configuration(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID
                                ) -> schemas.SnapshotConfiguration:
-        with self.context.database.looking() as session:
-            _visible(session, caller, organization_id, service_id)
-            return snapshot_configuration_to_wire(Schedule.of(BackupConfigurations(session).get(service_id)))
+        return snapshot_configuration_to_wire(self._schedule(caller, organization_id, service_id))
 
     def update_snapshot_configuration(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID,
                                       patch: SnapshotConfigurationPatchRequest) -> schemas.SnapshotConfiguration:
+        return snapshot_configuration_to_wire(self._change_schedule(
+            caller, organization_id, service_id, lambda schedule: patched_snapshot_schedule(schedule, patch),
+            "service_update_snapshot_configuration", patch.model_dump(exclude_none=True)))
+
+    def _schedule(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID) -> Schedule:
+        with self.context.database.looking() as session:
+            _visible(session, caller, organization_id, service_id)
+            return Schedule.of(BackupConfigurations(session).get(service_id))
+
+    def _change_schedule(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID,
+                         change: Callable[[Schedule], Schedule], activity: RecordedActivityType, details: dict[str, Any]
+                         ) -> Schedule:
+        """The service's backup schedule changed and stored, the change recorded as `activity`."""
         with self.context.database.transaction() as session:
             _changeable(session, caller, organization_id, service_id)
             configurations = BackupConfigurations(session)
-            schedule = patched_snapshot_schedule(Schedule.of(configurations.get(service_id)), patch)
+            schedule = change(Schedule.of(configurations.get(service_id)))
             _store(configurations, service_id, schedule)
-            record(Activities(session), caller, "service_update_snapshot_configuration", service_id=service_id,
-                   details=patch.model_dump(exclude_none=True))
-            return snapshot_configuration_to_wire(schedule)
+            record(Activities(session), caller, activity, service_id=service_id, details=details)
+            return schedule
 
     def bucket(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID) -> schemas.BackupBucket:
         with self.context.database.looking() as session:
