@@ -66,7 +66,7 @@ from clickplane.runtime.postgres.interface import (
     SqlLogin,
 )
 from clickplane.runtime.postgres.paths import ServicePaths, ServiceTree
-from clickplane.runtime.postgres.postmaster import clear_crashed, running_postmaster, works_in
+from clickplane.runtime.postgres.postmaster import clear_crashed, end_workers_in, running_postmaster, works_in
 from clickplane.runtime.postgres.server_user import ServerUser, server_user
 from clickplane.runtime.tls import CA_CERT_FILE, ensure_ca, ensure_server_certificate
 
@@ -961,7 +961,9 @@ def _cluster_being_made(paths: ServicePaths, user: ServerUser) -> Iterator[Path]
     """A new empty directory, owned by the servers' user, for the caller to make the cluster in; it becomes the
     cluster when the caller is done, and is removed if the caller fails."""
     made = paths.data_being_made
-    shutil.rmtree(made, ignore_errors=True)  # what a making stopped halfway left
+    if made.exists():  # what a making stopped halfway left, with any program still at it
+        end_workers_in(made, _KILL_WAIT_SECONDS)
+        shutil.rmtree(made, ignore_errors=True)
     made.mkdir(mode=0o700)
     user.own(made)
     try:

@@ -63,11 +63,29 @@ def clear_crashed(data: Path, timeout: float) -> None:
         (data / "postmaster.pid").unlink()
 
 
+def end_workers_in(directory: Path, timeout: float) -> None:
+    """SIGKILL every process working in `directory` until none is left; RuntimeFailure if some outlive the timeout.
+    For a cluster whose making was cut short: initdb dies with the control plane that started it, but the
+    bootstrap server it runs does not, and would go on writing in the directory the next making starts anew."""
+    deadline = time.monotonic() + timeout
+    while workers := [pid for pid in _pids() if works_in(pid, directory)]:
+        if time.monotonic() >= deadline:
+            raise RuntimeFailure(f"processes {', '.join(map(str, workers))} working in {directory} are still running "
+                                 "after SIGKILL")
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(_POLL_SECONDS)
+
+
+def _pids() -> list[int]:
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+
+
 def _leftovers(data: Path, postmaster: int) -> list[int]:
     """Processes of the dead `postmaster` that still run: those of its process group (it leads one, started in a
     session of its own) working in its data directory."""
-    pids = (int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit())
-    return [pid for pid in pids if _process_group(pid) == postmaster and works_in(pid, data)]
+    return [pid for pid in _pids() if _process_group(pid) == postmaster and works_in(pid, data)]
 
 
 def _process_group(pid: int) -> int | None:

@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from clickplane.runtime.postgres.postmaster import clear_crashed, recorded_pid, running_postmaster, works_in
+from clickplane.runtime.postgres.postmaster import (
+    clear_crashed,
+    end_workers_in,
+    recorded_pid,
+    running_postmaster,
+    works_in,
+)
 
 
 @pytest.fixture
@@ -90,3 +96,18 @@ def test_a_running_postmaster_is_not_touched(data: Path, sleeper: subprocess.Pop
     clear_crashed(data, timeout=5.0)
     assert sleeper.poll() is None
     assert (data / "postmaster.pid").exists()
+
+
+def test_every_process_working_in_a_half_made_cluster_is_ended(data: Path, tmp_path: Path,
+                                                               sleeper: subprocess.Popen[bytes]) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    other = subprocess.Popen(["sleep", "30"], cwd=elsewhere)
+    try:
+        end_workers_in(data, timeout=10)
+        assert sleeper.wait(timeout=10) == -signal.SIGKILL
+        assert other.poll() is None  # a process working elsewhere is not touched
+        end_workers_in(data, timeout=10)  # none left: nothing to do
+    finally:
+        other.kill()
+        other.wait()
