@@ -172,8 +172,9 @@ def test_a_killed_server_comes_back_with_its_data_and_delete_removes_it(postgres
     with connect(running, created["password"], ca, port) as connection:
         connection.execute("CREATE TABLE kept AS SELECT 42 AS n")
         backend = connection.execute("SELECT pg_backend_pid()").fetchone()
-    assert backend is not None
-    postmaster = int(Path(f"/proc/{backend[0]}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        assert backend is not None
+        # Read while the connection is open: its backend exits with it.
+        postmaster = int(Path(f"/proc/{backend[0]}/stat").read_text().rsplit(")", 1)[1].split()[1])
     os.kill(postmaster, signal.SIGKILL)
 
     def back_with_data() -> bool:
