@@ -17,6 +17,7 @@ from clickplane.keys.repository import ApiKeys
 from clickplane.members.repository import Members
 from clickplane.organizations.repository import Organizations
 from clickplane.organizations.service import Bootstrap, bootstrap, create_organization_with_admin_key
+from clickplane.runtime.base import stop_each
 from clickplane.runtime.clickhouse.interface import ClickHouseRuntime
 from clickplane.runtime.clickhouse.local import LocalClickHouseRuntime
 from clickplane.runtime.files import private_directory
@@ -145,5 +146,5 @@ async def stop_all(settings: Settings) -> int:
     postgres = postgres_runtime(settings, hasher)
     postgres_ids = await postgres.list_service_ids()
     observed = await asyncio.gather(*(postgres.observe(service_id) for service_id in postgres_ids))
-    await asyncio.gather(*(postgres.stop(service_id) for service_id in postgres_ids))
+    await stop_each(postgres_ids, postgres.stop)
     return len(running) + sum(observation.running for observation in observed)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -233,6 +234,24 @@ async def test_stop_keeps_the_data_and_delete_removes_everything(
     assert await runtime.list_service_ids() == []
     assert not (await runtime.observe(spec.service_id)).running
     await runtime.delete(spec.service_id)  # idempotent
+
+
+async def test_stop_ends_a_making_of_the_cluster_left_going_and_removes_what_it_made(
+        runtime: LocalPostgresRuntime, spec: PostgresSpec, data_dir: Path) -> None:
+    await _running(runtime, spec)
+    # What a control plane killed while it made a cluster leaves: the half-made directory, with initdb's bootstrap
+    # server still writing in it (a stand-in here, working in that directory as the server does).
+    half_made = data_dir / "postgres" / spec.service_id / "cluster.new"
+    half_made.mkdir()
+    writer = subprocess.Popen(["sleep", "600"], cwd=half_made)
+    try:
+        await runtime.stop(spec.service_id)
+        assert writer.wait(timeout=DEADLINE_SECONDS) == -signal.SIGKILL
+        assert not half_made.exists()
+        assert not (await runtime.observe(spec.service_id)).running
+    finally:
+        writer.kill()
+        writer.wait()
 
 
 # Backups, restores, replicas, logs.

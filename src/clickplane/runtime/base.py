@@ -1,7 +1,10 @@
-"""What the runtimes of every engine share: how they report a failure and an address clients reach."""
+"""What the runtimes of every engine share: how they report a failure, an address clients reach, and stopping
+every service at once."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 
@@ -17,3 +20,13 @@ class Endpoint:
     host: str
     port: int
     secure: bool = False
+
+
+async def stop_each(service_ids: Sequence[str], stop: Callable[[str], Awaitable[None]]) -> None:
+    """Stop every one of the services at once (`clickplane stop-all`, tests), trying all of them even when some
+    fail; then one RuntimeFailure naming the failures."""
+    results = await asyncio.gather(*(stop(service_id) for service_id in service_ids), return_exceptions=True)
+    failures = [f"{service_id}: {result}" for service_id, result in zip(service_ids, results, strict=True)
+                if isinstance(result, Exception)]
+    if failures:
+        raise RuntimeFailure("could not stop " + "; ".join(failures))

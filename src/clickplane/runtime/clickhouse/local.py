@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
-from clickplane.runtime.base import Endpoint, RuntimeFailure
+from clickplane.runtime.base import Endpoint, RuntimeFailure, stop_each
 from clickplane.runtime.clickhouse.backup import backup_directory, restore_once, take_backup
 from clickplane.runtime.clickhouse.client import ClickHouseClient, base_url, sql_url
 from clickplane.runtime.clickhouse.config import (
@@ -293,11 +293,7 @@ class LocalClickHouseRuntime:
             await self._stop(paths)
 
     async def stop_all(self) -> None:
-        service_ids = await self.list_service_ids()
-        results = await asyncio.gather(*(self.stop(i) for i in service_ids), return_exceptions=True)
-        failures = [f"{i}: {r}" for i, r in zip(service_ids, results, strict=True) if isinstance(r, Exception)]
-        if failures:
-            raise RuntimeFailure("could not stop " + "; ".join(failures))
+        await stop_each(await self.list_service_ids(), self.stop)
 
     async def delete(self, service_id: str) -> None:
         paths = self._setup.paths(service_id)

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from clickplane.runtime.base import Endpoint, RuntimeFailure
+from clickplane.runtime.base import Endpoint, RuntimeFailure, stop_each
 from clickplane.runtime.clickhouse.backup import backup_directory
 from clickplane.runtime.clickhouse.client import ClickHouseClient, base_url, sql_url
 from clickplane.runtime.clickhouse.config import (
@@ -233,11 +233,7 @@ class KubernetesClickHouseRuntime:
         self._query_users.pop(service_id, None)
 
     async def stop_all(self) -> None:
-        service_ids = await self.list_service_ids()
-        results = await asyncio.gather(*(self.stop(i) for i in service_ids), return_exceptions=True)
-        failures = [f"{i}: {r}" for i, r in zip(service_ids, results, strict=True) if isinstance(r, Exception)]
-        if failures:
-            raise RuntimeFailure("could not stop " + "; ".join(failures))
+        await stop_each(await self.list_service_ids(), self.stop)
 
     async def delete(self, service_id: str) -> None:
         """Delete every resource labelled as this service's and made by clickplane (the operator deletes the pods,

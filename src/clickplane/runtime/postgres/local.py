@@ -357,6 +357,9 @@ class LocalPostgresRuntime:
         await self._settle_switchover(paths)
         await asyncio.to_thread(paths.should_run.unlink, missing_ok=True)
         await self._stop_server(paths)
+        # A making of its cluster left going: by a killed control plane, or by a task cancelled (its lock let go)
+        # while its thread ran on.
+        await asyncio.to_thread(_remove_half_made, paths.data_being_made)
         return True
 
     async def take_base_backup(self, service_id: str) -> BaseBackup:
@@ -961,17 +964,24 @@ def _cluster_being_made(paths: ServicePaths, user: ServerUser) -> Iterator[Path]
     """A new empty directory, owned by the servers' user, for the caller to make the cluster in; it becomes the
     cluster when the caller is done, and is removed if the caller fails."""
     made = paths.data_being_made
-    if made.exists():  # what a making stopped halfway left, with any program still at it
-        end_workers_in(made, _KILL_WAIT_SECONDS)
-        shutil.rmtree(made, ignore_errors=True)
+    _remove_half_made(made)  # what a making stopped halfway left
     made.mkdir(mode=0o700)
     user.own(made)
     try:
         yield made
     except BaseException:
-        shutil.rmtree(made, ignore_errors=True)
+        _remove_half_made(made)
         raise
     made.rename(paths.data)
+
+
+def _remove_half_made(made: Path) -> None:
+    """Remove a cluster's directory whose making stopped halfway, once no program works in it any more: initdb's
+    bootstrap server outlives initdb (killed with the control plane, or at its timeout) and would go on writing
+    there, in what the next making starts anew or after the directory's removal (leaving part of it behind)."""
+    if made.exists():
+        end_workers_in(made, _KILL_WAIT_SECONDS)
+        shutil.rmtree(made, ignore_errors=True)
 
 
 def _run_tool(user: ServerUser, argv: list[str], cwd: Path, timeout: float, what: str) -> str:
