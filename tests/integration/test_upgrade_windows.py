@@ -22,6 +22,19 @@ from tests.integration.harness import ClickplaneServer, wait_until
 pytestmark = [pytest.mark.integration, needs_clickhouse]
 
 
+@pytest.fixture
+def channel_binary(fresh_server: ClickplaneServer, tmp_path: Path) -> Path:
+    """The binary of release channel `fast` (another path to the one ClickHouse here), with clickplane started
+    configured with it."""
+    assert CLICKHOUSE is not None
+    binary = tmp_path / "fast" / Path(CLICKHOUSE).name
+    binary.parent.mkdir()
+    os.symlink(CLICKHOUSE, binary)
+    fresh_server.settings["CLICKPLANE_CLICKHOUSE_RELEASE_CHANNELS"] = f"fast={binary}"
+    fresh_server.start()
+    return binary
+
+
 def sql(port: int, password: str, query: str) -> str:
     answer = httpx.post(f"http://127.0.0.1:{port}/", params={"query": query}, auth=("default", password), timeout=10)
     assert answer.status_code == 200, answer.text
@@ -53,13 +66,7 @@ def maintenance(client: httpx.Client, server: ClickplaneServer, service_id: str)
 
 
 def test_a_channels_binary_is_taken_only_inside_the_window_with_a_restart_and_the_data_kept(
-        fresh_server: ClickplaneServer, tmp_path: Path) -> None:
-    assert CLICKHOUSE is not None
-    channel_binary = tmp_path / "fast" / Path(CLICKHOUSE).name
-    channel_binary.parent.mkdir()
-    os.symlink(CLICKHOUSE, channel_binary)
-    fresh_server.settings["CLICKPLANE_CLICKHOUSE_RELEASE_CHANNELS"] = f"fast={channel_binary}"
-    fresh_server.start()
+        fresh_server: ClickplaneServer, channel_binary: Path) -> None:
     created = fresh_server.create_service(name="upgraded", idleScaling=False)
     service_id, password = created["service"]["id"], created["password"]
     service = fresh_server.wait_for_state(service_id, "running")
@@ -104,13 +111,7 @@ def test_a_channels_binary_is_taken_only_inside_the_window_with_a_restart_and_th
 
 
 def test_a_new_service_of_a_channel_starts_on_its_binary_whatever_its_window(
-        fresh_server: ClickplaneServer, tmp_path: Path) -> None:
-    assert CLICKHOUSE is not None
-    channel_binary = tmp_path / "fast" / Path(CLICKHOUSE).name
-    channel_binary.parent.mkdir()
-    os.symlink(CLICKHOUSE, channel_binary)
-    fresh_server.settings["CLICKPLANE_CLICKHOUSE_RELEASE_CHANNELS"] = f"fast={channel_binary}"
-    fresh_server.start()
+        fresh_server: ClickplaneServer, channel_binary: Path) -> None:
     created = fresh_server.create_service(name="fast-from-the-start", idleScaling=False, releaseChannel="fast")
     service_id = created["service"]["id"]
     fresh_server.wait_for_state(service_id, "running")
