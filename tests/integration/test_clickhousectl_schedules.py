@@ -5,7 +5,8 @@ checked through the API or on the service's ClickHouse.
 Covered, with exit codes:
 - `service scaling-schedule get` (1 before a schedule is set: 404; 0 after), `set --file` (0; by `--name` too;
   1 for overlapping entries, with the server's reason), `delete` (0; 1 once there is none). A set entry in force
-  changes the memory limit the service's ClickHouse applies; the delete puts the base back;
+  changes the memory limit the service's ClickHouse applies, and `service get` (0) shows it in currentScaling;
+  the delete puts the base back;
 - `service upgrade-window get` (1 before one is set; 0 after, its integers shown as `weekday: Wednesday (3)` and
   `duration: 6 hours`), `set --weekday --start-hour` (0; 2 for a start hour the CLI does not offer), `delete`
   (0; then get is 1);
@@ -89,6 +90,12 @@ def test_scaling_schedule_get_set_delete(cli: ServiceCli, service: dict[str, Any
     got = cli.json("service", "scaling-schedule", "get", "--name", "ctl-schedules")
     assert got["activeEntryId"] == got["entries"][0]["id"]
     assert got["baseConfig"]["maxReplicaMemoryGb"] == 8
+    # `service get` reads the service with its schedule: the base at the top level, the entry's in currentScaling.
+    shown = cli.json("service", "get", service_id)
+    assert (shown["maxReplicaMemoryGb"], shown["currentScaling"]["effectiveMaxReplicaMemoryGb"]) == (8, 16)
+    assert shown["currentScaling"]["activeEntryId"] == got["activeEntryId"]
+    assert shown["scalingSchedule"]["activeEntryId"] == got["activeEntryId"]
+    assert "ctl-schedules" in cli.service_cmd("get", service_id)
     overlapping = cli.file("overlap.json", {"entries": [ALWAYS, {**ALWAYS, "name": "again"}]})
     assert "overlap" in cli.failed("scaling-schedule", "set", service_id, "--file", overlapping)
     cli.json("service", "scaling-schedule", "set", "--name", "ctl-schedules", "--file", schedule)

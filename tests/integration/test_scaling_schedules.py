@@ -78,8 +78,15 @@ def test_an_entry_in_force_sets_the_servers_memory_limit_and_leaving_it_restores
     assert got["entries"][0]["isActiveNow"] is True
     assert got["baseConfig"]["maxReplicaMemoryGb"] == 8
     assert got["baseConfig"]["minReplicas"] == 1
+    # The service shows the base at its top level, what runs (the entry's) in currentScaling, and its schedule.
     service = scheduled.server.service(scheduled.service["id"])
-    assert (service["maxReplicaMemoryGb"], service["numReplicas"]) == (16, 2)
+    assert (service["maxReplicaMemoryGb"], service["numReplicas"]) == (8, 1)
+    current = service["currentScaling"]
+    assert (current["effectiveMaxReplicaMemoryGb"], current["effectiveMinReplicas"]) == (16, 2)
+    assert current["activeEntryId"] == entry["id"]
+    assert service["scalingSchedule"] == got
+    listed = scheduled.client.get(scheduled.server.org_path("/services")).json()["result"]
+    assert [s["currentScaling"] for s in listed if s["id"] == scheduled.service["id"]] == [current]
     activities = scheduled.client.get(scheduled.server.org_path("/activities")).json()["result"]
     applied = [a for a in activities if a.get("serviceId") == scheduled.service["id"] and a["actorType"] == "system"]
     assert {"service_update_autoscaling_memory", "service_update_autoscaling_replicas"} <= {a["type"] for a in applied}
@@ -90,7 +97,9 @@ def test_an_entry_in_force_sets_the_servers_memory_limit_and_leaving_it_restores
     got = scheduled.client.get(scheduled.path).json()["result"]
     assert "activeEntryId" not in got
     assert got["entries"][0]["isActiveNow"] is False
-    assert scheduled.server.service(scheduled.service["id"])["numReplicas"] == 1
+    service = scheduled.server.service(scheduled.service["id"])
+    assert (service["numReplicas"], service["currentScaling"]["effectiveMinReplicas"]) == (1, 1)
+    assert "activeEntryId" not in service["currentScaling"]
 
 
 def test_deleting_a_schedule_in_force_puts_the_base_back_at_once(scheduled: Scheduled) -> None:
@@ -98,7 +107,9 @@ def test_deleting_a_schedule_in_force_puts_the_base_back_at_once(scheduled: Sche
     scheduled.wait_for_limit(16)
     deleted = scheduled.client.delete(scheduled.path)
     assert deleted.status_code == 200, deleted.text
-    assert scheduled.server.service(scheduled.service["id"])["maxReplicaMemoryGb"] == 8
+    service = scheduled.server.service(scheduled.service["id"])
+    assert (service["maxReplicaMemoryGb"], service["currentScaling"]["effectiveMaxReplicaMemoryGb"]) == (8, 8)
+    assert "scalingSchedule" not in service
     scheduled.wait_for_limit(8)
     scheduled.refused(scheduled.client.get(scheduled.path), 404, "no scaling schedule")
     scheduled.refused(scheduled.client.delete(scheduled.path), 404, "no scaling schedule")
@@ -129,8 +140,9 @@ def test_a_manual_scaling_during_an_entry_becomes_the_base_that_comes_back_after
         return float(scheduled.client.get(scheduled.path).json()["result"]["baseConfig"]["maxReplicaMemoryGb"])
 
     wait_until(lambda: base_max() == 24, what="the manual scaling to become the base")
-    wait_until(lambda: scheduled.server.service(scheduled.service["id"])["maxReplicaMemoryGb"] == 16,
-               what="the entry to govern again")
+    wait_until(lambda: scheduled.server.service(scheduled.service["id"])["currentScaling"]
+               ["effectiveMaxReplicaMemoryGb"] == 16, what="the entry to govern again")
+    assert scheduled.server.service(scheduled.service["id"])["maxReplicaMemoryGb"] == 24  # the base
     scheduled.wait_for_limit(16)
     assert scheduled.client.delete(scheduled.path).status_code == 200
     scheduled.wait_for_limit(24)

@@ -15,8 +15,9 @@ from clickplane.kit.errors import BadRequest
 from clickplane.quotas.service import Limits
 from clickplane.reconcile.loop import Work
 from clickplane.scaling_schedules.repository import ScalingSchedules
-from clickplane.scaling_schedules.service import apply_in_force, entry_in_force, manually_scaled
+from clickplane.scaling_schedules.service import apply_in_force, manually_scaled
 from clickplane.services.repository import Services
+from clickplane.services.scaling_view import entry_in_force
 from clickplane.store.database import Database
 from clickplane.store.models import utcnow
 

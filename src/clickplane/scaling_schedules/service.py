@@ -32,14 +32,15 @@ from clickplane.scaling_schedules.repository import ScalingSchedules
 from clickplane.scaling_schedules.schemas import ScalingScheduleEntryRequest, ScalingSchedulePostRequest
 from clickplane.services.lookup import changeable, visible
 from clickplane.services.repository import Services
-from clickplane.services.schemas import (
-    ScalingSchedule as WireSchedule,
+from clickplane.services.scaling_view import (
+    REPLICA_FIELDS,
+    base_of,
+    current_base,
+    entry_in_force,
+    schedule_to_wire,
 )
-from clickplane.services.schemas import (
-    ScalingScheduleBaseConfig,
-    ScalingScheduleEntry,
-    ServiceReplicaScalingPatchRequest,
-)
+from clickplane.services.schemas import ScalingSchedule as WireSchedule
+from clickplane.services.schemas import ScalingScheduleBaseConfig, ServiceReplicaScalingPatchRequest
 from clickplane.services.service import apply_replica_scaling
 from clickplane.store.models import ScalingSchedule, Service, utcnow
 
@@ -48,8 +49,6 @@ DELETED: Final = "service_delete_scaling_schedule"
 # The fields of a scaling, as ServiceReplicaScalingPatchRequest names them.
 SCALING_FIELDS = ("autoscalingMode", "minReplicaMemoryGb", "maxReplicaMemoryGb", "numReplicas", "minReplicas",
                   "maxReplicas", "idleScaling", "idleTimeoutMinutes")
-REPLICA_FIELDS = ("numReplicas", "minReplicas", "maxReplicas")
-REPLICA_SHAPE = ("autoscalingMode", *REPLICA_FIELDS)
 
 
 def normalized_entry(index: int, entry: ScalingScheduleEntryRequest) -> dict[str, Any]:
@@ -109,22 +108,6 @@ def normalized_entries(entries: Sequence[ScalingScheduleEntryRequest]) -> list[d
     return stored
 
 
-def entry_in_force(entries: Sequence[dict[str, Any]], moment: datetime) -> dict[str, Any] | None:
-    """The entry whose window holds `moment`, if any (entries do not overlap)."""
-    return next((entry for entry in entries
-                 if weekly.covers(entry["weekdays"], entry["startHourUtc"], entry["endHourUtc"], moment)), None)
-
-
-def base_of(service: Service) -> dict[str, Any]:
-    """The service's scaling now, as the fields of a replica scaling request."""
-    horizontal = service.autoscaling_mode == "horizontal"
-    return {"autoscalingMode": service.autoscaling_mode, "minReplicaMemoryGb": service.min_replica_memory_gb,
-            "maxReplicaMemoryGb": service.max_replica_memory_gb,
-            **({"minReplicas": service.min_replicas, "maxReplicas": service.max_replicas} if horizontal
-               else {"numReplicas": service.num_replicas}),
-            "idleScaling": service.idle_scaling, "idleTimeoutMinutes": service.idle_timeout_minutes}
-
-
 def target_of(base: dict[str, Any], entry: dict[str, Any] | None) -> ServiceReplicaScalingPatchRequest:
     """The scaling in force with `entry` (None: the base): the entry's fields over the base's, its replicas
     (when it gives any) replacing the base's. A vertical entry that gives none over a horizontal base runs the
@@ -137,26 +120,6 @@ def target_of(base: dict[str, Any], entry: dict[str, Any] | None) -> ServiceRepl
             replicas = {"numReplicas": base["minReplicas"]}
         kept.update(replicas)
     return ServiceReplicaScalingPatchRequest.model_validate({**kept, **given})
-
-
-def with_manual_changes(base: dict[str, Any], applied: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
-    """The base with what manual scalings changed since an entry was applied (the service's scaling `applied`
-    then, `now` since): each field they changed, and the replicas with the mode as a whole if they changed any."""
-    changed = {key for key in applied.keys() | now.keys() if applied.get(key) != now.get(key)}
-    if changed & set(REPLICA_SHAPE):
-        base = {key: value for key, value in base.items() if key not in REPLICA_SHAPE}
-        changed |= set(REPLICA_SHAPE)
-    return {**base, **{key: now[key] for key in changed if key in now}}
-
-
-def current_base(schedule: ScalingSchedule, service: Service) -> dict[str, Any]:
-    """The base configuration: the service's scaling when no entry is in force; else the one kept from before
-    the entry, with what manual scalings changed since."""
-    if schedule.active_entry_id is None or schedule.base_config is None:
-        return base_of(service)
-    if schedule.applied_config is None:
-        return dict(schedule.base_config)
-    return with_manual_changes(schedule.base_config, schedule.applied_config, base_of(service))
 
 
 def manually_scaled(schedule: ScalingSchedule, service: Service) -> bool:
@@ -203,29 +166,6 @@ def apply_in_force(session: Session, schedule: ScalingSchedule, service: Service
     return True
 
 
-def to_wire(schedule: ScalingSchedule, service: Service, moment: datetime | None = None) -> WireSchedule:
-    """The schedule as the API shows it: the entry in force the one applied, or with `moment` (entries just
-    replaced, none of them applied yet) the one in force at `moment`."""
-    active = schedule.active_entry_id
-    if moment is not None:
-        in_force = entry_in_force(schedule.entries, moment)
-        active = None if in_force is None else in_force["id"]
-
-    def wire_entry(entry: dict[str, Any]) -> ScalingScheduleEntry:
-        fields = {key: value for key, value in entry.items() if key != "numReplicas"}
-        if "numReplicas" in entry:
-            fields.update(minReplicas=entry["numReplicas"], maxReplicas=entry["numReplicas"])
-        return ScalingScheduleEntry.model_validate({**fields, "isActiveNow": entry["id"] == active})
-
-    base = current_base(schedule, service)
-    replicas = base.pop("numReplicas", None)
-    if replicas is not None:
-        base.update(minReplicas=replicas, maxReplicas=replicas)
-    return WireSchedule(entries=[wire_entry(entry) for entry in schedule.entries],
-                        baseConfig=ScalingScheduleBaseConfig.model_validate(base),
-                        activeEntryId=None if active is None else uuid.UUID(active))
-
-
 def not_found(service_id: uuid.UUID) -> NotFound:
     return NotFound(f"service {service_id} has no scaling schedule; POST .../scalingSchedule with entries sets one")
 
@@ -240,7 +180,7 @@ class ScalingScheduleService:
             schedule = ScalingSchedules(session).get(service_id)
             if schedule is None:
                 raise not_found(service_id)
-            return to_wire(schedule, service)
+            return schedule_to_wire(schedule, service)
 
     def upsert(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID,
                request: ScalingSchedulePostRequest) -> WireSchedule:
@@ -273,7 +213,7 @@ class ScalingScheduleService:
                 record(Activities(session), caller, UPDATED, service_id=service_id,
                        details={"entries": [{k: v for k, v in e.items() if k != "id"} for e in entries]})
                 session.flush()
-                answer = to_wire(schedule, service, utcnow())  # the entries' new ids: none is applied yet
+                answer = schedule_to_wire(schedule, service, utcnow())  # the entries' new ids: none is applied yet
         self.context.reconcile_now.set()
         return answer
 

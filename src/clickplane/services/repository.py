@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from clickplane.clickpipes.repository import ClickPipes
 from clickplane.kit.repository import ReconciledRepository
-from clickplane.store.models import Service, ServiceRelease
+from clickplane.store.models import ScalingSchedule, Service, ServiceRelease
 
 
 class Services(ReconciledRepository[Service]):
@@ -31,6 +31,10 @@ class Services(ReconciledRepository[Service]):
         query = select(Service.id).where(Service.organization_id == organization_id,
                                          Service.data_warehouse_id == warehouse_id).limit(1)
         return self.session.scalar(query) is not None
+
+    def schedule_of(self, service_id: uuid.UUID) -> ScalingSchedule | None:
+        """The service's scaling schedule (how it shows: scaling_view.py)."""
+        return self.session.get(ScalingSchedule, service_id)
 
 
 class Releases:
@@ -59,6 +63,9 @@ class ServiceRows:
                                 _table.c.organization_id == bindparam("organization_id"))
     _all = (select(_table).where(_table.c.organization_id == bindparam("organization_id"))
             .order_by(_table.c.created_at, _table.c.id))
+    _schedules = ScalingSchedule.__table__
+    _schedule_of_one = select(_schedules).where(_schedules.c.service_id == bindparam("service_id"))
+    _schedules_of_all = select(_schedules).where(_schedules.c.organization_id == bindparam("organization_id"))
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
@@ -69,6 +76,15 @@ class ServiceRows:
 
     def list(self, organization_id: uuid.UUID) -> Sequence[Row[Any]]:
         return self.connection.execute(self._all, {"organization_id": organization_id}).all()
+
+    def schedule(self, service_id: uuid.UUID) -> Row[Any] | None:
+        """The service's scaling schedule, if it has one."""
+        return self.connection.execute(self._schedule_of_one, {"service_id": service_id}).first()
+
+    def schedules(self, organization_id: uuid.UUID) -> dict[uuid.UUID, Row[Any]]:
+        """The scaling schedules of the organization's services, by service id."""
+        rows = self.connection.execute(self._schedules_of_all, {"organization_id": organization_id})
+        return {row.service_id: row for row in rows}
 
     def all(self) -> Sequence[Row[Any]]:
         """Every service of every organization (the meter's look)."""

@@ -38,6 +38,7 @@ from clickplane.services import lifecycle, schemas
 from clickplane.services.lifecycle import Command
 from clickplane.services.lookup import changeable, visible
 from clickplane.services.repository import ServiceRows, Services
+from clickplane.services.scaling_view import base_of, current_base, schedule_to_wire
 from clickplane.services.schemas import (
     InstanceTagsPatch,
     IpAccessListPatch,
@@ -48,7 +49,7 @@ from clickplane.services.schemas import (
     ServiceScalingPatchRequest,
     ServicPrivateEndpointePostRequest,
 )
-from clickplane.store.models import Organization, Service
+from clickplane.store.models import Organization, ScalingSchedule, Service
 
 # A local service is sized like ClickHouse Cloud's smallest: one replica of 8 GiB.
 DEFAULT_REPLICA_MEMORY_GB = 8.0
@@ -408,37 +409,44 @@ def reset_clickhouse_setting(service: Service, name: str) -> bool:
     return True
 
 
-def _current_scaling(service: Service) -> schemas.CurrentScaling:
-    replicas_low = service.min_replicas or service.num_replicas
+def _current_scaling(service: Service, schedule: ScalingSchedule | None) -> schemas.CurrentScaling:
+    """What runs: the service's own scaling fields (an entry's while one is in force, scaling_view.py)."""
     return schemas.CurrentScaling(
         effectiveAutoscalingMode=service.autoscaling_mode,  # type: ignore[arg-type]
         effectiveMinReplicaMemoryGb=service.min_replica_memory_gb,
         effectiveMaxReplicaMemoryGb=service.max_replica_memory_gb,
-        effectiveMinReplicas=replicas_low, effectiveMaxReplicas=service.max_replicas or service.num_replicas,
+        effectiveMinReplicas=service.min_replicas or service.num_replicas,
+        effectiveMaxReplicas=service.max_replicas or service.num_replicas,
         effectiveIdleScaling=service.idle_scaling, effectiveIdleTimeoutMinutes=service.idle_timeout_minutes,
+        activeEntryId=None if schedule is None or schedule.active_entry_id is None
+        else uuid.UUID(schedule.active_entry_id),
     )
 
 
-def to_wire(service: Service) -> schemas.Service:
-    horizontal = service.autoscaling_mode == "horizontal"
+def to_wire(service: Service, schedule: ScalingSchedule | None = None) -> schemas.Service:
+    """The service as the API shows it; with its scaling schedule, the schedule's base configuration at the top
+    level (scaling_view.py)."""
+    base = base_of(service) if schedule is None else current_base(schedule, service)
+    horizontal = base["autoscalingMode"] == "horizontal"
     options = service.options
     return schemas.Service.model_validate({
         "id": service.id, "name": service.name, "provider": service.provider, "region": service.region,
         "state": service.state, "clickhouseVersion": service.clickhouse_version,
         "endpoints": service.endpoints, "tier": options.get("tier"),
-        "minReplicaMemoryGb": service.min_replica_memory_gb, "maxReplicaMemoryGb": service.max_replica_memory_gb,
-        "numReplicas": None if horizontal else service.num_replicas,
-        "minReplicas": service.min_replicas if horizontal else None,
-        "maxReplicas": service.max_replicas if horizontal else None,
-        "replicaMemoryGb": service.max_replica_memory_gb if horizontal else None,
-        "autoscalingMode": service.autoscaling_mode, "idleScaling": service.idle_scaling,
-        "idleTimeoutMinutes": service.idle_timeout_minutes, "ipAccessList": service.ip_access_list,
+        "minReplicaMemoryGb": base["minReplicaMemoryGb"], "maxReplicaMemoryGb": base["maxReplicaMemoryGb"],
+        "numReplicas": None if horizontal else base.get("numReplicas"),
+        "minReplicas": base.get("minReplicas") if horizontal else None,
+        "maxReplicas": base.get("maxReplicas") if horizontal else None,
+        "replicaMemoryGb": base["maxReplicaMemoryGb"] if horizontal else None,
+        "autoscalingMode": base["autoscalingMode"], "idleScaling": base["idleScaling"],
+        "idleTimeoutMinutes": base["idleTimeoutMinutes"], "ipAccessList": service.ip_access_list,
         "createdAt": service.created_at, "privateEndpointIds": options.get("privateEndpointIds", []),
         "dataWarehouseId": str(service.data_warehouse_id), "isPrimary": service.is_primary,
         "isReadonly": service.is_readonly, "releaseChannel": options.get("releaseChannel"),
         "profile": options.get("profile"), "complianceType": options.get("complianceType"),
         "hasTransparentDataEncryption": False, "enableCoreDumps": options.get("enableCoreDumps"),
-        "tags": service.tags, "currentScaling": _current_scaling(service),
+        "tags": service.tags, "currentScaling": _current_scaling(service, schedule),
+        "scalingSchedule": None if schedule is None else schedule_to_wire(schedule, service),
     })
 
 
@@ -451,8 +459,9 @@ class RenderedService:
     json: bytes
 
 
-def _rendered(row: Any) -> bytes:
-    return to_json(to_wire(cast(Service, row)), exclude_none=True)
+def _rendered(row: Any, schedule: Any) -> bytes:
+    """A service read with Core (and its schedule's row, or None) as JSON."""
+    return to_json(to_wire(cast(Service, row), cast(ScalingSchedule | None, schedule)), exclude_none=True)
 
 
 class ClickHouseServices:
@@ -473,8 +482,9 @@ class ClickHouseServices:
 
     def _rendered_list(self, organization_id: uuid.UUID) -> list[RenderedService]:
         with self.context.database.reading() as connection:
-            rows = ServiceRows(connection).list(organization_id)
-        return [RenderedService(row.id, row.tags, _rendered(row)) for row in rows]
+            reader = ServiceRows(connection)
+            rows, schedules = reader.list(organization_id), reader.schedules(organization_id)
+        return [RenderedService(row.id, row.tags, _rendered(row, schedules.get(row.id))) for row in rows]
 
     def get_json(self, organization_id: uuid.UUID, service_id: uuid.UUID) -> bytes:
         rendered = self.context.read_cache.get(("service", service_id),
@@ -485,8 +495,10 @@ class ClickHouseServices:
 
     def _rendered_one(self, organization_id: uuid.UUID, service_id: uuid.UUID) -> bytes | None:
         with self.context.database.reading() as connection:
-            row = ServiceRows(connection).get(organization_id, service_id)
-        return None if row is None else _rendered(row)
+            reader = ServiceRows(connection)
+            row = reader.get(organization_id, service_id)
+            schedule = None if row is None else reader.schedule(service_id)
+        return None if row is None else _rendered(row, schedule)
 
     def create_private_endpoint(self, caller: Caller, organization_id: uuid.UUID, service_id: uuid.UUID,
                                 request: ServicPrivateEndpointePostRequest) -> schemas.InstancePrivateEndpoint:
@@ -586,7 +598,7 @@ class ClickHouseServices:
             services = Services(session)
             service = changeable(services, caller, organization_id, service_id)
             _record(session, caller, service, change(service, services), details)
-            changed = to_wire(service)
+            changed = to_wire(service, services.schedule_of(service.id))
         self.context.reconcile_now.set()
         return changed
 

@@ -22,7 +22,8 @@ from clickplane.quotas.service import Limits
 from clickplane.scaling_schedules.controller import ScalingScheduleController
 from clickplane.scaling_schedules.repository import ScalingSchedules
 from clickplane.scaling_schedules.schemas import ScalingSchedulePostRequest
-from clickplane.scaling_schedules.service import ScalingScheduleService, normalized_entries, to_wire
+from clickplane.scaling_schedules.service import ScalingScheduleService, normalized_entries
+from clickplane.services.scaling_view import schedule_to_wire
 from clickplane.services.schemas import ServiceReplicaScalingPatchRequest
 from clickplane.services.service import apply_replica_scaling
 from clickplane.settings import Settings
@@ -149,7 +150,7 @@ def test_the_controller_applies_the_entry_in_force_then_puts_the_base_back(datab
         found, service = ScalingSchedules(session).get(service_id), session.get(models.Service, service_id)
         assert found is not None
         assert service is not None
-        wire = to_wire(found, service)
+        wire = schedule_to_wire(found, service)
         recorded = [(a.type, a.actor_type) for a in Activities(session).list(organization_id)]
     assert wire.activeEntryId is not None
     assert wire.entries[0].isActiveNow
@@ -224,7 +225,7 @@ def test_a_manual_scaling_while_an_entry_is_in_force_changes_the_base_the_entry_
         found, service = ScalingSchedules(session).get(service_id), session.get(models.Service, service_id)
         assert found is not None
         assert service is not None
-        base = to_wire(found, service).baseConfig
+        base = schedule_to_wire(found, service).baseConfig
         assert (base.minReplicaMemoryGb, base.maxReplicaMemoryGb, base.idleTimeoutMinutes) == (8, 48, 30)
         assert service.idle_timeout_minutes == 30
     assert run_due(controller) == 0
