@@ -42,14 +42,12 @@ class ScalingScheduleController:
         moment = self.clock()
         with self.database.looking() as session:
             lagging = []
-            for schedule in ScalingSchedules(session).all():
+            for schedule, service in ScalingSchedules(session).with_services():
                 entry = entry_in_force(schedule.entries, moment)
                 wanted = None if entry is None else entry["id"]
                 if (schedule.service_id, wanted) in self._refused:
                     continue
-                service = Services(session).get(schedule.organization_id, schedule.service_id) \
-                    if wanted == schedule.active_entry_id and wanted is not None else None
-                if wanted != schedule.active_entry_id or (service is not None and manually_scaled(schedule, service)):
+                if wanted != schedule.active_entry_id or (wanted is not None and manually_scaled(schedule, service)):
                     lagging.append(schedule.service_id)
         for service_id in lagging:
             yield f"scaling schedule {service_id}", partial(self._apply, service_id)

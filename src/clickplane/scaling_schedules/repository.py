@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clickplane.store.models import ScalingSchedule
+from clickplane.store.models import ScalingSchedule, Service
 
 
 class ScalingSchedules:
@@ -18,8 +18,10 @@ class ScalingSchedules:
     def get(self, service_id: uuid.UUID, for_update: bool = False) -> ScalingSchedule | None:
         return self.session.get(ScalingSchedule, service_id, with_for_update=for_update)
 
-    def all(self) -> Sequence[ScalingSchedule]:
-        return self.session.scalars(select(ScalingSchedule)).all()
+    def with_services(self) -> Sequence[tuple[ScalingSchedule, Service]]:
+        """Every schedule with its service, in one query (the reconciler's look at each pass)."""
+        query = select(ScalingSchedule, Service).join(Service, Service.id == ScalingSchedule.service_id)
+        return [(schedule, service) for schedule, service in self.session.execute(query)]
 
     def add(self, schedule: ScalingSchedule) -> None:
         self.session.add(schedule)

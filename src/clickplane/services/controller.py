@@ -32,6 +32,7 @@ from clickplane.runtime.base import RuntimeFailure
 from clickplane.runtime.clickhouse.interface import ClickHouseRuntime, Observation, ServiceSpec
 from clickplane.services import lifecycle
 from clickplane.services.lifecycle import Observed
+from clickplane.services.releases import channel_binary, never_ran
 from clickplane.services.repository import Releases, Services
 from clickplane.store.database import Database
 from clickplane.store.models import Service
@@ -155,8 +156,8 @@ class ServiceController:
         channel's binary (recorded when it starts), else on the runtime's default."""
         if service.id in binaries:
             return intent_of(service, binaries[service.id])
-        channel = self.channel_binaries.get(service.options.get("releaseChannel") or "default")
-        if channel is not None and service.observed_generation == 0 and service.desired_state == "running":
+        channel = channel_binary(service.options, self.channel_binaries)
+        if channel is not None and never_ran(service) and service.desired_state == "running":
             return intent_of(service, channel, first_release=True)
         return intent_of(service)
 
@@ -283,7 +284,7 @@ class ServiceController:
         """The binary a new service first starts on, as its release (unless one was recorded meanwhile)."""
         with self.database.transaction() as session:
             releases = Releases(session)
-            if service_id not in releases.binaries():
+            if releases.binary_of(service_id) is None:
                 releases.put(service_id, binary)
 
     def _forget(self, intent: Intent) -> None:

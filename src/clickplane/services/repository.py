@@ -46,6 +46,23 @@ class Releases:
     def binaries(self) -> dict[uuid.UUID, str]:
         return {release.service_id: release.binary for release in self.session.scalars(select(ServiceRelease))}
 
+    def any(self) -> bool:
+        return self.session.scalar(select(ServiceRelease.service_id).limit(1)) is not None
+
+    def binary_of(self, service_id: uuid.UUID) -> str | None:
+        release = self.session.get(ServiceRelease, service_id)
+        return None if release is None else release.binary
+
+    def of_services(self) -> Sequence[Row[Any]]:
+        """Every service not being deleted, with what choosing its binary takes (its options, which name its
+        release channel; whether it ever ran; its warehouse and whether it is the primary) and the binary
+        recorded for it (None: the runtime's default): one query of the columns needed, at each pass."""
+        query = (select(Service.id, Service.organization_id, Service.options, Service.observed_generation,
+                        Service.data_warehouse_id, Service.is_primary, ServiceRelease.binary)
+                 .outerjoin(ServiceRelease, ServiceRelease.service_id == Service.id)
+                 .where(Service.desired_state != "deleted"))
+        return self.session.execute(query).all()
+
     def put(self, service_id: uuid.UUID, binary: str) -> None:
         release = self.session.get(ServiceRelease, service_id)
         if release is None:

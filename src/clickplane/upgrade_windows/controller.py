@@ -10,13 +10,15 @@ import uuid
 from collections.abc import Callable, Hashable, Iterator
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from clickplane.activities.repository import Activities
 from clickplane.activities.service import record_system
 from clickplane.reconcile.loop import Work
+from clickplane.services.releases import channel_binary, never_ran
 from clickplane.services.repository import Releases, Services
 from clickplane.store.database import Database
-from clickplane.store.models import Service, utcnow
+from clickplane.store.models import utcnow
 from clickplane.upgrade_windows.repository import UpgradeWindows
 from clickplane.upgrade_windows.service import open_at
 
@@ -35,36 +37,33 @@ class UpgradeController:
     async def prepare(self) -> None:
         return
 
-    def binary_of(self, service: Service) -> str:
-        """The binary of the service's release channel."""
-        return self.channel_binaries.get(service.options.get("releaseChannel") or "default", self.default_binary)
+    def binary_of(self, options: dict[str, Any]) -> str:
+        """The binary of the release channel a service's options name."""
+        return channel_binary(options, self.channel_binaries) or self.default_binary
 
     def due(self, busy: Callable[[Hashable], bool]) -> Iterator[tuple[Hashable, Work]]:
         moment = self.clock()
         with self.database.looking() as session:
-            running = Releases(session).binaries()
-            if not self.channel_binaries and not running:
+            releases = Releases(session)
+            if not self.channel_binaries and not releases.any():
                 return  # every channel runs the default binary, and every service does: nothing to move
-            services = Services(session).all()
-            windows = {window.service_id: window for window in UpgradeWindows(session).all()}
-            primaries = {service.data_warehouse_id: service.id for service in services if service.is_primary}
-            upgrades = []
-            for service in services:
-                wanted = self.binary_of(service)
-                if service.desired_state == "deleted" or wanted == running.get(service.id, self.default_binary):
-                    continue
-                if service.id not in running and service.observed_generation == 0:
-                    continue  # it never ran: the service controller starts it on its channel's binary
-                window = windows.get(service.id) or windows.get(primaries.get(service.data_warehouse_id, service.id))
-                if window is None or open_at(window, moment):
-                    upgrades.append((service.organization_id, service.id, wanted))
-        for organization_id, service_id, binary in upgrades:
-            yield f"upgrade {service_id}", partial(self._upgrade, organization_id, service_id, binary)
+            services = releases.of_services()
+            # A service that never ran starts on its channel's binary (the service controller sees to it).
+            moving = [service for service in services
+                      if self.binary_of(service.options) != (service.binary or self.default_binary)
+                      and not (service.binary is None and never_ran(service))]
+            windows = {window.service_id: window for window in UpgradeWindows(session).all()} if moving else {}
+        primaries = {service.data_warehouse_id: service.id for service in services if service.is_primary}
+        for service in moving:
+            window = windows.get(service.id) or windows.get(primaries.get(service.data_warehouse_id, service.id))
+            if window is None or open_at(window, moment):
+                yield f"upgrade {service.id}", partial(self._upgrade, service.organization_id, service.id,
+                                                       self.binary_of(service.options))
 
     async def _upgrade(self, organization_id: uuid.UUID, service_id: uuid.UUID, binary: str) -> None:
         with self.database.transaction() as session:
             service = Services(session).get(organization_id, service_id, for_update=True)
-            if service is None or service.desired_state == "deleted" or self.binary_of(service) != binary:
+            if service is None or service.desired_state == "deleted" or self.binary_of(service.options) != binary:
                 return
             Releases(session).put(service_id, binary)
             service.generation += 1  # a new intent: the service controller restarts it on the binary
