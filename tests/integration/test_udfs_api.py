@@ -183,6 +183,7 @@ def test_archives_that_do_not_build_are_refused_with_the_reason_and_nothing_is_m
     refused(udfs.client.post(udfs.path(), json={**DEFINITION, "functionName": "shout"}), 400, "uploadId",
             "required")
     refused(udfs.client.get(udfs.path("/shout")), 404, "no UDF named shout")
+    refused(udfs.client.get(udfs.path("/sh%00out")), 404, "no UDF named")  # PostgreSQL takes no NUL in a query
 
 
 def test_versions_count_up_page_as_clickhousectl_reads_them_and_the_latest_stays(udfs: Udfs) -> None:

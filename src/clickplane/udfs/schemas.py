@@ -13,7 +13,8 @@ from clickplane.kit.schemas import RequestModel, ResponseModel, Timestamp
 
 # A function's name, as the reference's path parameter and ClickHouse's identifiers have it.
 FUNCTION_NAME = r"^[A-Za-z][A-Za-z0-9_]*$"
-Name = Annotated[str, Field(pattern=FUNCTION_NAME, max_length=128)]
+MAX_NAME_LENGTH = 128
+Name = Annotated[str, Field(pattern=FUNCTION_NAME, max_length=MAX_NAME_LENGTH)]
 Runtime = Literal["python3.11", "native"]
 UdfType = Literal["executable", "executable_pool"]
 BuildStatus = Literal["building", "ready", "error"]

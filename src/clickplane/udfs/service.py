@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import secrets
 import uuid
 from datetime import timedelta
@@ -379,7 +380,9 @@ class UdfApi:
 
     @staticmethod
     def _udf(session: Session, organization_id: uuid.UUID, name: str, for_update: bool = False) -> Udf:
-        udf = Udfs(session).named(organization_id, name, for_update)
+        # A name no function may have is not looked up: PostgreSQL refuses some characters (NUL) in a query.
+        possible = len(name) <= schemas.MAX_NAME_LENGTH and re.fullmatch(schemas.FUNCTION_NAME, name) is not None
+        udf = Udfs(session).named(organization_id, name, for_update) if possible else None
         if udf is None:
             raise NotFound(f"no UDF named {name} in organization {organization_id}; GET .../udfs lists them")
         return udf
