@@ -27,8 +27,9 @@ import psycopg
 from clickplane.clickpipes.controller import PipeFailed, PipeIntent, PipeRun
 from clickplane.clickpipes.sources import connect_postgres
 from clickplane.runtime.base import RuntimeFailure
+from clickplane.runtime.clickhouse.sql import identifier, literal
 from clickplane.runtime.pipes import pgoutput, pgtypes
-from clickplane.runtime.pipes.destination import Capabilities, Destination, quoted, table_name
+from clickplane.runtime.pipes.destination import Capabilities, Destination, table_name
 from clickplane.runtime.pipes.errors import SourceProblem
 from clickplane.runtime.pipes.postgres_source import (
     SourceColumn,
@@ -111,14 +112,14 @@ class TableLayout:
 
     def ddl(self, database: str, table: str, capabilities: Capabilities) -> str:
         synced = ("DateTime64(9) DEFAULT now64()" if capabilities.datetime64 else "DateTime DEFAULT now()")
-        columns = [f"{quoted(column.name)} {kind}" for column, kind in zip(self.columns, self.types, strict=True)]
+        columns = [f"{identifier(column.name)} {kind}" for column, kind in zip(self.columns, self.types, strict=True)]
         columns += [f"`_peerdb_synced_at` {synced}", "`_peerdb_is_deleted` UInt8", "`_peerdb_version` UInt64"]
         engine = {"ReplacingMergeTree": "ReplacingMergeTree(`_peerdb_version`)", "MergeTree": "MergeTree",
                   "Null": "Null"}[self.mapping.engine]
         clauses = ""
         if self.mapping.engine != "Null":
             partition = f" PARTITION BY {self.mapping.partition_by}" if self.mapping.partition_by else ""
-            clauses = f"{partition} ORDER BY ({', '.join(quoted(key) for key in self.sorting_key())})"
+            clauses = f"{partition} ORDER BY ({', '.join(identifier(key) for key in self.sorting_key())})"
         return (f"CREATE TABLE IF NOT EXISTS {table_name(database, table)} ({', '.join(columns)}) "
                 f"ENGINE = {engine}{clauses}")
 
@@ -383,8 +384,8 @@ def _delete_old_key(batch: Batch, layout: TableLayout, names: list[str], old: Se
 async def _fill_unchanged(destination: Destination, database: str, batch: Batch) -> None:
     """Give each row with unchanged values those of the destination's latest version of it."""
     for layout, row, missing in batch.unfilled:
-        wanted = ", ".join(quoted(name) for name in missing)
-        where = " AND ".join(f"{quoted(key)} = {_literal(row[key])}" for key in layout.sorting_key())
+        wanted = ", ".join(identifier(name) for name in missing)
+        where = " AND ".join(f"{identifier(key)} = {_literal(row[key])}" for key in layout.sorting_key())
         table = table_name(database, layout.mapping.target)
         found = await destination.execute(f"SELECT {wanted} FROM {table} FINAL WHERE {where} "  # noqa: S608
                                           "FORMAT JSONEachRow")
@@ -398,4 +399,4 @@ def _literal(value: Any) -> str:
         return str(int(value) if isinstance(value, bool) else value)
     if value is None:
         return "NULL"
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return literal(str(value))

@@ -25,7 +25,8 @@ from typing import Any
 
 from clickplane.clickpipes.controller import PipeFailed, PipeIntent, PipeRun
 from clickplane.runtime.base import RuntimeFailure
-from clickplane.runtime.pipes.destination import Destination, DestinationRefused, quoted, table_name
+from clickplane.runtime.clickhouse.sql import identifier
+from clickplane.runtime.pipes.destination import Destination, DestinationRefused, table_name
 from clickplane.runtime.pipes.objects import ObjectSource, ObjectUnreadable, StoredObject, list_after, read
 
 _MAX_READERS = 35  # the reference's most object_storage_concurrency
@@ -63,18 +64,18 @@ def create_table_sql(target: Target, destination: dict[str, Any]) -> str:
     """The managed destination table as the request defines it (engine, sorting key, partitioning)."""
     definition = destination.get("tableDefinition") or {}
     engine = definition.get("engine") or {"type": "MergeTree"}
-    columns = ", ".join(f"{quoted(column['name'])} {column['type']}" for column in destination["columns"])
+    columns = ", ".join(f"{identifier(column['name'])} {column['type']}" for column in destination["columns"])
     sorting = definition.get("sortingKey") or []
-    order = f" ORDER BY ({', '.join(quoted(key) for key in sorting)})" if sorting else " ORDER BY tuple()"
+    order = f" ORDER BY ({', '.join(identifier(key) for key in sorting)})" if sorting else " ORDER BY tuple()"
     partition = f" PARTITION BY {definition['partitionBy']}" if definition.get("partitionBy") else ""
     kind = engine["type"]
     if kind == "Null":
         return f"CREATE TABLE IF NOT EXISTS {table_name(target.database, target.table)} ({columns}) ENGINE = Null"
     arguments = ""
     if kind == "ReplacingMergeTree" and engine.get("versionColumnId"):
-        arguments = f"({quoted(engine['versionColumnId'])})"
+        arguments = f"({identifier(engine['versionColumnId'])})"
     elif kind == "SummingMergeTree" and engine.get("columnIds"):
-        arguments = f"(({', '.join(quoted(column) for column in engine['columnIds'])}))"
+        arguments = f"(({', '.join(identifier(column) for column in engine['columnIds'])}))"
     return (f"CREATE TABLE IF NOT EXISTS {table_name(target.database, target.table)} ({columns}) "
             f"ENGINE = {kind}{arguments}{partition}{order}")
 

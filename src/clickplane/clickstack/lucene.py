@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from clickplane.runtime.clickhouse.sql import identifier, literal
+
 KEYWORD = re.compile(r'(?:AND|OR|NOT|&&|\|\|)(?=[\s()"]|$)')
 AND_WORDS = ("AND", "&&")
 OR_WORDS = ("OR", "||")
@@ -115,14 +117,6 @@ class _Operand:
     numeric: bool = False
 
 
-def _identifier(name: str) -> str:
-    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _like_escaped(text: str) -> str:
     return re.sub(r"[\\%_]", r"\\\g<0>", text)
 
@@ -130,7 +124,7 @@ def _like_escaped(text: str) -> str:
 def _number(operand: _Operand, value: str, offset: int) -> str:
     if not NUMBER.fullmatch(value):
         raise LuceneError(f"{operand.label} holds numbers, and {value!r} at offset {offset} is not a number")
-    return f"toFloat64({_literal(value)})"
+    return f"toFloat64({literal(value)})"
 
 
 def _exists(operand: _Operand) -> _Condition:
@@ -140,7 +134,7 @@ def _exists(operand: _Operand) -> _Condition:
 def _equals(operand: _Operand, value: str, offset: int) -> _Condition:
     if operand.numeric:
         return _Condition(f"{operand.sql} = {_number(operand, value, offset)}")
-    return _Condition(f"{operand.sql} = {_literal(value)}")
+    return _Condition(f"{operand.sql} = {literal(value)}")
 
 
 def _contains(operand: _Operand, value: str, offset: int) -> _Condition:
@@ -148,7 +142,7 @@ def _contains(operand: _Operand, value: str, offset: int) -> _Condition:
         return _equals(operand, value, offset)
     if not value:  # HyperDX's empty term drops out, so that a template's empty selection matches everything
         return _Condition("1")
-    return _Condition(f"positionCaseInsensitive({operand.sql}, {_literal(value)}) > 0")
+    return _Condition(f"positionCaseInsensitive({operand.sql}, {literal(value)}) > 0")
 
 
 def _pattern(operand: _Operand, word: _Word, leading: bool, trailing: bool) -> _Condition:
@@ -157,7 +151,7 @@ def _pattern(operand: _Operand, word: _Word, leading: bool, trailing: bool) -> _
                           f"{word.offset} cannot apply")
     middle = word.text[int(leading):len(word.text) - int(trailing)]
     pattern = ("%" if leading else "") + _like_escaped(middle) + ("%" if trailing else "")
-    return _Condition(f"lower({operand.sql}) LIKE lower({_literal(pattern)})")
+    return _Condition(f"lower({operand.sql}) LIKE lower({literal(pattern)})")
 
 
 def _comparisons(operand: _Operand, bounds: list[tuple[str, _Word]]) -> _Condition:
@@ -167,9 +161,9 @@ def _comparisons(operand: _Operand, bounds: list[tuple[str, _Word]]) -> _Conditi
     elif all(NUMBER.fullmatch(word.text) for _, word in bounds):
         # Text holding numbers (a map's values) compares as numbers; text that is not a number never matches.
         left = f"toFloat64OrNull(toString({operand.sql}))"
-        values = [f"toFloat64({_literal(word.text)})" for _, word in bounds]
+        values = [f"toFloat64({literal(word.text)})" for _, word in bounds]
     else:
-        left, values = operand.sql, [_literal(word.text) for _, word in bounds]
+        left, values = operand.sql, [literal(word.text) for _, word in bounds]
     return _all_of([_Condition(f"{left} {operator} {value}")
                     for (operator, _), value in zip(bounds, values, strict=True)])
 
@@ -390,7 +384,7 @@ class _Parser:
             raise LuceneError(f"the term at offset {offset} searches the full text, but the source has no "
                               "implicit column: name a field (field:value)")
         # A source's implicitColumnExpression is its own SQL, like its timestamp expression.
-        sql = _identifier(implicit) if implicit in self.columns.known_columns else f"({implicit})"
+        sql = identifier(implicit) if implicit in self.columns.known_columns else f"({implicit})"
         return _Operand(sql, label="the implicit column")
 
     def _resolve(self, name: _Word) -> _Operand:
@@ -401,14 +395,14 @@ class _Parser:
             raise LuceneError(f"{field} at offset {name.offset} is a map: search one of its keys, as "
                               f"{field}.<key>:value")
         if field in columns.known_columns:
-            return _Operand(_identifier(field), field, numeric=field in columns.numeric_columns)
+            return _Operand(identifier(field), field, numeric=field in columns.numeric_columns)
         parts = field.split(".")
         for count in range(1, len(parts)):
             column, key = ".".join(parts[:count]), ".".join(parts[count:])
             if column in columns.map_columns:
                 if not key:
                     raise LuceneError(f"{field} at offset {name.offset} names no key of the map {column}")
-                return _Operand(f"{_identifier(column)}[{_literal(key)}]", field)
+                return _Operand(f"{identifier(column)}[{literal(key)}]", field)
             if column in columns.known_columns:
                 raise LuceneError(f"{field} at offset {name.offset}: {column} is not a map, so it has no key "
                                   f"{key!r}")

@@ -16,6 +16,7 @@ from typing import Any
 from clickplane.clickstack.lucene import ColumnContext, LuceneError, lucene_to_sql
 from clickplane.kit.errors import BadRequest
 from clickplane.query.statements import LIMITS
+from clickplane.runtime.clickhouse.sql import literal
 from clickplane.runtime.pipes.destination import Destination, DestinationRefused, table_name
 
 # How many groups one alert follows in a window; beyond, the query fails (max_result_rows) and says so.
@@ -47,8 +48,8 @@ def table_of(source: Mapping[str, Any]) -> SourceTable:
 async def column_types(destination: Destination, database: str, table: str) -> dict[str, str]:
     """The table's columns and their types, from system.columns (empty when the table does not exist)."""
     text = await destination.execute(
-        f"SELECT name, type FROM system.columns WHERE database = {_literal(database)} "  # noqa: S608 (quoted)
-        f"AND table = {_literal(table)} FORMAT JSONEachRow")
+        f"SELECT name, type FROM system.columns WHERE database = {literal(database)} "  # noqa: S608 (quoted)
+        f"AND table = {literal(table)} FORMAT JSONEachRow")
     return {row["name"]: row["type"] for row in map(json.loads, text.splitlines())}
 
 
@@ -145,8 +146,3 @@ async def check_expressions(destination: Destination, table: SourceTable, expres
 
 def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-

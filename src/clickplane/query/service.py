@@ -27,7 +27,7 @@ from clickplane.query.schemas import QueryRun
 from clickplane.query_endpoints.repository import QueryEndpoints
 from clickplane.runtime.base import RuntimeFailure
 from clickplane.runtime.clickhouse.interface import SqlAccess
-from clickplane.runtime.pipes.destination import literal
+from clickplane.runtime.clickhouse.sql import literal
 from clickplane.services import lifecycle
 from clickplane.services.repository import Services
 

@@ -20,7 +20,8 @@ from uuid import UUID
 from clickplane.kit.context import AppContext
 from clickplane.kit.errors import BadRequest, Conflict
 from clickplane.runtime.base import RuntimeFailure
-from clickplane.runtime.pipes.destination import Destination, DestinationRefused, literal, quoted
+from clickplane.runtime.clickhouse.sql import identifier, literal
+from clickplane.runtime.pipes.destination import Destination, DestinationRefused
 
 # The limits of a query made of the user's text. readonly=2: no writes, though settings may still be given (the
 # limits below are). 18.16 knows each of these.
@@ -70,7 +71,7 @@ def rendered(sql: str, values: Mapping[str, str]) -> str:
         if name not in values:
             raise BadRequest(f"the placeholder {{{name}:{type_name}}} has no value; give it in queryVariables")
         if type_name == "Identifier":
-            return quoted(values[name])
+            return identifier(values[name])
         return f"CAST({literal(values[name])} AS {type_name})"
 
     return _SCANNED.sub(value_of, sql)

@@ -50,6 +50,7 @@ from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 from clickplane.runtime.base import RuntimeFailure
 from clickplane.runtime.clickhouse.interface import BackupResult
+from clickplane.runtime.clickhouse.sql import identifier
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +96,6 @@ def escape_for_file_name(name: str) -> str:
     return "".join(chr(byte) if chr(byte) in _KEPT_IN_FILE_NAMES else f"%{byte:02X}" for byte in name.encode())
 
 
-def quote_identifier(name: str) -> str:
-    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
-
-
 async def take_backup(run_sql: RunSql, data_path: Path, destination: Path) -> BackupResult:
     """Back up the server whose data path is `data_path`, running SQL through `run_sql` (which raises
     RuntimeFailure when the server refuses), into the new directory `destination`."""
@@ -129,7 +126,7 @@ async def _take(run_sql: RunSql, data_path: Path, destination: Path) -> BackupRe
             method = copy_method(table["engine"])
             await asyncio.to_thread(_copy_relative, Path(table["metadata_path"]), data_path, files, missing_ok=True)
             if method == "frozen parts":
-                await run_sql(f"ALTER TABLE {quote_identifier(table['database'])}.{quote_identifier(table['name'])} "
+                await run_sql(f"ALTER TABLE {identifier(table['database'])}.{identifier(table['name'])} "
                               f"FREEZE WITH NAME '{freeze_name}'")
                 await asyncio.to_thread(_copy_frozen, shadow, _data_dir(table, data_path), data_path, files)
             elif method == "files up to sizes.json":

@@ -48,6 +48,11 @@ _LOG_SIZE = "100M"
 _LOG_COUNT = "5"
 
 
+def sha256_hex(password: str) -> str:
+    """A password as ClickHouse's users take it (`password_sha256_hex`)."""
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
 def config_root_for(binary: str) -> ConfigRoot:
     """The config root element that suits a binary, judged by its name.
 
@@ -189,7 +194,7 @@ def render_users_config(
     # The SHA-256 only: it is what HTTP and native clients log in with, and servers since 21.x refuse a user with
     # a second hash (the double SHA-1 is the MySQL protocol's, which clickplane does not serve).
     _add_user(users, "default", spec.password_sha256_hex, clickhouse_networks(spec.ip_access_list), SERVICE_PROFILE)
-    internal_sha256 = hashlib.sha256(internal_password.encode()).hexdigest()
+    internal_sha256 = sha256_hex(internal_password)
     _add_user(users, INTERNAL_USER, internal_sha256, clickhouse_networks(internal_networks))
 
     interval = ET.SubElement(ET.SubElement(ET.SubElement(document, "quotas"), "default"), "interval")
@@ -229,7 +234,7 @@ def render_query_users(passwords: Mapping[str, str], root: ConfigRoot,
         if not _QUERY_USER.fullmatch(name):  # a name becomes a tag, which ElementTree does not escape
             raise ValueError(f"invalid query user name {name!r}")
         profile = SERVICE_READ_ONLY_PROFILE if name.startswith(_READ_ONLY_QUERY_USER) else SERVICE_PROFILE
-        _add_user(users, name, hashlib.sha256(password.encode()).hexdigest(), clickhouse_networks(networks), profile)
+        _add_user(users, name, sha256_hex(password), clickhouse_networks(networks), profile)
     return _serialize(document)
 
 

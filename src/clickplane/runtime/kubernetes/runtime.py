@@ -30,6 +30,7 @@ from clickplane.runtime.clickhouse.config import (
     SERVICE_READ_ONLY_PROFILE,
     clickhouse_networks,
     query_user_name,
+    sha256_hex,
 )
 from clickplane.runtime.clickhouse.interface import (
     BackupResult,
@@ -39,6 +40,7 @@ from clickplane.runtime.clickhouse.interface import (
     ServiceSpec,
     SqlAccess,
 )
+from clickplane.runtime.clickhouse.sql import literal
 from clickplane.runtime.kubernetes.client import KINDS, KubernetesApi
 from clickplane.runtime.kubernetes.manifests import (
     CLUSTER,
@@ -100,7 +102,7 @@ class KubernetesClickHouseRuntime:
         `current_secret` (the Secret in the cluster) while that is current, else holds a new one. ValueError for a
         spec that cannot be written (a setting or network the domain layer should have refused)."""
         tls = self._tls_material(spec, current_secret) if self.options.tls else None
-        return manifests(spec, self.options, _sha256(self._internal_password(spec.service_id)), stopped=stopped,
+        return manifests(spec, self.options, sha256_hex(self._internal_password(spec.service_id)), stopped=stopped,
                          tls=tls)
 
     # The ClickHouseRuntime protocol.
@@ -209,10 +211,10 @@ class KubernetesClickHouseRuntime:
         server, replicas = running
         answer = await self._run_backup_sql(
             service_id, server, f"BACKUP ALL EXCEPT DATABASES {_SYSTEM_DATABASES}{_on_cluster(replicas)} "
-                                f"TO S3({_quote(url)}) FORMAT TabSeparated")
+                                f"TO S3({literal(url)}) FORMAT TabSeparated")
         backup_id = answer.split("\t", 1)[0].strip()
         size = await self._run_backup_sql(
-            service_id, server, f"SELECT compressed_size FROM system.backups WHERE id = {_quote(backup_id)}")  # noqa: S608
+            service_id, server, f"SELECT compressed_size FROM system.backups WHERE id = {literal(backup_id)}")  # noqa: S608
         return BackupResult(size_in_bytes=int(size.strip() or 0))
 
     async def install_function(self, service_id: str, function: ExecutableFunction) -> None:
@@ -312,7 +314,7 @@ class KubernetesClickHouseRuntime:
         url, replicas = running
         backup_url = self.object_storage_url(source)
         await self._run_backup_sql(spec.service_id, url, f"RESTORE ALL EXCEPT DATABASES {_SYSTEM_DATABASES}"
-                                                         f"{_on_cluster(replicas)} FROM S3({_quote(backup_url)})")
+                                                         f"{_on_cluster(replicas)} FROM S3({literal(backup_url)})")
         await self.api.merge_patch(INSTALLATION, name,
                                    {"metadata": {"annotations": {RESTORED_FROM_ANNOTATION: source}}})
         log.info("restored service %s from %s", spec.service_id, source)
@@ -333,11 +335,11 @@ def query_user_statements(name: str, password: str, read_only: bool, networks: t
                           replicas: int) -> list[str]:
     """The SQL that makes a Query API user (`name` as `query_user_name` makes them): reachable from `networks`
     only, under the service's settings (read-only ones with readonly = 1 on top), on every replica."""
-    hosts = ", ".join(f"IP {_quote(network)}" for network in clickhouse_networks(networks) or ["::1"])
+    hosts = ", ".join(f"IP {literal(network)}" for network in clickhouse_networks(networks) or ["::1"])
     profile = SERVICE_READ_ONLY_PROFILE if read_only else SERVICE_PROFILE
     cluster = _on_cluster(replicas)
     return [f"CREATE USER IF NOT EXISTS {name}{cluster} IDENTIFIED WITH sha256_hash BY "
-            f"{_quote(_sha256(password))} HOST {hosts} SETTINGS PROFILE {_quote(profile)}",
+            f"{literal(sha256_hex(password))} HOST {hosts} SETTINGS PROFILE {literal(profile)}",
             f"GRANT{cluster} ALL ON *.* TO {name}"]
 
 
@@ -355,12 +357,3 @@ def _endpoint_host(installation: Manifest, namespace: str) -> str:
     """Where the installation is reached: the endpoint the operator reports, else the Service it makes."""
     endpoint = (installation.get("status") or {}).get("endpoint")
     return str(endpoint) if endpoint else service_host(installation["metadata"]["name"], namespace)
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _quote(value: str) -> str:
-    """A ClickHouse string literal."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -13,6 +13,7 @@ import httpx
 
 from clickplane.runtime.base import RuntimeFailure
 from clickplane.runtime.clickhouse.interface import SqlAccess
+from clickplane.runtime.clickhouse.sql import identifier
 
 _STATEMENT_TIMEOUT_SECONDS = 300.0
 
@@ -30,18 +31,8 @@ class Capabilities:
     formats: frozenset[str]
 
 
-def quoted(name: str) -> str:
-    """A ClickHouse identifier in backquotes, whatever it holds."""
-    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
-
-
-def literal(text: str) -> str:
-    """`text` as a ClickHouse string literal."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def table_name(database: str, table: str) -> str:
-    return f"{quoted(database)}.{quoted(table)}"
+    return f"{identifier(database)}.{identifier(table)}"
 
 
 class Destination:
@@ -98,7 +89,7 @@ class Destination:
                                columns: Sequence[str] | None = None, settings: Mapping[str, str] | None = None
                                ) -> None:
         """Insert `body`, data in `input_format` that the server parses, into the columns given (all, if none)."""
-        listed = f" ({', '.join(quoted(column) for column in columns)})" if columns else ""
+        listed = f" ({', '.join(identifier(column) for column in columns)})" if columns else ""
         await self.execute(f"INSERT INTO {table_name(database, table)}{listed} FORMAT {input_format}", body,
                            settings)
 
