@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from clickplane.kit.enums import ReleaseChannel
 from clickplane.observability.logs import LogFormat
-from clickplane.runtime.clickhouse.config import config_root_for
+from clickplane.runtime.clickhouse.config import config_root_refusal
 
 
 def default_data_dir() -> Path:
@@ -244,11 +244,9 @@ class Settings(BaseSettings):
             raise ValueError(f"clickhouse_release_channels: channel {channel!r} names {binary}, which is not "
                              "executable (chmod +x it, or name another)")
         default = self.resolved_clickhouse_binary
-        if default is not None and config_root_for(binary) != config_root_for(default):
-            raise ValueError(f"clickhouse_release_channels: channel {channel!r} names {binary}, which takes a config "
-                             f"rooted at <{config_root_for(binary)}>, unlike the default binary {default} "
-                             f"(<{config_root_for(default)}>); name the channel's binary like the default's "
-                             "(clickhouse-server, or clickhouse)")
+        refusal = None if default is None else config_root_refusal(binary, default)
+        if refusal is not None:
+            raise ValueError(f"clickhouse_release_channels: channel {channel!r} names {binary}, which {refusal}")
 
     @property
     def resolved_clickhouse_binary(self) -> str | None:

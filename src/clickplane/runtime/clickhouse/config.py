@@ -63,6 +63,16 @@ def config_root_for(binary: str) -> ConfigRoot:
     return "clickhouse" if PurePath(binary).name == "clickhouse" else "yandex"
 
 
+def config_root_refusal(binary: str, default: str, root: ConfigRoot | None = None) -> str | None:
+    """Why another binary than the `default` one (a release channel's) cannot run on the one config the local
+    runtime writes, rooted at `root` (by default the one that suits `default`); None when it can."""
+    wanted, own = root or config_root_for(default), config_root_for(binary)
+    if own == wanted:
+        return None
+    return (f"takes a config rooted at <{own}>, unlike the default binary {default} (<{wanted}>); name release "
+            "channels' binaries like the default's (clickhouse-server, or clickhouse)")
+
+
 def server_command(binary: str, config_file: Path) -> list[str]:
     """The argv that starts a server: the multi-tool needs its `server` subcommand first."""
     subcommand = ["server"] if PurePath(binary).name == "clickhouse" else []

@@ -25,6 +25,7 @@ from clickplane.runtime.clickhouse.config import (
     SERVER_ENVIRONMENT,
     ConfigRoot,
     config_root_for,
+    config_root_refusal,
     query_user_name,
     server_command,
 )
@@ -107,10 +108,9 @@ class LocalClickHouseRuntime:
         before it answers (`wait_until_up` waits for that)."""
         paths = self._setup.paths(spec.service_id)
         binary = spec.binary or self.binary
-        if config_root_for(binary) != config_root_for(self.binary):
-            raise RuntimeFailure(f"ClickHouse binary {binary} takes a config rooted at <{config_root_for(binary)}>, "
-                                 f"unlike the default binary {self.binary}: name release channels' binaries like it "
-                                 "(clickhouse-server, or clickhouse)")
+        refusal = config_root_refusal(binary, self.binary, self.config_root)
+        if refusal is not None:
+            raise RuntimeFailure(f"ClickHouse binary {binary} {refusal}")
         spec = replace(spec, binary=binary)
         async with self._lock(spec.service_id):
             server = await asyncio.to_thread(self._supervisor.running, paths.server, True)
