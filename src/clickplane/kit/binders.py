@@ -127,15 +127,7 @@ class JsonBodyBinder(JSONBinder):
         return functools.partial(self.parse_value, body)
 
     def parse_value(self, data: Any) -> Any:
-        raw = parsed_json(data)
-        if not isinstance(raw, dict):
-            raise BadRequest("the request body must be a JSON object")
-        try:
-            # Strict, as JSON: each value must have the type the document gives it (no 0 for false, no "5" for
-            # 5), while strings still carry what JSON has no type for (UUIDs, dates).
-            return self.expected_type.model_validate_json(data, strict=True)
-        except ValidationError as error:
-            raise BadRequest(describe_validation_error(error)) from None
+        return parsed_model(data, self.expected_type)
 
 
 class RawJsonBody(BoundValue[M], Generic[M]):
@@ -163,8 +155,11 @@ class RawJsonBodyBinder(JsonBodyBinder):
 
 
 def parsed_model(data: bytes, model: type[M]) -> M:
-    """A body read by a handler outside the /v1 binders (the query hosts' runs), judged as JsonBody judges one; no
-    body at all reads as {}."""
+    """A body as `model`, or a 400 saying what is wrong with it; no body at all reads as {}. JsonBody's, and that
+    of the handlers that read their own (the query hosts' runs). Parsed first as plain JSON for the messages of a
+    body that is no JSON object, then validated from its text: strict, as JSON, each value must have the type the
+    document gives it (no 0 for false, no "5" for 5), while strings still carry what JSON has no type for (UUIDs,
+    dates), which validating the parsed objects strictly would refuse."""
     data = data or b"{}"
     if not isinstance(parsed_json(data), dict):
         raise BadRequest("the request body must be a JSON object")
