@@ -75,9 +75,6 @@ def password_sha256_hex(password: str) -> str:
     return hashlib.sha256(password.encode()).hexdigest()
 
 
-def password_double_sha1_hex(password: str) -> str:
-    return hashlib.sha1(hashlib.sha1(password.encode()).digest()).hexdigest()  # noqa: S324 - MySQL's scheme
-
 
 def sha256_digest(text: str) -> bytes:
     return hashlib.sha256(text.encode()).digest()

@@ -245,7 +245,8 @@ class ServicePasswordPatchRequest(RequestModel):
     newPasswordHash: str | None = Field(
         default=None, description="Base64 of the SHA-256 of the new password; when given, no password is generated.")
     newDoubleSha1Hash: str | None = Field(
-        default=None, description="Hex double SHA-1 of the new password, for MySQL clients; needs newPasswordHash.")
+        default=None, description="Hex double SHA-1 of the new password, for MySQL clients; needs newPasswordHash. "
+        "Checked, not kept: clickplane serves no MySQL protocol.")
 
 
 class ServicePasswordPatchResponse(ResponseModel):

@@ -21,7 +21,7 @@ from clickplane.activities.repository import Activities
 from clickplane.activities.service import record
 from clickplane.auth import permissions
 from clickplane.auth.authentication import Caller
-from clickplane.auth.secrets import new_service_password, password_double_sha1_hex, password_sha256_hex
+from clickplane.auth.secrets import new_service_password, password_sha256_hex
 from clickplane.backups.repository import Backups
 from clickplane.backups.service import restore_source
 from clickplane.clickpipes.repository import ClickPipes
@@ -188,7 +188,6 @@ def plan_new_service(request: ServicePostRequest, organization_id: uuid.UUID, se
         id=uuid.uuid4(), organization_id=organization_id, name=request.name,
         provider=request.provider, region=request.region, state="provisioning", desired_state="running",
         password_sha256_hex=password_sha256_hex(password),
-        password_double_sha1_hex=password_double_sha1_hex(password),
         ip_access_list=validate_ip_access_list(request.ipAccessList),
         tags=validate_tags(request.tags or []),
         autoscaling_mode=mode, min_replica_memory_gb=low_memory, max_replica_memory_gb=high_memory,
@@ -372,7 +371,6 @@ def change_password(service: Service, request: ServicePasswordPatchRequest) -> s
     if request.newPasswordHash is None:
         password = new_service_password()
         service.password_sha256_hex = password_sha256_hex(password)
-        service.password_double_sha1_hex = password_double_sha1_hex(password)
         _bump(service)
         return password
     try:
@@ -382,11 +380,10 @@ def change_password(service: Service, request: ServicePasswordPatchRequest) -> s
     if len(digest) != hashlib.sha256().digest_size:
         raise BadRequest("newPasswordHash must be the base64 of a SHA-256 digest: "
                          "echo -n \"$PASSWORD\" | sha256sum | tr -d '-' | xxd -r -p | base64")
-    double_sha1 = request.newDoubleSha1Hash
+    double_sha1 = request.newDoubleSha1Hash  # checked, then not kept: clickplane serves no MySQL protocol
     if double_sha1 is not None and not re.fullmatch(r"[0-9a-fA-F]{40}", double_sha1):
         raise BadRequest("newDoubleSha1Hash must be 40 hexadecimal digits (the SHA-1 of the SHA-1 of the password)")
     service.password_sha256_hex = digest.hex()
-    service.password_double_sha1_hex = double_sha1.lower() if double_sha1 else None
     _bump(service)
     return None
 

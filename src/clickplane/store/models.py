@@ -116,7 +116,6 @@ class Service(Base):
     generation: Mapped[int] = mapped_column(Integer, default=1)
     observed_generation: Mapped[int] = mapped_column(Integer, default=0)
     password_sha256_hex: Mapped[str] = mapped_column(String(64))
-    password_double_sha1_hex: Mapped[str | None] = mapped_column(String(40), default=None)
     ip_access_list: Mapped[list[Any]] = mapped_column(default=list)
     tags: Mapped[list[Any]] = mapped_column(default=list)
     autoscaling_mode: Mapped[str] = mapped_column(String(16), default="vertical")
