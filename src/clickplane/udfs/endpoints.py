@@ -82,12 +82,12 @@ def add_routes(api: Api, context: AppContext) -> None:
                schemas.UdfListResponse | list[schemas.Udf], paged=True, parameters=PAGE)
     async def list_udfs(caller: Caller, organizationId: UUID, cursor: str | None = None,
                         limit: int | None = None, shape: str | None = None) -> Response:
-        return paged(udfs.functions(caller, organizationId), limit, cursor, shape, lambda udf: udf.functionName,
+        return paged(udfs.functions(organizationId), limit, cursor, shape, lambda udf: udf.functionName,
                      "a UDF")
 
     @api.route("GET", ONE, "udfGet", "Get UDF", TAG, "The function's latest version.", schemas.Udf)
     async def get(caller: Caller, organizationId: UUID, functionName: str) -> Response:
-        return ok(udfs.get(caller, organizationId, functionName))
+        return ok(udfs.get(organizationId, functionName))
 
     @api.route("DELETE", ONE, "udfDelete", "Delete UDF", TAG,
                "Deletes the function and every version of it; 409 while it is attached to a service (detach it "
@@ -108,7 +108,7 @@ def add_routes(api: Api, context: AppContext) -> None:
                schemas.UdfVersionListResponse | list[schemas.Udf], paged=True, parameters=PAGE)
     async def list_versions(caller: Caller, organizationId: UUID, functionName: str, cursor: str | None = None,
                             limit: int | None = None, shape: str | None = None) -> Response:
-        return paged(udfs.versions(caller, organizationId, functionName), limit, cursor, shape,
+        return paged(udfs.versions(organizationId, functionName), limit, cursor, shape,
                      lambda udf: str(udf.version), "a version of this UDF")
 
     @api.route("DELETE", ONE + "/versions/{version}", "udfVersionDelete", "Delete UDF version", TAG,

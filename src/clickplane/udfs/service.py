@@ -187,39 +187,31 @@ class UdfApi:
         """The archive of the organization's upload, built (in a worker thread); BadRequest when it does not
         build. The upload stays until `_take_upload` takes it."""
         with self.context.database.looking() as session:
-            data = self._upload_archive(session, organization_id, upload_id, take=False)
+            archive = self._upload(UdfUploads(session), organization_id, upload_id, for_update=False).archive
+        if archive is None:
+            raise Gone(f"uploadId: nothing was uploaded to upload {upload_id} yet; PUT the archive to its uploadUrl "
+                       "first")
         try:
-            await asyncio.to_thread(build, data, runtime)
+            await asyncio.to_thread(build, archive, runtime)
         except ArchiveProblem as problem:
             raise BadRequest(f"uploadId: the archive does not build: {problem}") from None
-        return data
+        return archive
 
-    def _take_upload(self, session: Session, organization_id: uuid.UUID, upload_id: uuid.UUID, built: bytes
-                     ) -> bytes:
-        """The upload's archive, `built` as `_built_upload` found it, which no later request can take again."""
-        data = self._upload_archive(session, organization_id, upload_id, take=True)
-        if data != built:  # an upload takes one PUT: never so, but a version must be the archive that was built
-            raise Conflict(f"uploadId: upload {upload_id} changed during the create; send it again")
-        return data
-
-    def _upload_archive(self, session: Session, organization_id: uuid.UUID, upload_id: uuid.UUID, take: bool
-                        ) -> bytes:
-        """The archive of the organization's upload; with `take`, removed, so that no later request can take it
-        again (expired uploads are forgotten then too)."""
+    def _take_upload(self, session: Session, organization_id: uuid.UUID, upload_id: uuid.UUID) -> None:
+        """Remove the upload `_built_upload` built, so that no later request can take it again (expired uploads
+        are forgotten then too). Its archive is still the one built: an upload takes one PUT and keeps it."""
         uploads = UdfUploads(session)
-        if take:
-            uploads.forget_expired(utcnow())
-        upload = uploads.get(upload_id, for_update=take)
+        uploads.forget_expired(utcnow())
+        uploads.remove(self._upload(uploads, organization_id, upload_id, for_update=True))
+
+    @staticmethod
+    def _upload(uploads: UdfUploads, organization_id: uuid.UUID, upload_id: uuid.UUID, for_update: bool
+                ) -> UdfUpload:
+        upload = uploads.get(upload_id, for_update=for_update)
         if upload is None or upload.organization_id != organization_id or upload.expires_at < utcnow():
             raise Gone(f"uploadId: upload {upload_id} is unknown, expired or already taken by a create; ask for a "
                        "new upload URL (POST .../udfUploads/url), PUT the archive there, and send its uploadId")
-        if upload.archive is None:
-            raise Gone(f"uploadId: nothing was uploaded to upload {upload_id} yet; PUT the archive to its uploadUrl "
-                       "first")
-        archive = upload.archive
-        if take:
-            uploads.remove(upload)
-        return archive
+        return upload
 
     # Functions and their versions.
 
@@ -252,25 +244,25 @@ class UdfApi:
 
     def _add_version(self, session: Session, udf: Udf, definition: dict[str, Any], upload_id: uuid.UUID,
                      built: bytes) -> UdfVersion:
-        data = self._take_upload(session, udf.organization_id, upload_id, built)
-        version = UdfVersion(udf_id=udf.id, version=udf.next_version, definition=definition, archive=data)
+        self._take_upload(session, udf.organization_id, upload_id)
+        version = UdfVersion(udf_id=udf.id, version=udf.next_version, definition=definition, archive=built)
         udf.next_version += 1
         Udfs(session).add(version)
         return version
 
-    def functions(self, caller: Caller, organization_id: uuid.UUID) -> list[schemas.Udf]:
+    def functions(self, organization_id: uuid.UUID) -> list[schemas.Udf]:
         with self.context.database.looking() as session:
             udfs = Udfs(session)
             functions = udfs.of_organization(organization_id)
             latest = udfs.latest_versions([udf.id for udf in functions])
             return [to_wire(udf, latest[udf.id]) for udf in functions if udf.id in latest]
 
-    def get(self, caller: Caller, organization_id: uuid.UUID, name: str) -> schemas.Udf:
+    def get(self, organization_id: uuid.UUID, name: str) -> schemas.Udf:
         with self.context.database.looking() as session:
             udf = self._udf(session, organization_id, name)
             return to_wire(udf, self._latest(session, udf))
 
-    def versions(self, caller: Caller, organization_id: uuid.UUID, name: str) -> list[schemas.Udf]:
+    def versions(self, organization_id: uuid.UUID, name: str) -> list[schemas.Udf]:
         with self.context.database.looking() as session:
             udf = self._udf(session, organization_id, name)
             return [to_wire(udf, version) for version in Udfs(session).versions(udf.id)]

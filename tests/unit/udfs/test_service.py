@@ -157,7 +157,7 @@ async def test_an_archive_that_does_not_build_is_a_400_that_stores_nothing_and_k
     with refused(BadRequest, "does not build", "main.py"):
         await setup.api.create(setup.caller, setup.organization_id, request)
     with refused(NotFound, "no UDF named upper"):
-        setup.api.get(setup.caller, setup.organization_id, "upper")
+        setup.api.get(setup.organization_id, "upper")
     with refused(BadRequest, "poolSize", "executable_pool"):
         await setup.create(poolSize=2)
     with refused(BadRequest, "'x' names more than one argument"):
@@ -176,10 +176,10 @@ async def test_names_are_unique_versions_count_up_and_the_latest_is_shown(setup:
     with refused(Conflict, "exists", "versions"):
         await setup.create()
     assert [(await setup.version()).version, (await setup.version()).version] == [2, 3]
-    assert setup.api.get(setup.caller, setup.organization_id, "upper").version == 3
-    assert [u.version for u in setup.api.versions(setup.caller, setup.organization_id, "upper")] == [1, 2, 3]
+    assert setup.api.get(setup.organization_id, "upper").version == 3
+    assert [u.version for u in setup.api.versions(setup.organization_id, "upper")] == [1, 2, 3]
     await setup.create("another")
-    assert [(u.functionName, u.version) for u in setup.api.functions(setup.caller, setup.organization_id)] == [
+    assert [(u.functionName, u.version) for u in setup.api.functions(setup.organization_id)] == [
         ("another", 1), ("upper", 3)]
     with refused(Conflict, "latest"):
         setup.api.delete_version(setup.caller, setup.organization_id, "upper", 3)
@@ -252,7 +252,7 @@ async def test_another_organizations_function_or_service_is_not_found(setup: Set
     await setup.create()
     stranger = Caller(uuid.uuid4(), "admin", uuid.uuid4(), (str(ADMIN.id),), ADMIN.policies)
     with refused(NotFound, "no UDF named upper"):
-        setup.api.get(stranger, stranger.organization_id, "upper")
+        setup.api.get(stranger.organization_id, "upper")
     with refused(NotFound):
         await setup.api.attach(setup.caller, setup.organization_id, "upper", uuid.uuid4(),
                                schemas.UdfAttachRequest())
