@@ -35,10 +35,17 @@ def weekday_of(moment: datetime) -> int:
 
 def hours_of_week(weekdays: Iterable[int], start_hour: int, end_hour: int) -> frozenset[int]:
     """The hours a window covers, numbered from Sunday 00:00 (0) to Saturday 23:00 (167)."""
-    length = (end_hour - start_hour) % 24 or 24
+    length = _length(start_hour, end_hour)
     return frozenset((day * 24 + start_hour + offset) % 168 for day in weekdays for offset in range(length))
 
 
 def covers(weekdays: Iterable[int], start_hour: int, end_hour: int, moment: datetime) -> bool:
-    """Whether the window is in force at `moment`."""
-    return weekday_of(moment) * 24 + moment.astimezone(UTC).hour in hours_of_week(weekdays, start_hour, end_hour)
+    """Whether the window is in force at `moment`: the hour of the week is at most its length past one of the
+    window's starts (the reconciler asks at every pass, so no set of hours is made)."""
+    hour, length = weekday_of(moment) * 24 + moment.astimezone(UTC).hour, _length(start_hour, end_hour)
+    return any((hour - day * 24 - start_hour) % 168 < length for day in weekdays)
+
+
+def _length(start_hour: int, end_hour: int) -> int:
+    """How many hours a window lasts: an end before the start spans midnight; start and end alike, a whole day."""
+    return (end_hour - start_hour) % 24 or 24
