@@ -22,6 +22,11 @@ class ApiKeys:
         key = self.session.get(ApiKey, key_uuid)
         return key if key is not None and key.organization_id == organization_id else None
 
+    def ids_among(self, organization_id: uuid.UUID, key_uuids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of `key_uuids` are keys of the organization, in one query."""
+        query = select(ApiKey.id).where(ApiKey.organization_id == organization_id, ApiKey.id.in_(key_uuids))
+        return set(self.session.scalars(query))
+
     def list(self, organization_id: uuid.UUID) -> Sequence[ApiKey]:
         return self.session.scalars(select(ApiKey).where(ApiKey.organization_id == organization_id)
                                     .order_by(ApiKey.created_at, ApiKey.id)).all()

@@ -61,9 +61,9 @@ class QueryApiEndpointService(StoredSqlService[QueryApiEndpoint, schemas.QueryAp
     activities = ("query_api_endpoint_create", "query_api_endpoint_update", "query_api_endpoint_delete")
 
     def fill(self, session: Session, row: QueryApiEndpoint, request: schemas.QueryApiEndpointRequest) -> None:
-        keys = ApiKeys(session)
+        known = ApiKeys(session).ids_among(row.organization_id, request.apiKeyIds)
         for key_id in request.apiKeyIds:
-            if keys.get(row.organization_id, key_id) is None:
+            if key_id not in known:
                 raise BadRequest(f"apiKeyIds: {key_id} is not the id of an API key of this organization; list the "
                                  "keys with GET /v1/organizations/{organizationId}/keys")
         row.api_key_ids = list(dict.fromkeys(str(key_id) for key_id in request.apiKeyIds))
