@@ -9,8 +9,8 @@ import pytest
 
 from clickplane.auth.secrets import password_sha256_hex
 from clickplane.kit.errors import BadRequest
-from clickplane.services.schemas import ServicePostRequest
-from clickplane.services.service import plan_new_service
+from clickplane.services.schemas import ServicePostRequest, ServiceReplicaScalingPatchRequest
+from clickplane.services.service import apply_replica_scaling, plan_new_service
 
 ORG = uuid.uuid4()
 
@@ -106,3 +106,13 @@ def test_tag_keys_are_unique() -> None:
 ])
 def test_what_clickplane_cannot_honour_is_refused_clearly(fields: dict[str, Any], fragment: str) -> None:
     assert fragment in refused(**fields)
+
+
+def test_a_change_of_replicas_alone_is_a_new_intent_for_the_runtime() -> None:
+    service = plan().service
+    service.generation = 1
+    changed = apply_replica_scaling(service, ServiceReplicaScalingPatchRequest(numReplicas=3))
+    assert changed == ["service_update_autoscaling_replicas"]
+    assert (service.num_replicas, service.generation) == (3, 2)  # the kubernetes runtime then runs 3
+    assert apply_replica_scaling(service, ServiceReplicaScalingPatchRequest(numReplicas=3)) == []
+    assert service.generation == 2

@@ -220,7 +220,7 @@ def has_tags(service_tags: list[Any], wanted: list[tuple[str, str | None]]) -> b
 
 
 def _bump(service: Service) -> None:
-    """Mark a change the runtime must apply (password, networks, memory)."""
+    """Mark a change the runtime must apply (password, networks, memory, replicas)."""
     service.generation += 1
 
 
@@ -328,6 +328,7 @@ def apply_replica_scaling(service: Service, request: ServiceReplicaScalingPatchR
     replica_shape = (mode, replicas, min_replicas, max_replicas)
     if replica_shape != (service.autoscaling_mode, service.num_replicas, service.min_replicas, service.max_replicas):
         service.autoscaling_mode, service.num_replicas, service.min_replicas, service.max_replicas = replica_shape
+        _bump(service)  # the kubernetes runtime runs that many replicas (the local runtime runs one server anyway)
         changed.append("service_update_autoscaling_replicas")
     changed += _apply_idling(service, request.idleScaling, request.idleTimeoutMinutes)
     return changed

@@ -142,7 +142,8 @@ def test_the_controller_applies_the_entry_in_force_then_puts_the_base_back(datab
     assert run_due(controller) == 1
     assert woken
     low, high, replicas, generation, idles, active = scaling(database, service_id)
-    assert (low, high, replicas, generation, idles) == (16, 32, 3, 2, True)
+    # A new intent for the runtime: the memory (its servers' limit) and the replicas (the kubernetes runtime's).
+    assert (low, high, replicas, generation, idles) == (16, 32, 3, 3, True)
     assert active is not None
     assert run_due(controller) == 0  # applied once
     organization_id = scaling_org(database, service_id)
@@ -160,7 +161,7 @@ def test_the_controller_applies_the_entry_in_force_then_puts_the_base_back(datab
             ("service_update_autoscaling_idling", "system")} <= set(recorded)
     clock.now = MONDAY + timedelta(hours=2)
     assert run_due(controller) == 1
-    assert scaling(database, service_id) == (8, 8, 1, 3, False, None)
+    assert scaling(database, service_id) == (8, 8, 1, 5, False, None)
 
 
 def test_an_entry_without_memory_keeps_the_bases_and_entries_follow_each_other(database: Database) -> None:
