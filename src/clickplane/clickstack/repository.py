@@ -64,7 +64,7 @@ class ClickStackObjects:
         query = (select(ClickStackObject, ClickStackAlertStatus)
                  .join(ClickStackAlertStatus, ClickStackAlertStatus.alert_id == ClickStackObject.id)
                  .where(ClickStackObject.kind == "alerts").order_by(ClickStackObject.created_at))
-        return [(row, status) for row, status in self.session.execute(query).tuples()]
+        return [(row, status) for row, status in self.session.execute(query)]
 
 
 class AlertRecords:
