@@ -143,6 +143,13 @@ def run(server: ClickplaneServer, url: str, auth: tuple[str, str], body: Any = N
     return httpx.post(url, json=body, auth=auth, headers=headers, timeout=60, verify=server.verify)
 
 
+def preflight_of(server: ClickplaneServer, url: str, origin: str | None) -> httpx.Response:
+    """The OPTIONS a browser sends before a run from a page of `origin`."""
+    headers = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"}
+    return httpx.options(url, headers=headers | ({"Origin": origin} if origin else {}), timeout=10,
+                         verify=server.verify)
+
+
 def rows(response: httpx.Response) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     return [json.loads(line) for line in response.text.splitlines()]
@@ -178,6 +185,19 @@ def test_a_query_api_endpoints_url_runs_its_sql_for_the_keys_it_lists(server: Cl
         allowed = run(server, made["url"], own, Origin="https://app.example.com")
         assert allowed.headers["access-control-allow-origin"] == "https://app.example.com"
         assert run(server, made["url"], own, Origin="https://evil.example.com").status_code == 403
+        # A browser's preflight, with no credentials: what the run takes, for an allowed origin only; an unknown
+        # endpoint is refused alike.
+        preflight = preflight_of(server, made["url"], "https://app.example.com")
+        assert preflight.status_code == 204, preflight.text
+        assert (preflight.headers["access-control-allow-origin"], preflight.headers["access-control-allow-methods"]
+                ) == ("https://app.example.com", "POST")
+        assert {"authorization", "content-type"} <= set(
+            preflight.headers["access-control-allow-headers"].replace(" ", "").split(","))
+        for url, origin in ((made["url"], "https://evil.example.com"), (made["url"], None),
+                            (made["url"][:-1] + ("0" if made["url"][-1] != "0" else "1"), "https://app.example.com")):
+            refused = preflight_of(server, url, origin)
+            assert refused.status_code == 403, refused.text
+            assert "access-control-allow-origin" not in refused.headers
         # Read-only unless the endpoint has sql_console_admin: an INSERT is accepted (syntax), refused when run.
         writer = api.result("PUT", f"query-api-endpoints/{made['id']}", endpoint_body(
             "writer", [mine, second_key["key"]["id"]], sql="INSERT INTO events VALUES (9, 'nine')", parameters={}))

@@ -55,6 +55,11 @@ class Runnable:
     run: QueryRun
 
 
+def admits(endpoint: QueryApiEndpoint, origin: str) -> bool:
+    """Whether the endpoint's allowedOrigins take a browser's `origin` ("*": any)."""
+    return "*" in endpoint.allowed_origins or origin in endpoint.allowed_origins
+
+
 class QueryApiEndpointService(StoredSqlService[QueryApiEndpoint, schemas.QueryApiEndpointRequest]):
     noun = "Query API endpoint"
     items = QueryApiEndpoints
@@ -76,6 +81,13 @@ class QueryApiEndpointService(StoredSqlService[QueryApiEndpoint, schemas.QueryAp
             raise Forbidden(f"Query API endpoint {row.id} is owned by a user (ownerType {row.owner_type}): API keys "
                             "may read it but not change or delete it; make an endpoint of your own instead")
 
+    def admits_origin(self, endpoint_id: uuid.UUID, origin: str) -> bool:
+        """Whether a browser's page from `origin` may run the endpoint: a preflight's question, which carries no
+        credentials (the run itself is then judged as any other)."""
+        with self.context.database.looking() as session:
+            endpoint = QueryApiEndpoints(session).of_id(endpoint_id)
+            return endpoint is not None and admits(endpoint, origin)
+
     def runnable(self, caller: Caller, endpoint_id: uuid.UUID, origin: str | None,
                  request: schemas.QueryApiEndpointRun) -> Runnable:
         """The endpoint, if the caller's key is one it lists and the browser's origin (if any) one it allows, with
@@ -88,7 +100,7 @@ class QueryApiEndpointService(StoredSqlService[QueryApiEndpoint, schemas.QueryAp
             if str(caller.key_uuid) not in endpoint.api_key_ids:
                 raise Forbidden(f"this API key may not run Query API endpoint {endpoint_id}; add its id to the "
                                 "endpoint's apiKeyIds")
-            if origin is not None and "*" not in endpoint.allowed_origins and origin not in endpoint.allowed_origins:
+            if origin is not None and not admits(endpoint, origin):
                 raise Forbidden(f"origin {origin!r} is not among the endpoint's allowedOrigins; add it to them")
             given = {name: value if isinstance(value, str) else json.dumps(value)
                      for name, value in (request.queryVariables or {}).items()}
