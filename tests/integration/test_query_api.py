@@ -322,6 +322,40 @@ def test_sql_runs_with_its_database_format_and_run_id(server: ClickplaneServer,
     succeeds(server, service_id, "DROP DATABASE qa_db")
 
 
+def test_a_browsers_origin_must_be_one_the_query_endpoint_allows(server: ClickplaneServer,
+                                                                  shared: tuple[dict[str, Any], str]) -> None:
+    service, _ = shared
+    service_id, key = service["id"], key_uuid(server)
+    with server.client() as client:
+        bound = client.post(endpoint_path(server, service_id), json={
+            "openApiKeys": [key], "allowedOrigins": "https://app.example.com, https://other.example.com"})
+        assert bound.status_code == 200, bound.text
+    try:
+        allowed = query(server, service_id, "SELECT 1", headers={"origin": "https://other.example.com"})
+        assert allowed.status_code == 200, allowed.text
+        assert allowed.headers["access-control-allow-origin"] == "https://other.example.com"
+        assert_envelope(query(server, service_id, "SELECT 1", headers={"origin": "https://evil.example.com"}), 403,
+                        "FORBIDDEN: origin 'https://evil.example.com' is not among the allowedOrigins")
+        assert succeeds(server, service_id, "SELECT 3") == "3\n"  # a client that is no browser sends no Origin
+
+        def preflight(path: str, origin: str) -> httpx.Response:  # a browser's, with no credentials
+            return httpx.options(f"{server.base_url}{path}", timeout=10, verify=server.verify, headers={
+                "origin": origin, "access-control-request-method": "POST",
+                "access-control-request-headers": "authorization,content-type"})
+
+        answered = preflight(run_path(service_id), "https://app.example.com")
+        assert answered.status_code == 204, answered.text
+        assert (answered.headers["access-control-allow-origin"], answered.headers["access-control-allow-methods"]
+                ) == ("https://app.example.com", "POST")
+        for path, origin in ((run_path(service_id), "https://evil.example.com"),
+                             (run_path(str(uuid.uuid4())), "https://app.example.com")):
+            refused = preflight(path, origin)
+            assert_envelope(refused, 403, "FORBIDDEN: ")
+            assert "access-control-allow-origin" not in refused.headers
+    finally:
+        bind(server, service_id, key)  # as the module's tests expect it: any origin
+
+
 def test_a_read_only_endpoint_refuses_writes_and_allows_selects(server: ClickplaneServer,
                                                                 keeper: ServiceKeeper) -> None:
     service, password = keeper.running("query-read-only")

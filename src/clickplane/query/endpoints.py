@@ -17,9 +17,11 @@ from pydantic_core import to_json
 
 from clickplane.auth import permissions
 from clickplane.auth.authentication import Caller
+from clickplane.kit import cors
 from clickplane.kit.binders import parsed_model
 from clickplane.kit.context import AppContext
 from clickplane.kit.docs import CloudApiDocs
+from clickplane.kit.errors import Forbidden
 from clickplane.kit.routes import authorize
 from clickplane.query.relay import stream
 from clickplane.query.schemas import QueryRun
@@ -41,9 +43,21 @@ def add_query_route(router: Router, docs: CloudApiDocs, context: AppContext) -> 
         run = parsed_model(await request.read() or b"", QueryRun)
         authorize(caller, permissions.QUERY_ENDPOINTS, "POST", None, serviceId)
         wake_confirmed = (request.get_first_header(b"wake-service") or b"").lower() == b"true"
-        ready = await queries.prepare(caller, serviceId, wake_confirmed)
-        if isinstance(ready, NotRunning):
-            return _partial(ready.data)
-        return await stream(queries, request, ready, run, request.query.get("format", [None])[0])
+        origin = cors.origin_of(request)
+        ready = await queries.prepare(caller, serviceId, wake_confirmed, origin)
+        response = _partial(ready.data) if isinstance(ready, NotRunning) else await stream(
+            queries, request, ready, run, request.query.get("format", [None])[0])
+        return response if origin is None else cors.allow(response, origin)
+
+    @docs.ignore()  # type: ignore[untyped-decorator]
+    async def preflight(serviceId: UUID, request: Request) -> Response:
+        """A browser's CORS preflight of a run (it sends no credentials): 204 when the service's query endpoint
+        allows the origin; else 403, as for a service that does not exist, so that it tells nobody which do."""
+        origin = cors.origin_of(request)
+        if origin is None or not queries.admits_origin(serviceId, origin):
+            raise Forbidden("this service's query endpoint takes no queries from that origin (or there is no such "
+                            "service); add the origin to its allowedOrigins (POST .../serviceQueryEndpoint)")
+        return cors.preflight_answer(origin)
 
     router.add("POST", PATH, run_query)
+    router.add("OPTIONS", PATH, preflight)

@@ -21,10 +21,12 @@ import httpx
 from clickplane.activities.repository import Activities
 from clickplane.activities.service import record
 from clickplane.auth.authentication import Caller
+from clickplane.kit import cors
 from clickplane.kit.context import AppContext
 from clickplane.kit.errors import Conflict, Forbidden, NotFound
 from clickplane.query.schemas import QueryRun
 from clickplane.query_endpoints.repository import QueryEndpoints
+from clickplane.query_endpoints.service import allowed_origins
 from clickplane.runtime.base import RuntimeFailure
 from clickplane.runtime.clickhouse.interface import SqlAccess
 from clickplane.runtime.clickhouse.sql import literal
@@ -61,10 +63,12 @@ class QueryService:
     def __init__(self, context: AppContext) -> None:
         self.context = context
 
-    async def prepare(self, caller: Caller, service_id: UUID, wake_confirmed: bool) -> Ready | NotRunning:
+    async def prepare(self, caller: Caller, service_id: UUID, wake_confirmed: bool, origin: str | None
+                      ) -> Ready | NotRunning:
         """The caller's ClickHouse users once the service runs: an idle one is woken if the client confirmed it
-        (else NotRunning), one on its way up is waited for; Conflict for any other state."""
-        state, read_only = self.authorize_run(caller, service_id)
+        (else NotRunning), one on its way up is waited for; Conflict for any other state. A browser's `origin`
+        must be one the service's query endpoint allows."""
+        state, read_only = self.authorize_run(caller, service_id, origin)
         return await self.ready(caller, service_id, state, read_only, wake_confirmed)
 
     async def ready(self, caller: Caller, service_id: UUID, state: str, read_only: bool, wake_confirmed: bool
@@ -84,9 +88,16 @@ class QueryService:
             raise Conflict(f"service is {state}; queries run only on a running service. Current state: '{state}'")
         return await self.accesses(caller, service_id, read_only)
 
-    def authorize_run(self, caller: Caller, service_id: UUID) -> tuple[str, bool]:
+    def admits_origin(self, service_id: UUID, origin: str) -> bool:
+        """Whether a browser's page from `origin` may run SQL on the service: a preflight's question, which
+        carries no credentials (the run itself is then judged as any other)."""
+        with self.context.database.looking() as session:
+            endpoint = QueryEndpoints(session).get(service_id)
+            return endpoint is not None and cors.admits(allowed_origins(endpoint), origin)
+
+    def authorize_run(self, caller: Caller, service_id: UUID, origin: str | None) -> tuple[str, bool]:
         """The service's state and whether queries must be read-only (unless the endpoint grants
-        `sql_console_admin`); refuses keys not bound to it."""
+        `sql_console_admin`); refuses keys not bound to it, and browsers' origins it does not allow."""
         with self.context.database.looking() as session:
             service = Services(session).get(caller.organization_id, service_id)
             if service is None:
@@ -95,6 +106,9 @@ class QueryService:
             if endpoint is None or str(caller.key_uuid) not in endpoint.open_api_keys:
                 raise Forbidden(f"this API key may not query service {service_id}; add its id to the service's "
                                 "query endpoint (POST .../serviceQueryEndpoint)")
+            if origin is not None and not cors.admits(allowed_origins(endpoint), origin):
+                raise Forbidden(f"origin {origin!r} is not among the allowedOrigins of service {service_id}'s query "
+                                "endpoint; add it to them (POST .../serviceQueryEndpoint)")
             return service.state, "sql_console_admin" not in endpoint.roles
 
     def wake(self, caller: Caller, service_id: UUID) -> None:

@@ -10,6 +10,7 @@ from blacksheep import Request, Response
 
 from clickplane.auth import permissions
 from clickplane.auth.authentication import Caller
+from clickplane.kit import cors
 from clickplane.kit.binders import JsonBody, parsed_model
 from clickplane.kit.context import AppContext
 from clickplane.kit.docs import Produces, base_url
@@ -32,9 +33,6 @@ PATH = "/v1/organizations/{organizationId}/services/{serviceId}/query-api-endpoi
 ONE = PATH + "/{queryApiEndpointId}"
 CHANGE_ERRORS = (400, 401, 404, 409, 500)
 DEFAULT_FORMAT = "JSONEachRow"
-# The request headers a run takes from a browser: its credentials and its body's type (an idle service is woken
-# without asking).
-PREFLIGHT_HEADERS = b"authorization, content-type"
 WRITTEN = ("The SQL is checked on the service's ClickHouse when the service is running (its placeholders filled "
            "with `parameters`), as a saved query's is. apiKeyIds must be keys of the organization; the SQL runs "
            "read-only unless `roles` has sql_console_admin. An endpoint owned by a user (ownerType user) cannot be "
@@ -91,8 +89,8 @@ def add_routes(api: Api, context: AppContext) -> None:
         """An endpoint's `url`: its SQL run on its service as the Query API runs SQL (query/relay.py), an idle
         service woken first."""
         body = parsed_model(await request.read() or b"", QueryApiEndpointRun)
-        origin = request.get_first_header(b"origin")
-        runnable = endpoints.runnable(caller, endpointId, origin.decode("latin-1") if origin else None, body)
+        origin = cors.origin_of(request)
+        runnable = endpoints.runnable(caller, endpointId, origin, body)
         authorize(caller, permissions.QUERY_ENDPOINTS, "POST", None, runnable.service_id)
         ready = await queries.ready(caller, runnable.service_id, runnable.state, runnable.read_only,
                                     wake_confirmed=True)
@@ -101,30 +99,17 @@ def add_routes(api: Api, context: AppContext) -> None:
                            "state: 'stopped'")
         output_format = request.query.get("format", [None])[0] or body.format or DEFAULT_FORMAT
         response = await stream(queries, request, ready, runnable.run, output_format)
-        if origin:
-            _allow(response, origin)
-        return response
+        return response if origin is None else cors.allow(response, origin)
 
     @api.docs.ignore()  # type: ignore[untyped-decorator]
     async def preflight(endpointId: UUID, request: Request) -> Response:
-        """A browser's CORS preflight of a run from a page of another origin (it sends no credentials): 204 with
-        what the run takes when the endpoint's allowedOrigins take the origin; else 403, as for an endpoint that
-        does not exist, so that a preflight tells nobody which endpoints do."""
-        origin = request.get_first_header(b"origin")
-        if origin is None or not endpoints.admits_origin(endpointId, origin.decode("latin-1")):
+        """A browser's CORS preflight of a run (it sends no credentials): 204 when the endpoint's allowedOrigins
+        take the origin; else 403, as for an endpoint that does not exist, so that it tells nobody which do."""
+        origin = cors.origin_of(request)
+        if origin is None or not endpoints.admits_origin(endpointId, origin):
             raise Forbidden("this Query API endpoint takes no runs from that origin (or does not exist); add the "
                             "origin to its allowedOrigins")
-        response = Response(204)
-        _allow(response, origin)
-        response.add_header(b"access-control-allow-methods", b"POST")
-        response.add_header(b"access-control-allow-headers", PREFLIGHT_HEADERS)
-        response.add_header(b"access-control-max-age", b"600")
-        return response
+        return cors.preflight_answer(origin)
 
     api.router.add("POST", RUN_PATH, run_endpoint)
     api.router.add("OPTIONS", RUN_PATH, preflight)
-
-
-def _allow(response: Response, origin: bytes) -> None:
-    response.add_header(b"access-control-allow-origin", origin)
-    response.add_header(b"vary", b"Origin")

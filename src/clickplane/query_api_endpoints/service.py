@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from clickplane.auth.authentication import Caller
 from clickplane.keys.repository import ApiKeys
+from clickplane.kit import cors
 from clickplane.kit.errors import BadRequest, Forbidden, NotFound
 from clickplane.query.schemas import QueryRun
 from clickplane.query.statements import rendered
@@ -55,11 +56,6 @@ class Runnable:
     run: QueryRun
 
 
-def admits(endpoint: QueryApiEndpoint, origin: str) -> bool:
-    """Whether the endpoint's allowedOrigins take a browser's `origin` ("*": any)."""
-    return "*" in endpoint.allowed_origins or origin in endpoint.allowed_origins
-
-
 class QueryApiEndpointService(StoredSqlService[QueryApiEndpoint, schemas.QueryApiEndpointRequest]):
     noun = "Query API endpoint"
     items = QueryApiEndpoints
@@ -86,7 +82,7 @@ class QueryApiEndpointService(StoredSqlService[QueryApiEndpoint, schemas.QueryAp
         credentials (the run itself is then judged as any other)."""
         with self.context.database.looking() as session:
             endpoint = QueryApiEndpoints(session).of_id(endpoint_id)
-            return endpoint is not None and admits(endpoint, origin)
+            return endpoint is not None and cors.admits(endpoint.allowed_origins, origin)
 
     def runnable(self, caller: Caller, endpoint_id: uuid.UUID, origin: str | None,
                  request: schemas.QueryApiEndpointRun) -> Runnable:
@@ -100,7 +96,7 @@ class QueryApiEndpointService(StoredSqlService[QueryApiEndpoint, schemas.QueryAp
             if str(caller.key_uuid) not in endpoint.api_key_ids:
                 raise Forbidden(f"this API key may not run Query API endpoint {endpoint_id}; add its id to the "
                                 "endpoint's apiKeyIds")
-            if origin is not None and not admits(endpoint, origin):
+            if origin is not None and not cors.admits(endpoint.allowed_origins, origin):
                 raise Forbidden(f"origin {origin!r} is not among the endpoint's allowedOrigins; add it to them")
             given = {name: value if isinstance(value, str) else json.dumps(value)
                      for name, value in (request.queryVariables or {}).items()}

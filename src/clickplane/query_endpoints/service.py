@@ -46,6 +46,11 @@ def endpoint_activity(session: Session, caller: Caller, activity_type: RecordedA
            details={"openApiKeys": endpoint.open_api_keys, "roles": endpoint.roles})
 
 
+def allowed_origins(endpoint: QueryEndpoint) -> list[str]:
+    """The origins whose pages may run SQL through the Query API: the reference's comma-separated list."""
+    return [origin.strip() for origin in endpoint.allowed_origins.split(",") if origin.strip()]
+
+
 class QueryEndpointService:
     def __init__(self, context: AppContext) -> None:
         self.context = context
