@@ -129,7 +129,7 @@ def manifests(spec: ServiceSpec, options: ClusterOptions, internal_password_sha2
     if options.tls and tls is not None:
         resources.append(tls_secret(spec.service_id, options.namespace, tls))
     if spec.replicas > 1:
-        resources.append(keeper_installation(spec.service_id, options))
+        resources.append(keeper_installation(spec.service_id, options, stopped=stopped))
     resources.append(installation(spec, options, internal_password_sha256_hex, stopped=stopped))
     return resources
 
@@ -166,13 +166,14 @@ def installation(spec: ServiceSpec, options: ClusterOptions, internal_password_s
     }
 
 
-def keeper_installation(service_id: str, options: ClusterOptions) -> Manifest:
-    """The ClickHouseKeeperInstallation a service of several replicas coordinates through."""
+def keeper_installation(service_id: str, options: ClusterOptions, *, stopped: bool) -> Manifest:
+    """The ClickHouseKeeperInstallation a service of several replicas coordinates through, stopped with it."""
     return {
         "apiVersion": KEEPER_API_VERSION,
         "kind": "ClickHouseKeeperInstallation",
         "metadata": _metadata(service_id, options.namespace),
         "spec": {
+            "stop": STOPPED[stopped],
             "defaults": {"templates": {"podTemplate": "keeper", "dataVolumeClaimTemplate": _VOLUME_TEMPLATE}},
             "configuration": {
                 "clusters": [{"name": KEEPER_CLUSTER, "layout": {"replicasCount": KEEPER_REPLICAS}}],

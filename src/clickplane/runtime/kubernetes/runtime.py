@@ -66,6 +66,7 @@ from clickplane.runtime.tls import certificate_is_current, ensure_ca, issue_serv
 log = logging.getLogger(__name__)
 
 INSTALLATION = "ClickHouseInstallation"
+KEEPER = "ClickHouseKeeperInstallation"
 # What the operator's status says once every host of an installation is reconciled.
 COMPLETED = "Completed"
 # Backoff of the polls of a starting service: from the first, doubled up to the last.
@@ -227,11 +228,13 @@ class KubernetesClickHouseRuntime:
         """Nothing to remove: this runtime installs no functions."""
 
     async def stop(self, service_id: str) -> None:
-        """The operator's stop: it scales the installation's StatefulSets to zero, keeping their volumes."""
-        name = resource_name(service_id)
-        if await self.api.merge_patch(INSTALLATION, name, {"spec": {"stop": STOPPED[True]}}):
+        """The operator's stop: it scales the installation's StatefulSets to zero, keeping their volumes; then
+        that of the Keeper installation, if the service has one, which no server uses any more."""
+        name, stop = resource_name(service_id), {"spec": {"stop": STOPPED[True]}}
+        if await self.api.merge_patch(INSTALLATION, name, stop):
             await self._client.disconnect(service_id)
             self._client.new_server(service_id)
+            await self.api.merge_patch(KEEPER, name, stop)
         self._query_users.pop(service_id, None)
 
     async def stop_all(self) -> None:

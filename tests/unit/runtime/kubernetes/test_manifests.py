@@ -100,9 +100,13 @@ def test_replicas_share_a_keeper_installation_applied_first() -> None:
         {"host": f"keeper-{SERVICE_ID}.services.svc.cluster.local", "port": 2181}]
 
 
-def test_stop_is_the_operators_stop() -> None:
+def test_stop_is_the_operators_stop_of_the_installation_and_its_keeper() -> None:
     assert by_kind(render(spec(), stopped=True))["ClickHouseInstallation"]["spec"]["stop"] == "yes"
     assert by_kind(render(spec()))["ClickHouseInstallation"]["spec"]["stop"] == "no"
+    for stopped, stop in ((True, "yes"), (False, "no")):
+        resources = by_kind(render(spec(replicas=2), stopped=stopped))
+        assert {resources[kind]["spec"]["stop"] for kind in ("ClickHouseInstallation", "ClickHouseKeeperInstallation")
+                } == {stop}
 
 
 def test_users_hold_the_password_hash_and_the_access_list_as_networks() -> None:

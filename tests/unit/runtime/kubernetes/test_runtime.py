@@ -206,6 +206,18 @@ async def test_stop_is_a_merge_patch_of_the_operators_stop_and_start_undoes_it(
     assert installation["spec"]["stop"] == "no"
 
 
+async def test_a_replicated_service_stops_its_keeper_after_its_servers_and_starts_it_first(
+        api: FakeApiServer, runtime: KubernetesClickHouseRuntime) -> None:
+    api.on_get = reconciled
+    await runtime.start(spec(replicas=2))
+    await runtime.stop(SERVICE_ID)
+    patches = [call.path.rsplit("/", 2)[-2] for call in api.calls if call.content_type == MERGE]
+    assert patches == ["clickhouseinstallations", "clickhousekeeperinstallations"]
+    assert {api.find(kind, SERVICE_ID)["spec"]["stop"] for kind in (CHI, CHK)} == {"yes"}  # type: ignore[index]
+    await runtime.start(spec(replicas=2))
+    assert {api.find(kind, SERVICE_ID)["spec"]["stop"] for kind in (CHI, CHK)} == {"no"}  # type: ignore[index]
+
+
 async def test_apply_rewrites_users_of_an_existing_installation_only(
         api: FakeApiServer, runtime: KubernetesClickHouseRuntime) -> None:
     with pytest.raises(RuntimeFailure, match="does not exist"):
