@@ -3,9 +3,11 @@ lets it read a run's output. Which origins a run takes is its endpoint's `allowe
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from blacksheep import Request, Response
+
+from clickplane.kit.errors import Forbidden
 
 # The request headers a run takes from a browser: its credentials and its body's type, and the Query API's
 # confirmation that an idle service may be woken.
@@ -30,8 +32,13 @@ def allow(response: Response, origin: str) -> Response:
     return response
 
 
-def preflight_answer(origin: str) -> Response:
-    """204 with what a run takes from `origin` (a POST, with the headers above), for a while."""
+def preflight(request: Request, admits_origin: Callable[[str], bool], refusal: str) -> Response:
+    """The answer to a browser's preflight of a run (it sends no credentials): 204 with what a run takes (a POST,
+    with the headers above, for a while) when `admits_origin` takes its origin; else 403 with `refusal`, which must
+    read the same whether the run's endpoint exists or not, so that a preflight tells nobody which do."""
+    origin = origin_of(request)
+    if origin is None or not admits_origin(origin):
+        raise Forbidden(refusal)
     response = allow(Response(204), origin)
     response.add_header(b"access-control-allow-methods", b"POST")
     response.add_header(b"access-control-allow-headers", _ALLOWED_HEADERS)

@@ -10,6 +10,7 @@ woken when the request says `wake-service: true` (else 206 `Confirm wake service
 
 from __future__ import annotations
 
+from functools import partial
 from uuid import UUID
 
 from blacksheep import Content, Request, Response, Router
@@ -21,7 +22,6 @@ from clickplane.kit import cors
 from clickplane.kit.binders import parsed_model
 from clickplane.kit.context import AppContext
 from clickplane.kit.docs import CloudApiDocs
-from clickplane.kit.errors import Forbidden
 from clickplane.kit.routes import authorize
 from clickplane.query.relay import stream
 from clickplane.query.schemas import QueryRun
@@ -51,13 +51,10 @@ def add_query_route(router: Router, docs: CloudApiDocs, context: AppContext) -> 
 
     @docs.ignore()  # type: ignore[untyped-decorator]
     async def preflight(serviceId: UUID, request: Request) -> Response:
-        """A browser's CORS preflight of a run (it sends no credentials): 204 when the service's query endpoint
-        allows the origin; else 403, as for a service that does not exist, so that it tells nobody which do."""
-        origin = cors.origin_of(request)
-        if origin is None or not queries.admits_origin(serviceId, origin):
-            raise Forbidden("this service's query endpoint takes no queries from that origin (or there is no such "
-                            "service); add the origin to its allowedOrigins (POST .../serviceQueryEndpoint)")
-        return cors.preflight_answer(origin)
+        """A browser's CORS preflight of a run: what its service's query endpoint allows."""
+        return cors.preflight(request, partial(queries.admits_origin, serviceId),
+                              "this service's query endpoint takes no queries from that origin (or there is no such "
+                              "service); add the origin to its allowedOrigins (POST .../serviceQueryEndpoint)")
 
     router.add("POST", PATH, run_query)
     router.add("OPTIONS", PATH, preflight)

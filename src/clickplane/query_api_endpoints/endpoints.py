@@ -4,6 +4,7 @@ SQL for the API keys it lists."""
 
 from __future__ import annotations
 
+from functools import partial
 from uuid import UUID
 
 from blacksheep import Request, Response
@@ -15,7 +16,7 @@ from clickplane.kit.binders import JsonBody, parsed_model
 from clickplane.kit.context import AppContext
 from clickplane.kit.docs import Produces, base_url
 from clickplane.kit.envelope import acknowledged, ok
-from clickplane.kit.errors import Conflict, Forbidden
+from clickplane.kit.errors import Conflict
 from clickplane.kit.paging import MAX_PAGE
 from clickplane.kit.routes import Api, authorize
 from clickplane.query.relay import stream
@@ -103,13 +104,10 @@ def add_routes(api: Api, context: AppContext) -> None:
 
     @api.docs.ignore()  # type: ignore[untyped-decorator]
     async def preflight(endpointId: UUID, request: Request) -> Response:
-        """A browser's CORS preflight of a run (it sends no credentials): 204 when the endpoint's allowedOrigins
-        take the origin; else 403, as for an endpoint that does not exist, so that it tells nobody which do."""
-        origin = cors.origin_of(request)
-        if origin is None or not endpoints.admits_origin(endpointId, origin):
-            raise Forbidden("this Query API endpoint takes no runs from that origin (or does not exist); add the "
-                            "origin to its allowedOrigins")
-        return cors.preflight_answer(origin)
+        """A browser's CORS preflight of a run: what the endpoint's allowedOrigins allow."""
+        return cors.preflight(request, partial(endpoints.admits_origin, endpointId),
+                              "this Query API endpoint takes no runs from that origin (or does not exist); add the "
+                              "origin to its allowedOrigins")
 
     api.router.add("POST", RUN_PATH, run_endpoint)
     api.router.add("OPTIONS", RUN_PATH, preflight)
