@@ -54,13 +54,13 @@ class Releases:
         return None if release is None else release.binary
 
     def of_services(self) -> Sequence[Row[Any]]:
-        """Every service not being deleted, with what choosing its binary takes (its options, which name its
-        release channel; whether it ever ran; its warehouse and whether it is the primary) and the binary
+        """Every service with what choosing its binary takes (whether it is being deleted; its options, which
+        name its release channel; whether it ever ran; its warehouse and whether it is the primary) and the binary
         recorded for it (None: the runtime's default): one query of the columns needed, at each pass."""
-        query = (select(Service.id, Service.organization_id, Service.options, Service.observed_generation,
-                        Service.data_warehouse_id, Service.is_primary, ServiceRelease.binary)
-                 .outerjoin(ServiceRelease, ServiceRelease.service_id == Service.id)
-                 .where(Service.desired_state != "deleted"))
+        query = (select(Service.id, Service.organization_id, Service.desired_state, Service.options,
+                        Service.observed_generation, Service.data_warehouse_id, Service.is_primary,
+                        ServiceRelease.binary)
+                 .outerjoin(ServiceRelease, ServiceRelease.service_id == Service.id))
         return self.session.execute(query).all()
 
     def put(self, service_id: uuid.UUID, binary: str) -> None:

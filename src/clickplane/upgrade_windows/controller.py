@@ -50,9 +50,11 @@ class UpgradeController:
             services = releases.of_services()
             # A service that never ran starts on its channel's binary (the service controller sees to it).
             moving = [service for service in services
-                      if self.binary_of(service.options) != (service.binary or self.default_binary)
+                      if service.desired_state != "deleted"
+                      and self.binary_of(service.options) != (service.binary or self.default_binary)
                       and not (service.binary is None and never_ran(service))]
             windows = {window.service_id: window for window in UpgradeWindows(session).all()} if moving else {}
+        # A primary being deleted still has its window, which its warehouse's services keep to until it is gone.
         primaries = {service.data_warehouse_id: service.id for service in services if service.is_primary}
         for service in moving:
             window = windows.get(service.id) or windows.get(primaries.get(service.data_warehouse_id, service.id))
