@@ -75,7 +75,6 @@ def password_sha256_hex(password: str) -> str:
     return hashlib.sha256(password.encode()).hexdigest()
 
 
-
 def sha256_digest(text: str) -> bytes:
     return hashlib.sha256(text.encode()).digest()
 
